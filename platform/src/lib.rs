@@ -1,1 +1,36 @@
-//! platform
+//! The shared runtime every data service is built from.
+//!
+//! - [`db`]: opening SQLite (WAL, `synchronous=NORMAL`, `busy_timeout`, `foreign_keys`) or
+//!   PostgreSQL, the same way for services, tests and the benchmark's raw baseline.
+//! - [`store`]: the generic document store and **the command pipeline**: load, decide, save
+//!   with a version check, write the outbox rows and the idempotency record, in one transaction.
+//! - [`rpc`]: the RPC conventions (AIP-193 errors, etags, request ids, page tokens, actors).
+//! - [`server`]: one way to serve gRPC: service credential, load shedding, health, reflection,
+//!   message caps, graceful shutdown.
+//! - [`migration`]: the outbox and idempotency tables every context's migrations create.
+//!
+//! **Architecture invariant:** nothing here knows a bounded context; contexts plug in through
+//! [`store::Schema`].
+
+pub mod db;
+pub mod migration;
+pub mod rpc;
+pub mod server;
+pub mod store;
+
+use kernel_domain::{Clock, Timestamp};
+
+/// The wall clock, for production.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// A new UUIDv7: time-ordered, so keyset pages follow creation order.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

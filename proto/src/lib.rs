@@ -1,1 +1,27 @@
-//! saas-proto
+//! The published language of the system: the gRPC contracts of every data service.
+//!
+//! Generated at build time from `proto/saas/**/*.proto` with protox and tonic-prost-build.
+//! **Architecture invariant:** this crate depends on none of ours; wire types are mapped to
+//! domain types in the data services and application services, never here.
+
+#![allow(clippy::all, missing_docs)]
+
+/// The encoded `FileDescriptorSet` of every proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/saas_descriptor.bin"));
+
+/// `saas.identity.*`
+pub mod identity {
+    /// `saas.identity.v1`: the `User` aggregate.
+    pub mod v1 {
+        tonic::include_proto!("saas.identity.v1");
+    }
+}
+
+/// `saas.bench.*`
+pub mod bench {
+    /// `saas.bench.v1`: the echo baseline of the benchmark.
+    pub mod v1 {
+        tonic::include_proto!("saas.bench.v1");
+    }
+}

@@ -121,7 +121,18 @@ mod tests {
 
     #[test]
     fn email_must_be_syntactically_valid() {
-        for bad in ["plain", "@example.com", "a@", "a@b", "a@-b.com", "a..b@c.com", "a b@c.com", "a@b.c", "a@b..com", ".a@b.com"] {
+        for bad in [
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@-b.com",
+            "a..b@c.com",
+            "a b@c.com",
+            "a@b.c",
+            "a@b..com",
+            ".a@b.com",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad}");
         }
     }

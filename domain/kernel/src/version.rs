@@ -74,7 +74,17 @@ mod tests {
 
     #[test]
     fn etags_the_server_never_issued_are_refused() {
-        for bad in ["", "7", "\"7\"", "W/\"v\"", "W/\"v0\"", "W/\"v07\"", "W/\"v-1\"", "W/\"v1", "W/\"v99999999999999999999999\""] {
+        for bad in [
+            "",
+            "7",
+            "\"7\"",
+            "W/\"v\"",
+            "W/\"v0\"",
+            "W/\"v07\"",
+            "W/\"v-1\"",
+            "W/\"v1",
+            "W/\"v99999999999999999999999\"",
+        ] {
             assert_eq!(Version::parse_etag(bad), Err(EtagError), "{bad:?}");
         }
     }

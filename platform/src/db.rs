@@ -1,0 +1,182 @@
+//! Opening a context's database: SQLite by default, PostgreSQL when the URL says so.
+//!
+//! **Invariant:** every SQLite connection runs in WAL mode with `synchronous=NORMAL`, a busy
+//! timeout and foreign keys on, and every write transaction begins `IMMEDIATE` (see
+//! [`crate::store`]). sqlx sets none of this by default.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sea_orm::{
+    DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// How long a SQLite writer waits for the lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors opening a database; the message names the URL's problem, never a password.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL scheme (expected sqlite: or postgres:)")]
+    UnsupportedScheme,
+    /// The URL did not parse.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The server or file could not be opened.
+    #[error("could not open the database: {0}")]
+    Connect(String),
+}
+
+/// Pool sizes: small for PostgreSQL (it allows 100 connections here), a handful for SQLite.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    /// Upper bound of open connections.
+    pub max: u32,
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        PoolSize { max: 8 }
+    }
+}
+
+/// The SQLite settings every connection uses, also for the benchmark's raw baseline.
+pub fn sqlite_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true)
+}
+
+/// Opens a SQLite file, creating it (and its folder) if needed.
+pub async fn open_sqlite_file(
+    path: &Path,
+    size: PoolSize,
+) -> Result<DatabaseConnection, OpenError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| OpenError::Connect(e.to_string()))?;
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(size.max)
+        .min_connections(1)
+        .connect_with(sqlite_options(path))
+        .await
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Opens a database by URL: `sqlite://path/to/file.db` (or `sqlite:path`) or
+/// `postgres://user@host/db`.
+pub async fn open(url: &str, size: PoolSize) -> Result<DatabaseConnection, OpenError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            return Err(OpenError::InvalidUrl("the sqlite URL names no file".into()));
+        }
+        return open_sqlite_file(Path::new(path), size).await;
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| OpenError::InvalidUrl(redact(&e.to_string())))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(size.max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| OpenError::Connect(redact(&e.to_string())))?;
+        return Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool));
+    }
+    Err(OpenError::UnsupportedScheme)
+}
+
+fn redact(message: &str) -> String {
+    // sqlx errors do not echo passwords, but keep anything after '@' out of logs anyway.
+    message.split('@').next().unwrap_or(message).to_owned()
+}
+
+/// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (so a read-then-write never fails
+/// with `SQLITE_BUSY_SNAPSHOT`), the default `READ COMMITTED` on PostgreSQL.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    let options = match db.get_database_backend() {
+        DbBackend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        },
+        _ => TransactionOptions::default(),
+    };
+    db.begin_with_options(options).await
+}
+
+/// Rewrites `?` placeholders into `$1, $2, ...` for PostgreSQL; SQLite takes `?` as is.
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
+    if backend != DbBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        assert_eq!(
+            placeholders(DbBackend::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
+        assert_eq!(placeholders(DbBackend::Sqlite, "a = ?"), "a = ?");
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_use_wal_normal_and_foreign_keys() {
+        let dir = std::env::temp_dir().join(format!("platform-db-{}", uuid::Uuid::now_v7()));
+        let db = open_sqlite_file(&dir.join("t.db"), PoolSize::default())
+            .await
+            .unwrap();
+        let pragma = |name: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        DbBackend::Sqlite,
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<String>(0)
+                    .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                    .unwrap()
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("synchronous").await, "1");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(pragma("busy_timeout").await, "10000");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

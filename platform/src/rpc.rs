@@ -1,0 +1,332 @@
+//! The RPC conventions shared by every data service (Google AIPs are the model).
+//!
+//! - AIP-193: a [`Rejection`] becomes a status with `google.rpc.ErrorInfo` (reason, domain
+//!   `<context>.saas`) and, for bad input, `google.rpc.BadRequest`; internal causes are logged
+//!   and answered as a bare `INTERNAL`.
+//! - AIP-154: etags ([`parse_etag`]); AIP-155: request ids ([`parse_request_id`],
+//!   [`fingerprint`]); AIP-158: page sizes and opaque page tokens ([`PageRequest`]).
+//! - The acting user arrives as `x-saas-actor` metadata ([`actor`]), never in a body.
+
+use std::fmt::Display;
+
+use base64::Engine as _;
+use kernel_domain::{Rejection, RejectionKind, Version};
+use sha2::{Digest, Sha256};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+/// Metadata key that carries the acting user's id.
+pub const ACTOR_METADATA: &str = "x-saas-actor";
+
+/// The gRPC code of each rejection kind (its HTTP status lives in the kernel).
+pub const fn grpc_code(kind: RejectionKind) -> Code {
+    match kind {
+        RejectionKind::InvalidArgument => Code::InvalidArgument,
+        RejectionKind::FailedPrecondition => Code::FailedPrecondition,
+        RejectionKind::NotFound => Code::NotFound,
+        RejectionKind::AlreadyExists => Code::AlreadyExists,
+        RejectionKind::Aborted => Code::Aborted,
+        RejectionKind::PermissionDenied => Code::PermissionDenied,
+        RejectionKind::Unauthenticated => Code::Unauthenticated,
+    }
+}
+
+/// The rejection kind a gRPC code stands for, if it is one a rejection can have.
+pub const fn rejection_kind(code: Code) -> Option<RejectionKind> {
+    Some(match code {
+        Code::InvalidArgument => RejectionKind::InvalidArgument,
+        Code::FailedPrecondition => RejectionKind::FailedPrecondition,
+        Code::NotFound => RejectionKind::NotFound,
+        Code::AlreadyExists => RejectionKind::AlreadyExists,
+        Code::Aborted => RejectionKind::Aborted,
+        Code::PermissionDenied => RejectionKind::PermissionDenied,
+        Code::Unauthenticated => RejectionKind::Unauthenticated,
+        _ => return None,
+    })
+}
+
+/// Turns a rejection into a status carrying `ErrorInfo` and, when there are field
+/// violations, `BadRequest`. `domain` is the context's error domain, e.g. `identity.saas`.
+pub fn rejection_status(rejection: &Rejection, domain: &str) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        rejection.reason,
+        domain,
+        std::collections::HashMap::<String, String>::new(),
+    );
+    for violation in &rejection.field_violations {
+        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    }
+    Status::with_error_details(
+        grpc_code(rejection.kind),
+        rejection.message.clone(),
+        details,
+    )
+}
+
+/// A failure that is not the caller's fault: logged with its cause, answered as `INTERNAL`
+/// with no detail beyond a stable reason.
+pub fn internal(cause: impl Display, domain: &str) -> Status {
+    tracing::error!(error = %cause, "internal error");
+    Status::with_error_details(
+        Code::Internal,
+        "internal error",
+        ErrorDetails::with_error_info(
+            "INTERNAL",
+            domain,
+            std::collections::HashMap::<String, String>::new(),
+        ),
+    )
+}
+
+/// Reads the `ErrorInfo` reason of a status, if it has one.
+pub fn error_reason(status: &Status) -> Option<String> {
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+/// Parses a required UUID field.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Rejection> {
+    if value.is_empty() {
+        return Err(Rejection::invalid_field(
+            "MISSING_FIELD",
+            field,
+            format!("{field} is required"),
+        ));
+    }
+    Uuid::try_parse(value).map_err(|_| {
+        Rejection::invalid_field("INVALID_ID", field, format!("{field} must be a UUID"))
+    })
+}
+
+/// Parses the required `request_id` of a command.
+pub fn parse_request_id(value: &str) -> Result<Uuid, Rejection> {
+    if value.is_empty() {
+        return Err(Rejection::invalid_field(
+            "MISSING_REQUEST_ID",
+            "request_id",
+            "request_id is required (a UUID, the same on every retry)",
+        ));
+    }
+    Uuid::try_parse(value).map_err(|_| {
+        Rejection::invalid_field(
+            "INVALID_REQUEST_ID",
+            "request_id",
+            "request_id must be a UUID",
+        )
+    })
+}
+
+/// Parses an optional etag: empty means "unconditional".
+pub fn parse_etag(value: &str) -> Result<Option<Version>, Rejection> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Version::parse_etag(value)
+        .map(Some)
+        .map_err(Rejection::from)
+}
+
+/// A stale etag: the aggregate moved on since the caller read it.
+pub fn etag_mismatch() -> Rejection {
+    Rejection::new(
+        RejectionKind::Aborted,
+        "ETAG_MISMATCH",
+        "the resource changed since it was read; read it again and retry",
+    )
+}
+
+/// The fingerprint of a request kept in the idempotency store: SHA-256 over the method name
+/// and the encoded request. Callers clear secret fields (passwords, tokens) first, so the
+/// store never holds anything derived from a secret.
+pub fn fingerprint(method: &str, request: &impl prost::Message) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(request.encode_to_vec());
+    hex(&hasher.finalize())
+}
+
+/// Lower-case hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The acting user from call metadata: absent is `None`; present but malformed is
+/// `INVALID_ARGUMENT`.
+pub fn actor<T>(request: &tonic::Request<T>) -> Result<Option<Uuid>, Rejection> {
+    match request.metadata().get(ACTOR_METADATA) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::try_parse(s).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Rejection::invalid_field(
+                    "INVALID_ACTOR",
+                    ACTOR_METADATA,
+                    "x-saas-actor must be a user id (UUID)",
+                )
+            }),
+    }
+}
+
+/// A page request after validation (AIP-158).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// How many items to return at most.
+    pub size: u64,
+    /// Return items strictly after this id (keyset pagination).
+    pub after: Option<Uuid>,
+}
+
+impl PageRequest {
+    /// The size used when the caller asks for 0.
+    pub const DEFAULT_SIZE: u64 = 50;
+    /// The cap: larger requests are served this many.
+    pub const MAX_SIZE: u64 = 1000;
+
+    /// Validates `page_size` and `page_token`.
+    pub fn parse(page_size: i32, page_token: &str) -> Result<Self, Rejection> {
+        let size = match page_size {
+            0 => Self::DEFAULT_SIZE,
+            n if n < 0 => {
+                return Err(Rejection::invalid_field(
+                    "INVALID_PAGE_SIZE",
+                    "page_size",
+                    "page_size must not be negative",
+                ));
+            }
+            n => (n as u64).min(Self::MAX_SIZE),
+        };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            Some(decode_page_token(page_token).ok_or_else(|| {
+                Rejection::invalid_field(
+                    "INVALID_PAGE_TOKEN",
+                    "page_token",
+                    "page_token is not one this service issued",
+                )
+            })?)
+        };
+        Ok(PageRequest { size, after })
+    }
+}
+
+const PAGE_TOKEN_PREFIX: &[u8] = b"saas.page.v1:";
+
+/// The opaque token for the page after `last`.
+pub fn encode_page_token(last: Uuid) -> String {
+    let mut raw = PAGE_TOKEN_PREFIX.to_vec();
+    raw.extend_from_slice(last.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_page_token(token: &str) -> Option<Uuid> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let bytes = raw.strip_prefix(PAGE_TOKEN_PREFIX)?;
+    Uuid::from_slice(bytes).ok()
+}
+
+/// A timestamp for the wire.
+pub fn timestamp(t: kernel_domain::Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_kind_round_trips_through_its_grpc_code() {
+        for kind in RejectionKind::ALL {
+            assert_eq!(rejection_kind(grpc_code(kind)), Some(kind));
+        }
+    }
+
+    #[test]
+    fn rejection_status_carries_error_info_and_field_violations() {
+        let rejection = Rejection::invalid_field("INVALID_EMAIL", "email", "bad");
+        let status = rejection_status(&rejection, "identity.saas");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("INVALID_EMAIL", "identity.saas")
+        );
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations[0].field, "email");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let status = internal("disk I/O error at /var/lib/secret", "identity.saas");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+        assert_eq!(error_reason(&status).as_deref(), Some("INTERNAL"));
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_tokens_are_refused() {
+        let id = Uuid::now_v7();
+        let page = PageRequest::parse(10, &encode_page_token(id)).unwrap();
+        assert_eq!(
+            page,
+            PageRequest {
+                size: 10,
+                after: Some(id)
+            }
+        );
+        assert_eq!(
+            PageRequest::parse(0, "").unwrap().size,
+            PageRequest::DEFAULT_SIZE
+        );
+        assert_eq!(
+            PageRequest::parse(5000, "").unwrap().size,
+            PageRequest::MAX_SIZE
+        );
+        assert_eq!(
+            PageRequest::parse(-1, "").unwrap_err().reason,
+            "INVALID_PAGE_SIZE"
+        );
+        assert_eq!(
+            PageRequest::parse(1, "garbage").unwrap_err().reason,
+            "INVALID_PAGE_TOKEN"
+        );
+    }
+
+    #[test]
+    fn request_ids_must_be_uuids() {
+        assert_eq!(
+            parse_request_id("").unwrap_err().reason,
+            "MISSING_REQUEST_ID"
+        );
+        assert_eq!(
+            parse_request_id("nope").unwrap_err().reason,
+            "INVALID_REQUEST_ID"
+        );
+        assert!(parse_request_id(&Uuid::now_v7().to_string()).is_ok());
+    }
+
+    #[test]
+    fn empty_etag_is_unconditional_and_foreign_etag_is_invalid() {
+        assert_eq!(parse_etag("").unwrap(), None);
+        assert_eq!(
+            parse_etag(&Version::new(3).to_etag()).unwrap(),
+            Some(Version::new(3))
+        );
+        assert_eq!(parse_etag("abc").unwrap_err().reason, "INVALID_ETAG");
+    }
+}

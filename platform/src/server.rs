@@ -1,0 +1,355 @@
+//! One way to serve gRPC, for every data service and the benchmark's echo baseline alike.
+//!
+//! [`GrpcServer`] adds `grpc.health.v1` and reflection (v1 and v1alpha), requires the service
+//! credential on every other call, sheds load past a server-wide concurrency limit (answering
+//! `UNAVAILABLE` / `OVERLOADED` at once instead of queueing), sets `TCP_NODELAY` on accepted
+//! connections, and drains in-flight calls on shutdown. Client deadlines (`grpc-timeout`) are
+//! honoured by tonic.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use base64::Engine as _;
+use http::{Request, Response};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use tonic::{
+    Status,
+    body::Body,
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+    transport::server::TcpIncoming,
+};
+use tonic_types::{ErrorDetails, StatusExt};
+use tower::{Layer, Service};
+
+/// The largest message a service accepts or sends.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Settings shared by every gRPC server.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The bearer token every caller (except health and reflection) must present.
+    pub service_token: Arc<str>,
+    /// Calls in flight at once before new ones are shed.
+    pub concurrency_limit: usize,
+    /// Encoded `FileDescriptorSet`s served by reflection.
+    pub descriptor_sets: Vec<&'static [u8]>,
+}
+
+impl ServerConfig {
+    /// The default in-flight limit.
+    pub const DEFAULT_CONCURRENCY_LIMIT: usize = 1024;
+
+    /// Defaults with the given credential and descriptors.
+    pub fn new(service_token: impl Into<Arc<str>>, descriptor_sets: Vec<&'static [u8]>) -> Self {
+        ServerConfig {
+            service_token: service_token.into(),
+            concurrency_limit: Self::DEFAULT_CONCURRENCY_LIMIT,
+            descriptor_sets,
+        }
+    }
+}
+
+/// A gRPC server under construction.
+pub struct GrpcServer {
+    config: ServerConfig,
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// An empty server.
+    pub fn new(config: ServerConfig) -> Self {
+        GrpcServer {
+            config,
+            routes: RoutesBuilder::default(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Adds a generated tonic service.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: Service<Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown` completes, then refuses new calls and waits for the calls in
+    /// flight to finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        for name in &self.names {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        let mut routes = self.routes.routes().add_service(health_service);
+        routes = add_reflection(routes, &self.config.descriptor_sets);
+        let guard = GuardLayer {
+            token: self.config.service_token.clone(),
+            permits: Arc::new(Semaphore::new(self.config.concurrency_limit)),
+        };
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let shutdown = async move {
+            shutdown.await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            tracing::info!("shutting down: draining calls in flight");
+        };
+        tonic::transport::Server::builder()
+            .layer(guard)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    }
+}
+
+fn add_reflection(mut routes: Routes, descriptor_sets: &[&'static [u8]]) -> Routes {
+    let mut v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let mut v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for set in descriptor_sets {
+        v1 = v1.register_encoded_file_descriptor_set(set);
+        v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
+    }
+    match v1.build_v1() {
+        Ok(service) => routes = routes.add_service(service),
+        Err(e) => tracing::error!(error = %e, "reflection v1 unavailable"),
+    }
+    match v1alpha.build_v1alpha() {
+        Ok(service) => routes = routes.add_service(service),
+        Err(e) => tracing::error!(error = %e, "reflection v1alpha unavailable"),
+    }
+    routes
+}
+
+/// Checks the service credential and sheds load; health and reflection stay open so probes
+/// and tools work without the credential and under load.
+#[derive(Clone)]
+struct GuardLayer {
+    token: Arc<str>,
+    permits: Arc<Semaphore>,
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard {
+            inner,
+            token: self.token.clone(),
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Guard<S> {
+    inner: S,
+    token: Arc<str>,
+    permits: Arc<Semaphore>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> Service<Request<Body>> for Guard<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let path = request.uri().path();
+        let open =
+            path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.");
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if open {
+            return Box::pin(inner.call(request));
+        }
+        if !authorized(&request, &self.token) {
+            let status = platform_status(
+                tonic::Code::Unauthenticated,
+                "SERVICE_CREDENTIAL_INVALID",
+                "calls need the service credential: authorization: Bearer <token>",
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            let status = platform_status(
+                tonic::Code::Unavailable,
+                "OVERLOADED",
+                "the server is at its concurrency limit; retry with backoff",
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        Box::pin(async move {
+            let response = inner.call(request).await;
+            drop(permit);
+            response
+        })
+    }
+}
+
+fn platform_status(code: tonic::Code, reason: &str, message: &str) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(
+            reason,
+            "platform.saas",
+            std::collections::HashMap::<String, String>::new(),
+        ),
+    )
+}
+
+fn authorized(request: &Request<Body>, token: &str) -> bool {
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|presented| bool::from(presented.as_bytes().ct_eq(token.as_bytes())))
+}
+
+/// Adds the service credential to every outgoing call.
+#[derive(Clone)]
+pub struct ServiceCredential {
+    header: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl ServiceCredential {
+    /// A credential from the shared token; `None` when the token is not valid header text.
+    pub fn new(token: &str) -> Option<Self> {
+        format!("Bearer {token}")
+            .parse()
+            .ok()
+            .map(|header| ServiceCredential { header })
+    }
+}
+
+impl tonic::service::Interceptor for ServiceCredential {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.header.clone());
+        Ok(request)
+    }
+}
+
+/// The service token: from `SAAS_SERVICE_TOKEN` if given, else read from (or generated into)
+/// `<data dir>/service-token`, readable by the owner only. Returns the token and, when it
+/// came from a file, the file's path.
+pub fn service_token(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> std::io::Result<(String, Option<PathBuf>)> {
+    if let Some(token) = configured.filter(|t| !t.is_empty()) {
+        return Ok((token.to_owned(), None));
+    }
+    let path = data_dir.join("service-token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok((token.trim().to_owned(), Some(path))),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(&path, &token)?;
+    Ok((token, Some(path)))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_token_is_kept_and_reused() {
+        let dir = std::env::temp_dir().join(format!("platform-token-{}", uuid::Uuid::now_v7()));
+        let (first, path) = service_token(None, &dir).unwrap();
+        let (second, _) = service_token(None, &dir).unwrap();
+        assert_eq!(first, second);
+        assert!(first.len() >= 43);
+        assert_eq!(path, Some(dir.join("service-token")));
+        let (configured, path) = service_token(Some("abc"), &dir).unwrap();
+        assert_eq!((configured.as_str(), path), ("abc", None));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,612 @@
+//! The document store and the command pipeline, generic over a context's [`Schema`].
+//!
+//! An aggregate is stored whole, as one JSON document per row, beside the columns the context
+//! indexes (unique ones such as `email` are enforced by the database). Every command runs
+//! through [`Store::create`] or [`Store::update`], which in **one transaction**:
+//!
+//! 1. claim the `request_id` in the idempotency table (a repeat replays the stored response;
+//!    the same id with a different request is `REQUEST_ID_REUSED`; concurrent duplicates wait
+//!    on the claim and then replay),
+//! 2. load the aggregate and compare the caller's etag (`ETAG_MISMATCH` when stale),
+//! 3. let the domain decide (a rejection rolls everything back),
+//! 4. save it with `version = version + 1 WHERE version = <loaded>` (a lost race retries when
+//!    the caller sent no etag, and is `ETAG_MISMATCH` when it did),
+//! 5. append the events to the outbox and store the response under the `request_id`.
+//!
+//! **Invariant:** an accepted command changes the aggregate, its outbox rows and its
+//! idempotency record together or not at all. Rejected commands leave no trace, so a retry of
+//! a rejected request is evaluated afresh.
+
+use std::{marker::PhantomData, sync::Arc};
+
+use kernel_domain::{
+    AggregateRoot, Clock, DomainEvent, Rejection, RejectionKind, Timestamp, Version,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    Statement, Value,
+};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::{
+    db::{begin_write, placeholders},
+    migration::IndexedColumn,
+    rpc::{self, PageRequest},
+};
+
+/// How a context's aggregate is laid out in its store.
+pub trait Schema: Send + Sync + 'static {
+    /// The aggregate root kept in this table.
+    type Aggregate: AggregateRoot;
+    /// The table of documents.
+    const TABLE: &'static str;
+    /// The aggregate's name in the outbox, e.g. `identity.user`.
+    const AGGREGATE_TYPE: &'static str;
+    /// The error domain of `ErrorInfo`, e.g. `identity.saas`.
+    const ERROR_DOMAIN: &'static str;
+    /// The indexed columns, in the order [`Schema::column_values`] returns them.
+    const COLUMNS: &'static [IndexedColumn];
+    /// The values of the indexed columns for an aggregate (`None` stores NULL).
+    fn column_values(aggregate: &Self::Aggregate) -> Vec<Option<String>>;
+    /// The rejection when the unique column `column` already holds the value.
+    fn taken(column: &str) -> Rejection;
+    /// The rejection for an id that names no aggregate.
+    fn not_found() -> Rejection;
+}
+
+/// An aggregate with the version it was stored at.
+#[derive(Debug, Clone)]
+pub struct Stored<A> {
+    /// The aggregate.
+    pub aggregate: A,
+    /// Its version (and so its etag).
+    pub version: Version,
+}
+
+/// What the pipeline needs to know about a command besides the domain decision.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The RPC method, part of the request fingerprint.
+    pub method: &'static str,
+    /// The request id and fingerprint; `None` only for the few commands without a request id.
+    pub idempotency: Option<Idempotency>,
+    /// The etag the caller read, if it sent one.
+    pub expected: Option<Version>,
+}
+
+/// The idempotency key of a command and the fingerprint of its request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The caller's request id.
+    pub request_id: Uuid,
+    /// From [`rpc::fingerprint`], with secrets cleared.
+    pub fingerprint: String,
+}
+
+impl Command {
+    /// A command with a request id.
+    pub fn new(
+        method: &'static str,
+        request_id: Uuid,
+        request: &impl prost::Message,
+        expected: Option<Version>,
+    ) -> Self {
+        Command {
+            method,
+            idempotency: Some(Idempotency {
+                request_id,
+                fingerprint: rpc::fingerprint(method, request),
+            }),
+            expected,
+        }
+    }
+
+    /// A command without a request id (verifying credentials): not replayed, never stored.
+    pub fn unrecorded(method: &'static str) -> Self {
+        Command {
+            method,
+            idempotency: None,
+            expected: None,
+        }
+    }
+}
+
+/// How many times a command without an etag is re-run after losing a race.
+const MAX_ATTEMPTS: usize = 8;
+
+enum Failure {
+    Rejected(Rejection),
+    Db(DbErr),
+    Internal(String),
+    /// Lost the version race (PostgreSQL; SQLite serialises writers).
+    Conflict,
+}
+
+impl From<DbErr> for Failure {
+    fn from(e: DbErr) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<Rejection> for Failure {
+    fn from(r: Rejection) -> Self {
+        Failure::Rejected(r)
+    }
+}
+
+enum Claim {
+    Claimed,
+    Replay(Vec<u8>),
+}
+
+/// The store of one context's aggregates and the command pipeline over it.
+pub struct Store<S: Schema> {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// SQLite has one writer at a time: writers in this process queue here instead of
+    /// spinning on the file lock (other processes still meet the busy timeout).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    _schema: PhantomData<fn() -> S>,
+}
+
+impl<S: Schema> Clone for Store<S> {
+    fn clone(&self) -> Self {
+        Store {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            write_gate: self.write_gate.clone(),
+            _schema: PhantomData,
+        }
+    }
+}
+
+type Event<S> = <<S as Schema>::Aggregate as AggregateRoot>::Event;
+
+impl<S: Schema> Store<S> {
+    /// A store over an open (and migrated) database.
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Store {
+            db,
+            clock,
+            write_gate,
+            _schema: PhantomData,
+        }
+    }
+
+    /// The database connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The current time by the injected clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Maps a rejection to this context's status.
+    pub fn reject(&self, rejection: &Rejection) -> Status {
+        rpc::rejection_status(rejection, S::ERROR_DOMAIN)
+    }
+
+    /// Logs an internal failure and answers `INTERNAL`.
+    pub fn internal(&self, cause: impl std::fmt::Display) -> Status {
+        rpc::internal(cause, S::ERROR_DOMAIN)
+    }
+
+    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let backend = self.db.get_database_backend();
+        Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
+    }
+
+    fn decode(&self, row: &QueryResult) -> Result<Stored<S::Aggregate>, Status> {
+        let version: i64 = row.try_get_by_index(0).map_err(|e| self.internal(e))?;
+        let doc: String = row.try_get_by_index(1).map_err(|e| self.internal(e))?;
+        let aggregate = serde_json::from_str(&doc).map_err(|e| self.internal(e))?;
+        Ok(Stored {
+            aggregate,
+            version: Version::new(version as u64),
+        })
+    }
+
+    /// Reads one aggregate.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Stored<S::Aggregate>>, Status> {
+        let sql = format!("SELECT version, doc FROM {} WHERE id = ?", S::TABLE);
+        let row = self
+            .db
+            .query_one_raw(self.stmt(&sql, vec![id.to_string().into()]))
+            .await
+            .map_err(|e| self.internal(e))?;
+        row.map(|row| self.decode(&row)).transpose()
+    }
+
+    /// Reads one aggregate or answers the context's `NOT_FOUND`.
+    pub async fn get_existing(&self, id: Uuid) -> Result<Stored<S::Aggregate>, Status> {
+        self.get(id)
+            .await?
+            .ok_or_else(|| self.reject(&S::not_found()))
+    }
+
+    /// Finds the aggregate whose indexed `column` holds `value`.
+    pub async fn find_by(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Stored<S::Aggregate>>, Status> {
+        let column = Self::indexed(column)?;
+        let sql = format!("SELECT version, doc FROM {} WHERE {column} = ?", S::TABLE);
+        let row = self
+            .db
+            .query_one_raw(self.stmt(&sql, vec![value.to_owned().into()]))
+            .await
+            .map_err(|e| self.internal(e))?;
+        row.map(|row| self.decode(&row)).transpose()
+    }
+
+    fn indexed(column: &str) -> Result<&'static str, Status> {
+        S::COLUMNS
+            .iter()
+            .find(|c| c.name == column)
+            .map(|c| c.name)
+            .ok_or_else(|| {
+                rpc::internal(
+                    format!("{column} is not an indexed column"),
+                    S::ERROR_DOMAIN,
+                )
+            })
+    }
+
+    /// Reads several aggregates, in the order of `ids`; unknown ids are left out.
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Stored<S::Aggregate>>, Status> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT version, doc, id FROM {} WHERE id IN ({marks})",
+            S::TABLE
+        );
+        let values = ids.iter().map(|id| id.to_string().into()).collect();
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(&sql, values))
+            .await
+            .map_err(|e| self.internal(e))?;
+        let mut found = std::collections::HashMap::new();
+        for row in rows {
+            let id: String = row.try_get_by_index(2).map_err(|e| self.internal(e))?;
+            found.insert(id, self.decode(&row)?);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(&id.to_string()).cloned())
+            .collect())
+    }
+
+    /// One page of aggregates in id (so creation) order, and the token of the next page.
+    pub async fn list(
+        &self,
+        page: PageRequest,
+    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
+        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
+        let sql = format!(
+            "SELECT version, doc, id FROM {} WHERE id > ? ORDER BY id LIMIT ?",
+            S::TABLE
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(&sql, vec![after.into(), ((page.size + 1) as i64).into()]))
+            .await
+            .map_err(|e| self.internal(e))?;
+        let more = rows.len() as u64 > page.size;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(page.size as usize) {
+            items.push(self.decode(row)?);
+        }
+        let next = match (more, items.last()) {
+            (true, Some(last)) => rpc::encode_page_token(last.aggregate.aggregate_id()),
+            _ => String::new(),
+        };
+        Ok((items, next))
+    }
+
+    /// Runs a command that creates an aggregate. `respond` renders the response that is
+    /// returned and stored for replays.
+    pub async fn create<R>(
+        &self,
+        command: Command,
+        decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>,
+        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+    ) -> Result<R, Status>
+    where
+        R: prost::Message + Default,
+    {
+        let _gate = self.gate().await;
+        let txn = begin_write(&self.db).await.map_err(|e| self.internal(e))?;
+        let result = async {
+            if let Claim::Replay(bytes) = self.claim(&txn, &command).await? {
+                return Ok(Err(bytes));
+            }
+            let (aggregate, events) = decide(self.clock.now())?;
+            let stored = Stored {
+                aggregate,
+                version: Version::INITIAL,
+            };
+            self.insert(&txn, &stored).await?;
+            let response = respond(&stored);
+            self.finish(&txn, &command, &stored, &events, &response)
+                .await?;
+            Ok(Ok(response))
+        }
+        .await;
+        self.conclude(txn, result).await
+    }
+
+    /// Runs a command on an existing aggregate. `decide` may run more than once when the
+    /// command carries no etag and loses a race; it must only depend on the aggregate and
+    /// the time it is given.
+    pub async fn update<R>(
+        &self,
+        command: Command,
+        id: Uuid,
+        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
+        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+    ) -> Result<R, Status>
+    where
+        R: prost::Message + Default,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let _gate = self.gate().await;
+            let txn = begin_write(&self.db).await.map_err(|e| self.internal(e))?;
+            let result = async {
+                if let Claim::Replay(bytes) = self.claim(&txn, &command).await? {
+                    return Ok(Err(bytes));
+                }
+                let loaded = self.load(&txn, id).await?.ok_or_else(S::not_found)?;
+                if let Some(expected) = command.expected
+                    && expected != loaded.version
+                {
+                    return Err(Failure::Rejected(rpc::etag_mismatch()));
+                }
+                let mut aggregate = loaded.aggregate;
+                let events = decide(&mut aggregate, self.clock.now())?;
+                let stored = Stored {
+                    aggregate,
+                    version: loaded.version.next(),
+                };
+                if !self.save(&txn, &stored, loaded.version).await? {
+                    return Err(Failure::Conflict);
+                }
+                let response = respond(&stored);
+                self.finish(&txn, &command, &stored, &events, &response)
+                    .await?;
+                Ok(Ok(response))
+            }
+            .await;
+            match result {
+                Err(Failure::Conflict) if command.expected.is_none() => {
+                    txn.rollback().await.map_err(|e| self.internal(e))?;
+                    continue;
+                }
+                Err(Failure::Conflict) => {
+                    txn.rollback().await.map_err(|e| self.internal(e))?;
+                    return Err(self.reject(&rpc::etag_mismatch()));
+                }
+                other => return self.conclude(txn, other).await,
+            }
+        }
+        Err(self.reject(&Rejection::new(
+            RejectionKind::Aborted,
+            "CONCURRENT_MODIFICATION",
+            "the resource is changing too often right now; retry",
+        )))
+    }
+
+    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Commits a successful run, rolls back anything else, and renders the outcome.
+    async fn conclude<R: prost::Message + Default>(
+        &self,
+        txn: DatabaseTransaction,
+        result: Result<Result<R, Vec<u8>>, Failure>,
+    ) -> Result<R, Status> {
+        match result {
+            Ok(Ok(response)) => {
+                txn.commit().await.map_err(|e| self.internal(e))?;
+                Ok(response)
+            }
+            Ok(Err(replayed)) => {
+                txn.rollback().await.map_err(|e| self.internal(e))?;
+                R::decode(replayed.as_slice()).map_err(|e| self.internal(e))
+            }
+            Err(failure) => {
+                txn.rollback().await.map_err(|e| self.internal(e))?;
+                Err(match failure {
+                    Failure::Rejected(rejection) => self.reject(&rejection),
+                    Failure::Db(e) => match self.unique_violation(&e) {
+                        Some(rejection) => self.reject(&rejection),
+                        None => self.internal(e),
+                    },
+                    Failure::Internal(cause) => self.internal(cause),
+                    Failure::Conflict => self.reject(&rpc::etag_mismatch()),
+                })
+            }
+        }
+    }
+
+    fn unique_violation(&self, error: &DbErr) -> Option<Rejection> {
+        let sea_orm::SqlErr::UniqueConstraintViolation(message) = error.sql_err()? else {
+            return None;
+        };
+        S::COLUMNS
+            .iter()
+            .filter(|c| c.unique)
+            .find(|c| {
+                message.contains(&format!("{}.{}", S::TABLE, c.name))
+                    || message.contains(&format!("ux_{}_{}", S::TABLE, c.name))
+            })
+            .map(|c| S::taken(c.name))
+    }
+
+    async fn claim(&self, txn: &DatabaseTransaction, command: &Command) -> Result<Claim, Failure> {
+        let Some(key) = &command.idempotency else {
+            return Ok(Claim::Claimed);
+        };
+        let inserted = txn
+            .execute_raw(self.stmt(
+                "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
+                 VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
+                vec![
+                    key.request_id.to_string().into(),
+                    command.method.into(),
+                    key.fingerprint.clone().into(),
+                    self.clock.now().timestamp_micros().into(),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let row = txn
+            .query_one_raw(self.stmt(
+                "SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?",
+                vec![key.request_id.to_string().into()],
+            ))
+            .await?
+            .ok_or_else(|| Failure::Internal("idempotency record vanished".into()))?;
+        let method: String = row.try_get_by_index(0)?;
+        let fingerprint: String = row.try_get_by_index(1)?;
+        let response: Option<Vec<u8>> = row.try_get_by_index(2)?;
+        if method != command.method || fingerprint != key.fingerprint {
+            return Err(Failure::Rejected(Rejection::invalid_field(
+                "REQUEST_ID_REUSED",
+                "request_id",
+                "this request_id was already used for a different request",
+            )));
+        }
+        response
+            .map(Claim::Replay)
+            .ok_or_else(|| Failure::Internal("idempotency record without a response".into()))
+    }
+
+    async fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        id: Uuid,
+    ) -> Result<Option<Stored<S::Aggregate>>, Failure> {
+        let sql = format!("SELECT version, doc FROM {} WHERE id = ?", S::TABLE);
+        let row = txn
+            .query_one_raw(self.stmt(&sql, vec![id.to_string().into()]))
+            .await?;
+        row.map(|row| self.decode(&row))
+            .transpose()
+            .map_err(|status| Failure::Internal(status.message().to_owned()))
+    }
+
+    fn document(&self, stored: &Stored<S::Aggregate>) -> Result<String, Failure> {
+        serde_json::to_string(&stored.aggregate).map_err(|e| Failure::Internal(e.to_string()))
+    }
+
+    async fn insert(
+        &self,
+        txn: &DatabaseTransaction,
+        stored: &Stored<S::Aggregate>,
+    ) -> Result<(), Failure> {
+        let mut columns = String::from("id, version, doc, updated_at");
+        let mut marks = String::from("?, ?, ?, ?");
+        let mut values: Vec<Value> = vec![
+            stored.aggregate.aggregate_id().to_string().into(),
+            (stored.version.get() as i64).into(),
+            self.document(stored)?.into(),
+            self.clock.now().timestamp_micros().into(),
+        ];
+        for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
+            columns.push_str(", ");
+            columns.push_str(column.name);
+            marks.push_str(", ?");
+            values.push(value.into());
+        }
+        let sql = format!("INSERT INTO {} ({columns}) VALUES ({marks})", S::TABLE);
+        txn.execute_raw(self.stmt(&sql, values)).await?;
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        txn: &DatabaseTransaction,
+        stored: &Stored<S::Aggregate>,
+        loaded: Version,
+    ) -> Result<bool, Failure> {
+        let mut sets = String::from("version = ?, doc = ?, updated_at = ?");
+        let mut values: Vec<Value> = vec![
+            (stored.version.get() as i64).into(),
+            self.document(stored)?.into(),
+            self.clock.now().timestamp_micros().into(),
+        ];
+        for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
+            sets.push_str(", ");
+            sets.push_str(column.name);
+            sets.push_str(" = ?");
+            values.push(value.into());
+        }
+        values.push(stored.aggregate.aggregate_id().to_string().into());
+        values.push((loaded.get() as i64).into());
+        let sql = format!(
+            "UPDATE {} SET {sets} WHERE id = ? AND version = ?",
+            S::TABLE
+        );
+        let updated = txn
+            .execute_raw(self.stmt(&sql, values))
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn finish<R: prost::Message>(
+        &self,
+        txn: &DatabaseTransaction,
+        command: &Command,
+        stored: &Stored<S::Aggregate>,
+        events: &[Event<S>],
+        response: &R,
+    ) -> Result<(), Failure> {
+        let now = self.clock.now().timestamp_micros();
+        for event in events {
+            let payload =
+                serde_json::to_string(event).map_err(|e| Failure::Internal(e.to_string()))?;
+            txn.execute_raw(self.stmt(
+                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
+                 event_type, payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    crate::new_id().to_string().into(),
+                    S::AGGREGATE_TYPE.into(),
+                    stored.aggregate.aggregate_id().to_string().into(),
+                    (stored.version.get() as i64).into(),
+                    event.event_type().into(),
+                    payload.into(),
+                    now.into(),
+                ],
+            ))
+            .await?;
+        }
+        if let Some(key) = &command.idempotency {
+            txn.execute_raw(self.stmt(
+                "UPDATE idempotency SET response = ? WHERE request_id = ?",
+                vec![
+                    response.encode_to_vec().into(),
+                    key.request_id.to_string().into(),
+                ],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
