@@ -84,6 +84,43 @@ pub fn error_reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
 }
 
+/// Collects the field violations of a request so the caller learns about every bad field at
+/// once, not one per round trip.
+#[derive(Debug, Default)]
+pub struct FieldCheck {
+    first: Option<Rejection>,
+}
+
+impl FieldCheck {
+    /// An empty check.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the value, or records the rejection and returns `None`.
+    pub fn check<T>(&mut self, result: Result<T, Rejection>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(rejection) => {
+                match &mut self.first {
+                    None => self.first = Some(rejection),
+                    Some(first) => first.field_violations.extend(rejection.field_violations),
+                }
+                None
+            }
+        }
+    }
+
+    /// `Ok` when every field was fine; otherwise one rejection naming every bad field (its
+    /// reason is the first one found).
+    pub fn finish(self) -> Result<(), Rejection> {
+        match self.first {
+            None => Ok(()),
+            Some(rejection) => Err(rejection),
+        }
+    }
+}
+
 /// Parses a required UUID field.
 pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Rejection> {
     if value.is_empty() {
@@ -305,6 +342,22 @@ mod tests {
             PageRequest::parse(1, "garbage").unwrap_err().reason,
             "INVALID_PAGE_TOKEN"
         );
+    }
+
+    #[test]
+    fn field_check_reports_every_bad_field() {
+        let mut fields = FieldCheck::new();
+        assert_eq!(fields.check(parse_id("id", "x")), None);
+        assert_eq!(fields.check(parse_request_id("")), None);
+        assert!(fields.check(parse_etag("")).is_some());
+        let rejection = fields.finish().unwrap_err();
+        let named: Vec<_> = rejection
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(named, ["id", "request_id"]);
+        assert_eq!(rejection.kind, RejectionKind::InvalidArgument);
     }
 
     #[test]

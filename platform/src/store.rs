@@ -10,7 +10,8 @@
 //! 2. load the aggregate and compare the caller's etag (`ETAG_MISMATCH` when stale),
 //! 3. let the domain decide (a rejection rolls everything back),
 //! 4. save it with `version = version + 1 WHERE version = <loaded>` (a lost race retries when
-//!    the caller sent no etag, and is `ETAG_MISMATCH` when it did),
+//!    the caller sent no etag, and is `ETAG_MISMATCH` when it did); a decision that changed
+//!    nothing and caused no event keeps the version,
 //! 5. append the events to the outbox and store the response under the `request_id`.
 //!
 //! **Invariant:** an accepted command changes the aggregate, its outbox rows and its
@@ -370,14 +371,20 @@ impl<S: Schema> Store<S> {
                 {
                     return Err(Failure::Rejected(rpc::etag_mismatch()));
                 }
+                let before = self.document(&loaded)?;
                 let mut aggregate = loaded.aggregate;
                 let events = decide(&mut aggregate, self.clock.now())?;
-                let stored = Stored {
+                let mut stored = Stored {
                     aggregate,
-                    version: loaded.version.next(),
+                    version: loaded.version,
                 };
-                if !self.save(&txn, &stored, loaded.version).await? {
-                    return Err(Failure::Conflict);
+                // A command that caused nothing (a refused login of a locked account, say)
+                // is answered without a new version.
+                if !events.is_empty() || self.document(&stored)? != before {
+                    stored.version = loaded.version.next();
+                    if !self.save(&txn, &stored, loaded.version).await? {
+                        return Err(Failure::Conflict);
+                    }
                 }
                 let response = respond(&stored);
                 self.finish(&txn, &command, &stored, &events, &response)

@@ -1,1 +1,136 @@
-fn main() {}
+//! `saas`: the launcher.
+//!
+//! `saas serve` runs every component in one process on SQLite files under the data directory;
+//! `saas serve identity` runs one component alone, on the database its URL names.
+
+mod config;
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use platform::server::{GrpcServer, ServerConfig};
+
+use crate::config::Config;
+
+/// A multi-tenant SaaS backend: data services over gRPC.
+///
+/// Configuration comes from SAAS_* environment variables over an optional TOML file:
+/// SAAS_DATA_DIR (default ./data), SAAS_GRPC_ADDR (default 127.0.0.1:50051),
+/// SAAS_IDENTITY_DATABASE_URL (default: sqlite file in the data dir; postgres://... works too),
+/// SAAS_SERVICE_TOKEN (default: generated into <data dir>/service-token),
+/// SAAS_ARGON2 (argon2id cost, default m=19456,t=2,p=1), SAAS_CONCURRENCY_LIMIT (default 1024),
+/// SAAS_LOG (log filter, default info).
+#[derive(Debug, Parser)]
+#[command(name = "saas", version, about, long_about)]
+struct Cli {
+    /// A TOML file with the same settings as the SAAS_* variables, in lower case without the
+    /// prefix (data_dir = "...", grpc_addr = "..."); the environment wins.
+    #[arg(long, global = true, env = "SAAS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the components named (all of them when none is named) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Components to run; all when omitted.
+        #[arg(value_enum)]
+        components: Vec<Component>,
+        /// Where SQLite files and generated secrets live (overrides SAAS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Component {
+    /// The Identity data service (UserService).
+    Identity,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                components,
+                data_dir,
+            } => {
+                let config =
+                    Config::load(cli.config.as_ref(), data_dir).map_err(|e| e.to_string())?;
+                serve(config, components).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAAS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(config: Config, components: Vec<Component>) -> Result<(), String> {
+    let all = components.is_empty();
+    let wants = |c: Component| all || components.contains(&c);
+    let clock: Arc<dyn kernel_domain::Clock> = Arc::new(platform::SystemClock);
+
+    let (token, token_file) =
+        platform::server::service_token(config.service_token.as_deref(), &config.data_dir)
+            .map_err(|e| {
+                format!(
+                    "cannot read or create the service token in {}: {e}",
+                    config.data_dir.display()
+                )
+            })?;
+    if let Some(path) = &token_file {
+        println!("service token: {}", path.display());
+    }
+    let mut server_config = ServerConfig::new(token, vec![saas_proto::FILE_DESCRIPTOR_SET]);
+    server_config.concurrency_limit = config.concurrency_limit;
+    let mut server = GrpcServer::new(server_config);
+
+    if wants(Component::Identity) {
+        let url = config.database_url(&config.identity_database_url, "identity");
+        let store = identity_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+            .await
+            .map_err(|e| format!("identity database: {e}"))?;
+        let hasher = identity_data::Argon2Hasher::new(config.argon2)
+            .map_err(|e| format!("SAAS_ARGON2: {e}"))?;
+        server = server.add_service(identity_data::user_service(store, Arc::new(hasher)));
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_addr))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("grpc listening on {bound}");
+    tracing::info!(%bound, "serving gRPC");
+    server
+        .serve(listener, platform::server::shutdown_signal())
+        .await
+        .map_err(|e| format!("gRPC server failed: {e}"))
+}

@@ -1,1 +1,38 @@
-//! identity-migrations
+//! The Identity store's schema, applied on start by the data service.
+//!
+//! Users are kept as documents (see `platform::store`) with `email` as a unique indexed
+//! column; erased users hold NULL there, so their address is free again.
+
+use sea_orm_migration::prelude::*;
+
+/// The table of `User` documents.
+pub const USERS_TABLE: &str = "users";
+
+/// The indexed columns of [`USERS_TABLE`].
+pub const USER_COLUMNS: &[platform::migration::IndexedColumn] =
+    &[platform::migration::IndexedColumn {
+        name: "email",
+        unique: true,
+    }];
+
+/// Every migration of the Identity store, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateUsers)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct CreateUsers;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateUsers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        platform::migration::create_document_table(manager, USERS_TABLE, USER_COLUMNS).await?;
+        platform::migration::create_outbox_table(manager).await?;
+        platform::migration::create_idempotency_table(manager).await
+    }
+}

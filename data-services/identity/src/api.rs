@@ -1,0 +1,611 @@
+//! `UserService`: parse the request into domain values, run the command pipeline, render.
+
+use std::sync::Arc;
+
+use identity_domain::{
+    DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, SessionId, SuspensionReason,
+    TokenHash, User, UserError, UserId,
+};
+use kernel_domain::{Email, Rejection, RejectionKind};
+use platform::{
+    rpc::{FieldCheck, PageRequest, parse_etag, parse_id, parse_request_id},
+    store::{Command, Stored},
+};
+use saas_proto::identity::v1::{self as pb, user_service_server::UserService};
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use crate::{UserStore, wire};
+
+/// The most ids one `BatchGetUsers` may ask for.
+pub const MAX_BATCH: usize = 100;
+/// The longest token accepted (tokens are made by our application layer; this only bounds input).
+const MAX_TOKEN_LEN: usize = 512;
+
+/// The `UserService` implementation.
+#[derive(Clone)]
+pub struct UserApi {
+    store: UserStore,
+    hasher: Arc<dyn PasswordHasher>,
+}
+
+impl UserApi {
+    /// A service over a store.
+    pub fn new(store: UserStore, hasher: Arc<dyn PasswordHasher>) -> Self {
+        UserApi { store, hasher }
+    }
+
+    fn reject(&self, rejection: impl Into<Rejection>) -> Status {
+        self.store.reject(&rejection.into())
+    }
+
+    /// Hashes off the async workers: argon2 takes tens of milliseconds by design.
+    async fn hash(&self, password: Password) -> Result<PasswordHash, Status> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| self.store.internal(e))
+    }
+
+    async fn check(
+        &self,
+        user: User,
+        password: Password,
+    ) -> Result<identity_domain::CredentialCheck, Status> {
+        let hasher = self.hasher.clone();
+        let now = self.store.now();
+        tokio::task::spawn_blocking(move || user.check_credentials(&password, hasher.as_ref(), now))
+            .await
+            .map_err(|e| self.store.internal(e))
+    }
+}
+
+fn invalid_credentials() -> Rejection {
+    UserError::InvalidCredentials.into()
+}
+
+fn display_name(raw: &str) -> Result<DisplayName, Rejection> {
+    DisplayName::parse(raw).map_err(Rejection::from)
+}
+
+fn password(field: &str, raw: &str) -> Result<Password, Rejection> {
+    Password::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
+}
+
+fn email(field: &str, raw: &str) -> Result<Email, Rejection> {
+    Email::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
+}
+
+fn token(raw: &str) -> Result<TokenHash, Rejection> {
+    if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
+        return Err(Rejection::invalid_field(
+            "INVALID_TOKEN",
+            "token",
+            format!("token must be 1 to {MAX_TOKEN_LEN} bytes"),
+        ));
+    }
+    Ok(TokenHash::from_bytes(Sha256::digest(raw.as_bytes()).into()))
+}
+
+fn user_id(raw: &str) -> Result<uuid::Uuid, Rejection> {
+    parse_id("id", raw)
+}
+
+/// Unwraps values a [`FieldCheck`] has vouched for.
+macro_rules! checked {
+    ($fields:ident, $($value:ident),+) => {
+        $fields.finish()?;
+        let ($(Some($value),)+) = ($($value,)+) else {
+            return Err(Rejection::new(RejectionKind::InvalidArgument, "INVALID_ARGUMENT", "invalid request"));
+        };
+    };
+}
+
+/// The common shape of a command on an existing user: id, request id, optional etag.
+struct Target {
+    id: uuid::Uuid,
+    request_id: uuid::Uuid,
+    expected: Option<kernel_domain::Version>,
+}
+
+fn target(fields: &mut FieldCheck, id: &str, request_id: &str, etag: &str) -> Option<Target> {
+    let id = fields.check(user_id(id));
+    let request_id = fields.check(parse_request_id(request_id));
+    let expected = fields.check(parse_etag(etag));
+    Some(Target {
+        id: id?,
+        request_id: request_id?,
+        expected: expected?,
+    })
+}
+
+impl UserApi {
+    /// Runs `decide` on an existing user as `method`, rendering the user.
+    async fn command<M: prost::Message>(
+        &self,
+        method: &'static str,
+        target: Target,
+        fingerprinted: &M,
+        mut decide: impl FnMut(
+            &mut User,
+            kernel_domain::Timestamp,
+        ) -> Result<Vec<identity_domain::UserEvent>, UserError>,
+    ) -> Result<Response<pb::User>, Status> {
+        let command = Command::new(method, target.request_id, fingerprinted, target.expected);
+        self.store
+            .update(
+                command,
+                target.id,
+                |user, now| decide(user, now).map_err(Rejection::from),
+                wire::user,
+            )
+            .await
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl UserService for UserApi {
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let id = user_id(&request.get_ref().id).map_err(|r| self.reject(r))?;
+        let stored = self.store.get_existing(id).await?;
+        Ok(Response::new(wire::user(&stored)))
+    }
+
+    async fn batch_get_users(
+        &self,
+        request: Request<pb::BatchGetUsersRequest>,
+    ) -> Result<Response<pb::BatchGetUsersResponse>, Status> {
+        let ids = &request.get_ref().ids;
+        if ids.len() > MAX_BATCH {
+            return Err(self.reject(Rejection::invalid_field(
+                "TOO_MANY_IDS",
+                "ids",
+                format!("at most {MAX_BATCH} ids per call"),
+            )));
+        }
+        let mut fields = FieldCheck::new();
+        let parsed: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| fields.check(parse_id(&format!("ids[{i}]"), id)))
+            .collect();
+        fields.finish().map_err(|r| self.reject(r))?;
+        let users = self.store.get_many(&parsed).await?;
+        Ok(Response::new(pb::BatchGetUsersResponse {
+            users: users.iter().map(wire::user).collect(),
+        }))
+    }
+
+    async fn lookup_user(
+        &self,
+        request: Request<pb::LookupUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let email = email("email", &request.get_ref().email).map_err(|r| self.reject(r))?;
+        let stored = self
+            .store
+            .find_by("email", email.as_str())
+            .await?
+            .ok_or_else(|| {
+                self.reject(<crate::UserSchema as platform::store::Schema>::not_found())
+            })?;
+        Ok(Response::new(wire::user(&stored)))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let request = request.get_ref();
+        let page = PageRequest::parse(request.page_size, &request.page_token)
+            .map_err(|r| self.reject(r))?;
+        let (users, next_page_token) = self.store.list(page).await?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.iter().map(wire::user).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn register_user(
+        &self,
+        request: Request<pb::RegisterUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let request_id = fields.check(parse_request_id(&request.request_id));
+            let email = fields.check(email("email", &request.email));
+            let name = fields.check(display_name(&request.display_name));
+            let password = fields.check(password("password", &request.password));
+            checked!(fields, request_id, email, name, password);
+            Ok((request_id, email, name, password))
+        })();
+        let (request_id, email, name, password) = parsed.map_err(|r| self.reject(r))?;
+        let hash = self.hash(password).await?;
+        let fingerprinted = pb::RegisterUserRequest {
+            password: String::new(),
+            ..request
+        };
+        let command = Command::new("RegisterUser", request_id, &fingerprinted, None);
+        let id = UserId::from_uuid(platform::new_id());
+        self.store
+            .create(
+                command,
+                |now| Ok(User::register(id, email, name, hash, now)),
+                wire::user,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn change_display_name(
+        &self,
+        request: Request<pb::ChangeDisplayNameRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+            let name = fields.check(display_name(&request.display_name));
+            checked!(fields, target, name);
+            Ok((target, name))
+        })();
+        let (target, name) = parsed.map_err(|r| self.reject(r))?;
+        self.command("ChangeDisplayName", target, &request, |user, now| {
+            user.change_display_name(name.clone(), now)
+        })
+        .await
+    }
+
+    async fn change_email(
+        &self,
+        request: Request<pb::ChangeEmailRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+            let email = fields.check(email("email", &request.email));
+            checked!(fields, target, email);
+            Ok((target, email))
+        })();
+        let (target, email) = parsed.map_err(|r| self.reject(r))?;
+        self.command("ChangeEmail", target, &request, |user, now| {
+            user.change_email(email.clone(), now)
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+            let old = fields.check(password("old_password", &request.old_password));
+            let new = fields.check(password("new_password", &request.new_password));
+            checked!(fields, target, old, new);
+            Ok((target, old, new))
+        })();
+        let (target, old, new) = parsed.map_err(|r| self.reject(r))?;
+        let user = self.store.get_existing(target.id).await?.aggregate;
+        let mut check = Some(self.check(user, old).await?);
+        let new_hash = self.hash(new).await?;
+        let fingerprinted = pb::ChangePasswordRequest {
+            old_password: String::new(),
+            new_password: String::new(),
+            ..request
+        };
+        self.command("ChangePassword", target, &fingerprinted, |user, now| {
+            // The proof is spent on the first attempt; a lost race asks the caller to retry.
+            let check = check.take().ok_or(UserError::WrongPassword)?;
+            user.change_password(check, new_hash.clone(), now)
+        })
+        .await
+    }
+
+    async fn verify_credentials(
+        &self,
+        request: Request<pb::VerifyCredentialsRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let email = fields.check(email("email", &request.email));
+            let password = fields.check(password("password", &request.password));
+            checked!(fields, email, password);
+            Ok((email, password))
+        })();
+        let (email, password) = parsed.map_err(|r| self.reject(r))?;
+        let Some(found) = self.store.find_by("email", email.as_str()).await? else {
+            // Spend the same time as a wrong password, then answer the same.
+            let hasher = self.hasher.clone();
+            tokio::task::spawn_blocking(move || hasher.verify(&password, None))
+                .await
+                .map_err(|e| self.store.internal(e))?;
+            return Err(self.reject(invalid_credentials()));
+        };
+        let id = found.aggregate.id().as_uuid();
+        let mut check = Some(self.check(found.aggregate, password).await?);
+        let mut outcome = LoginOutcome::Refused;
+        let stored: pb::User = self
+            .store
+            .update(
+                Command::unrecorded("VerifyCredentials"),
+                id,
+                |user, now| {
+                    let check = check.take().ok_or_else(invalid_credentials)?;
+                    let (result, events) = user
+                        .record_login(check, now)
+                        .map_err(|_| invalid_credentials())?;
+                    outcome = result;
+                    Ok(events)
+                },
+                wire::user,
+            )
+            .await?;
+        match outcome {
+            LoginOutcome::Accepted => Ok(Response::new(stored)),
+            LoginOutcome::Refused => Err(self.reject(invalid_credentials())),
+        }
+    }
+
+    async fn open_session(
+        &self,
+        request: Request<pb::OpenSessionRequest>,
+    ) -> Result<Response<pb::OpenSessionResponse>, Status> {
+        let request = request.into_inner();
+        let mut fields = FieldCheck::new();
+        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+        fields.finish().map_err(|r| self.reject(r))?;
+        let Some(target) = target else {
+            return Err(self.reject(Rejection::new(
+                RejectionKind::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "invalid request",
+            )));
+        };
+        let session_id = SessionId::from_uuid(platform::new_id());
+        let command = Command::new("OpenSession", target.request_id, &request, target.expected);
+        self.store
+            .update(
+                command,
+                target.id,
+                |user, now| user.open_session(session_id, now).map_err(Rejection::from),
+                |stored| pb::OpenSessionResponse {
+                    user: Some(wire::user(stored)),
+                    session: find_session(stored, session_id),
+                },
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn refresh_session(
+        &self,
+        request: Request<pb::RefreshSessionRequest>,
+    ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, "");
+            let session = fields.check(parse_id("session_id", &request.session_id));
+            checked!(fields, target, session);
+            Ok((target, SessionId::from_uuid(session)))
+        })();
+        let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
+        let command = Command::new("RefreshSession", target.request_id, &request, None);
+        self.store
+            .update(
+                command,
+                target.id,
+                |user, now| {
+                    user.refresh_session(session_id, now)
+                        .map_err(Rejection::from)
+                },
+                |stored| pb::RefreshSessionResponse {
+                    user: Some(wire::user(stored)),
+                    session: find_session(stored, session_id),
+                },
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn close_session(
+        &self,
+        request: Request<pb::CloseSessionRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, "");
+            let session = fields.check(parse_id("session_id", &request.session_id));
+            checked!(fields, target, session);
+            Ok((target, SessionId::from_uuid(session)))
+        })();
+        let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
+        self.command("CloseSession", target, &request, |user, now| {
+            user.close_session(session_id, now)
+        })
+        .await
+    }
+
+    async fn start_email_verification(
+        &self,
+        request: Request<pb::StartEmailVerificationRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+            let token = fields.check(token(&request.token));
+            checked!(fields, target, token);
+            Ok((target, token))
+        })();
+        let (target, token) = parsed.map_err(|r| self.reject(r))?;
+        let fingerprinted = pb::StartEmailVerificationRequest {
+            token: String::new(),
+            ..request
+        };
+        self.command(
+            "StartEmailVerification",
+            target,
+            &fingerprinted,
+            |user, now| user.start_email_verification(token.clone(), now),
+        )
+        .await
+    }
+
+    async fn confirm_email_verification(
+        &self,
+        request: Request<pb::ConfirmEmailVerificationRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, "");
+            let token = fields.check(token(&request.token));
+            checked!(fields, target, token);
+            Ok((target, token))
+        })();
+        let (target, token) = parsed.map_err(|r| self.reject(r))?;
+        let fingerprinted = pb::ConfirmEmailVerificationRequest {
+            token: String::new(),
+            ..request
+        };
+        self.command(
+            "ConfirmEmailVerification",
+            target,
+            &fingerprinted,
+            |user, now| user.confirm_email_verification(&token, now),
+        )
+        .await
+    }
+
+    async fn start_password_reset(
+        &self,
+        request: Request<pb::StartPasswordResetRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, "");
+            let token = fields.check(token(&request.token));
+            checked!(fields, target, token);
+            Ok((target, token))
+        })();
+        let (target, token) = parsed.map_err(|r| self.reject(r))?;
+        let fingerprinted = pb::StartPasswordResetRequest {
+            token: String::new(),
+            ..request
+        };
+        self.command("StartPasswordReset", target, &fingerprinted, |user, now| {
+            user.start_password_reset(token.clone(), now)
+        })
+        .await
+    }
+
+    async fn complete_password_reset(
+        &self,
+        request: Request<pb::CompletePasswordResetRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, "");
+            let token = fields.check(token(&request.token));
+            let new = fields.check(password("new_password", &request.new_password));
+            checked!(fields, target, token, new);
+            Ok((target, token, new))
+        })();
+        let (target, token, new) = parsed.map_err(|r| self.reject(r))?;
+        let new_hash = self.hash(new).await?;
+        let fingerprinted = pb::CompletePasswordResetRequest {
+            token: String::new(),
+            new_password: String::new(),
+            ..request
+        };
+        self.command(
+            "CompletePasswordReset",
+            target,
+            &fingerprinted,
+            |user, now| user.complete_password_reset(&token, new_hash.clone(), now),
+        )
+        .await
+    }
+
+    async fn suspend_user(
+        &self,
+        request: Request<pb::SuspendUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+            let reason =
+                fields.check(SuspensionReason::parse(&request.reason).map_err(Rejection::from));
+            checked!(fields, target, reason);
+            Ok((target, reason))
+        })();
+        let (target, reason) = parsed.map_err(|r| self.reject(r))?;
+        self.command("SuspendUser", target, &request, |user, now| {
+            user.suspend(reason.clone(), now)
+        })
+        .await
+    }
+
+    async fn reactivate_user(
+        &self,
+        request: Request<pb::ReactivateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let mut fields = FieldCheck::new();
+        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+        fields.finish().map_err(|r| self.reject(r))?;
+        let target = target.ok_or_else(|| {
+            self.reject(Rejection::new(
+                RejectionKind::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "invalid request",
+            ))
+        })?;
+        self.command("ReactivateUser", target, &request, |user, now| {
+            user.reactivate(now)
+        })
+        .await
+    }
+
+    async fn erase_user(
+        &self,
+        request: Request<pb::EraseUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let request = request.into_inner();
+        let mut fields = FieldCheck::new();
+        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
+        fields.finish().map_err(|r| self.reject(r))?;
+        let target = target.ok_or_else(|| {
+            self.reject(Rejection::new(
+                RejectionKind::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "invalid request",
+            ))
+        })?;
+        self.command("EraseUser", target, &request, |user, now| user.erase(now))
+            .await
+    }
+}
+
+fn find_session(stored: &Stored<User>, id: SessionId) -> Option<pb::Session> {
+    stored
+        .aggregate
+        .open_sessions()
+        .iter()
+        .find(|s| s.id() == id)
+        .map(wire::session)
+}
