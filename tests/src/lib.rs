@@ -1,1 +1,394 @@
-//! saas-tests
+//! The integration test harness.
+//!
+//! [`TestDatabase::fresh`] makes an empty database for one test: a SQLite file in a temporary
+//! directory, or, when `SAAS_TEST_POSTGRES_URL` is set, a new PostgreSQL database on that
+//! server (dropped again when the test ends). [`IdentityService::spawn`] serves the Identity
+//! data service in-process on port 0 over such a database, with a manual clock and cheap
+//! password hashing, and hands out a typed client that carries the service credential.
+//! [`ServerProcess`] runs the real `saas` binary as a separate OS process.
+//!
+//! Application teams can use the same harness for their own tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use kernel_domain::ManualClock;
+use platform::server::{GrpcServer, ServerConfig, ServiceCredential};
+use saas_proto::identity::v1::user_service_client::UserServiceClient;
+use sea_orm::ConnectionTrait;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::oneshot,
+    task::JoinHandle,
+};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+/// The service credential every harness server is started with.
+pub const SERVICE_TOKEN: &str = "test-service-token-0123456789abcdef";
+
+/// The environment variable that points the tests at a PostgreSQL server.
+pub const POSTGRES_ENV: &str = "SAAS_TEST_POSTGRES_URL";
+
+/// A typed client with the service credential.
+pub type UserClient = UserServiceClient<InterceptedService<Channel, ServiceCredential>>;
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file.
+    Sqlite,
+    /// A database on the PostgreSQL server of `SAAS_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// An empty database for one test.
+pub struct TestDatabase {
+    /// The URL services open.
+    pub url: String,
+    /// Which engine.
+    pub engine: Engine,
+    dir: Option<PathBuf>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh database: PostgreSQL when `SAAS_TEST_POSTGRES_URL` is set, SQLite otherwise.
+    pub async fn fresh() -> TestDatabase {
+        match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+            Some(admin) => Self::fresh_postgres(&admin).await,
+            None => Self::fresh_sqlite(),
+        }
+    }
+
+    /// A fresh SQLite file in its own temporary directory.
+    pub fn fresh_sqlite() -> TestDatabase {
+        let dir = temp_dir("db");
+        TestDatabase {
+            url: format!("sqlite://{}", dir.join("test.db").display()),
+            engine: Engine::Sqlite,
+            dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh database on the server `admin_url` points at.
+    pub async fn fresh_postgres(admin_url: &str) -> TestDatabase {
+        let name = format!("saas_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = platform::db::open(admin_url, platform::db::PoolSize { max: 1 })
+            .await
+            .expect("connect to SAAS_TEST_POSTGRES_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = replace_database(admin_url, &name);
+        TestDatabase {
+            url,
+            engine: Engine::Postgres,
+            dir: None,
+            postgres: Some((admin_url.to_owned(), name)),
+        }
+    }
+
+    /// The directory of a SQLite database (for data files that go beside it).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            std::fs::remove_dir_all(dir).ok();
+        }
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs outside any runtime guarantee: use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async {
+                    if let Ok(admin) =
+                        platform::db::open(&admin_url, platform::db::PoolSize { max: 1 }).await
+                    {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let host = match path_start {
+        Some(i) => &base[..i],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{host}/{name}?{query}"),
+        None => format!("{host}/{name}"),
+    }
+}
+
+/// A new empty temporary directory.
+pub fn temp_dir(purpose: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saas-test-{purpose}-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Opens a channel to `addr` and wraps it with the service credential.
+pub async fn user_client(addr: SocketAddr, token: &str) -> UserClient {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect to the service");
+    UserServiceClient::with_interceptor(
+        channel,
+        ServiceCredential::new(token).expect("token is header text"),
+    )
+}
+
+/// The Identity data service running in this process.
+pub struct IdentityService {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its clock; tests move it.
+    pub clock: Arc<ManualClock>,
+    /// Its database (kept alive as long as the service).
+    pub database: Arc<TestDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl IdentityService {
+    /// Starts the service on port 0 over a fresh database.
+    pub async fn spawn() -> IdentityService {
+        Self::spawn_on(Arc::new(TestDatabase::fresh().await)).await
+    }
+
+    /// Starts the service on port 0 over `database` (several services may share one).
+    pub async fn spawn_on(database: Arc<TestDatabase>) -> IdentityService {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let store = identity_data::open(
+            &database.url,
+            platform::db::PoolSize { max: 5 },
+            clock.clone(),
+        )
+        .await
+        .expect("open identity store");
+        let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)
+            .expect("hasher");
+        let server = GrpcServer::new(ServerConfig::new(
+            SERVICE_TOKEN,
+            vec![saas_proto::FILE_DESCRIPTOR_SET],
+        ))
+        .add_service(identity_data::user_service(store, Arc::new(hasher)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = server
+                .serve(listener, async {
+                    let _ = signal.await;
+                })
+                .await;
+        });
+        IdentityService {
+            addr,
+            clock,
+            database,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// A client with the service credential.
+    pub async fn client(&self) -> UserClient {
+        user_client(self.addr, SERVICE_TOKEN).await
+    }
+
+    /// Stops serving and waits for calls in flight.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for IdentityService {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The `saas` binary built beside the test executable (`cargo test --workspace` and nextest
+/// build it), or the one `SAAS_BIN` names.
+pub fn saas_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SAAS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let binary = dir.join(format!("saas{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (cargo build -p saas) or set SAAS_BIN",
+        binary.display()
+    );
+    binary
+}
+
+/// The real `saas` binary running as a separate OS process.
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+    data_dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Runs `saas serve <component>` on port 0 with the given identity database.
+    pub async fn start(component: &str, database_url: &str) -> ServerProcess {
+        Self::start_with(component, database_url, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with extra environment variables.
+    pub async fn start_with(
+        component: &str,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let data_dir = temp_dir("proc");
+        let mut command = tokio::process::Command::new(saas_binary());
+        command
+            .arg("serve")
+            .arg(component)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+            .env("SAAS_SERVICE_TOKEN", SERVICE_TOKEN)
+            .env("SAAS_ARGON2", "m=8,t=1,p=1")
+            .env("SAAS_IDENTITY_DATABASE_URL", database_url)
+            .env("SAAS_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn saas");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(addr) = line.strip_prefix("grpc listening on ") {
+                    return addr.trim().parse::<SocketAddr>().expect("address");
+                }
+            }
+            panic!("saas exited before listening");
+        })
+        .await
+        .expect("saas did not start listening within 60 s");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess {
+            addr,
+            child,
+            data_dir,
+        }
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.expect("wait for saas")
+    }
+
+    /// Kills the process at once.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        std::fs::remove_dir_all(&self.data_dir).ok();
+    }
+}
+
+/// Polls `condition` until it holds or `deadline` passes; for waiting on conditions instead
+/// of sleeping a fixed time.
+pub async fn eventually<F, Fut>(deadline: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_the_test_database_name() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1/test?sslmode=disable", "x"),
+            "postgres://postgres@127.0.0.1/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
+    }
+}
