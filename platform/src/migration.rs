@@ -2,7 +2,8 @@
 //! these helpers so the command pipeline can rely on their shape.
 //!
 //! - the aggregate's document table: `id`, `version`, `doc` (the aggregate as JSON),
-//!   `updated_at`, plus the context's indexed columns;
+//!   `updated_at`, `due_at` (when the system next has work on it), plus the context's
+//!   indexed columns, and optionally a multi-valued index table;
 //! - `outbox`: domain events written in the aggregate's transaction;
 //! - `idempotency`: one row per `request_id`, with a hash of the request and the response.
 
@@ -26,13 +27,17 @@ pub async fn create_document_table(
 ) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let mut ddl = format!(
-        "CREATE TABLE IF NOT EXISTS {table} (\n  id TEXT PRIMARY KEY NOT NULL,\n  version BIGINT NOT NULL,\n  doc TEXT NOT NULL,\n  updated_at BIGINT NOT NULL"
+        "CREATE TABLE IF NOT EXISTS {table} (\n  id TEXT PRIMARY KEY NOT NULL,\n  version BIGINT NOT NULL,\n  doc TEXT NOT NULL,\n  updated_at BIGINT NOT NULL,\n  due_at BIGINT NULL"
     );
     for column in columns {
         ddl.push_str(&format!(",\n  {} TEXT NULL", column.name));
     }
     ddl.push_str("\n)");
     db.execute_unprepared(&ddl).await?;
+    db.execute_unprepared(&format!(
+        "CREATE INDEX IF NOT EXISTS ix_{table}_due_at ON {table} (due_at)"
+    ))
+    .await?;
     for column in columns {
         let unique = if column.unique { "UNIQUE " } else { "" };
         db.execute_unprepared(&format!(
@@ -41,6 +46,29 @@ pub async fn create_document_table(
         ))
         .await?;
     }
+    Ok(())
+}
+
+/// Creates the side table of a multi-valued index, `<table>_<name>` (`value`,
+/// `aggregate_id`), kept in step by the command pipeline.
+pub async fn create_set_index_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    name: &str,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    db.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS {table}_{name} (
+  value TEXT NOT NULL,
+  aggregate_id TEXT NOT NULL REFERENCES {table} (id) ON DELETE CASCADE,
+  PRIMARY KEY (value, aggregate_id)
+)"
+    ))
+    .await?;
+    db.execute_unprepared(&format!(
+        "CREATE INDEX IF NOT EXISTS ix_{table}_{name}_aggregate ON {table}_{name} (aggregate_id)"
+    ))
+    .await?;
     Ok(())
 }
 

@@ -54,6 +54,29 @@ pub trait Schema: Send + Sync + 'static {
     fn taken(column: &str) -> Rejection;
     /// The rejection for an id that names no aggregate.
     fn not_found() -> Rejection;
+
+    /// A multi-valued index kept in the side table `<TABLE>_<name>` (for example the
+    /// members of a workspace, to list a user's workspaces); `None` when there is none.
+    const SET_INDEX: Option<&'static str> = None;
+    /// The values of the multi-valued index for an aggregate.
+    fn set_index_values(_aggregate: &Self::Aggregate) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// When the aggregate next has work due that the system itself applies (an invitation
+    /// expiring, a trial ending); `None` when nothing is due.
+    fn due_at(_aggregate: &Self::Aggregate) -> Option<Timestamp> {
+        None
+    }
+
+    /// Applies the work due at `now` ([`Store::sweep_once`] calls it for every aggregate whose
+    /// [`Schema::due_at`] has passed). It must be idempotent: once applied, `due_at` moves on.
+    fn apply_due(
+        _aggregate: &mut Self::Aggregate,
+        _now: Timestamp,
+    ) -> Result<Vec<<Self::Aggregate as AggregateRoot>::Event>, Rejection> {
+        Ok(Vec::new())
+    }
 }
 
 /// An aggregate with the version it was stored at.
@@ -113,6 +136,10 @@ impl Command {
     }
 }
 
+/// How long a request id is remembered: a retry within this window replays the original
+/// response (AIP-155 asks for at least 24 hours).
+pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
 /// How many times a command without an etag is re-run after losing a race.
 const MAX_ATTEMPTS: usize = 8;
 
@@ -134,6 +161,12 @@ impl From<Rejection> for Failure {
     fn from(r: Rejection) -> Self {
         Failure::Rejected(r)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Write {
+    Save,
+    Delete,
 }
 
 enum Claim {
@@ -301,6 +334,14 @@ impl<S: Schema> Store<S> {
             .query_all_raw(self.stmt(&sql, vec![after.into(), ((page.size + 1) as i64).into()]))
             .await
             .map_err(|e| self.internal(e))?;
+        self.page(rows, page)
+    }
+
+    fn page(
+        &self,
+        rows: Vec<QueryResult>,
+        page: PageRequest,
+    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
         let more = rows.len() as u64 > page.size;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows.iter().take(page.size as usize) {
@@ -311,6 +352,39 @@ impl<S: Schema> Store<S> {
             _ => String::new(),
         };
         Ok((items, next))
+    }
+
+    /// Deletes idempotency records older than [`IDEMPOTENCY_RETENTION`]; returns how many.
+    pub async fn purge_idempotency(&self) -> Result<u64, Status> {
+        let cutoff = self.clock.now() - IDEMPOTENCY_RETENTION;
+        let deleted = self
+            .db
+            .execute_raw(self.stmt(
+                "DELETE FROM idempotency WHERE created_at < ?",
+                vec![cutoff.timestamp_micros().into()],
+            ))
+            .await
+            .map_err(|e| self.internal(e))?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    /// Purges old idempotency records every hour until the process ends.
+    pub fn spawn_idempotency_purge(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match store.purge_idempotency().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(table = S::TABLE, purged = n, "purged idempotency records")
+                    }
+                    Err(e) => tracing::warn!(error = %e.message(), "idempotency purge failed"),
+                }
+            }
+        })
     }
 
     /// Runs a command that creates an aggregate. `respond` renders the response that is
@@ -352,6 +426,36 @@ impl<S: Schema> Store<S> {
         &self,
         command: Command,
         id: Uuid,
+        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
+        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+    ) -> Result<R, Status>
+    where
+        R: prost::Message + Default,
+    {
+        self.apply(command, id, Write::Save, decide, respond).await
+    }
+
+    /// Runs a command that ends an aggregate: when `decide` accepts, the document is deleted
+    /// (its events still go to the outbox, and the response is kept for replays).
+    pub async fn delete<R>(
+        &self,
+        command: Command,
+        id: Uuid,
+        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
+        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+    ) -> Result<R, Status>
+    where
+        R: prost::Message + Default,
+    {
+        self.apply(command, id, Write::Delete, decide, respond)
+            .await
+    }
+
+    async fn apply<R>(
+        &self,
+        command: Command,
+        id: Uuid,
+        write: Write,
         mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
         respond: impl Fn(&Stored<S::Aggregate>) -> R,
     ) -> Result<R, Status>
@@ -372,19 +476,30 @@ impl<S: Schema> Store<S> {
                     return Err(Failure::Rejected(rpc::etag_mismatch()));
                 }
                 let before = self.document(&loaded)?;
+                let before_set = S::set_index_values(&loaded.aggregate);
                 let mut aggregate = loaded.aggregate;
                 let events = decide(&mut aggregate, self.clock.now())?;
                 let mut stored = Stored {
                     aggregate,
                     version: loaded.version,
                 };
-                // A command that caused nothing (a refused login of a locked account, say)
-                // is answered without a new version.
-                if !events.is_empty() || self.document(&stored)? != before {
-                    stored.version = loaded.version.next();
-                    if !self.save(&txn, &stored, loaded.version).await? {
-                        return Err(Failure::Conflict);
+                let written = match write {
+                    Write::Delete => {
+                        stored.version = loaded.version.next();
+                        self.remove(&txn, &stored, loaded.version, &before_set)
+                            .await?
                     }
+                    // A command that caused nothing (a refused login of a locked account,
+                    // say) is answered without a new version.
+                    Write::Save if events.is_empty() && self.document(&stored)? == before => true,
+                    Write::Save => {
+                        stored.version = loaded.version.next();
+                        self.save(&txn, &stored, loaded.version, &before_set)
+                            .await?
+                    }
+                };
+                if !written {
+                    return Err(Failure::Conflict);
                 }
                 let response = respond(&stored);
                 self.finish(&txn, &command, &stored, &events, &response)
@@ -409,6 +524,123 @@ impl<S: Schema> Store<S> {
             "CONCURRENT_MODIFICATION",
             "the resource is changing too often right now; retry",
         )))
+    }
+
+    /// The ids of aggregates whose due work has come (`due_at <= now`), oldest first.
+    pub async fn due_ids(&self, limit: u64) -> Result<Vec<Uuid>, Status> {
+        let sql = format!(
+            "SELECT id FROM {} WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+            S::TABLE
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(
+                &sql,
+                vec![
+                    self.clock.now().timestamp_micros().into(),
+                    (limit as i64).into(),
+                ],
+            ))
+            .await
+            .map_err(|e| self.internal(e))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get_by_index(0).map_err(|e| self.internal(e))?;
+                Uuid::try_parse(&id).map_err(|e| self.internal(e))
+            })
+            .collect()
+    }
+
+    /// Applies the due work of every aggregate whose time has come, each in its own
+    /// transaction through the pipeline; returns how many aggregates changed. Safe to run
+    /// from several replicas at once: the version check lets one win, and the loser finds
+    /// nothing due any more.
+    pub async fn sweep_once(&self) -> Result<usize, Status> {
+        let mut changed = 0;
+        loop {
+            let due = self.due_ids(100).await?;
+            if due.is_empty() {
+                return Ok(changed);
+            }
+            let mut progressed = false;
+            for id in due {
+                let mut caused = false;
+                let result = self
+                    .update(
+                        Command::unrecorded("ApplyDueWork"),
+                        id,
+                        |aggregate, now| {
+                            let events = S::apply_due(aggregate, now)?;
+                            caused = !events.is_empty();
+                            Ok(events)
+                        },
+                        |_| (),
+                    )
+                    .await;
+                match result {
+                    Ok(()) if caused => {
+                        changed += 1;
+                        progressed = true;
+                    }
+                    Ok(()) => {}
+                    Err(status) if status.code() == tonic::Code::NotFound => {}
+                    Err(status) => {
+                        tracing::warn!(table = S::TABLE, %id, error = %status.message(), "due work failed");
+                    }
+                }
+            }
+            if !progressed {
+                return Ok(changed);
+            }
+        }
+    }
+
+    /// Sweeps for due work every `every` until the process ends. The due dates are data, so
+    /// a restart simply picks up where the last sweep stopped.
+    pub fn spawn_sweeper(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match store.sweep_once().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(table = S::TABLE, changed = n, "applied due work"),
+                    Err(e) => tracing::warn!(error = %e.message(), "sweep failed"),
+                }
+            }
+        })
+    }
+
+    /// One page of the aggregates whose multi-valued index holds `value` (the workspaces of
+    /// a user, say), in id order.
+    pub async fn list_by_set_index(
+        &self,
+        value: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
+        let Some(index) = S::SET_INDEX else {
+            return Err(self.internal(format!("{} has no set index", S::TABLE)));
+        };
+        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
+        let sql = format!(
+            "SELECT d.version, d.doc, d.id FROM {table} d JOIN {table}_{index} x ON x.aggregate_id = d.id \
+             WHERE x.value = ? AND d.id > ? ORDER BY d.id LIMIT ?",
+            table = S::TABLE
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(
+                &sql,
+                vec![
+                    value.to_owned().into(),
+                    after.into(),
+                    ((page.size + 1) as i64).into(),
+                ],
+            ))
+            .await
+            .map_err(|e| self.internal(e))?;
+        self.page(rows, page)
     }
 
     async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
@@ -527,13 +759,16 @@ impl<S: Schema> Store<S> {
         txn: &DatabaseTransaction,
         stored: &Stored<S::Aggregate>,
     ) -> Result<(), Failure> {
-        let mut columns = String::from("id, version, doc, updated_at");
-        let mut marks = String::from("?, ?, ?, ?");
+        let mut columns = String::from("id, version, doc, updated_at, due_at");
+        let mut marks = String::from("?, ?, ?, ?, ?");
         let mut values: Vec<Value> = vec![
             stored.aggregate.aggregate_id().to_string().into(),
             (stored.version.get() as i64).into(),
             self.document(stored)?.into(),
             self.clock.now().timestamp_micros().into(),
+            S::due_at(&stored.aggregate)
+                .map(|t| t.timestamp_micros())
+                .into(),
         ];
         for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
             columns.push_str(", ");
@@ -543,7 +778,7 @@ impl<S: Schema> Store<S> {
         }
         let sql = format!("INSERT INTO {} ({columns}) VALUES ({marks})", S::TABLE);
         txn.execute_raw(self.stmt(&sql, values)).await?;
-        Ok(())
+        self.reindex(txn, stored, &[]).await
     }
 
     async fn save(
@@ -551,12 +786,16 @@ impl<S: Schema> Store<S> {
         txn: &DatabaseTransaction,
         stored: &Stored<S::Aggregate>,
         loaded: Version,
+        before_set: &[String],
     ) -> Result<bool, Failure> {
-        let mut sets = String::from("version = ?, doc = ?, updated_at = ?");
+        let mut sets = String::from("version = ?, doc = ?, updated_at = ?, due_at = ?");
         let mut values: Vec<Value> = vec![
             (stored.version.get() as i64).into(),
             self.document(stored)?.into(),
             self.clock.now().timestamp_micros().into(),
+            S::due_at(&stored.aggregate)
+                .map(|t| t.timestamp_micros())
+                .into(),
         ];
         for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
             sets.push_str(", ");
@@ -574,7 +813,67 @@ impl<S: Schema> Store<S> {
             .execute_raw(self.stmt(&sql, values))
             .await?
             .rows_affected();
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(false);
+        }
+        self.reindex(txn, stored, before_set).await?;
+        Ok(true)
+    }
+
+    async fn remove(
+        &self,
+        txn: &DatabaseTransaction,
+        stored: &Stored<S::Aggregate>,
+        loaded: Version,
+        before_set: &[String],
+    ) -> Result<bool, Failure> {
+        let id = stored.aggregate.aggregate_id().to_string();
+        let sql = format!("DELETE FROM {} WHERE id = ? AND version = ?", S::TABLE);
+        let deleted = txn
+            .execute_raw(self.stmt(&sql, vec![id.clone().into(), (loaded.get() as i64).into()]))
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            return Ok(false);
+        }
+        if let Some(index) = S::SET_INDEX
+            && !before_set.is_empty()
+        {
+            let sql = format!("DELETE FROM {}_{index} WHERE aggregate_id = ?", S::TABLE);
+            txn.execute_raw(self.stmt(&sql, vec![id.into()])).await?;
+        }
+        Ok(true)
+    }
+
+    /// Brings the multi-valued index in line with the aggregate: only the values that
+    /// changed are written.
+    async fn reindex(
+        &self,
+        txn: &DatabaseTransaction,
+        stored: &Stored<S::Aggregate>,
+        before: &[String],
+    ) -> Result<(), Failure> {
+        let Some(index) = S::SET_INDEX else {
+            return Ok(());
+        };
+        let id = stored.aggregate.aggregate_id().to_string();
+        let after = S::set_index_values(&stored.aggregate);
+        let table = format!("{}_{index}", S::TABLE);
+        for gone in before.iter().filter(|v| !after.contains(v)) {
+            txn.execute_raw(self.stmt(
+                &format!("DELETE FROM {table} WHERE value = ? AND aggregate_id = ?"),
+                vec![gone.clone().into(), id.clone().into()],
+            ))
+            .await?;
+        }
+        for new in after.iter().filter(|v| !before.contains(v)) {
+            txn.execute_raw(self.stmt(
+                &format!("INSERT INTO {table} (value, aggregate_id) VALUES (?, ?)"),
+                vec![new.clone().into(), id.clone().into()],
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     async fn finish<R: prost::Message>(

@@ -118,6 +118,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         let store = identity_data::open(&url, platform::db::PoolSize::default(), clock.clone())
             .await
             .map_err(|e| format!("identity database: {e}"))?;
+        store.spawn_idempotency_purge();
         let hasher = identity_data::Argon2Hasher::new(config.argon2)
             .map_err(|e| format!("SAAS_ARGON2: {e}"))?;
         server = server.add_service(identity_data::user_service(store, Arc::new(hasher)));
