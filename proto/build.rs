@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["saas/identity/v1/user.proto", "saas/bench/v1/echo.proto"];
-    for file in &files {
-        println!("cargo:rerun-if-changed={file}");
-    }
+    let files = [
+        "saas/identity/v1/user.proto",
+        "saas/workspace/v1/workspace.proto",
+        "saas/billing/v1/subscription.proto",
+        "saas/bench/v1/echo.proto",
+    ];
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=saas");
     let descriptors = protox::compile(files, ["."])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(

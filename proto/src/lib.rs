@@ -18,6 +18,22 @@ pub mod identity {
     }
 }
 
+/// `saas.workspace.*`
+pub mod workspace {
+    /// `saas.workspace.v1`: the `Workspace` aggregate.
+    pub mod v1 {
+        tonic::include_proto!("saas.workspace.v1");
+    }
+}
+
+/// `saas.billing.*`
+pub mod billing {
+    /// `saas.billing.v1`: the `Subscription` aggregate.
+    pub mod v1 {
+        tonic::include_proto!("saas.billing.v1");
+    }
+}
+
 /// `saas.bench.*`
 pub mod bench {
     /// `saas.bench.v1`: the echo baseline of the benchmark.
