@@ -121,6 +121,83 @@ impl FieldCheck {
     }
 }
 
+/// What every command on an existing aggregate names: which one, the request id, and
+/// optionally the etag the caller read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The aggregate's id.
+    pub id: Uuid,
+    /// The command's request id.
+    pub request_id: Uuid,
+    /// The etag the caller read, if it sent one.
+    pub expected: Option<Version>,
+}
+
+impl Target {
+    /// Parses the three fields, recording bad ones in `fields` (the id field is named `id`).
+    pub fn parse(
+        fields: &mut FieldCheck,
+        id: &str,
+        request_id: &str,
+        etag: &str,
+    ) -> Option<Target> {
+        let id = fields.check(parse_id("id", id));
+        let request_id = fields.check(parse_request_id(request_id));
+        let expected = fields.check(parse_etag(etag));
+        Some(Target {
+            id: id?,
+            request_id: request_id?,
+            expected: expected?,
+        })
+    }
+
+    /// Parses a command that carries nothing but the three fields.
+    pub fn parse_alone(id: &str, request_id: &str, etag: &str) -> Result<Target, Rejection> {
+        let mut fields = FieldCheck::new();
+        let target = Target::parse(&mut fields, id, request_id, etag);
+        fields.finish()?;
+        target.ok_or_else(invalid_request)
+    }
+}
+
+/// The longest secret token accepted (tokens are made by our application layer; this only
+/// bounds input).
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// The SHA-256 of a presented secret token: the only form in which tokens are kept.
+pub fn token_sha256(field: &str, raw: &str) -> Result<[u8; 32], Rejection> {
+    if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
+        return Err(Rejection::invalid_field(
+            "INVALID_TOKEN",
+            field,
+            format!("{field} must be 1 to {MAX_TOKEN_LEN} bytes"),
+        ));
+    }
+    Ok(Sha256::digest(raw.as_bytes()).into())
+}
+
+/// Finishes a [`FieldCheck`] (returning its rejection from the enclosing function) and
+/// unwraps the `Option`s it vouched for into plain bindings of the same names.
+#[macro_export]
+macro_rules! checked {
+    ($fields:ident, $($value:ident),+ $(,)?) => {
+        $fields.finish()?;
+        let ($(Some($value),)+) = ($($value,)+) else {
+            return Err($crate::rpc::invalid_request());
+        };
+    };
+}
+
+/// The rejection for a request a [`FieldCheck`] passed but that still lacks a value (a bug
+/// in the caller of the check, reported as bad input rather than a panic).
+pub fn invalid_request() -> Rejection {
+    Rejection::new(
+        RejectionKind::InvalidArgument,
+        "INVALID_ARGUMENT",
+        "invalid request",
+    )
+}
+
 /// Parses a required UUID field.
 pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Rejection> {
     if value.is_empty() {

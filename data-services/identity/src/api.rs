@@ -6,21 +6,18 @@ use identity_domain::{
     DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, SessionId, SuspensionReason,
     TokenHash, User, UserError, UserId,
 };
-use kernel_domain::{Email, Rejection, RejectionKind};
+use kernel_domain::{Email, Rejection};
 use platform::{
-    rpc::{FieldCheck, PageRequest, parse_etag, parse_id, parse_request_id},
+    rpc::{FieldCheck, PageRequest, Target, parse_id, parse_request_id, token_sha256},
     store::{Command, Stored},
 };
 use saas_proto::identity::v1::{self as pb, user_service_server::UserService};
-use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::{UserStore, wire};
 
 /// The most ids one `BatchGetUsers` may ask for.
 pub const MAX_BATCH: usize = 100;
-/// The longest token accepted (tokens are made by our application layer; this only bounds input).
-const MAX_TOKEN_LEN: usize = 512;
 
 /// The `UserService` implementation.
 #[derive(Clone)]
@@ -77,46 +74,15 @@ fn email(field: &str, raw: &str) -> Result<Email, Rejection> {
 }
 
 fn token(raw: &str) -> Result<TokenHash, Rejection> {
-    if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
-        return Err(Rejection::invalid_field(
-            "INVALID_TOKEN",
-            "token",
-            format!("token must be 1 to {MAX_TOKEN_LEN} bytes"),
-        ));
-    }
-    Ok(TokenHash::from_bytes(Sha256::digest(raw.as_bytes()).into()))
+    token_sha256("token", raw).map(TokenHash::from_bytes)
 }
 
 fn user_id(raw: &str) -> Result<uuid::Uuid, Rejection> {
     parse_id("id", raw)
 }
 
-/// Unwraps values a [`FieldCheck`] has vouched for.
-macro_rules! checked {
-    ($fields:ident, $($value:ident),+) => {
-        $fields.finish()?;
-        let ($(Some($value),)+) = ($($value,)+) else {
-            return Err(Rejection::new(RejectionKind::InvalidArgument, "INVALID_ARGUMENT", "invalid request"));
-        };
-    };
-}
-
-/// The common shape of a command on an existing user: id, request id, optional etag.
-struct Target {
-    id: uuid::Uuid,
-    request_id: uuid::Uuid,
-    expected: Option<kernel_domain::Version>,
-}
-
 fn target(fields: &mut FieldCheck, id: &str, request_id: &str, etag: &str) -> Option<Target> {
-    let id = fields.check(user_id(id));
-    let request_id = fields.check(parse_request_id(request_id));
-    let expected = fields.check(parse_etag(etag));
-    Some(Target {
-        id: id?,
-        request_id: request_id?,
-        expected: expected?,
-    })
+    Target::parse(fields, id, request_id, etag)
 }
 
 impl UserApi {
@@ -220,7 +186,7 @@ impl UserService for UserApi {
             let email = fields.check(email("email", &request.email));
             let name = fields.check(display_name(&request.display_name));
             let password = fields.check(password("password", &request.password));
-            checked!(fields, request_id, email, name, password);
+            platform::checked!(fields, request_id, email, name, password);
             Ok((request_id, email, name, password))
         })();
         let (request_id, email, name, password) = parsed.map_err(|r| self.reject(r))?;
@@ -250,7 +216,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
             let name = fields.check(display_name(&request.display_name));
-            checked!(fields, target, name);
+            platform::checked!(fields, target, name);
             Ok((target, name))
         })();
         let (target, name) = parsed.map_err(|r| self.reject(r))?;
@@ -269,7 +235,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
             let email = fields.check(email("email", &request.email));
-            checked!(fields, target, email);
+            platform::checked!(fields, target, email);
             Ok((target, email))
         })();
         let (target, email) = parsed.map_err(|r| self.reject(r))?;
@@ -289,7 +255,7 @@ impl UserService for UserApi {
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
             let old = fields.check(password("old_password", &request.old_password));
             let new = fields.check(password("new_password", &request.new_password));
-            checked!(fields, target, old, new);
+            platform::checked!(fields, target, old, new);
             Ok((target, old, new))
         })();
         let (target, old, new) = parsed.map_err(|r| self.reject(r))?;
@@ -318,7 +284,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let email = fields.check(email("email", &request.email));
             let password = fields.check(password("password", &request.password));
-            checked!(fields, email, password);
+            platform::checked!(fields, email, password);
             Ok((email, password))
         })();
         let (email, password) = parsed.map_err(|r| self.reject(r))?;
@@ -360,16 +326,8 @@ impl UserService for UserApi {
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionResponse>, Status> {
         let request = request.into_inner();
-        let mut fields = FieldCheck::new();
-        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-        fields.finish().map_err(|r| self.reject(r))?;
-        let Some(target) = target else {
-            return Err(self.reject(Rejection::new(
-                RejectionKind::InvalidArgument,
-                "INVALID_ARGUMENT",
-                "invalid request",
-            )));
-        };
+        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
+            .map_err(|r| self.reject(r))?;
         let session_id = SessionId::from_uuid(platform::new_id());
         let command = Command::new("OpenSession", target.request_id, &request, target.expected);
         self.store
@@ -395,7 +353,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
             let session = fields.check(parse_id("session_id", &request.session_id));
-            checked!(fields, target, session);
+            platform::checked!(fields, target, session);
             Ok((target, SessionId::from_uuid(session)))
         })();
         let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
@@ -426,7 +384,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
             let session = fields.check(parse_id("session_id", &request.session_id));
-            checked!(fields, target, session);
+            platform::checked!(fields, target, session);
             Ok((target, SessionId::from_uuid(session)))
         })();
         let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
@@ -445,7 +403,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
             let token = fields.check(token(&request.token));
-            checked!(fields, target, token);
+            platform::checked!(fields, target, token);
             Ok((target, token))
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
@@ -471,7 +429,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
             let token = fields.check(token(&request.token));
-            checked!(fields, target, token);
+            platform::checked!(fields, target, token);
             Ok((target, token))
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
@@ -497,7 +455,7 @@ impl UserService for UserApi {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
             let token = fields.check(token(&request.token));
-            checked!(fields, target, token);
+            platform::checked!(fields, target, token);
             Ok((target, token))
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
@@ -521,7 +479,7 @@ impl UserService for UserApi {
             let target = target(&mut fields, &request.id, &request.request_id, "");
             let token = fields.check(token(&request.token));
             let new = fields.check(password("new_password", &request.new_password));
-            checked!(fields, target, token, new);
+            platform::checked!(fields, target, token, new);
             Ok((target, token, new))
         })();
         let (target, token, new) = parsed.map_err(|r| self.reject(r))?;
@@ -550,7 +508,7 @@ impl UserService for UserApi {
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
             let reason =
                 fields.check(SuspensionReason::parse(&request.reason).map_err(Rejection::from));
-            checked!(fields, target, reason);
+            platform::checked!(fields, target, reason);
             Ok((target, reason))
         })();
         let (target, reason) = parsed.map_err(|r| self.reject(r))?;
@@ -565,16 +523,8 @@ impl UserService for UserApi {
         request: Request<pb::ReactivateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let request = request.into_inner();
-        let mut fields = FieldCheck::new();
-        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-        fields.finish().map_err(|r| self.reject(r))?;
-        let target = target.ok_or_else(|| {
-            self.reject(Rejection::new(
-                RejectionKind::InvalidArgument,
-                "INVALID_ARGUMENT",
-                "invalid request",
-            ))
-        })?;
+        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
+            .map_err(|r| self.reject(r))?;
         self.command("ReactivateUser", target, &request, |user, now| {
             user.reactivate(now)
         })
@@ -586,16 +536,8 @@ impl UserService for UserApi {
         request: Request<pb::EraseUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let request = request.into_inner();
-        let mut fields = FieldCheck::new();
-        let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-        fields.finish().map_err(|r| self.reject(r))?;
-        let target = target.ok_or_else(|| {
-            self.reject(Rejection::new(
-                RejectionKind::InvalidArgument,
-                "INVALID_ARGUMENT",
-                "invalid request",
-            ))
-        })?;
+        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
+            .map_err(|r| self.reject(r))?;
         self.command("EraseUser", target, &request, |user, now| user.erase(now))
             .await
     }

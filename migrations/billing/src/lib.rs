@@ -1,0 +1,43 @@
+//! The Billing store's schema, applied on start by the data service.
+//!
+//! Subscriptions are kept as documents (see `platform::store`) with `workspace_id` as a
+//! unique indexed column: one subscription per workspace, enforced by the database.
+
+use sea_orm_migration::prelude::*;
+
+/// The table of `Subscription` documents.
+pub const SUBSCRIPTIONS_TABLE: &str = "subscriptions";
+
+/// The indexed columns of [`SUBSCRIPTIONS_TABLE`].
+pub const SUBSCRIPTION_COLUMNS: &[platform::migration::IndexedColumn] =
+    &[platform::migration::IndexedColumn {
+        name: "workspace_id",
+        unique: true,
+    }];
+
+/// Every migration of the Billing store, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateSubscriptions)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct CreateSubscriptions;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSubscriptions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        platform::migration::create_document_table(
+            manager,
+            SUBSCRIPTIONS_TABLE,
+            SUBSCRIPTION_COLUMNS,
+        )
+        .await?;
+        platform::migration::create_outbox_table(manager).await?;
+        platform::migration::create_idempotency_table(manager).await
+    }
+}
