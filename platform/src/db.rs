@@ -7,8 +7,8 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sea_orm::{
-    DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector,
+    TransactionOptions, TransactionTrait,
 };
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -103,6 +103,47 @@ fn redact(message: &str) -> String {
     message.split('@').next().unwrap_or(message).to_owned()
 }
 
+/// Opens a database and applies the migrations of `M`, safely when several replicas start
+/// at once on one database: PostgreSQL serialises them with an advisory lock held on one
+/// connection; SQLite retries (every step is `IF NOT EXISTS`, and a retry finds the steps
+/// another process applied).
+pub async fn open_migrated<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+    size: PoolSize,
+) -> Result<DatabaseConnection, OpenError> {
+    let db = open(url, size).await?;
+    let failed = |e: sea_orm::DbErr| OpenError::Connect(format!("migrations failed: {e}"));
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Session-level lock: take it, migrate and release it on one and the same connection.
+        const MIGRATION_LOCK: i64 = 0x5341_4153_4d49_4752; // "SAASMIGR"
+        let single = open(url, PoolSize { max: 1 }).await?;
+        single
+            .execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await
+            .map_err(failed)?;
+        let migrated = M::up(&single, None).await;
+        let unlocked = single
+            .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await;
+        single.close().await.ok();
+        migrated.map_err(failed)?;
+        unlocked.map_err(failed)?;
+        return Ok(db);
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match M::up(&db, None).await {
+            Ok(()) => return Ok(db),
+            Err(e) if attempt < 10 => {
+                tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+}
+
 /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (so a read-then-write never fails
 /// with `SQLITE_BUSY_SNAPSHOT`), the default `READ COMMITTED` on PostgreSQL.
 pub async fn begin_write(
@@ -140,7 +181,6 @@ pub fn placeholders(backend: DbBackend, sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::ConnectionTrait;
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

@@ -306,30 +306,30 @@ impl PageRequest {
     /// The cap: larger requests are served this many.
     pub const MAX_SIZE: u64 = 1000;
 
-    /// Validates `page_size` and `page_token`.
+    /// Validates `page_size` and `page_token`, naming both when both are bad.
     pub fn parse(page_size: i32, page_token: &str) -> Result<Self, Rejection> {
-        let size = match page_size {
-            0 => Self::DEFAULT_SIZE,
-            n if n < 0 => {
-                return Err(Rejection::invalid_field(
-                    "INVALID_PAGE_SIZE",
-                    "page_size",
-                    "page_size must not be negative",
-                ));
-            }
-            n => (n as u64).min(Self::MAX_SIZE),
-        };
-        let after = if page_token.is_empty() {
-            None
+        let mut fields = FieldCheck::new();
+        let size = fields.check(match page_size {
+            0 => Ok(Self::DEFAULT_SIZE),
+            n if n < 0 => Err(Rejection::invalid_field(
+                "INVALID_PAGE_SIZE",
+                "page_size",
+                "page_size must not be negative",
+            )),
+            n => Ok((n as u64).min(Self::MAX_SIZE)),
+        });
+        let after = fields.check(if page_token.is_empty() {
+            Ok(None)
         } else {
-            Some(decode_page_token(page_token).ok_or_else(|| {
+            decode_page_token(page_token).map(Some).ok_or_else(|| {
                 Rejection::invalid_field(
                     "INVALID_PAGE_TOKEN",
                     "page_token",
                     "page_token is not one this service issued",
                 )
-            })?)
-        };
+            })
+        });
+        crate::checked!(fields, size, after);
         Ok(PageRequest { size, after })
     }
 }

@@ -88,6 +88,15 @@ pub struct Stored<A> {
     pub version: Version,
 }
 
+/// One page of a list, and the token of the next (empty on the last page).
+#[derive(Debug, Clone)]
+pub struct Page<A> {
+    /// The aggregates on this page, in id order.
+    pub items: Vec<Stored<A>>,
+    /// The opaque token of the next page; empty when there is none.
+    pub next_page_token: String,
+}
+
 /// What the pipeline needs to know about a command besides the domain decision.
 #[derive(Debug, Clone)]
 pub struct Command {
@@ -320,10 +329,7 @@ impl<S: Schema> Store<S> {
     }
 
     /// One page of aggregates in id (so creation) order, and the token of the next page.
-    pub async fn list(
-        &self,
-        page: PageRequest,
-    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
+    pub async fn list(&self, page: PageRequest) -> Result<Page<S::Aggregate>, Status> {
         let after = page.after.map(|id| id.to_string()).unwrap_or_default();
         let sql = format!(
             "SELECT version, doc, id FROM {} WHERE id > ? ORDER BY id LIMIT ?",
@@ -341,7 +347,7 @@ impl<S: Schema> Store<S> {
         &self,
         rows: Vec<QueryResult>,
         page: PageRequest,
-    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
+    ) -> Result<Page<S::Aggregate>, Status> {
         let more = rows.len() as u64 > page.size;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows.iter().take(page.size as usize) {
@@ -351,7 +357,10 @@ impl<S: Schema> Store<S> {
             (true, Some(last)) => rpc::encode_page_token(last.aggregate.aggregate_id()),
             _ => String::new(),
         };
-        Ok((items, next))
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     /// Deletes idempotency records older than [`IDEMPOTENCY_RETENTION`]; returns how many.
@@ -388,12 +397,12 @@ impl<S: Schema> Store<S> {
     }
 
     /// Runs a command that creates an aggregate. `respond` renders the response that is
-    /// returned and stored for replays.
+    /// returned and stored for replays, as of the decision's time.
     pub async fn create<R>(
         &self,
         command: Command,
         decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<R, Status>
     where
         R: prost::Message + Default,
@@ -404,13 +413,14 @@ impl<S: Schema> Store<S> {
             if let Claim::Replay(bytes) = self.claim(&txn, &command).await? {
                 return Ok(Err(bytes));
             }
-            let (aggregate, events) = decide(self.clock.now())?;
+            let now = self.clock.now();
+            let (aggregate, events) = decide(now)?;
             let stored = Stored {
                 aggregate,
                 version: Version::INITIAL,
             };
             self.insert(&txn, &stored).await?;
-            let response = respond(&stored);
+            let response = respond(&stored, now);
             self.finish(&txn, &command, &stored, &events, &response)
                 .await?;
             Ok(Ok(response))
@@ -427,7 +437,7 @@ impl<S: Schema> Store<S> {
         command: Command,
         id: Uuid,
         decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<R, Status>
     where
         R: prost::Message + Default,
@@ -442,7 +452,7 @@ impl<S: Schema> Store<S> {
         command: Command,
         id: Uuid,
         decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<R, Status>
     where
         R: prost::Message + Default,
@@ -457,7 +467,7 @@ impl<S: Schema> Store<S> {
         id: Uuid,
         write: Write,
         mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>) -> R,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<R, Status>
     where
         R: prost::Message + Default,
@@ -478,7 +488,8 @@ impl<S: Schema> Store<S> {
                 let before = self.document(&loaded)?;
                 let before_set = S::set_index_values(&loaded.aggregate);
                 let mut aggregate = loaded.aggregate;
-                let events = decide(&mut aggregate, self.clock.now())?;
+                let now = self.clock.now();
+                let events = decide(&mut aggregate, now)?;
                 let mut stored = Stored {
                     aggregate,
                     version: loaded.version,
@@ -501,7 +512,7 @@ impl<S: Schema> Store<S> {
                 if !written {
                     return Err(Failure::Conflict);
                 }
-                let response = respond(&stored);
+                let response = respond(&stored, now);
                 self.finish(&txn, &command, &stored, &events, &response)
                     .await?;
                 Ok(Ok(response))
@@ -574,7 +585,7 @@ impl<S: Schema> Store<S> {
                             caused = !events.is_empty();
                             Ok(events)
                         },
-                        |_| (),
+                        |_, _| (),
                     )
                     .await;
                 match result {
@@ -618,7 +629,7 @@ impl<S: Schema> Store<S> {
         &self,
         value: &str,
         page: PageRequest,
-    ) -> Result<(Vec<Stored<S::Aggregate>>, String), Status> {
+    ) -> Result<Page<S::Aggregate>, Status> {
         let Some(index) = S::SET_INDEX else {
             return Err(self.internal(format!("{} has no set index", S::TABLE)));
         };

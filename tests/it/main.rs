@@ -2,4 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
+mod concurrency;
+mod processes;
 mod smoke;
+mod user_rpc;

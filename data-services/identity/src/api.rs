@@ -57,6 +57,13 @@ impl UserApi {
     }
 }
 
+/// How often a password check is repeated when a concurrent change to the user spent it.
+const CHECK_ATTEMPTS: usize = 5;
+
+fn is_stale_check(status: &Status) -> bool {
+    platform::rpc::error_reason(status).as_deref() == Some(UserError::PasswordCheckStale.reason())
+}
+
 fn invalid_credentials() -> Rejection {
     UserError::InvalidCredentials.into()
 }
@@ -118,7 +125,7 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::User>, Status> {
         let id = user_id(&request.get_ref().id).map_err(|r| self.reject(r))?;
         let stored = self.store.get_existing(id).await?;
-        Ok(Response::new(wire::user(&stored)))
+        Ok(Response::new(wire::user(&stored, self.store.now())))
     }
 
     async fn batch_get_users(
@@ -141,8 +148,9 @@ impl UserService for UserApi {
             .collect();
         fields.finish().map_err(|r| self.reject(r))?;
         let users = self.store.get_many(&parsed).await?;
+        let now = self.store.now();
         Ok(Response::new(pb::BatchGetUsersResponse {
-            users: users.iter().map(wire::user).collect(),
+            users: users.iter().map(|u| wire::user(u, now)).collect(),
         }))
     }
 
@@ -158,7 +166,7 @@ impl UserService for UserApi {
             .ok_or_else(|| {
                 self.reject(<crate::UserSchema as platform::store::Schema>::not_found())
             })?;
-        Ok(Response::new(wire::user(&stored)))
+        Ok(Response::new(wire::user(&stored, self.store.now())))
     }
 
     async fn list_users(
@@ -168,10 +176,11 @@ impl UserService for UserApi {
         let request = request.get_ref();
         let page = PageRequest::parse(request.page_size, &request.page_token)
             .map_err(|r| self.reject(r))?;
-        let (users, next_page_token) = self.store.list(page).await?;
+        let page = self.store.list(page).await?;
+        let now = self.store.now();
         Ok(Response::new(pb::ListUsersResponse {
-            users: users.iter().map(wire::user).collect(),
-            next_page_token,
+            users: page.items.iter().map(|u| wire::user(u, now)).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -259,20 +268,28 @@ impl UserService for UserApi {
             Ok((target, old, new))
         })();
         let (target, old, new) = parsed.map_err(|r| self.reject(r))?;
-        let user = self.store.get_existing(target.id).await?.aggregate;
-        let mut check = Some(self.check(user, old).await?);
         let new_hash = self.hash(new).await?;
         let fingerprinted = pb::ChangePasswordRequest {
             old_password: String::new(),
             new_password: String::new(),
             ..request
         };
-        self.command("ChangePassword", target, &fingerprinted, |user, now| {
-            // The proof is spent on the first attempt; a lost race asks the caller to retry.
-            let check = check.take().ok_or(UserError::WrongPassword)?;
-            user.change_password(check, new_hash.clone(), now)
-        })
-        .await
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let user = self.store.get_existing(target.id).await?.aggregate;
+            let mut check = Some(self.check(user, old.clone()).await?);
+            let result = self
+                .command("ChangePassword", target, &fingerprinted, |user, now| {
+                    let check = check.take().ok_or(UserError::PasswordCheckStale)?;
+                    user.change_password(check, new_hash.clone(), now)
+                })
+                .await;
+            match result {
+                Err(status) if is_stale_check(&status) && attempts < CHECK_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
     }
 
     async fn verify_credentials(
@@ -297,27 +314,40 @@ impl UserService for UserApi {
             return Err(self.reject(invalid_credentials()));
         };
         let id = found.aggregate.id().as_uuid();
-        let mut check = Some(self.check(found.aggregate, password).await?);
-        let mut outcome = LoginOutcome::Refused;
-        let stored: pb::User = self
-            .store
-            .update(
-                Command::unrecorded("VerifyCredentials"),
-                id,
-                |user, now| {
-                    let check = check.take().ok_or_else(invalid_credentials)?;
-                    let (result, events) = user
-                        .record_login(check, now)
-                        .map_err(|_| invalid_credentials())?;
-                    outcome = result;
-                    Ok(events)
-                },
-                wire::user,
-            )
-            .await?;
-        match outcome {
-            LoginOutcome::Accepted => Ok(Response::new(stored)),
-            LoginOutcome::Refused => Err(self.reject(invalid_credentials())),
+        let mut user = found.aggregate;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut check = Some(self.check(user, password.clone()).await?);
+            let mut outcome = LoginOutcome::Refused;
+            let result = self
+                .store
+                .update(
+                    Command::unrecorded("VerifyCredentials"),
+                    id,
+                    |user, now| {
+                        // A lost race spends the proof; check the password again on the
+                        // fresh state rather than judge the attempt on a stale one.
+                        let check = check.take().ok_or(UserError::PasswordCheckStale)?;
+                        let (result, events) = user
+                            .record_login(check, now)
+                            .map_err(|_| invalid_credentials())?;
+                        outcome = result;
+                        Ok(events)
+                    },
+                    wire::user,
+                )
+                .await;
+            match result {
+                Ok(rendered) if outcome == LoginOutcome::Accepted => {
+                    return Ok(Response::new(rendered));
+                }
+                Ok(_) => return Err(self.reject(invalid_credentials())),
+                Err(status) if is_stale_check(&status) && attempts < CHECK_ATTEMPTS => {
+                    user = self.store.get_existing(id).await?.aggregate;
+                }
+                Err(status) => return Err(status),
+            }
         }
     }
 
@@ -335,8 +365,8 @@ impl UserService for UserApi {
                 command,
                 target.id,
                 |user, now| user.open_session(session_id, now).map_err(Rejection::from),
-                |stored| pb::OpenSessionResponse {
-                    user: Some(wire::user(stored)),
+                |stored, now| pb::OpenSessionResponse {
+                    user: Some(wire::user(stored, now)),
                     session: find_session(stored, session_id),
                 },
             )
@@ -366,8 +396,8 @@ impl UserService for UserApi {
                     user.refresh_session(session_id, now)
                         .map_err(Rejection::from)
                 },
-                |stored| pb::RefreshSessionResponse {
-                    user: Some(wire::user(stored)),
+                |stored, now| pb::RefreshSessionResponse {
+                    user: Some(wire::user(stored, now)),
                     session: find_session(stored, session_id),
                 },
             )

@@ -19,7 +19,6 @@ use identity_domain::{PasswordHasher, User};
 use kernel_domain::{Clock, Rejection, RejectionKind};
 use platform::{db::PoolSize, migration::IndexedColumn, store::Store};
 use saas_proto::identity::v1::user_service_server::UserServiceServer;
-use sea_orm_migration::MigratorTrait;
 
 pub use api::UserApi;
 pub use hasher::{Argon2Hasher, Argon2Params, Argon2ParamsError};
@@ -64,10 +63,7 @@ pub async fn open(
     pool: PoolSize,
     clock: Arc<dyn Clock>,
 ) -> Result<UserStore, platform::db::OpenError> {
-    let db = platform::db::open(url, pool).await?;
-    identity_migrations::Migrator::up(&db, None)
-        .await
-        .map_err(|e| platform::db::OpenError::Connect(format!("migrations failed: {e}")))?;
+    let db = platform::db::open_migrated::<identity_migrations::Migrator>(url, pool).await?;
     Ok(Store::new(db, clock))
 }
 

@@ -1,10 +1,13 @@
 //! Domain to wire: how a stored `User` looks on `saas.identity.v1`.
 
 use identity_domain::{Session, User, UserStatus};
+use kernel_domain::Timestamp;
 use platform::{rpc::timestamp, store::Stored};
 use saas_proto::identity::v1 as pb;
 
-pub(crate) fn user(stored: &Stored<User>) -> pb::User {
+/// Renders a user as seen at `now`: only sessions still open, and the lock only while it
+/// lasts.
+pub(crate) fn user(stored: &Stored<User>, now: Timestamp) -> pb::User {
     let user = &stored.aggregate;
     let (status, suspension_reason) = match user.status() {
         UserStatus::Active => (pb::UserStatus::Active, String::new()),
@@ -21,8 +24,11 @@ pub(crate) fn user(stored: &Stored<User>) -> pb::User {
         status: status as i32,
         suspension_reason,
         email_verified: user.email_verified(),
-        sessions: user.open_sessions().iter().map(session).collect(),
-        lock_expire_time: user.locked_until().map(timestamp),
+        sessions: user.open_sessions_at(now).map(session).collect(),
+        lock_expire_time: user
+            .locked_until()
+            .filter(|until| *until > now)
+            .map(timestamp),
         etag: stored.version.to_etag(),
         create_time: Some(timestamp(user.created_at())),
         update_time: Some(timestamp(user.updated_at())),

@@ -33,6 +33,10 @@ pub enum UserError {
     /// The old password given to prove who the user is was wrong (`WRONG_PASSWORD`).
     #[error("the password is wrong")]
     WrongPassword,
+    /// A password check was spent or made against a hash that changed while the command
+    /// ran; check again on the current state (`PASSWORD_CHECK_STALE`, a retryable conflict).
+    #[error("the account changed while the password was checked")]
+    PasswordCheckStale,
     /// What the caller is told for an unknown email, a wrong password and a locked account
     /// alike (`INVALID_CREDENTIALS`). The aggregate itself answers [`crate::LoginOutcome::Refused`];
     /// the application turns that (and "no such email") into this one error.
@@ -71,6 +75,7 @@ impl UserError {
             UserError::AlreadySuspended => "USER_ALREADY_SUSPENDED",
             UserError::NotSuspended => "USER_NOT_SUSPENDED",
             UserError::WrongPassword => "WRONG_PASSWORD",
+            UserError::PasswordCheckStale => "PASSWORD_CHECK_STALE",
             UserError::InvalidCredentials => "INVALID_CREDENTIALS",
             UserError::SessionNotFound => "SESSION_NOT_FOUND",
             UserError::SessionExpired => "SESSION_EXPIRED",
@@ -96,6 +101,7 @@ impl UserError {
             | UserError::EmailAlreadyVerified
             | UserError::EmailUnchanged => RejectionKind::FailedPrecondition,
             UserError::WrongPassword => RejectionKind::PermissionDenied,
+            UserError::PasswordCheckStale => RejectionKind::Aborted,
             UserError::InvalidCredentials => RejectionKind::Unauthenticated,
             UserError::SessionNotFound => RejectionKind::NotFound,
             UserError::SessionAlreadyExists => RejectionKind::AlreadyExists,

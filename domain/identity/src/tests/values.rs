@@ -244,6 +244,11 @@ fn every_error_has_its_stable_reason_and_kind() {
             FailedPrecondition,
         ),
         (UserError::WrongPassword, "WRONG_PASSWORD", PermissionDenied),
+        (
+            UserError::PasswordCheckStale,
+            "PASSWORD_CHECK_STALE",
+            Aborted,
+        ),
         (UserError::SessionNotFound, "SESSION_NOT_FOUND", NotFound),
         (
             UserError::SessionAlreadyExists,
