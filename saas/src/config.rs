@@ -12,9 +12,12 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub grpc_addr: Option<String>,
     pub identity_database_url: Option<String>,
+    pub workspace_database_url: Option<String>,
+    pub billing_database_url: Option<String>,
     pub service_token: Option<String>,
     pub argon2: Option<String>,
     pub concurrency_limit: Option<usize>,
+    pub sweep_interval_secs: Option<u64>,
 }
 
 /// The configuration after merging and validation.
@@ -23,9 +26,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub grpc_addr: SocketAddr,
     pub identity_database_url: Option<String>,
+    pub workspace_database_url: Option<String>,
+    pub billing_database_url: Option<String>,
     pub service_token: Option<String>,
     pub argon2: identity_data::Argon2Params,
     pub concurrency_limit: usize,
+    pub sweep_interval: std::time::Duration,
 }
 
 /// A configuration problem, reported as one line.
@@ -95,14 +101,30 @@ impl Config {
                 .concurrency_limit
                 .unwrap_or(platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT),
         };
+        let sweep_interval_secs = match env("SAAS_SWEEP_INTERVAL_SECS") {
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "SAAS_SWEEP_INTERVAL_SECS",
+                    message: format!("{text:?} is not a positive number of seconds"),
+                })?,
+            None => from_file.sweep_interval_secs.unwrap_or(30),
+        };
         Ok(Config {
             data_dir,
             grpc_addr,
             identity_database_url: env("SAAS_IDENTITY_DATABASE_URL")
                 .or(from_file.identity_database_url),
+            workspace_database_url: env("SAAS_WORKSPACE_DATABASE_URL")
+                .or(from_file.workspace_database_url),
+            billing_database_url: env("SAAS_BILLING_DATABASE_URL")
+                .or(from_file.billing_database_url),
             service_token: env("SAAS_SERVICE_TOKEN").or(from_file.service_token),
             argon2,
             concurrency_limit,
+            sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
         })
     }
 

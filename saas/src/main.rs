@@ -1,7 +1,8 @@
 //! `saas`: the launcher.
 //!
 //! `saas serve` runs every component in one process on SQLite files under the data directory;
-//! `saas serve identity` runs one component alone, on the database its URL names.
+//! `saas serve identity` (or `workspace`, `billing`) runs one component alone, on the
+//! database its URL names.
 
 mod config;
 
@@ -16,9 +17,11 @@ use crate::config::Config;
 ///
 /// Configuration comes from SAAS_* environment variables over an optional TOML file:
 /// SAAS_DATA_DIR (default ./data), SAAS_GRPC_ADDR (default 127.0.0.1:50051),
-/// SAAS_IDENTITY_DATABASE_URL (default: sqlite file in the data dir; postgres://... works too),
+/// SAAS_IDENTITY_DATABASE_URL, SAAS_WORKSPACE_DATABASE_URL, SAAS_BILLING_DATABASE_URL
+/// (default: a sqlite file per context in the data dir; postgres://... works too),
 /// SAAS_SERVICE_TOKEN (default: generated into <data dir>/service-token),
 /// SAAS_ARGON2 (argon2id cost, default m=19456,t=2,p=1), SAAS_CONCURRENCY_LIMIT (default 1024),
+/// SAAS_SWEEP_INTERVAL_SECS (how often due work is looked for, default 30),
 /// SAAS_LOG (log filter, default info).
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
@@ -48,6 +51,10 @@ enum Command {
 enum Component {
     /// The Identity data service (UserService).
     Identity,
+    /// The Workspace data service (WorkspaceService).
+    Workspace,
+    /// The Billing data service (SubscriptionService).
+    Billing,
 }
 
 fn main() -> ExitCode {
@@ -122,6 +129,26 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         let hasher = identity_data::Argon2Hasher::new(config.argon2)
             .map_err(|e| format!("SAAS_ARGON2: {e}"))?;
         server = server.add_service(identity_data::user_service(store, Arc::new(hasher)));
+    }
+
+    if wants(Component::Workspace) {
+        let url = config.database_url(&config.workspace_database_url, "workspace");
+        let store = workspace_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+            .await
+            .map_err(|e| format!("workspace database: {e}"))?;
+        store.spawn_idempotency_purge();
+        store.spawn_sweeper(config.sweep_interval);
+        server = server.add_service(workspace_data::workspace_service(store));
+    }
+
+    if wants(Component::Billing) {
+        let url = config.database_url(&config.billing_database_url, "billing");
+        let store = billing_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+            .await
+            .map_err(|e| format!("billing database: {e}"))?;
+        store.spawn_idempotency_purge();
+        store.spawn_sweeper(config.sweep_interval);
+        server = server.add_service(billing_data::subscription_service(store));
     }
 
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)

@@ -253,6 +253,142 @@ impl Drop for IdentityService {
     }
 }
 
+/// Typed clients of the Workspace and Billing services with the service credential.
+pub type WorkspaceClient =
+    saas_proto::workspace::v1::workspace_service_client::WorkspaceServiceClient<
+        InterceptedService<Channel, ServiceCredential>,
+    >;
+/// See [`WorkspaceClient`].
+pub type SubscriptionClient =
+    saas_proto::billing::v1::subscription_service_client::SubscriptionServiceClient<
+        InterceptedService<Channel, ServiceCredential>,
+    >;
+
+async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect to the service")
+}
+
+fn credential() -> ServiceCredential {
+    ServiceCredential::new(SERVICE_TOKEN).expect("token is header text")
+}
+
+/// Every data service in this process on one port, as `saas serve` runs them: each context
+/// on a fresh database of its own, all on one manual clock.
+pub struct DataServices {
+    /// Where they listen.
+    pub addr: SocketAddr,
+    /// The shared clock; tests move it.
+    pub clock: Arc<ManualClock>,
+    /// The Workspace store, for running its due-work sweep on demand.
+    pub workspaces: workspace_data::WorkspaceStore,
+    /// The Billing store, for running its due-work sweep on demand.
+    pub subscriptions: billing_data::SubscriptionStore,
+    /// The databases, kept alive as long as the services: identity, workspace, billing.
+    pub databases: [Arc<TestDatabase>; 3],
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl DataServices {
+    /// Starts Identity, Workspace and Billing on port 0 over fresh databases.
+    pub async fn spawn() -> DataServices {
+        let databases = [
+            Arc::new(TestDatabase::fresh().await),
+            Arc::new(TestDatabase::fresh().await),
+            Arc::new(TestDatabase::fresh().await),
+        ];
+        Self::spawn_on(databases).await
+    }
+
+    /// Starts the services over the given databases (identity, workspace, billing), e.g. to
+    /// run a second replica on the same databases.
+    pub async fn spawn_on(databases: [Arc<TestDatabase>; 3]) -> DataServices {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let pool = platform::db::PoolSize { max: 5 };
+        let users = identity_data::open(&databases[0].url, pool, clock.clone())
+            .await
+            .expect("open identity store");
+        let workspaces = workspace_data::open(&databases[1].url, pool, clock.clone())
+            .await
+            .expect("open workspace store");
+        let subscriptions = billing_data::open(&databases[2].url, pool, clock.clone())
+            .await
+            .expect("open billing store");
+        let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)
+            .expect("hasher");
+        let server = GrpcServer::new(ServerConfig::new(
+            SERVICE_TOKEN,
+            vec![saas_proto::FILE_DESCRIPTOR_SET],
+        ))
+        .add_service(identity_data::user_service(users, Arc::new(hasher)))
+        .add_service(workspace_data::workspace_service(workspaces.clone()))
+        .add_service(billing_data::subscription_service(subscriptions.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = server
+                .serve(listener, async {
+                    let _ = signal.await;
+                })
+                .await;
+        });
+        DataServices {
+            addr,
+            clock,
+            workspaces,
+            subscriptions,
+            databases,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// A `UserService` client.
+    pub async fn users(&self) -> UserClient {
+        user_client(self.addr, SERVICE_TOKEN).await
+    }
+
+    /// A `WorkspaceService` client.
+    pub async fn workspaces_client(&self) -> WorkspaceClient {
+        saas_proto::workspace::v1::workspace_service_client::WorkspaceServiceClient::with_interceptor(
+            channel(self.addr).await,
+            credential(),
+        )
+    }
+
+    /// A `SubscriptionService` client.
+    pub async fn subscriptions_client(&self) -> SubscriptionClient {
+        saas_proto::billing::v1::subscription_service_client::SubscriptionServiceClient::with_interceptor(
+            channel(self.addr).await,
+            credential(),
+        )
+    }
+}
+
+impl Drop for DataServices {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A request carrying the acting user as `x-saas-actor` metadata.
+pub fn as_actor<T>(actor: impl std::fmt::Display, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        platform::rpc::ACTOR_METADATA,
+        actor.to_string().parse().expect("a uuid is header text"),
+    );
+    request
+}
+
 /// The `saas` binary built beside the test executable (`cargo test --workspace` and nextest
 /// build it), or the one `SAAS_BIN` names.
 pub fn saas_binary() -> PathBuf {
@@ -282,7 +418,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Runs `saas serve <component>` on port 0 with the given identity database.
+    /// Runs `saas serve <component>` on port 0 with the given database (for whichever
+    /// contexts the component hosts).
     pub async fn start(component: &str, database_url: &str) -> ServerProcess {
         Self::start_with(component, database_url, &[]).await
     }
@@ -304,6 +441,8 @@ impl ServerProcess {
             .env("SAAS_SERVICE_TOKEN", SERVICE_TOKEN)
             .env("SAAS_ARGON2", "m=8,t=1,p=1")
             .env("SAAS_IDENTITY_DATABASE_URL", database_url)
+            .env("SAAS_WORKSPACE_DATABASE_URL", database_url)
+            .env("SAAS_BILLING_DATABASE_URL", database_url)
             .env("SAAS_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())

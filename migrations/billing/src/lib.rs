@@ -25,8 +25,15 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
+/// Named explicitly: names are unique across contexts, so contexts may even share one
+/// database.
 struct CreateSubscriptions;
+
+impl MigrationName for CreateSubscriptions {
+    fn name(&self) -> &str {
+        "m20261126_000001_billing_create_subscriptions"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateSubscriptions {

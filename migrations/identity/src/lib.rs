@@ -25,8 +25,15 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
+/// Named explicitly: names are unique across contexts, so contexts may even share one
+/// database.
 struct CreateUsers;
+
+impl MigrationName for CreateUsers {
+    fn name(&self) -> &str {
+        "m20261126_000001_identity_create_users"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateUsers {

@@ -29,8 +29,15 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
+/// Named explicitly: names are unique across contexts, so contexts may even share one
+/// database.
 struct CreateWorkspaces;
+
+impl MigrationName for CreateWorkspaces {
+    fn name(&self) -> &str {
+        "m20261126_000001_workspace_create_workspaces"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateWorkspaces {
