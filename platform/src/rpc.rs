@@ -260,6 +260,17 @@ pub fn fingerprint(method: &str, request: &impl prost::Message) -> String {
     hex(&hasher.finalize())
 }
 
+/// A request fingerprint bound to the acting user (see `store::Command::by_actor`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActorBound {
+    /// The fingerprint of the request body.
+    #[prost(string, tag = "1")]
+    pub fingerprint: String,
+    /// The acting user.
+    #[prost(string, tag = "2")]
+    pub actor: String,
+}
+
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

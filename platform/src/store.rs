@@ -135,6 +135,22 @@ impl Command {
         }
     }
 
+    /// Binds the command to the acting user: the same request id sent by another user is
+    /// then `REQUEST_ID_REUSED`, never a replay of someone else's response.
+    #[must_use]
+    pub fn by_actor(mut self, actor: Option<Uuid>) -> Self {
+        if let (Some(actor), Some(key)) = (actor, self.idempotency.as_mut()) {
+            key.fingerprint = rpc::fingerprint(
+                self.method,
+                &rpc::ActorBound {
+                    fingerprint: std::mem::take(&mut key.fingerprint),
+                    actor: actor.to_string(),
+                },
+            );
+        }
+        self
+    }
+
     /// A command without a request id (verifying credentials): not replayed, never stored.
     pub fn unrecorded(method: &'static str) -> Self {
         Command {

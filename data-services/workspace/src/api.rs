@@ -79,12 +79,7 @@ fn command<M: prost::Message>(
     expected: Option<Version>,
     actor: Option<UserId>,
 ) -> Command {
-    let mut command = Command::new(method, request_id, fingerprinted, expected);
-    if let (Some(actor), Some(key)) = (actor, command.idempotency.as_mut()) {
-        key.fingerprint =
-            platform::rpc::fingerprint(&format!("{method}\0actor={actor}"), fingerprinted);
-    }
-    command
+    Command::new(method, request_id, fingerprinted, expected).by_actor(actor.map(|a| a.as_uuid()))
 }
 
 fn slug(raw: &str) -> Result<Slug, Rejection> {
@@ -241,10 +236,16 @@ impl WorkspaceService for WorkspaceApi {
             let email = fields.check(email("email", &request.email));
             let role = fields.check(wire::parse_role("role", request.role));
             let token = fields.check(token(&request.token));
-            platform::checked!(fields, actor, target, email, role, token);
-            Ok((actor, target, email, role, token))
+            let invitee = fields.check(if request.invitee_user_id.is_empty() {
+                Ok(None)
+            } else {
+                parse_id("invitee_user_id", &request.invitee_user_id)
+                    .map(|id| Some(UserId::from_uuid(id)))
+            });
+            platform::checked!(fields, actor, target, email, role, token, invitee);
+            Ok((actor, target, email, role, token, invitee))
         })();
-        let (actor, target, email, role, token) = parsed.map_err(|r| self.reject(r))?;
+        let (actor, target, email, role, token, invitee) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::InviteMemberRequest {
             token: String::new(),
             ..request
@@ -262,14 +263,12 @@ impl WorkspaceService for WorkspaceApi {
                 command,
                 target.id,
                 |workspace, now| {
-                    // The application checks existing membership by user id via Identity;
-                    // the wire carries no invitee.
                     workspace
                         .invite(
                             actor,
                             invitation_id,
                             email.clone(),
-                            None,
+                            invitee,
                             role,
                             token.clone(),
                             now,
