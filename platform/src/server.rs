@@ -312,27 +312,31 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when
+/// the future is first polled, so call it before announcing that the server is up.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        #[cfg(unix)]
+        {
+            match term {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = tokio::signal::ctrl_c() => {},
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot listen for SIGTERM");
                     let _ = tokio::signal::ctrl_c().await;
-                    return;
                 }
-            };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -101,6 +101,7 @@ fn init_logging() {
 }
 
 async fn serve(config: Config, components: Vec<Component>) -> Result<(), String> {
+    let shutdown = platform::server::shutdown_signal();
     let all = components.is_empty();
     let wants = |c: Component| all || components.contains(&c);
     let clock: Arc<dyn kernel_domain::Clock> = Arc::new(platform::SystemClock);
@@ -158,7 +159,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     println!("grpc listening on {bound}");
     tracing::info!(%bound, "serving gRPC");
     server
-        .serve(listener, platform::server::shutdown_signal())
+        .serve(listener, shutdown)
         .await
         .map_err(|e| format!("gRPC server failed: {e}"))
 }

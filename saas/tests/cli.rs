@@ -44,11 +44,16 @@ fn help_explains_every_setting() {
         "SAAS_DATA_DIR",
         "SAAS_GRPC_ADDR",
         "SAAS_IDENTITY_DATABASE_URL",
+        "SAAS_WORKSPACE_DATABASE_URL",
+        "SAAS_BILLING_DATABASE_URL",
+        "SAAS_SWEEP_INTERVAL_SECS",
         "SAAS_SERVICE_TOKEN",
         "SAAS_ARGON2",
         "SAAS_CONCURRENCY_LIMIT",
         "--data-dir",
         "identity",
+        "workspace",
+        "billing",
     ] {
         assert!(
             text.contains(setting),
@@ -140,7 +145,12 @@ fn serve_generates_a_private_service_token_and_stops_on_sigterm() {
             .any(|l| l == &format!("service token: {}", token_path.display())),
         "{printed:?}"
     );
-    assert!(dir.join("identity.db").exists());
+    for context in ["identity", "workspace", "billing"] {
+        assert!(
+            dir.join(format!("{context}.db")).exists(),
+            "{context}.db missing"
+        );
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
