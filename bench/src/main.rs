@@ -1,1 +1,279 @@
-fn main() {}
+//! `saas-bench`: measures the performance figures of QUALITY.md and their baselines in one
+//! run, and prints one JSON line per figure on stdout (logs go to stderr).
+//!
+//! - **E0** (baseline of P1): a bare `EchoService` served by the same `GrpcServer` stack
+//!   (credential check, load shedding, health, reflection, `TCP_NODELAY`), driven by the same
+//!   client (one tonic `Channel` = one HTTP/2 connection, `ServiceCredential` interceptor) at
+//!   the same concurrency, echoing a payload whose `EchoResponse` encodes to the size of the
+//!   `User` that `GetUser` returns. It runs right before P1.
+//! - **P1.user / P1.user.p99**: `GetUser` on the embedded SQLite Identity service (started
+//!   in-process as the launcher starts it: default pool, system clock), 64 in flight over one
+//!   connection, worker `i` reading user `i`.
+//! - **W0** (baseline of P2): the command's statements in one transaction through sqlx alone,
+//!   the faster of two ways to keep SQLite writers one at a time; see [`baseline`].
+//! - **P2.user**: unconditional `ChangeDisplayName` (no etag, a fresh `request_id` each), 64 in
+//!   flight, worker `i` writing user `i` of 64 (W0 uses the same spread).
+//! - **P3.user** (with `--postgres`): see [`postgres`].
+//!
+//! Exit code 0 whether or not figures meet their targets; non-zero only when the benchmark
+//! itself fails.
+
+mod baseline;
+mod drive;
+mod postgres;
+mod report;
+mod services;
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
+
+use clap::Parser;
+use platform::db::PoolSize;
+use prost::Message as _;
+use saas_proto::{bench::v1::EchoRequest, identity::v1 as pb};
+
+use crate::{
+    drive::{Plan, drive},
+    report::{Figure, Target, Unit},
+};
+
+/// Errors that end the run.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Calls in flight for P1 and P2 (and their baselines).
+const IN_FLIGHT: usize = 64;
+/// Users the commands are spread over (one per worker: no artificial hot spot).
+const USERS: usize = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "saas-bench",
+    about = "Measures the performance figures against their baselines"
+)]
+struct Args {
+    /// Measure every figure at a smaller size (2 s windows), within a minute in all.
+    #[arg(long)]
+    quick: bool,
+    /// Also measure P3 on this PostgreSQL server (an admin URL: a database is created and
+    /// dropped on it).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Override the measured window per figure, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    seconds: Option<f64>,
+}
+
+impl Args {
+    fn plan(&self, concurrency: usize) -> Plan {
+        let (warmup, window) = if self.quick {
+            (Duration::from_millis(250), Duration::from_secs(2))
+        } else {
+            (Duration::from_secs(2), Duration::from_secs(10))
+        };
+        let window = self
+            .seconds
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(window, Duration::from_secs_f64);
+        Plan {
+            concurrency,
+            warmup,
+            window,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAAS_BENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,saas_bench=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = std::env::temp_dir().join(format!("saas-bench-{}", uuid::Uuid::now_v7()));
+    let result = match std::fs::create_dir_all(&dir) {
+        Ok(()) => run(&args, &dir).await,
+        Err(e) => Err(e.into()),
+    };
+    std::fs::remove_dir_all(&dir).ok();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("benchmark failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn emit(figure: &mut Figure, quick: bool, n: u64) -> Result<(), BoxError> {
+    if quick {
+        figure.n.get_or_insert(n);
+    } else {
+        figure.n = None;
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", figure.json_line())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    let plan = args.plan(IN_FLIGHT);
+    tracing::info!(
+        "{} in flight, {:.2} s warm-up, {:.1} s window per figure",
+        plan.concurrency,
+        plan.warmup.as_secs_f64(),
+        plan.window.as_secs_f64()
+    );
+
+    // The embedded SQLite Identity service with its fixture users.
+    let service_db: PathBuf = dir.join("identity.db");
+    let (identity, identity_db) = services::start_identity(
+        &format!("sqlite://{}", service_db.display()),
+        PoolSize::default(),
+    )
+    .await?;
+    let mut client = services::user_client(identity.addr).await?;
+    let users = services::register_users(&mut client, USERS).await?;
+    let ids: Arc<Vec<String>> = Arc::new(users.iter().map(|u| u.id.clone()).collect());
+    let first = client
+        .get_user(pb::GetUserRequest {
+            id: ids.first().cloned().unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    let response_len = first.encoded_len();
+    let payload_len = services::echo_payload_len(response_len);
+    tracing::info!(
+        "GetUser answers {response_len} encoded bytes; E0 echoes {payload_len} payload bytes \
+         ({} encoded)",
+        EchoRequest {
+            payload: vec![0; payload_len]
+        }
+        .encoded_len()
+    );
+
+    // E0, right before P1.
+    let echo = services::Served::start(
+        platform::server::GrpcServer::new(services::server_config())
+            .add_service(services::echo_service()),
+    )
+    .await?;
+    let echo_client = services::echo_client(echo.addr).await?;
+    let payload = Arc::new(vec![0x5au8; payload_len]);
+    let e0 = drive("E0 echo", plan, move |_, _| {
+        let mut client = echo_client.clone();
+        let request = EchoRequest {
+            payload: payload.as_ref().clone(),
+        };
+        async move {
+            client
+                .echo(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
+    echo.stop().await?;
+
+    // P1: GetUser.
+    let reader = client.clone();
+    let read_ids = ids.clone();
+    let p1 = drive("P1 GetUser", plan, move |worker, _| {
+        let mut client = reader.clone();
+        let id = read_ids
+            .get(worker % read_ids.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        async move {
+            client
+                .get_user(pb::GetUserRequest { id })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
+    emit(
+        &mut Figure::ratio(
+            "P1.user",
+            p1.throughput(),
+            Unit::PerSecond,
+            e0.throughput(),
+            Target::AtLeast(0.5),
+        ),
+        args.quick,
+        p1.calls(),
+    )?;
+    emit(
+        &mut Figure::ratio(
+            "P1.user.p99",
+            p1.quantile_ms(0.99),
+            Unit::Millis,
+            e0.quantile_ms(0.99),
+            Target::AtMost(3.0),
+        ),
+        args.quick,
+        p1.calls(),
+    )?;
+
+    // W0, then P2 on the same users.
+    let w0 = baseline::W0::prepare(dir, &service_db, &users).await?;
+    let mut w0_sample = w0.run(plan, baseline::Discipline::SqliteLock).await?;
+    let gated = w0.run(plan, baseline::Discipline::WriteGate).await?;
+    if gated.throughput() > w0_sample.throughput() {
+        w0_sample = gated;
+    }
+    tracing::info!(
+        "W0 wrote {} outbox rows and {} idempotency records",
+        w0.count("outbox").await?,
+        w0.count("idempotency").await?
+    );
+    w0.close().await;
+    let writer = client.clone();
+    let write_ids = ids.clone();
+    let p2 = drive("P2 ChangeDisplayName", plan, move |worker, sequence| {
+        let mut client = writer.clone();
+        let id = write_ids
+            .get(worker % write_ids.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        async move {
+            client
+                .change_display_name(services::change_display_name(&id, worker, sequence))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
+    emit(
+        &mut Figure::ratio(
+            "P2.user",
+            p2.throughput(),
+            Unit::PerSecond,
+            w0_sample.throughput(),
+            Target::AtLeast(0.5),
+        ),
+        args.quick,
+        p2.calls(),
+    )?;
+    drop(client);
+    identity.stop().await?;
+    identity_db.close().await?;
+
+    // P3, with a PostgreSQL server.
+    if let Some(admin_url) = &args.postgres {
+        let mut figure = postgres::p3(admin_url, args.plan(postgres::CLIENTS), dir).await?;
+        let n = figure.n.unwrap_or(0);
+        emit(&mut figure, args.quick, n)?;
+    }
+    Ok(())
+}

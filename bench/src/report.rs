@@ -1,0 +1,226 @@
+//! Figures and how they are printed: one JSON line each, as QUALITY.md specifies.
+
+use std::{fmt, time::Duration};
+
+/// What a figure must reach, as a bound on its ratio (or on its value when it has no baseline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// `>= x`
+    AtLeast(f64),
+    /// `<= x`
+    AtMost(f64),
+}
+
+impl Target {
+    /// Whether `x` meets the target.
+    pub fn met_by(self, x: f64) -> bool {
+        match self {
+            Target::AtLeast(bound) => x >= bound,
+            Target::AtMost(bound) => x <= bound,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (op, bound) = match self {
+            Target::AtLeast(bound) => (">=", bound),
+            Target::AtMost(bound) => ("<=", bound),
+        };
+        if bound.fract() == 0.0 {
+            write!(f, "{op} {bound:.1}")
+        } else {
+            write!(f, "{op} {bound}")
+        }
+    }
+}
+
+/// The unit of a figure; it also decides how the value is rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Calls (or transactions) per second, printed as a whole number.
+    PerSecond,
+    /// Milliseconds, printed to the microsecond.
+    Millis,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Unit::PerSecond => "calls/s",
+            Unit::Millis => "ms",
+        }
+    }
+
+    fn round(self, x: f64) -> f64 {
+        match self {
+            Unit::PerSecond => x.round(),
+            Unit::Millis => round_to(x, 3),
+        }
+    }
+}
+
+/// One measured figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// One of the ids QUALITY.md lists.
+    pub id: &'static str,
+    /// The measurement.
+    pub value: f64,
+    /// Its unit.
+    pub unit: Unit,
+    /// The baseline measured in the same run, if the figure has one.
+    pub baseline: Option<f64>,
+    /// The target, on the ratio (or on the value without a baseline).
+    pub target: Target,
+    /// How much was measured (calls), printed in `--quick` mode.
+    pub n: Option<u64>,
+    /// Why the figure could not be measured properly; forces `pass: false`.
+    pub note: Option<String>,
+}
+
+impl Figure {
+    /// A figure compared with a baseline.
+    pub fn ratio(id: &'static str, value: f64, unit: Unit, baseline: f64, target: Target) -> Self {
+        Figure {
+            id,
+            value,
+            unit,
+            baseline: Some(baseline),
+            target,
+            n: None,
+            note: None,
+        }
+    }
+
+    /// `value / baseline`, rounded as printed; `None` without a (positive) baseline.
+    pub fn ratio_value(&self) -> Option<f64> {
+        let baseline = self.unit.round(self.baseline?);
+        let value = self.unit.round(self.value);
+        (baseline > 0.0).then(|| round_to(value / baseline, 3))
+    }
+
+    /// The verdict, on the printed numbers so a reader can check it.
+    pub fn pass(&self) -> bool {
+        if self.note.is_some() {
+            return false;
+        }
+        match (self.baseline, self.ratio_value()) {
+            (Some(_), Some(ratio)) => self.target.met_by(ratio),
+            (Some(_), None) => false,
+            (None, _) => self.target.met_by(self.unit.round(self.value)),
+        }
+    }
+
+    /// The JSON line, keys in the order of QUALITY.md's example.
+    pub fn json_line(&self) -> String {
+        let number = |x: f64| match self.unit {
+            Unit::PerSecond => serde_json::json!(x as i64),
+            Unit::Millis => serde_json::json!(x),
+        };
+        let mut fields: Vec<(&str, serde_json::Value)> = vec![
+            ("id", serde_json::json!(self.id)),
+            ("value", number(self.unit.round(self.value))),
+            ("unit", serde_json::json!(self.unit.name())),
+            (
+                "baseline",
+                self.baseline
+                    .map_or(serde_json::Value::Null, |b| number(self.unit.round(b))),
+            ),
+            ("ratio", serde_json::json!(self.ratio_value())),
+            ("target", serde_json::json!(self.target.to_string())),
+            ("pass", serde_json::json!(self.pass())),
+        ];
+        if let Some(n) = self.n {
+            fields.push(("n", serde_json::json!(n)));
+        }
+        if let Some(note) = &self.note {
+            fields.push(("note", serde_json::json!(note)));
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| format!("{}: {value}", serde_json::json!(key)))
+            .collect();
+        format!("{{{}}}", body.join(", "))
+    }
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
+/// The `q`-quantile (0 < q <= 1) of sorted latencies by the nearest-rank method.
+pub fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ms(x: u64) -> Duration {
+        Duration::from_millis(x)
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.5), Some(ms(50)));
+        assert_eq!(percentile(&sorted, 0.99), Some(ms(99)));
+        assert_eq!(percentile(&sorted, 1.0), Some(ms(100)));
+        assert_eq!(percentile(&sorted, 0.001), Some(ms(1)));
+        assert_eq!(percentile(&[ms(7)], 0.99), Some(ms(7)));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn throughput_line_matches_the_quality_format() {
+        let figure = Figure::ratio(
+            "P1.user",
+            21_000.4,
+            Unit::PerSecond,
+            39_000.0,
+            Target::AtLeast(0.5),
+        );
+        assert_eq!(
+            figure.json_line(),
+            r#"{"id": "P1.user", "value": 21000, "unit": "calls/s", "baseline": 39000, "ratio": 0.538, "target": ">= 0.5", "pass": true}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&figure.json_line()).unwrap();
+        assert_eq!(parsed["ratio"], 0.538);
+    }
+
+    #[test]
+    fn latency_targets_are_upper_bounds_and_quick_mode_says_n() {
+        let mut figure = Figure::ratio("P1.user.p99", 7.5, Unit::Millis, 2.0, Target::AtMost(3.0));
+        figure.n = Some(1234);
+        assert!(!figure.pass());
+        assert_eq!(
+            figure.json_line(),
+            r#"{"id": "P1.user.p99", "value": 7.5, "unit": "ms", "baseline": 2.0, "ratio": 3.75, "target": "<= 3.0", "pass": false, "n": 1234}"#
+        );
+        figure.value = 6.0;
+        assert!(figure.pass(), "exactly 3x meets <= 3.0");
+    }
+
+    #[test]
+    fn a_note_fails_the_figure_and_no_baseline_gives_null_ratio() {
+        let mut figure =
+            Figure::ratio("P3.user", 900.0, Unit::PerSecond, 0.0, Target::AtLeast(0.3));
+        assert_eq!(figure.ratio_value(), None);
+        assert!(!figure.pass());
+        figure.baseline = None;
+        figure.note = Some("pgbench is not installed".into());
+        let parsed: serde_json::Value = serde_json::from_str(&figure.json_line()).unwrap();
+        assert_eq!(parsed["ratio"], serde_json::Value::Null);
+        assert_eq!(parsed["baseline"], serde_json::Value::Null);
+        assert_eq!(parsed["pass"], false);
+        assert_eq!(parsed["note"], "pgbench is not installed");
+    }
+}

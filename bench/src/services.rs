@@ -1,0 +1,202 @@
+//! The servers under test, started in-process exactly as the launcher starts them, and their
+//! clients, set up exactly as the harness and the application services set them up.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use platform::{
+    db::PoolSize,
+    server::{GrpcServer, MAX_MESSAGE_BYTES, ServerConfig, ServiceCredential},
+};
+use prost::Message as _;
+use saas_proto::{
+    bench::v1::{
+        EchoRequest, EchoResponse,
+        echo_service_client::EchoServiceClient,
+        echo_service_server::{EchoService, EchoServiceServer},
+    },
+    identity::v1::{self as pb, user_service_client::UserServiceClient},
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Request, Response, Status, service::interceptor::InterceptedService, transport::Channel,
+};
+
+use crate::BoxError;
+
+/// The service credential of every server the benchmark starts.
+pub const SERVICE_TOKEN: &str = "bench-service-token-0123456789abcdef";
+
+/// A typed client carrying the service credential.
+pub type UserClient = UserServiceClient<InterceptedService<Channel, ServiceCredential>>;
+/// The echo client, set up the same way.
+pub type EchoClient = EchoServiceClient<InterceptedService<Channel, ServiceCredential>>;
+
+/// E0's service: answers with the payload it was sent, nothing else.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
+
+#[tonic::async_trait]
+impl EchoService for Echo {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        Ok(Response::new(EchoResponse {
+            payload: request.into_inner().payload,
+        }))
+    }
+}
+
+/// The echo service with the same message caps as the data services.
+pub fn echo_service() -> EchoServiceServer<Echo> {
+    EchoServiceServer::new(Echo)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// The largest payload whose `EchoResponse` encodes to at most `encoded` bytes, so E0 echoes a
+/// message as large as the response it is compared with.
+pub fn echo_payload_len(encoded: usize) -> usize {
+    (0..=encoded)
+        .rev()
+        .find(|&len| {
+            EchoResponse {
+                payload: vec![0; len],
+            }
+            .encoded_len()
+                <= encoded
+        })
+        .unwrap_or(0)
+}
+
+/// The server config every data service gets from the launcher (default concurrency limit).
+pub fn server_config() -> ServerConfig {
+    ServerConfig::new(SERVICE_TOKEN, vec![saas_proto::FILE_DESCRIPTOR_SET])
+}
+
+/// A `GrpcServer` serving on 127.0.0.1:0 in this process.
+pub struct Served {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Served {
+    /// Serves `server` on an ephemeral loopback port.
+    pub async fn start(server: GrpcServer) -> Result<Served, BoxError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async {
+            let _ = signal.await;
+        }));
+        Ok(Served {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops serving and waits for the calls in flight.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// The Identity data service over `url`, as the launcher builds it (system clock), with cheap
+/// password hashing for the fixtures. Also returns its database handle, to close the pool.
+pub async fn start_identity(
+    url: &str,
+    pool: PoolSize,
+) -> Result<(Served, sea_orm::DatabaseConnection), BoxError> {
+    let store = identity_data::open(url, pool, Arc::new(platform::SystemClock)).await?;
+    let db = store.db().clone();
+    let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)?;
+    let server = GrpcServer::new(server_config())
+        .add_service(identity_data::user_service(store, Arc::new(hasher)));
+    Ok((Served::start(server).await?, db))
+}
+
+/// One HTTP/2 connection to `addr`.
+pub async fn connect(addr: SocketAddr) -> Result<Channel, BoxError> {
+    Ok(Channel::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
+}
+
+fn credential() -> Result<ServiceCredential, BoxError> {
+    ServiceCredential::new(SERVICE_TOKEN).ok_or_else(|| "the token is not header text".into())
+}
+
+/// A `UserService` client over one connection.
+pub async fn user_client(addr: SocketAddr) -> Result<UserClient, BoxError> {
+    Ok(UserServiceClient::with_interceptor(
+        connect(addr).await?,
+        credential()?,
+    ))
+}
+
+/// An `EchoService` client over one connection.
+pub async fn echo_client(addr: SocketAddr) -> Result<EchoClient, BoxError> {
+    Ok(EchoServiceClient::with_interceptor(
+        connect(addr).await?,
+        credential()?,
+    ))
+}
+
+/// Registers `count` users and returns them as the service rendered them.
+pub async fn register_users(
+    client: &mut UserClient,
+    count: usize,
+) -> Result<Vec<pb::User>, BoxError> {
+    let mut users = Vec::with_capacity(count);
+    for i in 0..count {
+        let user = client
+            .register_user(pb::RegisterUserRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                email: format!("bench-user-{i}@example.com"),
+                display_name: format!("Bench User {i}"),
+                password: "correct horse battery staple".into(),
+            })
+            .await?
+            .into_inner();
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// An unconditional `ChangeDisplayName` with a fresh request id.
+pub fn change_display_name(id: &str, worker: usize, sequence: u64) -> pb::ChangeDisplayNameRequest {
+    pb::ChangeDisplayNameRequest {
+        id: id.to_owned(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+        etag: String::new(),
+        display_name: display_name(worker, sequence),
+    }
+}
+
+/// The display name a command sets (the same in the service run and the raw baseline).
+pub fn display_name(worker: usize, sequence: u64) -> String {
+    format!("Bench User {worker} #{sequence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_payload_fills_the_response_size_exactly() {
+        for encoded in [2usize, 100, 129, 130, 131, 300, 16_385] {
+            let len = echo_payload_len(encoded);
+            let response = EchoResponse {
+                payload: vec![0; len],
+            };
+            assert!(response.encoded_len() <= encoded);
+            let bigger = EchoResponse {
+                payload: vec![0; len + 1],
+            };
+            assert!(bigger.encoded_len() > encoded);
+        }
+    }
+}
