@@ -65,11 +65,10 @@ use chrono::Duration;
 pub use credentials::{CredentialCheck, LoginOutcome, PasswordHasher};
 pub use error::UserError;
 pub use events::{SessionCloseReason, UserEvent};
+pub use kernel_domain::{TokenHash, TokenHashError};
 pub use session::Session;
 pub use user::{User, UserStatus};
-pub use values::{
-    DisplayName, Password, PasswordHash, SuspensionReason, TextError, TokenHash, TokenHashError,
-};
+pub use values::{DisplayName, Password, PasswordHash, SuspensionReason, TextError};
 
 kernel_domain::entity_id!(
     /// The id of a [`User`]; it survives erasure.

@@ -4,7 +4,8 @@
 //! - [`Version`]: how many commands an aggregate has accepted; its wire form is the opaque etag.
 //! - [`Clock`]: where "now" comes from. The domain never reads the system clock itself.
 //! - [`Rejection`]: why a command or a value was refused, in words the edge can pass on.
-//! - [`Id`]-style newtypes via [`entity_id!`], all UUIDv7 made outside the domain.
+//! - [`TokenHash`]: the only form in which single-use secret tokens are kept.
+//! - Id newtypes via [`entity_id!`], all UUIDv7 made outside the domain.
 //!
 //! **Architecture invariant:** nothing here performs I/O, spawns, or awaits.
 
@@ -12,11 +13,13 @@ mod clock;
 mod email;
 mod id;
 mod rejection;
+mod token;
 mod version;
 
 pub use clock::{Clock, ManualClock, Timestamp};
 pub use email::{Email, EmailError};
 pub use rejection::{FieldViolation, Rejection, RejectionKind};
+pub use token::{TokenHash, TokenHashError};
 pub use uuid::Uuid;
 pub use version::{EtagError, Version};
 

@@ -78,10 +78,9 @@ use chrono::Duration;
 
 pub use error::WorkspaceError;
 pub use events::WorkspaceEvent;
+pub use kernel_domain::{TokenHash, TokenHashError};
 pub use members::{Invitation, InvitationStatus, Member, Role};
-pub use values::{
-    RESERVED_SLUGS, Slug, SlugError, TextError, TokenHash, TokenHashError, WorkspaceName,
-};
+pub use values::{RESERVED_SLUGS, Slug, SlugError, TextError, WorkspaceName};
 pub use workspace::Workspace;
 
 kernel_domain::entity_id!(
