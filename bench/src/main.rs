@@ -13,6 +13,12 @@
 //!   the faster of two ways to keep SQLite writers one at a time; see [`baseline`].
 //! - **P2.user**: unconditional `ChangeDisplayName` (no etag, a fresh `request_id` each), 64 in
 //!   flight, worker `i` writing user `i` of 64 (W0 uses the same spread).
+//! - **E0 again, P1.workspace / P1.workspace.p99**: `GetWorkspace` of a workspace with 50
+//!   members on the embedded SQLite Workspace service, 64 in flight over one connection,
+//!   against an E0 measured right before it that echoes as much as that `Workspace` encodes
+//!   to.
+//! - **W0 of invites, P2.workspace**: `InviteMember` (a fresh email and `request_id` each),
+//!   64 in flight, against the raw write of an invite; see [`workspace`].
 //! - **P3.user** (with `--postgres`): see [`postgres`].
 //!
 //! Exit code 0 whether or not figures meet their targets; non-zero only when the benchmark
@@ -23,6 +29,7 @@ mod drive;
 mod postgres;
 mod report;
 mod services;
+mod workspace;
 
 use std::{
     io::Write as _,
@@ -35,10 +42,10 @@ use std::{
 use clap::Parser;
 use platform::db::PoolSize;
 use prost::Message as _;
-use saas_proto::{bench::v1::EchoRequest, identity::v1 as pb};
+use saas_proto::{bench::v1::EchoRequest, identity::v1 as pb, workspace::v1 as wpb};
 
 use crate::{
-    drive::{Plan, drive},
+    drive::{Plan, Sample, drive},
     report::{Figure, Target, Unit},
 };
 
@@ -123,6 +130,48 @@ fn emit(figure: &mut Figure, quick: bool, n: u64) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// E0: the echo service on the same server stack, echoing a payload whose `EchoResponse`
+/// encodes to `response_len` bytes (the size of the `what` response it is compared with).
+async fn echo_baseline(
+    label: &str,
+    plan: Plan,
+    what: &str,
+    response_len: usize,
+) -> Result<Sample, BoxError> {
+    let payload_len = services::echo_payload_len(response_len);
+    tracing::info!(
+        "{what} answers {response_len} encoded bytes; E0 echoes {payload_len} payload bytes \
+         ({} encoded)",
+        EchoRequest {
+            payload: vec![0; payload_len]
+        }
+        .encoded_len()
+    );
+    let echo = services::Served::start(
+        platform::server::GrpcServer::new(services::server_config())
+            .add_service(services::echo_service()),
+    )
+    .await?;
+    let echo_client = services::echo_client(echo.addr).await?;
+    let payload = Arc::new(vec![0x5au8; payload_len]);
+    let sample = drive(label, plan, move |_, _| {
+        let mut client = echo_client.clone();
+        let request = EchoRequest {
+            payload: payload.as_ref().clone(),
+        };
+        async move {
+            client
+                .echo(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    echo.stop().await?;
+    sample
+}
+
 async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let plan = args.plan(IN_FLIGHT);
     tracing::info!(
@@ -148,40 +197,32 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         })
         .await?
         .into_inner();
-    let response_len = first.encoded_len();
-    let payload_len = services::echo_payload_len(response_len);
+
+    // The embedded SQLite Workspace service with its fixtures.
+    let workspace_db: PathBuf = dir.join("workspace.db");
+    let workspaces = services::WorkspaceServer::start(
+        &format!("sqlite://{}", workspace_db.display()),
+        PoolSize::default(),
+    )
+    .await?;
+    let mut workspace_client = services::workspace_client(workspaces.served.addr).await?;
+    let fifty = workspace::fifty_member_workspace(&mut workspace_client).await?;
+    let targets = Arc::new(workspace::invite_targets(&workspace_client, IN_FLIGHT).await?);
+    let first_target = workspace_client
+        .get_workspace(wpb::GetWorkspaceRequest {
+            id: targets.first().map(|t| t.id.clone()).unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
     tracing::info!(
-        "GetUser answers {response_len} encoded bytes; E0 echoes {payload_len} payload bytes \
-         ({} encoded)",
-        EchoRequest {
-            payload: vec![0; payload_len]
-        }
-        .encoded_len()
+        "fixtures: {} users; a workspace of {} members; {} workspaces to invite into",
+        ids.len(),
+        fifty.members.len(),
+        targets.len()
     );
 
     // E0, right before P1.
-    let echo = services::Served::start(
-        platform::server::GrpcServer::new(services::server_config())
-            .add_service(services::echo_service()),
-    )
-    .await?;
-    let echo_client = services::echo_client(echo.addr).await?;
-    let payload = Arc::new(vec![0x5au8; payload_len]);
-    let e0 = drive("E0 echo", plan, move |_, _| {
-        let mut client = echo_client.clone();
-        let request = EchoRequest {
-            payload: payload.as_ref().clone(),
-        };
-        async move {
-            client
-                .echo(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await?;
-    echo.stop().await?;
+    let e0 = echo_baseline("E0 echo (User-sized)", plan, "GetUser", first.encoded_len()).await?;
 
     // P1: GetUser.
     let reader = client.clone();
@@ -215,6 +256,51 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     emit(
         &mut Figure::ratio(
             "P1.user.p99",
+            p1.quantile_ms(0.99),
+            Unit::Millis,
+            e0.quantile_ms(0.99),
+            Target::AtMost(3.0),
+        ),
+        args.quick,
+        p1.calls(),
+    )?;
+
+    // E0 again at the size of the Workspace, right before P1.workspace.
+    let e0 = echo_baseline(
+        "E0 echo (Workspace-sized)",
+        plan,
+        "GetWorkspace",
+        fifty.encoded_len(),
+    )
+    .await?;
+    let reader = workspace_client.clone();
+    let id = fifty.id.clone();
+    let p1 = drive("P1 GetWorkspace", plan, move |_, _| {
+        let mut client = reader.clone();
+        let request = wpb::GetWorkspaceRequest { id: id.clone() };
+        async move {
+            client
+                .get_workspace(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
+    emit(
+        &mut Figure::ratio(
+            "P1.workspace",
+            p1.throughput(),
+            Unit::PerSecond,
+            e0.throughput(),
+            Target::AtLeast(0.5),
+        ),
+        args.quick,
+        p1.calls(),
+    )?;
+    emit(
+        &mut Figure::ratio(
+            "P1.workspace.p99",
             p1.quantile_ms(0.99),
             Unit::Millis,
             e0.quantile_ms(0.99),
@@ -268,6 +354,61 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     drop(client);
     identity.stop().await?;
     identity_db.close().await?;
+
+    // W0 of invites (each discipline on its own copy of the fixture), then P2.workspace.
+    let mut w0_sample: Option<Sample> = None;
+    for (discipline, file) in [
+        (baseline::Discipline::SqliteLock, "w0-workspace-lock.db"),
+        (baseline::Discipline::WriteGate, "w0-workspace-gate.db"),
+    ] {
+        let path = dir.join(file);
+        let w0 =
+            workspace::InviteW0::prepare(&path, &workspace_db, &targets, &first_target).await?;
+        let sample = w0.run(plan, discipline).await;
+        w0.close().await;
+        let sample = sample?;
+        tracing::info!("{discipline:?}: {}", workspace::sizes(&path).await?);
+        if w0_sample
+            .as_ref()
+            .is_none_or(|best| sample.throughput() > best.throughput())
+        {
+            w0_sample = Some(sample);
+        }
+    }
+    let w0_sample = w0_sample.ok_or("W0 of invites did not run")?;
+    let inviter = workspace_client.clone();
+    let invite_targets = targets.clone();
+    let p2 = drive("P2 InviteMember", plan, move |worker, sequence| {
+        let mut client = inviter.clone();
+        let index =
+            workspace::invite_target(worker, sequence, workspace::INVITE_WORKSPACES_PER_WORKER);
+        let request = invite_targets
+            .get(index)
+            .map(|target| services::as_actor(workspace::invite_request(&target.id), &target.actor));
+        async move {
+            let request = request.ok_or("no such workspace")?;
+            client
+                .invite_member(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
+    drop(workspace_client);
+    workspaces.stop().await?;
+    tracing::info!("service: {}", workspace::sizes(&workspace_db).await?);
+    emit(
+        &mut Figure::ratio(
+            "P2.workspace",
+            p2.throughput(),
+            Unit::PerSecond,
+            w0_sample.throughput(),
+            Target::AtLeast(0.5),
+        ),
+        args.quick,
+        p2.calls(),
+    )?;
 
     // P3, with a PostgreSQL server.
     if let Some(admin_url) = &args.postgres {

@@ -15,10 +15,12 @@ use saas_proto::{
         echo_service_server::{EchoService, EchoServiceServer},
     },
     identity::v1::{self as pb, user_service_client::UserServiceClient},
+    workspace::v1::workspace_service_client::WorkspaceServiceClient,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
-    Request, Response, Status, service::interceptor::InterceptedService, transport::Channel,
+    Request, Response, Status, metadata::AsciiMetadataValue,
+    service::interceptor::InterceptedService, transport::Channel,
 };
 
 use crate::BoxError;
@@ -28,6 +30,8 @@ pub const SERVICE_TOKEN: &str = "bench-service-token-0123456789abcdef";
 
 /// A typed client carrying the service credential.
 pub type UserClient = UserServiceClient<InterceptedService<Channel, ServiceCredential>>;
+/// A `WorkspaceService` client, set up the same way.
+pub type WorkspaceClient = WorkspaceServiceClient<InterceptedService<Channel, ServiceCredential>>;
 /// The echo client, set up the same way.
 pub type EchoClient = EchoServiceClient<InterceptedService<Channel, ServiceCredential>>;
 
@@ -117,6 +121,47 @@ pub async fn start_identity(
     Ok((Served::start(server).await?, db))
 }
 
+/// How often the launcher's Workspace sweeper looks for due invitations (its default).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The Workspace data service, as the launcher runs it (sweeper and idempotency purge
+/// included), and its database handle.
+pub struct WorkspaceServer {
+    /// Where it listens.
+    pub served: Served,
+    db: sea_orm::DatabaseConnection,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl WorkspaceServer {
+    /// The Workspace data service over `url` (system clock).
+    pub async fn start(url: &str, pool: PoolSize) -> Result<WorkspaceServer, BoxError> {
+        let store = workspace_data::open(url, pool, Arc::new(platform::SystemClock)).await?;
+        let db = store.db().clone();
+        let background = vec![
+            store.spawn_idempotency_purge(),
+            store.spawn_sweeper(SWEEP_INTERVAL),
+        ];
+        let server =
+            GrpcServer::new(server_config()).add_service(workspace_data::workspace_service(store));
+        Ok(WorkspaceServer {
+            served: Served::start(server).await?,
+            db,
+            background,
+        })
+    }
+
+    /// Stops serving, stops the background tasks and closes the pool.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        for task in &self.background {
+            task.abort();
+        }
+        self.served.stop().await?;
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
 /// One HTTP/2 connection to `addr`.
 pub async fn connect(addr: SocketAddr) -> Result<Channel, BoxError> {
     Ok(Channel::from_shared(format!("http://{addr}"))?
@@ -135,6 +180,28 @@ pub async fn user_client(addr: SocketAddr) -> Result<UserClient, BoxError> {
         connect(addr).await?,
         credential()?,
     ))
+}
+
+/// A `WorkspaceService` client over one connection.
+pub async fn workspace_client(addr: SocketAddr) -> Result<WorkspaceClient, BoxError> {
+    Ok(WorkspaceServiceClient::with_interceptor(
+        connect(addr).await?,
+        credential()?,
+    ))
+}
+
+/// The `x-saas-actor` value naming the acting user `id`.
+pub fn actor_value(id: &str) -> Result<AsciiMetadataValue, BoxError> {
+    Ok(id.parse()?)
+}
+
+/// `message` sent on behalf of `actor` (see `platform::rpc::ACTOR_METADATA`).
+pub fn as_actor<T>(message: T, actor: &AsciiMetadataValue) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(platform::rpc::ACTOR_METADATA, actor.clone());
+    request
 }
 
 /// An `EchoService` client over one connection.

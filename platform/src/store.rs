@@ -7,7 +7,8 @@
 //! 1. claim the `request_id` in the idempotency table (a repeat replays the stored response;
 //!    the same id with a different request is `REQUEST_ID_REUSED`; concurrent duplicates wait
 //!    on the claim and then replay),
-//! 2. load the aggregate and compare the caller's etag (`ETAG_MISMATCH` when stale),
+//! 2. load the aggregate (on PostgreSQL `FOR UPDATE`, so writers to one aggregate queue)
+//!    and compare the caller's etag (`ETAG_MISMATCH` when stale),
 //! 3. let the domain decide (a rejection rolls everything back),
 //! 4. save it with `version = version + 1 WHERE version = <loaded>` (a lost race retries when
 //!    the caller sent no etag, and is `ETAG_MISMATCH` when it did); a decision that changed
@@ -768,7 +769,13 @@ impl<S: Schema> Store<S> {
         txn: &DatabaseTransaction,
         id: Uuid,
     ) -> Result<Option<Stored<S::Aggregate>>, Failure> {
-        let sql = format!("SELECT version, doc FROM {} WHERE id = ?", S::TABLE);
+        // PostgreSQL: lock the row, so writers to one aggregate queue instead of losing the
+        // version race over and over (SQLite's IMMEDIATE transaction already serialises).
+        let lock = match self.db.get_database_backend() {
+            DbBackend::Postgres => " FOR UPDATE",
+            _ => "",
+        };
+        let sql = format!("SELECT version, doc FROM {} WHERE id = ?{lock}", S::TABLE);
         let row = txn
             .query_one_raw(self.stmt(&sql, vec![id.to_string().into()]))
             .await?;

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod billing_rpc;
 mod concurrency;
 mod processes;
 mod smoke;
 mod user_rpc;
+mod workspace_rpc;

@@ -438,7 +438,7 @@ impl UserService for UserApi {
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::StartEmailVerificationRequest {
-            token: String::new(),
+            token: token.to_hex(),
             ..request
         };
         self.command(
@@ -464,7 +464,7 @@ impl UserService for UserApi {
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::ConfirmEmailVerificationRequest {
-            token: String::new(),
+            token: token.to_hex(),
             ..request
         };
         self.command(
@@ -490,7 +490,7 @@ impl UserService for UserApi {
         })();
         let (target, token) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::StartPasswordResetRequest {
-            token: String::new(),
+            token: token.to_hex(),
             ..request
         };
         self.command("StartPasswordReset", target, &fingerprinted, |user, now| {
@@ -515,7 +515,7 @@ impl UserService for UserApi {
         let (target, token, new) = parsed.map_err(|r| self.reject(r))?;
         let new_hash = self.hash(new).await?;
         let fingerprinted = pb::CompletePasswordResetRequest {
-            token: String::new(),
+            token: token.to_hex(),
             new_password: String::new(),
             ..request
         };

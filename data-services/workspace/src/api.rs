@@ -247,7 +247,7 @@ impl WorkspaceService for WorkspaceApi {
         })();
         let (actor, target, email, role, token, invitee) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::InviteMemberRequest {
-            token: String::new(),
+            token: token.to_hex(),
             ..request
         };
         let command = command(
@@ -305,7 +305,7 @@ impl WorkspaceService for WorkspaceApi {
         })();
         let (actor, target, invitation, token, user_email) = parsed.map_err(|r| self.reject(r))?;
         let fingerprinted = pb::AcceptInvitationRequest {
-            token: String::new(),
+            token: token.to_hex(),
             ..request
         };
         let command = command(

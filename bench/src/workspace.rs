@@ -1,0 +1,668 @@
+//! The Workspace figures: their fixtures, and W0 for an `InviteMember` command.
+//!
+//! **P1.workspace** reads one workspace of [`MEMBERS`] members: created by `CreateWorkspace`,
+//! then joined by 49 users, each through `InviteMember` (by the owner) and
+//! `AcceptInvitation` (by the user, a fresh UUIDv7: the service does not look users up).
+//!
+//! **P2.workspace** sends `InviteMember` (by the owner, role Member, a fresh email, token and
+//! `request_id` each call) to [`INVITE_WORKSPACES_PER_WORKER`] workspaces per worker, which
+//! start with their owner alone. A workspace keeps every invitation it ever sent, so its
+//! document (and the response, which lists the invitations) grows by about 360 bytes with
+//! every invite. With one workspace per worker, a 2 s window puts over a hundred invitations
+//! into each of W0's documents (tens of KB) and a third as many into the service's, so the
+//! faster side would write larger documents and be penalised for being faster; spread over
+//! 32 workspaces per worker, each gets a handful of invites per window and both sides write
+//! documents of about 1 to 2 KB (the run logs the averages of both). Worker `i` only ever
+//! writes its own workspaces ([`invite_target`]), in the service run and in W0 alike.
+//!
+//! **W0** for P2.workspace runs the statements `platform::store::Store::update` runs for an
+//! invite, in one transaction, through sqlx alone:
+//!
+//! ```sql
+//! BEGIN IMMEDIATE;
+//! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
+//!   VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING;
+//! SELECT version, doc FROM workspaces WHERE id = ?;
+//! UPDATE workspaces SET version = ?, doc = ?, updated_at = ?, due_at = ?, slug = ?
+//!   WHERE id = ? AND version = ?;
+//! -- workspaces_members rows only for members that changed: an invite changes none
+//! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+//!   payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);  -- one per event
+//! UPDATE idempotency SET response = ? WHERE request_id = ?;
+//! COMMIT;
+//! ```
+//!
+//! with the very bytes the service writes: the document, `due_at`, the event payload and the
+//! encoded `InviteMemberResponse` are made by the domain's `Workspace::invite`, the service's
+//! `WorkspaceSchema` and the service's rendering (checked against `GetWorkspace` before the
+//! run), and the fingerprint is bound to the actor as the service binds it. They are worked
+//! out **before** the transaction, from the worker's in-memory copy of its workspace (nobody
+//! else writes it), so the transaction itself holds nothing but the database work; the
+//! `SELECT` still reads the document and its version is checked against the copy's. Each
+//! concurrency discipline (see [`crate::baseline`]) runs on its own fresh copy of the
+//! fixture's rows, so each starts from the documents P2 starts from; W0 is the faster.
+
+use std::{path::Path, sync::Arc};
+
+use kernel_domain::{DomainEvent as _, Email, TokenHash, Version};
+use platform::{
+    db::{PoolSize, sqlite_options},
+    rpc::timestamp,
+    store::{Command, Schema as _},
+};
+use prost::Message as _;
+use saas_proto::workspace::v1 as pb;
+use sqlx::{SqlitePool, sqlite::SqlitePoolOptions};
+use tonic::metadata::AsciiMetadataValue;
+use uuid::Uuid;
+use workspace_data::WorkspaceSchema;
+use workspace_domain::{
+    Invitation, InvitationId, InvitationStatus, Member, Role, UserId, Workspace,
+};
+
+use crate::{
+    BoxError,
+    baseline::Discipline,
+    drive::{Plan, Sample, drive},
+    services::{WorkspaceClient, actor_value, as_actor},
+};
+
+/// Members of the workspace P1.workspace reads.
+pub const MEMBERS: usize = 50;
+/// Workspaces each P2.workspace worker invites into, in turn (see the module documentation).
+pub const INVITE_WORKSPACES_PER_WORKER: usize = 32;
+/// The seat limit of the P2 workspaces: pending invitations hold seats, so it is far above
+/// the invites any run makes (a workspace gets a few hundred at most).
+const INVITE_SEAT_LIMIT: i32 = 1_000_000;
+const METHOD: &str = "InviteMember";
+
+/// The statements W0 runs, as literals; [`check_schema`] proves they name the service's
+/// table, indexed columns and set index.
+const SELECT: &str = "SELECT version, doc FROM workspaces WHERE id = ?";
+const UPDATE: &str = "UPDATE workspaces SET version = ?, doc = ?, updated_at = ?, due_at = ?, \
+                      slug = ? WHERE id = ? AND version = ?";
+const UNINDEX: &str = "DELETE FROM workspaces_members WHERE value = ? AND aggregate_id = ?";
+const INDEX: &str = "INSERT INTO workspaces_members (value, aggregate_id) VALUES (?, ?)";
+
+/// The workspace of `sequence`-th call of `worker`: its own `per_worker` workspaces in turn.
+pub fn invite_target(worker: usize, sequence: u64, per_worker: usize) -> usize {
+    let per_worker = per_worker.max(1);
+    worker * per_worker + (sequence % per_worker as u64) as usize
+}
+
+/// A workspace the invites go to, and its owner (the acting user of the invites).
+#[derive(Debug, Clone)]
+pub struct InviteTarget {
+    /// The workspace id.
+    pub id: String,
+    /// The owner's user id.
+    pub owner: String,
+    /// The owner as `x-saas-actor` metadata.
+    pub actor: AsciiMetadataValue,
+}
+
+/// A fresh opaque token, as the application would mail it.
+fn token() -> String {
+    Uuid::now_v7().simple().to_string()
+}
+
+/// An `InviteMember` of a fresh address as a Member, with a fresh request id and token (the
+/// same shape, so the same sizes, in the service run and in W0).
+pub fn invite_request(workspace_id: &str) -> pb::InviteMemberRequest {
+    pb::InviteMemberRequest {
+        id: workspace_id.to_owned(),
+        request_id: platform::new_id().to_string(),
+        etag: String::new(),
+        email: format!("invitee-{}@example.com", Uuid::now_v7().simple()),
+        role: pb::Role::Member as i32,
+        token: token(),
+        invitee_user_id: String::new(),
+    }
+}
+
+async fn create(
+    client: &mut WorkspaceClient,
+    slug: String,
+    seat_limit: i32,
+) -> Result<(pb::Workspace, InviteTarget), BoxError> {
+    let owner = platform::new_id().to_string();
+    let actor = actor_value(&owner)?;
+    let workspace = client
+        .create_workspace(as_actor(
+            pb::CreateWorkspaceRequest {
+                request_id: platform::new_id().to_string(),
+                name: format!("Bench {slug}"),
+                slug,
+                seat_limit,
+            },
+            &actor,
+        ))
+        .await?
+        .into_inner();
+    let target = InviteTarget {
+        id: workspace.id.clone(),
+        owner,
+        actor,
+    };
+    Ok((workspace, target))
+}
+
+/// Creates the workspace of [`MEMBERS`] members and returns it as `GetWorkspace` renders it.
+pub async fn fifty_member_workspace(
+    client: &mut WorkspaceClient,
+) -> Result<pb::Workspace, BoxError> {
+    let (workspace, owner) = create(client, "bench-members".into(), MEMBERS as i32).await?;
+    for i in 1..MEMBERS {
+        let request = pb::InviteMemberRequest {
+            email: format!("member-{i}@example.com"),
+            ..invite_request(&workspace.id)
+        };
+        let invited = client
+            .invite_member(as_actor(request.clone(), &owner.actor))
+            .await?
+            .into_inner();
+        let invitation = invited
+            .invitation
+            .ok_or("InviteMember answered no invitation")?;
+        let user = actor_value(&platform::new_id().to_string())?;
+        client
+            .accept_invitation(as_actor(
+                pb::AcceptInvitationRequest {
+                    id: workspace.id.clone(),
+                    request_id: platform::new_id().to_string(),
+                    invitation_id: invitation.id,
+                    token: request.token,
+                    user_email: request.email,
+                },
+                &user,
+            ))
+            .await?;
+    }
+    let workspace = client
+        .get_workspace(pb::GetWorkspaceRequest { id: workspace.id })
+        .await?
+        .into_inner();
+    if workspace.members.len() != MEMBERS {
+        return Err(format!(
+            "the fixture workspace has {} members, not {MEMBERS}",
+            workspace.members.len()
+        )
+        .into());
+    }
+    Ok(workspace)
+}
+
+/// Creates `workers * INVITE_WORKSPACES_PER_WORKER` workspaces for the invites, in the order
+/// [`invite_target`] numbers them.
+pub async fn invite_targets(
+    client: &WorkspaceClient,
+    workers: usize,
+) -> Result<Vec<InviteTarget>, BoxError> {
+    let mut tasks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::with_capacity(INVITE_WORKSPACES_PER_WORKER);
+            for k in 0..INVITE_WORKSPACES_PER_WORKER {
+                let index = worker * INVITE_WORKSPACES_PER_WORKER + k;
+                let slug = format!("bench-invites-{index}");
+                made.push(create(&mut client, slug, INVITE_SEAT_LIMIT).await?.1);
+            }
+            Ok::<_, BoxError>(made)
+        }));
+    }
+    let mut targets = Vec::with_capacity(workers * INVITE_WORKSPACES_PER_WORKER);
+    for task in tasks {
+        targets.extend(task.await??);
+    }
+    Ok(targets)
+}
+
+// ----- the service's rendering (`workspace-data`'s `wire` module, which is private) -----
+
+/// A stored workspace as the service renders it.
+pub fn render(workspace: &Workspace, version: Version) -> pb::Workspace {
+    pb::Workspace {
+        id: workspace.id().to_string(),
+        slug: workspace.slug().as_str().to_owned(),
+        name: workspace.name().as_str().to_owned(),
+        members: workspace.members().iter().map(render_member).collect(),
+        invitations: workspace
+            .invitations()
+            .iter()
+            .map(render_invitation)
+            .collect(),
+        seat_limit: count(workspace.seat_limit()),
+        seats_in_use: count(workspace.seats_in_use()),
+        archived: workspace.is_archived(),
+        etag: version.to_etag(),
+        create_time: Some(timestamp(workspace.created_at())),
+        update_time: Some(timestamp(workspace.updated_at())),
+    }
+}
+
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn render_member(member: &Member) -> pb::Member {
+    pb::Member {
+        user_id: member.user_id().to_string(),
+        role: render_role(member.role()) as i32,
+        join_time: Some(timestamp(member.joined_at())),
+    }
+}
+
+fn render_invitation(invitation: &Invitation) -> pb::Invitation {
+    pb::Invitation {
+        id: invitation.id().to_string(),
+        email: invitation.email().as_str().to_owned(),
+        role: render_role(invitation.role()) as i32,
+        inviter_id: invitation.invited_by().to_string(),
+        expire_time: Some(timestamp(invitation.expires_at())),
+        state: match invitation.status() {
+            InvitationStatus::Pending => pb::InvitationState::Pending,
+            InvitationStatus::Accepted => pb::InvitationState::Accepted,
+            InvitationStatus::Revoked => pb::InvitationState::Revoked,
+            InvitationStatus::Expired => pb::InvitationState::Expired,
+        } as i32,
+    }
+}
+
+fn render_role(role: Role) -> pb::Role {
+    match role {
+        Role::Owner => pb::Role::Owner,
+        Role::Admin => pb::Role::Admin,
+        Role::Member => pb::Role::Member,
+    }
+}
+
+// ----- W0 -----
+
+/// Fails unless the literal statements name the service's table, columns and set index.
+fn check_schema() -> Result<(), BoxError> {
+    let columns: Vec<&str> = WorkspaceSchema::COLUMNS.iter().map(|c| c.name).collect();
+    if WorkspaceSchema::TABLE != "workspaces"
+        || columns != ["slug"]
+        || WorkspaceSchema::SET_INDEX != Some("members")
+    {
+        return Err(format!(
+            "W0's statements are out of date: the schema is {} {columns:?} {:?}",
+            WorkspaceSchema::TABLE,
+            WorkspaceSchema::SET_INDEX
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The worker's copy of one of its workspaces, as last written.
+struct Replica {
+    workspace: Workspace,
+    version: i64,
+    owner: UserId,
+}
+
+/// Everything an invite writes, worked out before the transaction.
+struct Invite {
+    request_id: String,
+    fingerprint: String,
+    id: String,
+    loaded: i64,
+    next: Workspace,
+    doc: String,
+    due_at: Option<i64>,
+    slug: Option<String>,
+    gone: Vec<String>,
+    new: Vec<String>,
+    events: Vec<(&'static str, String)>,
+    response: Vec<u8>,
+}
+
+fn decide(copy: &Replica) -> Result<Invite, BoxError> {
+    let id = copy.workspace.id().to_string();
+    let request = invite_request(&id);
+    let request_id = Uuid::try_parse(&request.request_id)?;
+    let fingerprinted = pb::InviteMemberRequest {
+        token: String::new(),
+        ..request.clone()
+    };
+    let fingerprint = Command::new(METHOD, request_id, &fingerprinted, None)
+        .by_actor(Some(copy.owner.as_uuid()))
+        .idempotency
+        .map(|key| key.fingerprint)
+        .ok_or("the command has no idempotency key")?;
+    let email = Email::parse(&request.email)?;
+    let token = TokenHash::from_bytes(platform::rpc::token_sha256("token", &request.token)?);
+    let invitation_id = InvitationId::from_uuid(platform::new_id());
+    let mut next = copy.workspace.clone();
+    let events = next.invite(
+        copy.owner,
+        invitation_id,
+        email,
+        None,
+        Role::Member,
+        token,
+        chrono::Utc::now(),
+    )?;
+    let version = copy.version + 1;
+    let before = WorkspaceSchema::set_index_values(&copy.workspace);
+    let after = WorkspaceSchema::set_index_values(&next);
+    let response = pb::InviteMemberResponse {
+        workspace: Some(render(&next, Version::new(version as u64))),
+        invitation: next.invitation(invitation_id).map(render_invitation),
+    }
+    .encode_to_vec();
+    let events = events
+        .iter()
+        .map(|event| Ok((event.event_type(), serde_json::to_string(event)?)))
+        .collect::<Result<_, serde_json::Error>>()?;
+    Ok(Invite {
+        request_id: request.request_id,
+        fingerprint,
+        id,
+        loaded: copy.version,
+        doc: serde_json::to_string(&next)?,
+        due_at: WorkspaceSchema::due_at(&next).map(|t| t.timestamp_micros()),
+        slug: WorkspaceSchema::column_values(&next)
+            .into_iter()
+            .next()
+            .flatten(),
+        gone: before
+            .iter()
+            .filter(|v| !after.contains(v))
+            .cloned()
+            .collect(),
+        new: after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .cloned()
+            .collect(),
+        next,
+        events,
+        response,
+    })
+}
+
+/// W0 of P2.workspace on one fresh copy of the fixture's rows.
+pub struct InviteW0 {
+    pool: SqlitePool,
+    copies: Arc<Vec<std::sync::Mutex<Replica>>>,
+}
+
+impl InviteW0 {
+    /// A fresh database at `path`, migrated by `workspace_data::open` and holding copies of
+    /// every row of the service's database at `service_db` (workspaces and their member
+    /// index). `expected` is `GetWorkspace` of `targets[0]`: the bench's rendering must
+    /// match it, or the response bytes W0 stores would not be the service's.
+    pub async fn prepare(
+        path: &Path,
+        service_db: &Path,
+        targets: &[InviteTarget],
+        expected: &pb::Workspace,
+    ) -> Result<InviteW0, BoxError> {
+        check_schema()?;
+        let store = workspace_data::open(
+            &format!("sqlite://{}", path.display()),
+            PoolSize { max: 1 },
+            Arc::new(platform::SystemClock),
+        )
+        .await?;
+        store.db().clone().close().await?;
+        drop(store);
+
+        let pool = SqlitePoolOptions::new()
+            .max_connections(PoolSize::default().max)
+            .min_connections(1)
+            .connect_with(sqlite_options(path))
+            .await?;
+        let source = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(sqlite_options(service_db))
+            .await?;
+        type Row = (String, i64, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<Row> =
+            sqlx::query_as("SELECT id, version, doc, updated_at, due_at, slug FROM workspaces")
+                .fetch_all(&source)
+                .await?;
+        let members: Vec<(String, String)> =
+            sqlx::query_as("SELECT value, aggregate_id FROM workspaces_members")
+                .fetch_all(&source)
+                .await?;
+        source.close().await;
+        let mut copies = std::collections::HashMap::new();
+        for (id, version, doc, updated_at, due_at, slug) in rows {
+            sqlx::query(
+                "INSERT INTO workspaces (id, version, doc, updated_at, due_at, slug) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(version)
+            .bind(&doc)
+            .bind(updated_at)
+            .bind(due_at)
+            .bind(slug)
+            .execute(&pool)
+            .await?;
+            copies.insert(id, (version, doc));
+        }
+        for (value, aggregate_id) in members {
+            sqlx::query(INDEX)
+                .bind(value)
+                .bind(aggregate_id)
+                .execute(&pool)
+                .await?;
+        }
+        let mut ordered = Vec::with_capacity(targets.len());
+        for target in targets {
+            let (version, doc) = copies.get(&target.id).ok_or_else(|| {
+                format!("workspace {} is not in the service's database", target.id)
+            })?;
+            ordered.push(std::sync::Mutex::new(Replica {
+                workspace: serde_json::from_str(doc)?,
+                version: *version,
+                owner: UserId::from_uuid(Uuid::try_parse(&target.owner)?),
+            }));
+        }
+        if let Some(first) = ordered.first() {
+            let copy = first.lock().map_err(|_| "a workspace copy is poisoned")?;
+            if render(&copy.workspace, Version::new(copy.version as u64)) != *expected {
+                return Err("the bench renders a Workspace differently from the service".into());
+            }
+        }
+        Ok(InviteW0 {
+            pool,
+            copies: Arc::new(ordered),
+        })
+    }
+
+    /// Runs the invites at `plan.concurrency` in flight, spread as [`invite_target`] says.
+    pub async fn run(&self, plan: Plan, discipline: Discipline) -> Result<Sample, BoxError> {
+        let pool = self.pool.clone();
+        let copies = self.copies.clone();
+        let gate =
+            (discipline == Discipline::WriteGate).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let label = format!("W0 raw sqlx invite ({discipline:?})");
+        drive(&label, plan, move |worker, sequence| {
+            let pool = pool.clone();
+            let copies = copies.clone();
+            let gate = gate.clone();
+            async move {
+                let index = invite_target(worker, sequence, INVITE_WORKSPACES_PER_WORKER);
+                let copy = copies.get(index).ok_or("no such workspace")?;
+                write(&pool, gate.as_deref(), copy)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+async fn write(
+    pool: &SqlitePool,
+    gate: Option<&tokio::sync::Mutex<()>>,
+    copy: &std::sync::Mutex<Replica>,
+) -> Result<(), BoxError> {
+    let invite = {
+        let copy = copy.lock().map_err(|_| "a workspace copy is poisoned")?;
+        decide(&copy)?
+    };
+    let _writer = match gate {
+        Some(gate) => Some(gate.lock().await),
+        None => None,
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
+         VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(&invite.request_id)
+    .bind(METHOD)
+    .bind(&invite.fingerprint)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Err("the request id was already claimed".into());
+    }
+    let (version, _doc): (i64, String) = sqlx::query_as(SELECT)
+        .bind(&invite.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if version != invite.loaded {
+        return Err("the workspace changed under its worker".into());
+    }
+    let updated = sqlx::query(UPDATE)
+        .bind(invite.loaded + 1)
+        .bind(&invite.doc)
+        .bind(now)
+        .bind(invite.due_at)
+        .bind(&invite.slug)
+        .bind(&invite.id)
+        .bind(invite.loaded)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if updated != 1 {
+        return Err("the version check failed".into());
+    }
+    for value in &invite.gone {
+        sqlx::query(UNINDEX)
+            .bind(value)
+            .bind(&invite.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for value in &invite.new {
+        sqlx::query(INDEX)
+            .bind(value)
+            .bind(&invite.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (event_type, payload) in &invite.events {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
+             event_type, payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(platform::new_id().to_string())
+        .bind(WorkspaceSchema::AGGREGATE_TYPE)
+        .bind(&invite.id)
+        .bind(invite.loaded + 1)
+        .bind(*event_type)
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE idempotency SET response = ? WHERE request_id = ?")
+        .bind(invite.response.as_slice())
+        .bind(&invite.request_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut copy = copy.lock().map_err(|_| "a workspace copy is poisoned")?;
+    copy.workspace = invite.next;
+    copy.version = invite.loaded + 1;
+    Ok(())
+}
+
+/// What a database holds after invites, for the log: proof that W0 and the service wrote
+/// the same things (average document and response sizes).
+pub async fn sizes(path: &Path) -> Result<String, BoxError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(sqlite_options(path))
+        .await?;
+    let docs: (i64, f64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(AVG(LENGTH(doc)), 0.0), COALESCE(SUM(version - 1), 0) \
+         FROM workspaces WHERE slug LIKE 'bench-invites-%'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    let responses: (i64, f64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(AVG(LENGTH(response)), 0.0) FROM idempotency \
+         WHERE method = 'InviteMember'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    let outbox: (i64, f64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(AVG(LENGTH(payload)), 0.0) FROM outbox \
+         WHERE event_type = 'workspace.workspace.invitation_sent'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    Ok(format!(
+        "{} invites into {} workspaces, documents {:.0} B on average; {} InviteMember \
+         responses of {:.0} B; {} invitation_sent outbox rows of {:.0} B",
+        docs.2, docs.0, docs.1, responses.0, responses.1, outbox.0, outbox.1
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_worker_cycles_through_its_own_workspaces() {
+        let per_worker = 8;
+        let mut seen = std::collections::HashSet::new();
+        for worker in 0..64 {
+            let mine: std::collections::HashSet<usize> = (0..100)
+                .map(|sequence| invite_target(worker, sequence, per_worker))
+                .collect();
+            assert_eq!(mine.len(), per_worker, "worker {worker}");
+            assert!(mine.iter().all(|&i| i / per_worker == worker));
+            assert!(seen.is_disjoint(&mine));
+            seen.extend(mine);
+        }
+        assert_eq!(seen.len(), 64 * per_worker);
+        assert_eq!(invite_target(3, 9, 8), 25);
+        assert_eq!(invite_target(5, 7, 0), 5, "zero per worker counts as one");
+    }
+
+    #[test]
+    fn w0_statements_name_the_service_schema() {
+        assert!(check_schema().is_ok());
+    }
+
+    #[test]
+    fn invites_have_the_same_shape_every_time() {
+        let a = invite_request("w");
+        let b = invite_request("w");
+        assert_ne!(a.request_id, b.request_id);
+        assert_ne!(a.email, b.email);
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.encoded_len(), b.encoded_len());
+        assert!(Email::parse(&a.email).is_ok());
+    }
+}
