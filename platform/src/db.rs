@@ -64,8 +64,11 @@ pub async fn open_sqlite_file(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| OpenError::Connect(e.to_string()))?;
     }
+    // SQLite runs one writer at a time and each connection is a thread of its own in sqlx:
+    // past about two connections per core, more only add thread switches.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let pool = SqlitePoolOptions::new()
-        .max_connections(size.max)
+        .max_connections(size.max.min((2 * cores).max(2)))
         .min_connections(1)
         .connect_with(sqlite_options(path))
         .await

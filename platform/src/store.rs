@@ -207,6 +207,7 @@ pub struct Store<S: Schema> {
     /// SQLite has one writer at a time: writers in this process queue here instead of
     /// spinning on the file lock (other processes still meet the busy timeout).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    reads: Arc<ReadCache<S::Aggregate>>,
     _schema: PhantomData<fn() -> S>,
 }
 
@@ -216,8 +217,55 @@ impl<S: Schema> Clone for Store<S> {
             db: self.db.clone(),
             clock: self.clock.clone(),
             write_gate: self.write_gate.clone(),
+            reads: self.reads.clone(),
             _schema: PhantomData,
         }
+    }
+}
+
+/// Decoded aggregates by id and version, so a read of an unchanged aggregate costs a version
+/// comparison instead of a document transfer and a JSON decode. Every read still asks the
+/// database for the current version, so it never serves a stale aggregate, also when other
+/// processes write to the same database.
+struct ReadCache<A> {
+    entries: std::sync::Mutex<std::collections::HashMap<Uuid, (Version, Arc<A>)>>,
+}
+
+impl<A> ReadCache<A> {
+    /// How many aggregates are kept; past that the cache starts over.
+    const CAPACITY: usize = 4096;
+
+    fn new() -> Self {
+        ReadCache {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (Version, Arc<A>)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn version(&self, id: Uuid) -> Option<Version> {
+        self.lock().get(&id).map(|(version, _)| *version)
+    }
+
+    fn get(&self, id: Uuid, version: Version) -> Option<Arc<A>> {
+        self.lock()
+            .get(&id)
+            .filter(|(cached, _)| *cached == version)
+            .map(|(_, aggregate)| aggregate.clone())
+    }
+
+    fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
+        let mut entries = self.lock();
+        if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {
+            entries.clear();
+        }
+        entries.insert(id, (version, aggregate));
     }
 }
 
@@ -232,6 +280,7 @@ impl<S: Schema> Store<S> {
             db,
             clock,
             write_gate,
+            reads: Arc::new(ReadCache::new()),
             _schema: PhantomData,
         }
     }
@@ -271,15 +320,48 @@ impl<S: Schema> Store<S> {
         })
     }
 
-    /// Reads one aggregate.
+    /// Reads one aggregate. The document travels only when it changed since this process
+    /// last decoded it.
     pub async fn get(&self, id: Uuid) -> Result<Option<Stored<S::Aggregate>>, Status> {
-        let sql = format!("SELECT version, doc FROM {} WHERE id = ?", S::TABLE);
-        let row = self
+        let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
+        let sql = format!(
+            "SELECT version, CASE WHEN version = ? THEN NULL ELSE doc END FROM {} WHERE id = ?",
+            S::TABLE
+        );
+        let Some(row) = self
             .db
-            .query_one_raw(self.stmt(&sql, vec![id.to_string().into()]))
+            .query_one_raw(self.stmt(&sql, vec![cached.into(), id.to_string().into()]))
             .await
-            .map_err(|e| self.internal(e))?;
-        row.map(|row| self.decode(&row)).transpose()
+            .map_err(|e| self.internal(e))?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get_by_index(0).map_err(|e| self.internal(e))?;
+        let version = Version::new(version as u64);
+        let doc: Option<String> = row.try_get_by_index(1).map_err(|e| self.internal(e))?;
+        let aggregate = match (doc, self.reads.get(id, version)) {
+            (None, Some(aggregate)) => aggregate,
+            (Some(doc), _) => {
+                let aggregate: Arc<S::Aggregate> =
+                    Arc::new(serde_json::from_str(&doc).map_err(|e| self.internal(e))?);
+                self.reads.put(id, version, aggregate.clone());
+                aggregate
+            }
+            // The cached entry was replaced between the two looks: read the document.
+            (None, None) => {
+                let sql = format!("SELECT version, doc FROM {} WHERE id = ?", S::TABLE);
+                let row = self
+                    .db
+                    .query_one_raw(self.stmt(&sql, vec![id.to_string().into()]))
+                    .await
+                    .map_err(|e| self.internal(e))?;
+                return row.map(|row| self.decode(&row)).transpose();
+            }
+        };
+        Ok(Some(Stored {
+            aggregate: Arc::unwrap_or_clone(aggregate),
+            version,
+        }))
     }
 
     /// Reads one aggregate or answers the context's `NOT_FOUND`.

@@ -6,6 +6,7 @@ mod architecture;
 mod billing_rpc;
 mod concurrency;
 mod processes;
+mod read_cache;
 mod smoke;
 mod user_rpc;
 mod workspace_rpc;
