@@ -67,12 +67,25 @@ pub async fn open_sqlite_file(
     // SQLite runs one writer at a time and each connection is a thread of its own in sqlx:
     // past about two connections per core, more only add thread switches.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-    let pool = SqlitePoolOptions::new()
-        .max_connections(size.max.min((2 * cores).max(2)))
-        .min_connections(1)
-        .connect_with(sqlite_options(path))
-        .await
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let max = size.max.min((2 * cores).max(2));
+    // Two processes opening a new file at once race to switch it to WAL, which takes an
+    // exclusive lock before the busy timeout is in force: retry that briefly.
+    let mut attempt = 0;
+    let pool = loop {
+        attempt += 1;
+        let connected = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .connect_with(sqlite_options(path))
+            .await;
+        match connected {
+            Ok(pool) => break pool,
+            Err(e) if attempt < 20 && is_locked(&e) => {
+                tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+            }
+            Err(e) => return Err(OpenError::Connect(e.to_string())),
+        }
+    };
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
@@ -99,6 +112,16 @@ pub async fn open(url: &str, size: PoolSize) -> Result<DatabaseConnection, OpenE
         return Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool));
     }
     Err(OpenError::UnsupportedScheme)
+}
+
+fn is_locked(error: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code.
+    let sqlx::Error::Database(e) = error else {
+        return false;
+    };
+    e.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 fn redact(message: &str) -> String {

@@ -24,7 +24,7 @@ use tonic::{Code, Response, Status, transport::Channel};
 
 pub(crate) use crate::concurrency::{request_id, version};
 pub(crate) use crate::user_rpc::at;
-use crate::user_rpc::{rejected_in, violated_fields};
+use crate::user_rpc::{invalid_in, rejected_in};
 
 /// The `ErrorInfo` domain of the Billing service.
 pub const DOMAIN: &str = "billing.saas";
@@ -98,13 +98,7 @@ pub fn invalid<T: std::fmt::Debug>(
     reason: &str,
     fields: &[&str],
 ) -> Status {
-    let status = rejected(result, Code::InvalidArgument, reason);
-    let mut named = violated_fields(&status);
-    named.sort();
-    let mut expected: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
-    expected.sort();
-    assert_eq!(named, expected, "fields named by {status:?}");
-    status
+    invalid_in(result, reason, fields, DOMAIN)
 }
 
 /// One billing period after `time`: the same day of the next month, clamped.

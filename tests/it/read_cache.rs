@@ -26,7 +26,9 @@ async fn a_read_sees_a_write_made_by_another_instance_on_the_same_database() {
     // Read twice so the first instance has the aggregate decoded and cached.
     for _ in 0..2 {
         let read = reader
-            .get_user(pb::GetUserRequest { id: user.id.clone() })
+            .get_user(pb::GetUserRequest {
+                id: user.id.clone(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -43,7 +45,9 @@ async fn a_read_sees_a_write_made_by_another_instance_on_the_same_database() {
         .unwrap()
         .into_inner();
     let read = reader
-        .get_user(pb::GetUserRequest { id: user.id.clone() })
+        .get_user(pb::GetUserRequest {
+            id: user.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();

@@ -157,8 +157,8 @@ pub fn rejected_in<T: std::fmt::Debug>(
     status
 }
 
-/// The code a refused login answers with. `UserError::InvalidCredentials` maps to
-/// `UNAUTHENTICATED`; note that `user.proto` documents `PERMISSION_DENIED` for it.
+/// The code a refused login answers with (`UserError::InvalidCredentials`, as `user.proto`
+/// documents it).
 pub const LOGIN_REFUSED: Code = Code::Unauthenticated;
 
 /// The error of a refused login: [`LOGIN_REFUSED`] with reason `INVALID_CREDENTIALS`.
@@ -183,7 +183,18 @@ pub fn invalid<T: std::fmt::Debug>(
     reason: &str,
     fields: &[&str],
 ) -> Status {
-    let status = rejected(result, Code::InvalidArgument, reason);
+    invalid_in(result, reason, fields, DOMAIN)
+}
+
+/// Like [`invalid`], with another error domain.
+#[track_caller]
+pub fn invalid_in<T: std::fmt::Debug>(
+    result: Result<Response<T>, Status>,
+    reason: &str,
+    fields: &[&str],
+    domain: &str,
+) -> Status {
+    let status = rejected_in(result, Code::InvalidArgument, reason, domain);
     let mut named = violated_fields(&status);
     named.sort();
     let mut expected: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 pub(crate) use crate::{
     concurrency::{request_id, version},
-    user_rpc::{at, rejected_in, violated_fields},
+    user_rpc::{at, invalid_in, rejected_in, violated_fields},
 };
 
 /// The `ErrorInfo` domain of the Workspace service.
@@ -275,11 +275,5 @@ pub fn invalid<T: std::fmt::Debug>(
     reason: &str,
     fields: &[&str],
 ) -> Status {
-    let status = rejected(result, Code::InvalidArgument, reason);
-    let mut named = violated_fields(&status);
-    named.sort();
-    let mut expected: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
-    expected.sort();
-    assert_eq!(named, expected, "fields named by {status:?}");
-    status
+    invalid_in(result, reason, fields, DOMAIN)
 }
