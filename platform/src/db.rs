@@ -125,8 +125,23 @@ fn is_locked(error: &sqlx::Error) -> bool {
 }
 
 fn redact(message: &str) -> String {
-    // sqlx errors do not echo passwords, but keep anything after '@' out of logs anyway.
-    message.split('@').next().unwrap_or(message).to_owned()
+    // Drop any `user:password@` that follows a `scheme://`, should a driver echo a URL.
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***@");
+                rest = &tail[at + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Opens a database and applies the migrations of `M`, safely when several replicas start
@@ -207,6 +222,16 @@ pub fn placeholders(backend: DbBackend, sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_hides_credentials_in_urls() {
+        assert_eq!(
+            redact("cannot reach postgres://app:s3cret@db:5432/x now"),
+            "cannot reach postgres://***@db:5432/x now"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

@@ -29,6 +29,7 @@ pub const fn grpc_code(kind: RejectionKind) -> Code {
         RejectionKind::Aborted => Code::Aborted,
         RejectionKind::PermissionDenied => Code::PermissionDenied,
         RejectionKind::Unauthenticated => Code::Unauthenticated,
+        RejectionKind::Unavailable => Code::Unavailable,
     }
 }
 
@@ -42,6 +43,7 @@ pub const fn rejection_kind(code: Code) -> Option<RejectionKind> {
         Code::Aborted => RejectionKind::Aborted,
         Code::PermissionDenied => RejectionKind::PermissionDenied,
         Code::Unauthenticated => RejectionKind::Unauthenticated,
+        Code::Unavailable => RejectionKind::Unavailable,
         _ => return None,
     })
 }
@@ -250,8 +252,9 @@ pub fn etag_mismatch() -> Rejection {
 }
 
 /// The fingerprint of a request kept in the idempotency store: SHA-256 over the method name
-/// and the encoded request. Callers clear secret fields (passwords, tokens) first, so the
-/// store never holds anything derived from a secret.
+/// and the encoded request. Callers first clear passwords and replace secret tokens by their
+/// SHA-256 (which the aggregate keeps anyway), so the store never holds a password or a
+/// token, and a retry with a different token under the same request id is refused.
 pub fn fingerprint(method: &str, request: &impl prost::Message) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());

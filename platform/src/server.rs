@@ -4,7 +4,8 @@
 //! credential on every other call, sheds load past a server-wide concurrency limit (answering
 //! `UNAVAILABLE` / `OVERLOADED` at once instead of queueing), sets `TCP_NODELAY` on accepted
 //! connections, and drains in-flight calls on shutdown. Client deadlines (`grpc-timeout`) are
-//! honoured by tonic.
+//! honoured by tonic. Message size caps ([`MAX_MESSAGE_BYTES`]) are set by each service's
+//! builder, since tonic sets them on the generated service.
 
 use std::{
     convert::Infallible,
@@ -115,11 +116,14 @@ impl GrpcServer {
             permits: Arc::new(Semaphore::new(self.config.concurrency_limit)),
         };
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let names = self.names.clone();
         let shutdown = async move {
             shutdown.await;
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
+            for name in std::iter::once("").chain(names) {
+                health
+                    .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
             tracing::info!("shutting down: draining calls in flight");
         };
         tonic::transport::Server::builder()

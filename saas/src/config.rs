@@ -97,9 +97,16 @@ impl Config {
                     name: "SAAS_CONCURRENCY_LIMIT",
                     message: format!("{text:?} is not a positive number"),
                 })?,
-            None => from_file
-                .concurrency_limit
-                .unwrap_or(platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT),
+            None => match from_file.concurrency_limit {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        name: "concurrency_limit",
+                        message: "must be a positive number".into(),
+                    });
+                }
+                Some(n) => n,
+                None => platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT,
+            },
         };
         let sweep_interval_secs = match env("SAAS_SWEEP_INTERVAL_SECS") {
             Some(text) => text
@@ -110,7 +117,16 @@ impl Config {
                     name: "SAAS_SWEEP_INTERVAL_SECS",
                     message: format!("{text:?} is not a positive number of seconds"),
                 })?,
-            None => from_file.sweep_interval_secs.unwrap_or(30),
+            None => match from_file.sweep_interval_secs {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        name: "sweep_interval_secs",
+                        message: "must be a positive number of seconds".into(),
+                    });
+                }
+                Some(n) => n,
+                None => 30,
+            },
         };
         Ok(Config {
             data_dir,

@@ -24,12 +24,46 @@ pub const MAX_BATCH: usize = 100;
 pub struct UserApi {
     store: UserStore,
     hasher: Arc<dyn PasswordHasher>,
+    /// Password hashing is deliberately expensive (argon2id, 19 MiB per hash): at most this
+    /// many run at once, and a call that cannot get a slot soon is shed, not queued.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
+/// How long a call waits for a hashing slot before it is shed with `UNAVAILABLE`.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl UserApi {
-    /// A service over a store.
+    /// A service over a store; password hashing runs at most two per core at once.
     pub fn new(store: UserStore, hasher: Arc<dyn PasswordHasher>) -> Self {
-        UserApi { store, hasher }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        UserApi {
+            store,
+            hasher,
+            hashing: Arc::new(tokio::sync::Semaphore::new(2 * cores)),
+        }
+    }
+
+    /// Runs password hashing work off the async workers, within the hashing slots.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Status> {
+        let slot = tokio::time::timeout(HASHING_WAIT, self.hashing.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                self.reject(Rejection::new(
+                    kernel_domain::RejectionKind::Unavailable,
+                    "OVERLOADED",
+                    "too many password checks at once; retry with backoff",
+                ))
+            })?;
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| self.store.internal(e));
+        drop(slot);
+        result
     }
 
     fn reject(&self, rejection: impl Into<Rejection>) -> Status {
@@ -39,9 +73,7 @@ impl UserApi {
     /// Hashes off the async workers: argon2 takes tens of milliseconds by design.
     async fn hash(&self, password: Password) -> Result<PasswordHash, Status> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| self.store.internal(e))
+        self.hashing(move || hasher.hash(&password)).await
     }
 
     async fn check(
@@ -51,9 +83,8 @@ impl UserApi {
     ) -> Result<identity_domain::CredentialCheck, Status> {
         let hasher = self.hasher.clone();
         let now = self.store.now();
-        tokio::task::spawn_blocking(move || user.check_credentials(&password, hasher.as_ref(), now))
+        self.hashing(move || user.check_credentials(&password, hasher.as_ref(), now))
             .await
-            .map_err(|e| self.store.internal(e))
     }
 }
 
@@ -308,9 +339,7 @@ impl UserService for UserApi {
         let Some(found) = self.store.find_by("email", email.as_str()).await? else {
             // Spend the same time as a wrong password, then answer the same.
             let hasher = self.hasher.clone();
-            tokio::task::spawn_blocking(move || hasher.verify(&password, None))
-                .await
-                .map_err(|e| self.store.internal(e))?;
+            self.hashing(move || hasher.verify(&password, None)).await?;
             return Err(self.reject(invalid_credentials()));
         };
         let id = found.aggregate.id().as_uuid();
@@ -345,6 +374,10 @@ impl UserService for UserApi {
                 Ok(_) => return Err(self.reject(invalid_credentials())),
                 Err(status) if is_stale_check(&status) && attempts < CHECK_ATTEMPTS => {
                     user = self.store.get_existing(id).await?.aggregate;
+                }
+                // Out of attempts: still one answer for every refused login.
+                Err(status) if is_stale_check(&status) => {
+                    return Err(self.reject(invalid_credentials()));
                 }
                 Err(status) => return Err(status),
             }

@@ -17,11 +17,13 @@ pub enum RejectionKind {
     PermissionDenied,
     /// The caller did not prove who it is (`UNAUTHENTICATED`, 401).
     Unauthenticated,
+    /// Not now: the service is at a capacity limit; retry with backoff (`UNAVAILABLE`, 503).
+    Unavailable,
 }
 
 impl RejectionKind {
     /// Every kind, for exhaustive mapping tests.
-    pub const ALL: [RejectionKind; 7] = [
+    pub const ALL: [RejectionKind; 8] = [
         RejectionKind::InvalidArgument,
         RejectionKind::FailedPrecondition,
         RejectionKind::NotFound,
@@ -29,6 +31,7 @@ impl RejectionKind {
         RejectionKind::Aborted,
         RejectionKind::PermissionDenied,
         RejectionKind::Unauthenticated,
+        RejectionKind::Unavailable,
     ];
 
     /// The HTTP status the edge answers with.
@@ -40,6 +43,7 @@ impl RejectionKind {
             RejectionKind::NotFound => 404,
             RejectionKind::AlreadyExists | RejectionKind::Aborted => 409,
             RejectionKind::FailedPrecondition => 422,
+            RejectionKind::Unavailable => 503,
         }
     }
 }
@@ -142,9 +146,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_has_a_client_error_status() {
+    fn every_kind_but_unavailable_has_a_client_error_status() {
         for kind in RejectionKind::ALL {
-            assert!((400..500).contains(&kind.http_status()), "{kind:?}");
+            let expected = if kind == RejectionKind::Unavailable {
+                500..600
+            } else {
+                400..500
+            };
+            assert!(expected.contains(&kind.http_status()), "{kind:?}");
         }
     }
 
