@@ -98,3 +98,7 @@ kernel_domain::entity_id!(
 
 /// How long an invitation can be accepted after it was sent.
 pub const INVITATION_TTL: Duration = Duration::days(7);
+
+/// How many resolved (accepted, revoked or expired) invitations a workspace remembers; older
+/// ones are forgotten, so the workspace stays small. Pending invitations are always kept.
+pub const MAX_RESOLVED_INVITATIONS: usize = 100;

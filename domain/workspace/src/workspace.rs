@@ -278,10 +278,30 @@ impl Workspace {
         let mut events = next.expire_due(now);
         command(&mut next, &mut events)?;
         if !events.is_empty() {
+            next.forget_old_resolved_invitations();
             next.updated_at = now;
             *self = next;
         }
         Ok(events)
+    }
+
+    /// Keeps at most [`crate::MAX_RESOLVED_INVITATIONS`] accepted, revoked or expired
+    /// invitations, forgetting the oldest, so a workspace does not grow without bound (their
+    /// history is in the events). Pending invitations are always kept.
+    fn forget_old_resolved_invitations(&mut self) {
+        let resolved = self.invitations.iter().filter(|i| !i.is_pending()).count();
+        let mut excess = resolved.saturating_sub(crate::MAX_RESOLVED_INVITATIONS);
+        if excess == 0 {
+            return;
+        }
+        self.invitations.retain(|i| {
+            if excess > 0 && !i.is_pending() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     // ----- commands of members -----
@@ -628,6 +648,7 @@ impl Workspace {
     pub fn expire_invitations(&mut self, now: Timestamp) -> Vec<WorkspaceEvent> {
         let events = self.expire_due(now);
         if !events.is_empty() {
+            self.forget_old_resolved_invitations();
             self.updated_at = now;
         }
         events

@@ -269,6 +269,29 @@ fn invitation_ids_are_not_reused() {
 }
 
 #[test]
+fn only_the_latest_resolved_invitations_are_remembered() {
+    let mut ws = created_with_seats(1_000);
+    let total = crate::MAX_RESOLVED_INVITATIONS as u128 + 5;
+    for n in 0..total {
+        invite(&mut ws, 10 + n, Plain, t0()).unwrap();
+        ws.revoke_invitation(uid(1), iid(10 + n), t0()).unwrap();
+    }
+    invite(&mut ws, 5, Plain, t0()).unwrap();
+    let resolved: Vec<_> = ws
+        .invitations()
+        .iter()
+        .filter(|i| !i.is_pending())
+        .collect();
+    assert_eq!(resolved.len(), crate::MAX_RESOLVED_INVITATIONS);
+    // The oldest five were forgotten; the newest resolved and the pending one are kept.
+    assert!(ws.invitation(iid(10)).is_none());
+    assert!(ws.invitation(iid(14)).is_none());
+    assert!(ws.invitation(iid(15)).is_some());
+    assert!(ws.invitation(iid(10 + total - 1)).is_some());
+    assert!(ws.invitation(iid(5)).unwrap().is_pending());
+}
+
+#[test]
 fn pending_invitations_hold_seats() {
     let mut ws = created();
     invite(&mut ws, 2, Plain, t0()).unwrap();
