@@ -161,7 +161,8 @@ impl Workspace {
             .count()
     }
 
-    /// Every invitation ever sent, in the order sent, whatever became of it.
+    /// The invitations in the order sent: every pending one, and the latest
+    /// [`crate::MAX_RESOLVED_INVITATIONS`] accepted, revoked or expired ones.
     pub fn invitations(&self) -> &[Invitation] {
         &self.invitations
     }
