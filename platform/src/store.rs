@@ -636,10 +636,18 @@ impl<S: Schema> Store<S> {
         )))
     }
 
-    /// The ids of aggregates whose due work has come (`due_at <= now`), oldest first.
-    pub async fn due_ids(&self, limit: u64) -> Result<Vec<Uuid>, Status> {
+    /// One page of the aggregates whose due work has come (`due_at <= now`), in
+    /// `(due_at, id)` order after `after`: a keyset walk, so rows that keep failing cannot
+    /// hide the ones behind them.
+    async fn due_page(
+        &self,
+        after: Option<&(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String)>, Status> {
+        let (after_due, after_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let sql = format!(
-            "SELECT id FROM {} WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+            "SELECT due_at, id FROM {} WHERE due_at IS NOT NULL AND due_at <= ? \
+             AND (due_at > ? OR (due_at = ? AND id > ?)) ORDER BY due_at, id LIMIT ?",
             S::TABLE
         );
         let rows = self
@@ -648,6 +656,9 @@ impl<S: Schema> Store<S> {
                 &sql,
                 vec![
                     self.clock.now().timestamp_micros().into(),
+                    after_due.into(),
+                    after_due.into(),
+                    after_id.into(),
                     (limit as i64).into(),
                 ],
             ))
@@ -655,8 +666,9 @@ impl<S: Schema> Store<S> {
             .map_err(|e| self.internal(e))?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get_by_index(0).map_err(|e| self.internal(e))?;
-                Uuid::try_parse(&id).map_err(|e| self.internal(e))
+                let due: i64 = row.try_get_by_index(0).map_err(|e| self.internal(e))?;
+                let id: String = row.try_get_by_index(1).map_err(|e| self.internal(e))?;
+                Ok((due, id))
             })
             .collect()
     }
@@ -664,16 +676,18 @@ impl<S: Schema> Store<S> {
     /// Applies the due work of every aggregate whose time has come, each in its own
     /// transaction through the pipeline; returns how many aggregates changed. Safe to run
     /// from several replicas at once: the version check lets one win, and the loser finds
-    /// nothing due any more.
+    /// nothing due any more. An aggregate whose work fails is logged and passed over until
+    /// the next sweep.
     pub async fn sweep_once(&self) -> Result<usize, Status> {
         let mut changed = 0;
+        let mut after: Option<(i64, String)> = None;
         loop {
-            let due = self.due_ids(100).await?;
-            if due.is_empty() {
+            let page = self.due_page(after.as_ref(), 100).await?;
+            let Some(last) = page.last().cloned() else {
                 return Ok(changed);
-            }
-            let mut progressed = false;
-            for id in due {
+            };
+            for (_, id) in &page {
+                let id = Uuid::try_parse(id).map_err(|e| self.internal(e))?;
                 let mut caused = false;
                 let result = self
                     .update(
@@ -688,10 +702,7 @@ impl<S: Schema> Store<S> {
                     )
                     .await;
                 match result {
-                    Ok(()) if caused => {
-                        changed += 1;
-                        progressed = true;
-                    }
+                    Ok(()) if caused => changed += 1,
                     Ok(()) => {}
                     Err(status) if status.code() == tonic::Code::NotFound => {}
                     Err(status) => {
@@ -699,9 +710,7 @@ impl<S: Schema> Store<S> {
                     }
                 }
             }
-            if !progressed {
-                return Ok(changed);
-            }
+            after = Some(last);
         }
     }
 

@@ -272,3 +272,38 @@ async fn two_instances_sweeping_the_same_due_subscriptions_apply_each_once() {
         assert_eq!(services.subscriptions.sweep_once().await.unwrap(), 0);
     }
 }
+
+#[tokio::test]
+async fn subscriptions_whose_due_work_keeps_failing_do_not_hide_the_ones_behind_them() {
+    use sea_orm::ConnectionTrait;
+
+    let services = DataServices::spawn().await;
+    let mut client = services.subscriptions_client().await;
+    // 100 trials that end first, broken on purpose, and one healthy trial that ends later.
+    let mut broken = Vec::new();
+    for _ in 0..100 {
+        broken.push(trial(&mut client).await.id);
+    }
+    services.clock.advance(Duration::seconds(1));
+    let healthy = trial(&mut client).await;
+    let conn = open(&services.databases[2]).await;
+    for id in &broken {
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            match conn.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "UPDATE subscriptions SET doc = 'not json' WHERE id = $1"
+                }
+                _ => "UPDATE subscriptions SET doc = 'not json' WHERE id = ?",
+            },
+            [id.clone().into()],
+        ))
+        .await
+        .unwrap();
+    }
+
+    services.clock.advance(Duration::days(15));
+    assert_eq!(services.subscriptions.sweep_once().await.unwrap(), 1);
+    let expired = get(&mut client, &healthy.id).await;
+    assert_eq!(status_of(&expired), pb::SubscriptionStatus::PastDue);
+}
