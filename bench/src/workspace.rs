@@ -44,7 +44,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use kernel_domain::{DomainEvent as _, Email, TokenHash, Version};
+use kernel_domain::{DomainEvent as _, Email, Version};
 use platform::{
     db::{PoolSize, sqlite_options},
     rpc::timestamp,
@@ -333,7 +333,7 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
         .map(|key| key.fingerprint)
         .ok_or("the command has no idempotency key")?;
     let email = Email::parse(&request.email)?;
-    let token = TokenHash::from_bytes(platform::rpc::token_sha256("token", &request.token)?);
+    let token = platform::rpc::parse_token("token", &request.token)?;
     let invitation_id = InvitationId::from_uuid(platform::new_id());
     let mut next = copy.workspace.clone();
     let events = next.invite(

@@ -10,7 +10,7 @@
 use std::fmt::Display;
 
 use base64::Engine as _;
-use kernel_domain::{Rejection, RejectionKind, Version};
+use kernel_domain::{Email, Rejection, RejectionKind, TokenHash, Version};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -167,7 +167,7 @@ impl Target {
 pub const MAX_TOKEN_LEN: usize = 512;
 
 /// The SHA-256 of a presented secret token: the only form in which tokens are kept.
-pub fn token_sha256(field: &str, raw: &str) -> Result<[u8; 32], Rejection> {
+pub fn parse_token(field: &str, raw: &str) -> Result<TokenHash, Rejection> {
     if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
         return Err(Rejection::invalid_field(
             "INVALID_TOKEN",
@@ -175,7 +175,12 @@ pub fn token_sha256(field: &str, raw: &str) -> Result<[u8; 32], Rejection> {
             format!("{field} must be 1 to {MAX_TOKEN_LEN} bytes"),
         ));
     }
-    Ok(Sha256::digest(raw.as_bytes()).into())
+    Ok(TokenHash::from_bytes(Sha256::digest(raw.as_bytes()).into()))
+}
+
+/// Parses an email address field (trimmed, lower-cased, checked).
+pub fn parse_email(field: &str, raw: &str) -> Result<Email, Rejection> {
+    Email::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
 }
 
 /// Finishes a [`FieldCheck`] (returning its rejection from the enclosing function) and

@@ -387,6 +387,18 @@ impl<S: Schema> Store<S> {
         row.map(|row| self.decode(&row)).transpose()
     }
 
+    /// Finds the aggregate whose indexed `column` holds `value`, or answers the context's
+    /// `NOT_FOUND`.
+    pub async fn find_existing_by(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Stored<S::Aggregate>, Status> {
+        self.find_by(column, value)
+            .await?
+            .ok_or_else(|| self.reject(&S::not_found()))
+    }
+
     fn indexed(column: &str) -> Result<&'static str, Status> {
         S::COLUMNS
             .iter()

@@ -104,11 +104,8 @@ impl SubscriptionService for SubscriptionApi {
             .map_err(|r| self.reject(r))?;
         let stored = self
             .store
-            .find_by("workspace_id", &workspace.to_string())
-            .await?
-            .ok_or_else(|| {
-                self.reject(<crate::SubscriptionSchema as platform::store::Schema>::not_found())
-            })?;
+            .find_existing_by("workspace_id", &workspace.to_string())
+            .await?;
         Ok(Response::new(wire::subscription(&stored, self.store.now())))
     }
 

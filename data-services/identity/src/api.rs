@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use identity_domain::{
     DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, SessionId, SuspensionReason,
-    TokenHash, User, UserError, UserId,
+    User, UserError, UserId,
 };
-use kernel_domain::{Email, Rejection};
+use kernel_domain::Rejection;
 use platform::{
-    rpc::{FieldCheck, PageRequest, Target, parse_id, parse_request_id, token_sha256},
+    rpc::{FieldCheck, PageRequest, Target, parse_email, parse_id, parse_request_id, parse_token},
     store::{Command, Stored},
 };
 use saas_proto::identity::v1::{self as pb, user_service_server::UserService};
@@ -107,14 +107,6 @@ fn password(field: &str, raw: &str) -> Result<Password, Rejection> {
     Password::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
 }
 
-fn email(field: &str, raw: &str) -> Result<Email, Rejection> {
-    Email::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
-}
-
-fn token(raw: &str) -> Result<TokenHash, Rejection> {
-    token_sha256("token", raw).map(TokenHash::from_bytes)
-}
-
 fn user_id(raw: &str) -> Result<uuid::Uuid, Rejection> {
     parse_id("id", raw)
 }
@@ -189,14 +181,8 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::LookupUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let email = email("email", &request.get_ref().email).map_err(|r| self.reject(r))?;
-        let stored = self
-            .store
-            .find_by("email", email.as_str())
-            .await?
-            .ok_or_else(|| {
-                self.reject(<crate::UserSchema as platform::store::Schema>::not_found())
-            })?;
+        let email = parse_email("email", &request.get_ref().email).map_err(|r| self.reject(r))?;
+        let stored = self.store.find_existing_by("email", email.as_str()).await?;
         Ok(Response::new(wire::user(&stored, self.store.now())))
     }
 
@@ -223,7 +209,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let request_id = fields.check(parse_request_id(&request.request_id));
-            let email = fields.check(email("email", &request.email));
+            let email = fields.check(parse_email("email", &request.email));
             let name = fields.check(display_name(&request.display_name));
             let password = fields.check(password("password", &request.password));
             platform::checked!(fields, request_id, email, name, password);
@@ -274,7 +260,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let email = fields.check(email("email", &request.email));
+            let email = fields.check(parse_email("email", &request.email));
             platform::checked!(fields, target, email);
             Ok((target, email))
         })();
@@ -330,7 +316,7 @@ impl UserService for UserApi {
         let request = request.into_inner();
         let parsed = (|| {
             let mut fields = FieldCheck::new();
-            let email = fields.check(email("email", &request.email));
+            let email = fields.check(parse_email("email", &request.email));
             let password = fields.check(password("password", &request.password));
             platform::checked!(fields, email, password);
             Ok((email, password))
@@ -465,7 +451,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let token = fields.check(token(&request.token));
+            let token = fields.check(parse_token("token", &request.token));
             platform::checked!(fields, target, token);
             Ok((target, token))
         })();
@@ -491,7 +477,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(token(&request.token));
+            let token = fields.check(parse_token("token", &request.token));
             platform::checked!(fields, target, token);
             Ok((target, token))
         })();
@@ -517,7 +503,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(token(&request.token));
+            let token = fields.check(parse_token("token", &request.token));
             platform::checked!(fields, target, token);
             Ok((target, token))
         })();
@@ -540,7 +526,7 @@ impl UserService for UserApi {
         let parsed = (|| {
             let mut fields = FieldCheck::new();
             let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(token(&request.token));
+            let token = fields.check(parse_token("token", &request.token));
             let new = fields.check(password("new_password", &request.new_password));
             platform::checked!(fields, target, token, new);
             Ok((target, token, new))

@@ -1,20 +1,20 @@
 //! `WorkspaceService`: parse the request (and the acting user) into domain values, run the
 //! command pipeline, render.
 
-use kernel_domain::{Email, Rejection, RejectionKind, Timestamp, Version};
+use kernel_domain::{Rejection, RejectionKind, Timestamp, Version};
 use platform::{
-    rpc::{FieldCheck, PageRequest, Target, parse_id, parse_request_id, token_sha256},
-    store::{Command, Schema},
+    rpc::{FieldCheck, PageRequest, Target, parse_email, parse_id, parse_request_id, parse_token},
+    store::Command,
 };
 use saas_proto::workspace::v1::{self as pb, workspace_service_server::WorkspaceService};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use workspace_domain::{
-    InvitationId, Slug, TokenHash, UserId, Workspace, WorkspaceError, WorkspaceEvent, WorkspaceId,
+    InvitationId, Slug, UserId, Workspace, WorkspaceError, WorkspaceEvent, WorkspaceId,
     WorkspaceName,
 };
 
-use crate::{WorkspaceSchema, WorkspaceStore, wire};
+use crate::{WorkspaceStore, wire};
 
 /// The `WorkspaceService` implementation.
 #[derive(Clone)]
@@ -90,14 +90,6 @@ fn name(raw: &str) -> Result<WorkspaceName, Rejection> {
     WorkspaceName::parse(raw).map_err(Rejection::from)
 }
 
-fn email(field: &str, raw: &str) -> Result<Email, Rejection> {
-    Email::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
-}
-
-fn token(raw: &str) -> Result<TokenHash, Rejection> {
-    token_sha256("token", raw).map(TokenHash::from_bytes)
-}
-
 fn user_id(field: &str, raw: &str) -> Result<UserId, Rejection> {
     parse_id(field, raw).map(UserId::from_uuid)
 }
@@ -130,11 +122,7 @@ impl WorkspaceService for WorkspaceApi {
         request: Request<pb::LookupWorkspaceRequest>,
     ) -> Result<Response<pb::Workspace>, Status> {
         let slug = slug(&request.get_ref().slug).map_err(|r| self.reject(r))?;
-        let stored = self
-            .store
-            .find_by("slug", slug.as_str())
-            .await?
-            .ok_or_else(|| self.reject(WorkspaceSchema::not_found()))?;
+        let stored = self.store.find_existing_by("slug", slug.as_str()).await?;
         Ok(Response::new(wire::workspace(&stored)))
     }
 
@@ -233,9 +221,9 @@ impl WorkspaceService for WorkspaceApi {
             let actor = fields.check(actor);
             let target =
                 Target::parse(&mut fields, &request.id, &request.request_id, &request.etag);
-            let email = fields.check(email("email", &request.email));
+            let email = fields.check(parse_email("email", &request.email));
             let role = fields.check(wire::parse_role("role", request.role));
-            let token = fields.check(token(&request.token));
+            let token = fields.check(parse_token("token", &request.token));
             let invitee = fields.check(if request.invitee_user_id.is_empty() {
                 Ok(None)
             } else {
@@ -298,8 +286,8 @@ impl WorkspaceService for WorkspaceApi {
             let actor = fields.check(actor);
             let target = Target::parse(&mut fields, &request.id, &request.request_id, "");
             let invitation = fields.check(invitation_id(&request.invitation_id));
-            let token = fields.check(token(&request.token));
-            let user_email = fields.check(email("user_email", &request.user_email));
+            let token = fields.check(parse_token("token", &request.token));
+            let user_email = fields.check(parse_email("user_email", &request.user_email));
             platform::checked!(fields, actor, target, invitation, token, user_email);
             Ok((actor, target, invitation, token, user_email))
         })();
