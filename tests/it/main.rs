@@ -5,6 +5,7 @@
 mod architecture;
 mod billing_rpc;
 mod concurrency;
+mod hashing;
 mod processes;
 mod read_cache;
 mod smoke;

@@ -24,22 +24,51 @@ pub const MAX_BATCH: usize = 100;
 pub struct UserApi {
     store: UserStore,
     hasher: Arc<dyn PasswordHasher>,
-    /// Password hashing is deliberately expensive (argon2id, 19 MiB per hash): at most this
-    /// many run at once, and a call that cannot get a slot soon is shed, not queued.
+    /// Password hashing is deliberately expensive (argon2id, 19 MiB per hash): at most
+    /// `limit.slots` run at once, and a call that cannot get a slot within `limit.wait` is
+    /// shed, not queued.
     hashing: Arc<tokio::sync::Semaphore>,
+    hashing_wait: std::time::Duration,
 }
 
-/// How long a call waits for a hashing slot before it is shed with `UNAVAILABLE`.
-const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How much password hashing may run at once, and how long a call waits for a slot before it
+/// is shed with `UNAVAILABLE` / `OVERLOADED`.
+#[derive(Debug, Clone, Copy)]
+pub struct HashingLimit {
+    /// Hashes at once.
+    pub slots: usize,
+    /// The longest wait for a slot.
+    pub wait: std::time::Duration,
+}
+
+impl Default for HashingLimit {
+    /// Two hashes per core; a two-second wait.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashingLimit {
+            slots: 2 * cores,
+            wait: std::time::Duration::from_secs(2),
+        }
+    }
+}
 
 impl UserApi {
-    /// A service over a store; password hashing runs at most two per core at once.
+    /// A service over a store, with the default [`HashingLimit`].
     pub fn new(store: UserStore, hasher: Arc<dyn PasswordHasher>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_hashing_limit(store, hasher, HashingLimit::default())
+    }
+
+    /// A service over a store with the given [`HashingLimit`].
+    pub fn with_hashing_limit(
+        store: UserStore,
+        hasher: Arc<dyn PasswordHasher>,
+        limit: HashingLimit,
+    ) -> Self {
         UserApi {
             store,
             hasher,
-            hashing: Arc::new(tokio::sync::Semaphore::new(2 * cores)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(limit.slots.max(1))),
+            hashing_wait: limit.wait,
         }
     }
 
@@ -48,7 +77,7 @@ impl UserApi {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Status> {
-        let slot = tokio::time::timeout(HASHING_WAIT, self.hashing.clone().acquire_owned())
+        let slot = tokio::time::timeout(self.hashing_wait, self.hashing.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)

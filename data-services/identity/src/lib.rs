@@ -20,7 +20,7 @@ use kernel_domain::{Clock, Rejection, RejectionKind};
 use platform::{db::PoolSize, migration::IndexedColumn, store::Store};
 use saas_proto::identity::v1::user_service_server::UserServiceServer;
 
-pub use api::UserApi;
+pub use api::{HashingLimit, UserApi};
 pub use hasher::{Argon2Hasher, Argon2Params, Argon2ParamsError};
 
 /// The error domain of this service's `ErrorInfo`.
