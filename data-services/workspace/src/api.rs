@@ -32,17 +32,27 @@ impl WorkspaceApi {
         self.store.reject(&rejection.into())
     }
 
-    /// Runs `decide` on an existing workspace, rendering the workspace.
-    async fn run(
+    /// Runs `decide` on an existing workspace as `method` (bound to `actor`, if any),
+    /// rendering the workspace.
+    async fn run<M: prost::Message>(
         &self,
-        command: Command,
-        id: Uuid,
+        method: &'static str,
+        target: Target,
+        fingerprinted: &M,
+        actor: Option<UserId>,
         mut decide: impl FnMut(&mut Workspace, Timestamp) -> Result<Vec<WorkspaceEvent>, WorkspaceError>,
     ) -> Result<Response<pb::Workspace>, Status> {
+        let command = command(
+            method,
+            target.request_id,
+            fingerprinted,
+            target.expected,
+            actor,
+        );
         self.store
             .update(
                 command,
-                id,
+                target.id,
                 |workspace, now| decide(workspace, now).map_err(Rejection::from),
                 |stored, _| wire::workspace(stored),
             )
@@ -197,16 +207,13 @@ impl WorkspaceService for WorkspaceApi {
             Ok((actor, target, name))
         })();
         let (actor, target, name) = parsed.map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "RenameWorkspace",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.rename(actor, name.clone(), now)
-        })
+            |workspace, now| workspace.rename(actor, name.clone(), now),
+        )
         .await
     }
 
@@ -296,16 +303,15 @@ impl WorkspaceService for WorkspaceApi {
             token: token.to_hex(),
             ..request
         };
-        let command = command(
+        self.run(
             "AcceptInvitation",
-            target.request_id,
+            target,
             &fingerprinted,
-            None,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.accept_invitation(invitation, actor, &user_email, &token, now)
-        })
+            |workspace, now| {
+                workspace.accept_invitation(invitation, actor, &user_email, &token, now)
+            },
+        )
         .await
     }
 
@@ -325,16 +331,13 @@ impl WorkspaceService for WorkspaceApi {
             Ok((actor, target, invitation))
         })();
         let (actor, target, invitation) = parsed.map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "RevokeInvitation",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.revoke_invitation(actor, invitation, now)
-        })
+            |workspace, now| workspace.revoke_invitation(actor, invitation, now),
+        )
         .await
     }
 
@@ -345,10 +348,13 @@ impl WorkspaceService for WorkspaceApi {
         let request = request.into_inner();
         let target = Target::parse_alone(&request.id, &request.request_id, "")
             .map_err(|r| self.reject(r))?;
-        let command = command("ExpireInvitations", target.request_id, &request, None, None);
-        self.run(command, target.id, |workspace, now| {
-            Ok(workspace.expire_invitations(now))
-        })
+        self.run(
+            "ExpireInvitations",
+            target,
+            &request,
+            None,
+            |workspace, now| Ok(workspace.expire_invitations(now)),
+        )
         .await
     }
 
@@ -369,16 +375,13 @@ impl WorkspaceService for WorkspaceApi {
             Ok((actor, target, member, role))
         })();
         let (actor, target, member, role) = parsed.map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "ChangeMemberRole",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.change_role(actor, member, role, now)
-        })
+            |workspace, now| workspace.change_role(actor, member, role, now),
+        )
         .await
     }
 
@@ -398,16 +401,13 @@ impl WorkspaceService for WorkspaceApi {
             Ok((actor, target, member))
         })();
         let (actor, target, member) = parsed.map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "RemoveMember",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.remove_member(actor, member, now)
-        })
+            |workspace, now| workspace.remove_member(actor, member, now),
+        )
         .await
     }
 
@@ -419,16 +419,13 @@ impl WorkspaceService for WorkspaceApi {
         let request = request.into_inner();
         let (actor, target) = member_target(actor, &request.id, &request.request_id, &request.etag)
             .map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "LeaveWorkspace",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.leave(actor, now)
-        })
+            |workspace, now| workspace.leave(actor, now),
+        )
         .await
     }
 
@@ -446,14 +443,7 @@ impl WorkspaceService for WorkspaceApi {
             Ok((target, limit))
         })();
         let (target, limit) = parsed.map_err(|r| self.reject(r))?;
-        let command = command(
-            "SetSeatLimit",
-            target.request_id,
-            &request,
-            target.expected,
-            None,
-        );
-        self.run(command, target.id, |workspace, now| {
+        self.run("SetSeatLimit", target, &request, None, |workspace, now| {
             workspace.set_seat_limit(limit, now)
         })
         .await
@@ -472,10 +462,13 @@ impl WorkspaceService for WorkspaceApi {
             Ok((target, user))
         })();
         let (target, user) = parsed.map_err(|r| self.reject(r))?;
-        let command = command("RemoveErasedUser", target.request_id, &request, None, None);
-        self.run(command, target.id, |workspace, now| {
-            Ok(workspace.remove_erased_user(user, now))
-        })
+        self.run(
+            "RemoveErasedUser",
+            target,
+            &request,
+            None,
+            |workspace, now| Ok(workspace.remove_erased_user(user, now)),
+        )
         .await
     }
 
@@ -487,16 +480,13 @@ impl WorkspaceService for WorkspaceApi {
         let request = request.into_inner();
         let (actor, target) = member_target(actor, &request.id, &request.request_id, &request.etag)
             .map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "ArchiveWorkspace",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.archive(actor, now)
-        })
+            |workspace, now| workspace.archive(actor, now),
+        )
         .await
     }
 
@@ -508,16 +498,13 @@ impl WorkspaceService for WorkspaceApi {
         let request = request.into_inner();
         let (actor, target) = member_target(actor, &request.id, &request.request_id, &request.etag)
             .map_err(|r| self.reject(r))?;
-        let command = command(
+        self.run(
             "UnarchiveWorkspace",
-            target.request_id,
+            target,
             &request,
-            target.expected,
             Some(actor),
-        );
-        self.run(command, target.id, |workspace, now| {
-            workspace.unarchive(actor, now)
-        })
+            |workspace, now| workspace.unarchive(actor, now),
+        )
         .await
     }
 
