@@ -1,0 +1,38 @@
+//! The ports application services depend on, and their adapters.
+//!
+//! Use cases reach the data services only through the traits here: [`Users`] (Identity),
+//! [`Workspaces`] (Workspace) and [`Subscriptions`] (Billing), plus [`Mailer`] for outgoing
+//! mail. The traits speak the published language (`saas-proto` messages), so an adapter is a
+//! thin gRPC call ([`grpc`]) and a unit test mocks the trait (`MockUsers`, ... with the
+//! `testsuite` feature).
+//!
+//! Every call carries a [`Ctx`]: the acting user, the use case's request id (from which each
+//! step's request id is derived, so a retried use case converges) and a correlation id for
+//! logs. Failures come back as [`AppError`], which keeps the data service's stable reason and
+//! field violations and knows its HTTP status.
+//!
+//! **Architecture invariant:** nothing here opens a database; data lives behind gRPC.
+
+mod context;
+mod error;
+pub mod grpc;
+pub mod mail;
+mod ports;
+pub mod token;
+
+pub use context::Ctx;
+pub use error::{AppError, AppResult, ErrorKind};
+pub use mail::{Mail, MailKind, Mailer};
+pub use ports::{Subscriptions, Users, Workspaces};
+
+#[cfg(any(test, feature = "testsuite"))]
+pub use mail::MockMailer;
+#[cfg(any(test, feature = "testsuite"))]
+pub use ports::{MockSubscriptions, MockUsers, MockWorkspaces};
+
+/// The wire types the ports speak.
+pub mod wire {
+    pub use saas_proto::billing::v1 as billing;
+    pub use saas_proto::identity::v1 as identity;
+    pub use saas_proto::workspace::v1 as workspace;
+}

@@ -1,0 +1,211 @@
+//! The data services as the use cases see them: one method per RPC they call, taking the
+//! wire request and a [`Ctx`] (which the adapter turns into call metadata).
+
+use async_trait::async_trait;
+
+use crate::wire::{billing, identity, workspace};
+use crate::{AppResult, Ctx};
+
+/// The Identity data service (`saas.identity.v1.UserService`).
+#[cfg_attr(any(test, feature = "testsuite"), mockall::automock)]
+#[async_trait]
+pub trait Users: Send + Sync + 'static {
+    async fn get_user(
+        &self,
+        ctx: &Ctx,
+        request: identity::GetUserRequest,
+    ) -> AppResult<identity::User>;
+    async fn batch_get_users(
+        &self,
+        ctx: &Ctx,
+        request: identity::BatchGetUsersRequest,
+    ) -> AppResult<identity::BatchGetUsersResponse>;
+    async fn lookup_user(
+        &self,
+        ctx: &Ctx,
+        request: identity::LookupUserRequest,
+    ) -> AppResult<identity::User>;
+    async fn register_user(
+        &self,
+        ctx: &Ctx,
+        request: identity::RegisterUserRequest,
+    ) -> AppResult<identity::User>;
+    async fn change_display_name(
+        &self,
+        ctx: &Ctx,
+        request: identity::ChangeDisplayNameRequest,
+    ) -> AppResult<identity::User>;
+    async fn change_password(
+        &self,
+        ctx: &Ctx,
+        request: identity::ChangePasswordRequest,
+    ) -> AppResult<identity::User>;
+    async fn verify_credentials(
+        &self,
+        ctx: &Ctx,
+        request: identity::VerifyCredentialsRequest,
+    ) -> AppResult<identity::User>;
+    async fn open_session(
+        &self,
+        ctx: &Ctx,
+        request: identity::OpenSessionRequest,
+    ) -> AppResult<identity::OpenSessionResponse>;
+    async fn refresh_session(
+        &self,
+        ctx: &Ctx,
+        request: identity::RefreshSessionRequest,
+    ) -> AppResult<identity::RefreshSessionResponse>;
+    async fn close_session(
+        &self,
+        ctx: &Ctx,
+        request: identity::CloseSessionRequest,
+    ) -> AppResult<identity::User>;
+    async fn start_email_verification(
+        &self,
+        ctx: &Ctx,
+        request: identity::StartEmailVerificationRequest,
+    ) -> AppResult<identity::User>;
+    async fn confirm_email_verification(
+        &self,
+        ctx: &Ctx,
+        request: identity::ConfirmEmailVerificationRequest,
+    ) -> AppResult<identity::User>;
+    async fn start_password_reset(
+        &self,
+        ctx: &Ctx,
+        request: identity::StartPasswordResetRequest,
+    ) -> AppResult<identity::User>;
+    async fn complete_password_reset(
+        &self,
+        ctx: &Ctx,
+        request: identity::CompletePasswordResetRequest,
+    ) -> AppResult<identity::User>;
+    async fn erase_user(
+        &self,
+        ctx: &Ctx,
+        request: identity::EraseUserRequest,
+    ) -> AppResult<identity::User>;
+}
+
+/// The Workspace data service (`saas.workspace.v1.WorkspaceService`); commands made for a
+/// person need `ctx.actor`.
+#[cfg_attr(any(test, feature = "testsuite"), mockall::automock)]
+#[async_trait]
+pub trait Workspaces: Send + Sync + 'static {
+    async fn get_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::GetWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn list_user_workspaces(
+        &self,
+        ctx: &Ctx,
+        request: workspace::ListUserWorkspacesRequest,
+    ) -> AppResult<workspace::ListUserWorkspacesResponse>;
+    async fn create_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::CreateWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn rename_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::RenameWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn invite_member(
+        &self,
+        ctx: &Ctx,
+        request: workspace::InviteMemberRequest,
+    ) -> AppResult<workspace::InviteMemberResponse>;
+    async fn accept_invitation(
+        &self,
+        ctx: &Ctx,
+        request: workspace::AcceptInvitationRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn revoke_invitation(
+        &self,
+        ctx: &Ctx,
+        request: workspace::RevokeInvitationRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn change_member_role(
+        &self,
+        ctx: &Ctx,
+        request: workspace::ChangeMemberRoleRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn remove_member(
+        &self,
+        ctx: &Ctx,
+        request: workspace::RemoveMemberRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn leave_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::LeaveWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn set_seat_limit(
+        &self,
+        ctx: &Ctx,
+        request: workspace::SetSeatLimitRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn remove_erased_user(
+        &self,
+        ctx: &Ctx,
+        request: workspace::RemoveErasedUserRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn archive_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::ArchiveWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn unarchive_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::UnarchiveWorkspaceRequest,
+    ) -> AppResult<workspace::Workspace>;
+    async fn delete_workspace(
+        &self,
+        ctx: &Ctx,
+        request: workspace::DeleteWorkspaceRequest,
+    ) -> AppResult<()>;
+}
+
+/// The Billing data service (`saas.billing.v1.SubscriptionService`).
+#[cfg_attr(any(test, feature = "testsuite"), mockall::automock)]
+#[async_trait]
+pub trait Subscriptions: Send + Sync + 'static {
+    async fn get_subscription(
+        &self,
+        ctx: &Ctx,
+        request: billing::GetSubscriptionRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn lookup_subscription(
+        &self,
+        ctx: &Ctx,
+        request: billing::LookupSubscriptionRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn start_trial(
+        &self,
+        ctx: &Ctx,
+        request: billing::StartTrialRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn change_plan(
+        &self,
+        ctx: &Ctx,
+        request: billing::ChangePlanRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn change_seats(
+        &self,
+        ctx: &Ctx,
+        request: billing::ChangeSeatsRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn cancel_subscription(
+        &self,
+        ctx: &Ctx,
+        request: billing::CancelSubscriptionRequest,
+    ) -> AppResult<billing::Subscription>;
+    async fn resume_subscription(
+        &self,
+        ctx: &Ctx,
+        request: billing::ResumeSubscriptionRequest,
+    ) -> AppResult<billing::Subscription>;
+}
