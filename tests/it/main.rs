@@ -6,6 +6,7 @@ mod architecture;
 mod billing_rpc;
 mod concurrency;
 mod hashing;
+mod ports_grpc;
 mod processes;
 mod read_cache;
 mod smoke;

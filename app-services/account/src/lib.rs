@@ -7,8 +7,31 @@
 
 use std::sync::Arc;
 
-use ports_app::wire::identity;
-use ports_app::{AppResult, Ctx, Mailer, Users, Workspaces};
+use kernel_domain::RejectionKind;
+use ports_app::token::{new_token, token_target};
+use ports_app::wire::{identity, workspace};
+use ports_app::{AppError, AppResult, Ctx, ErrorKind, Mail, MailKind, Mailer, Users, Workspaces};
+use uuid::Uuid;
+
+#[cfg(test)]
+mod tests;
+
+/// The subject of the email-verification mail.
+pub const EMAIL_VERIFICATION_SUBJECT: &str = "Confirm your email address";
+/// The subject of the password-reset mail.
+pub const PASSWORD_RESET_SUBJECT: &str = "Reset your password";
+
+/// How many workspaces to ask for per page when listing a user's.
+const WORKSPACE_PAGE_SIZE: i32 = 1000;
+
+/// Step names: each command's request id is `ctx.step(<name>)`.
+const STEP_CHANGE_DISPLAY_NAME: &str = "change-display-name";
+const STEP_CHANGE_PASSWORD: &str = "change-password";
+const STEP_START_EMAIL_VERIFICATION: &str = "start-email-verification";
+const STEP_CONFIRM_EMAIL_VERIFICATION: &str = "confirm-email-verification";
+const STEP_START_PASSWORD_RESET: &str = "start-password-reset";
+const STEP_COMPLETE_PASSWORD_RESET: &str = "complete-password-reset";
+const STEP_ERASE: &str = "erase";
 
 /// The account use cases.
 pub struct Account {
@@ -32,8 +55,15 @@ impl Account {
 
     /// The signed-in user.
     pub async fn me(&self, ctx: &Ctx) -> AppResult<identity::User> {
-        let _ = (ctx, &self.users, &self.workspaces, &self.mailer);
-        todo!()
+        let user_id = ctx.user()?;
+        self.users
+            .get_user(
+                ctx,
+                identity::GetUserRequest {
+                    id: user_id.to_string(),
+                },
+            )
+            .await
     }
 
     /// Renames the signed-in user.
@@ -42,55 +72,318 @@ impl Account {
         ctx: &Ctx,
         display_name: String,
     ) -> AppResult<identity::User> {
-        let _ = (ctx, display_name);
-        todo!()
+        let user_id = ctx.user()?;
+        self.users
+            .change_display_name(
+                ctx,
+                identity::ChangeDisplayNameRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_CHANGE_DISPLAY_NAME),
+                    etag: String::new(),
+                    display_name,
+                },
+            )
+            .await
     }
 
-    /// Changes the password (the old one is required); every session closes.
+    /// Changes the password (the old one is required); every session closes. A wrong old
+    /// password and a new one that breaks the rules are refused by Identity as they are.
     pub async fn change_password(
         &self,
         ctx: &Ctx,
         old_password: String,
         new_password: String,
     ) -> AppResult<()> {
-        let _ = (ctx, old_password, new_password);
-        todo!()
+        let user_id = ctx.user()?;
+        self.users
+            .change_password(
+                ctx,
+                identity::ChangePasswordRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_CHANGE_PASSWORD),
+                    etag: String::new(),
+                    old_password,
+                    new_password,
+                },
+            )
+            .await?;
+        Ok(())
     }
 
-    /// Mails the signed-in user a verification token.
+    /// Mails the signed-in user a verification token; Identity keeps only its hash.
     pub async fn start_email_verification(&self, ctx: &Ctx) -> AppResult<()> {
-        let _ = ctx;
-        todo!()
+        let user_id = ctx.user()?;
+        let token = new_token(user_id);
+        let user = self
+            .users
+            .start_email_verification(
+                ctx,
+                identity::StartEmailVerificationRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_START_EMAIL_VERIFICATION),
+                    etag: String::new(),
+                    token: token.clone(),
+                },
+            )
+            .await?;
+        self.mailer
+            .send(Mail {
+                kind: MailKind::EmailVerification,
+                to: user.email,
+                subject: EMAIL_VERIFICATION_SUBJECT.to_owned(),
+                text: format!(
+                    "Confirm your email address with this token:\n\n{token}\n\n\
+                     If you did not ask for this, ignore this mail.\n"
+                ),
+                token,
+            })
+            .await
     }
 
-    /// Confirms an email address with the mailed token (no sign-in needed).
+    /// Confirms an email address with the mailed token (no sign-in needed). A token that is
+    /// malformed is `INVALID_ARGUMENT` (`INVALID_TOKEN`); one that is wrong, expired, used,
+    /// or names an unknown, inactive or already verified user is refused the same way
+    /// (`FAILED_PRECONDITION`, `TOKEN_INVALID`), so tokens cannot probe users.
     pub async fn confirm_email_verification(&self, ctx: &Ctx, token: String) -> AppResult<()> {
-        let _ = (ctx, token);
-        todo!()
+        let user_id = token_target("token", &token)?;
+        self.users
+            .confirm_email_verification(
+                ctx,
+                identity::ConfirmEmailVerificationRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_CONFIRM_EMAIL_VERIFICATION),
+                    token,
+                },
+            )
+            .await
+            .map_err(as_token_refusal)?;
+        Ok(())
     }
 
     /// Mails a reset token when the email belongs to an active user; answers the same
-    /// whether or not it does.
+    /// whether or not it does. Only a malformed email (which no user can hold) and a
+    /// failure to reach a service (timeout, internal, unavailable) are answered otherwise.
     pub async fn request_password_reset(&self, ctx: &Ctx, email: String) -> AppResult<()> {
-        let _ = (ctx, email);
-        todo!()
+        let found = self
+            .users
+            .lookup_user(ctx, identity::LookupUserRequest { email })
+            .await;
+        let user = match found {
+            Ok(user) => user,
+            Err(error) if quietly_refused(&error) => {
+                tracing::debug!(code = %error.code, "password reset asked for no user");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        if user.status != identity::UserStatus::Active as i32 {
+            tracing::debug!(user = %user.id, "password reset asked for an inactive user");
+            return Ok(());
+        }
+        let Ok(user_id) = Uuid::try_parse(&user.id) else {
+            return Err(AppError::internal(format!(
+                "lookup answered a user id that is not a UUID: {:?}",
+                user.id
+            )));
+        };
+        let token = new_token(user_id);
+        let started = self
+            .users
+            .start_password_reset(
+                ctx,
+                identity::StartPasswordResetRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_START_PASSWORD_RESET),
+                    token: token.clone(),
+                },
+            )
+            .await;
+        let user = match started {
+            Ok(user) => user,
+            Err(error) if quietly_refused(&error) => {
+                tracing::debug!(user = %user_id, code = %error.code, "password reset refused");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        self.mailer
+            .send(Mail {
+                kind: MailKind::PasswordReset,
+                to: user.email,
+                subject: PASSWORD_RESET_SUBJECT.to_owned(),
+                text: format!(
+                    "Set a new password with this token:\n\n{token}\n\n\
+                     If you did not ask for this, ignore this mail; your password stays as it is.\n"
+                ),
+                token,
+            })
+            .await
     }
 
-    /// Sets a new password with the mailed token; every session closes.
+    /// Sets a new password with the mailed token; every session closes. Tokens are refused
+    /// as in [`Account::confirm_email_verification`]; a new password that breaks the rules
+    /// is refused by Identity as it is.
     pub async fn complete_password_reset(
         &self,
         ctx: &Ctx,
         token: String,
         new_password: String,
     ) -> AppResult<()> {
-        let _ = (ctx, token, new_password);
-        todo!()
+        let user_id = token_target("token", &token)?;
+        self.users
+            .complete_password_reset(
+                ctx,
+                identity::CompletePasswordResetRequest {
+                    id: user_id.to_string(),
+                    request_id: ctx.step(STEP_COMPLETE_PASSWORD_RESET),
+                    token,
+                    new_password,
+                },
+            )
+            .await
+            .map_err(as_token_refusal)?;
+        Ok(())
     }
 
-    /// Erases the signed-in user, refused (`LAST_OWNER`) while they are the last Owner of a
-    /// workspace that has other members; then removes them from their workspaces.
+    /// Erases the signed-in user, refused (`FAILED_PRECONDITION`, `LAST_OWNER`) while they
+    /// are the only Owner of a workspace that has other members; then removes them from
+    /// their workspaces. A removal that fails is logged and the rest go on: the erasure has
+    /// happened, and the erased-user policy removes them too.
     pub async fn erase(&self, ctx: &Ctx) -> AppResult<()> {
-        let _ = ctx;
-        todo!()
+        let user_id = ctx.user()?;
+        let workspaces = self.user_workspaces(ctx, user_id).await?;
+        let user = user_id.to_string();
+        if let Some(held) = workspaces
+            .iter()
+            .find(|w| is_last_owner_of_others(w, &user))
+        {
+            tracing::debug!(user = %user_id, workspace = %held.id, "erasure refused: last owner");
+            return Err(AppError::rejected(
+                RejectionKind::FailedPrecondition,
+                "LAST_OWNER",
+                format!(
+                    "you are the only owner of the workspace {:?}, which has other members; \
+                     make another member an owner or remove the members first",
+                    held.slug
+                ),
+            ));
+        }
+        self.users
+            .erase_user(
+                ctx,
+                identity::EraseUserRequest {
+                    id: user.clone(),
+                    request_id: ctx.step(STEP_ERASE),
+                    etag: String::new(),
+                },
+            )
+            .await?;
+        // A system policy, made for nobody.
+        let system = Ctx {
+            actor: None,
+            ..ctx.clone()
+        };
+        for held in &workspaces {
+            let removed = self
+                .workspaces
+                .remove_erased_user(
+                    &system,
+                    workspace::RemoveErasedUserRequest {
+                        id: held.id.clone(),
+                        request_id: ctx.step(&format!("remove-from-{}", held.id)),
+                        user_id: user.clone(),
+                    },
+                )
+                .await;
+            if let Err(error) = removed {
+                tracing::warn!(
+                    user = %user_id,
+                    workspace = %held.id,
+                    code = %error.code,
+                    error = %error,
+                    "cannot remove an erased user from a workspace"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every workspace the user is a member of, page after page.
+    async fn user_workspaces(
+        &self,
+        ctx: &Ctx,
+        user_id: Uuid,
+    ) -> AppResult<Vec<workspace::Workspace>> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .workspaces
+                .list_user_workspaces(
+                    ctx,
+                    workspace::ListUserWorkspacesRequest {
+                        user_id: user_id.to_string(),
+                        page_size: WORKSPACE_PAGE_SIZE,
+                        page_token: page_token.clone(),
+                    },
+                )
+                .await?;
+            all.extend(page.workspaces);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            if page.next_page_token == page_token {
+                return Err(AppError::internal(
+                    "listing workspaces answered the same page token again",
+                ));
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+/// Whether `user` is the only Owner of `workspace` while it has other members.
+fn is_last_owner_of_others(workspace: &workspace::Workspace, user: &str) -> bool {
+    let owner = workspace::Role::Owner as i32;
+    let is_owner = workspace
+        .members
+        .iter()
+        .any(|m| m.user_id == user && m.role == owner);
+    let other_owners = workspace
+        .members
+        .iter()
+        .any(|m| m.user_id != user && m.role == owner);
+    let other_members = workspace.members.iter().any(|m| m.user_id != user);
+    is_owner && !other_owners && other_members
+}
+
+/// Whether a password-reset step's failure is answered as if nothing was asked: every
+/// refusal except bad input (a malformed email, which no user can hold) and "not now".
+fn quietly_refused(error: &AppError) -> bool {
+    match error.kind {
+        ErrorKind::Rejected(RejectionKind::InvalidArgument | RejectionKind::Unavailable) => false,
+        ErrorKind::Rejected(_) => true,
+        ErrorKind::Timeout | ErrorKind::Internal => false,
+    }
+}
+
+/// Identity's answer to a token, with everything that would tell something about the user
+/// the token names (unknown, erased, suspended, already verified) made the answer to a
+/// wrong token.
+fn as_token_refusal(error: AppError) -> AppError {
+    let about_the_user = error.is(RejectionKind::NotFound)
+        || matches!(
+            error.code.as_ref(),
+            "USER_ERASED" | "USER_NOT_ACTIVE" | "EMAIL_ALREADY_VERIFIED"
+        );
+    if about_the_user {
+        tracing::debug!(code = %error.code, "token refused");
+        AppError::rejected(
+            RejectionKind::FailedPrecondition,
+            "TOKEN_INVALID",
+            "the token is invalid or has expired",
+        )
+    } else {
+        error
     }
 }

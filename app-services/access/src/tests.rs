@@ -1,0 +1,131 @@
+//! Unit tests of the access use cases against mocked ports, and of the tokens.
+
+mod jwt;
+mod key_file;
+mod login;
+mod sign_up;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration};
+use kernel_domain::{ManualClock, RejectionKind, Timestamp};
+use ports_app::wire::{billing, identity, workspace};
+use ports_app::{AppError, ErrorKind, MockSubscriptions, MockUsers, MockWorkspaces};
+use uuid::Uuid;
+
+use crate::{Access, JwtKeys};
+
+/// The secret the test keys are made from.
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+
+fn start() -> Timestamp {
+    DateTime::from_timestamp(1_900_000_000, 0).expect("a valid time")
+}
+
+fn keys() -> JwtKeys {
+    JwtKeys::from_secret(SECRET).expect("a long enough secret")
+}
+
+fn wire_time(time: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: 0,
+    }
+}
+
+fn user(id: Uuid) -> identity::User {
+    identity::User {
+        id: id.to_string(),
+        email: "ada@example.com".to_owned(),
+        display_name: "Ada".to_owned(),
+        status: identity::UserStatus::Active as i32,
+        ..Default::default()
+    }
+}
+
+fn session(id: Uuid, expires: Timestamp) -> identity::Session {
+    identity::Session {
+        id: id.to_string(),
+        create_time: Some(wire_time(start())),
+        expire_time: Some(wire_time(expires)),
+        refresh_time: Some(wire_time(start())),
+    }
+}
+
+fn a_workspace(id: Uuid, owner: Uuid) -> workspace::Workspace {
+    workspace::Workspace {
+        id: id.to_string(),
+        slug: "acme".to_owned(),
+        name: "Acme".to_owned(),
+        members: vec![workspace::Member {
+            user_id: owner.to_string(),
+            role: workspace::Role::Owner as i32,
+            join_time: None,
+        }],
+        seat_limit: crate::TRIAL_SEATS,
+        seats_in_use: 1,
+        ..Default::default()
+    }
+}
+
+fn subscription(workspace_id: Uuid) -> billing::Subscription {
+    billing::Subscription {
+        id: Uuid::now_v7().to_string(),
+        workspace_id: workspace_id.to_string(),
+        plan: billing::Plan::Team as i32,
+        seats: crate::TRIAL_SEATS,
+        status: billing::SubscriptionStatus::Trialing as i32,
+        ..Default::default()
+    }
+}
+
+fn rejected(kind: RejectionKind, code: &'static str) -> AppError {
+    AppError::rejected(kind, code, format!("refused: {code}"))
+}
+
+fn timeout() -> AppError {
+    AppError {
+        kind: ErrorKind::Timeout,
+        code: "DEADLINE_EXCEEDED".into(),
+        message: "the data service did not answer in time".to_owned(),
+        fields: Vec::new(),
+    }
+}
+
+fn internal() -> AppError {
+    AppError {
+        kind: ErrorKind::Internal,
+        code: "INTERNAL".into(),
+        message: "internal error".to_owned(),
+        fields: Vec::new(),
+    }
+}
+
+/// The mocks a use case runs against; expectations are set before [`Ports::access`].
+#[derive(Default)]
+struct Ports {
+    users: MockUsers,
+    workspaces: MockWorkspaces,
+    subscriptions: MockSubscriptions,
+}
+
+impl Ports {
+    fn access(self, clock: Arc<ManualClock>) -> Access {
+        Access::new(
+            Arc::new(self.users),
+            Arc::new(self.workspaces),
+            Arc::new(self.subscriptions),
+            Arc::new(keys()),
+            clock,
+        )
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(start()))
+}
+
+/// A session expiry a day after the start.
+fn session_expiry() -> Timestamp {
+    start() + Duration::days(1)
+}

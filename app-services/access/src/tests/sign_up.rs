@@ -1,0 +1,478 @@
+//! Sign-up: the three steps, their request ids, and what a failure undoes.
+
+use mockall::Sequence;
+use ports_app::Ctx;
+
+use super::*;
+use crate::{SignUpForm, TRIAL_SEATS};
+
+fn form() -> SignUpForm {
+    SignUpForm {
+        email: "ada@example.com".to_owned(),
+        password: "correct horse battery".to_owned(),
+        display_name: "Ada".to_owned(),
+        workspace_name: "Acme".to_owned(),
+        workspace_slug: "acme".to_owned(),
+    }
+}
+
+/// Expects the registration of `form()` under `ctx`, answering `user_id`'s user.
+fn expect_register(ports: &mut Ports, ctx: &Ctx, user_id: Uuid, times: usize) {
+    let expected_ctx = ctx.clone();
+    ports
+        .users
+        .expect_register_user()
+        .withf(move |ctx, request| {
+            *ctx == expected_ctx
+                && request.request_id == expected_ctx.step("register")
+                && request.email == "ada@example.com"
+                && request.display_name == "Ada"
+                && request.password == "correct horse battery"
+        })
+        .times(times)
+        .returning(move |_, _| Ok(user(user_id)));
+}
+
+/// Expects the workspace creation by `user_id`, answering with `result`.
+fn expect_create(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    result: impl Fn() -> ports_app::AppResult<workspace::Workspace> + Send + 'static,
+) {
+    let expected_ctx = ctx.acting_as(user_id);
+    ports
+        .workspaces
+        .expect_create_workspace()
+        .withf(move |ctx, request| {
+            *ctx == expected_ctx
+                && request.request_id == expected_ctx.step("create-workspace")
+                && request.slug == "acme"
+                && request.name == "Acme"
+                && request.seat_limit == TRIAL_SEATS
+        })
+        .times(1)
+        .returning(move |_, _| result());
+}
+
+/// Expects the trial for `workspace_id`, answering with `result`.
+fn expect_trial(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    workspace_id: Uuid,
+    result: impl Fn() -> ports_app::AppResult<billing::Subscription> + Send + 'static,
+) {
+    let expected_ctx = ctx.acting_as(user_id);
+    ports
+        .subscriptions
+        .expect_start_trial()
+        .withf(move |ctx, request| {
+            *ctx == expected_ctx
+                && request.request_id == expected_ctx.step("start-trial")
+                && request.workspace_id == workspace_id.to_string()
+        })
+        .times(1)
+        .returning(move |_, _| result());
+}
+
+fn expect_erase(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    result: ports_app::AppResult<()>,
+    seq: Option<&mut Sequence>,
+) {
+    let expected_ctx = ctx.clone();
+    let expectation = ports.users.expect_erase_user();
+    expectation
+        .withf(move |ctx, request| {
+            *ctx == expected_ctx
+                && request.id == user_id.to_string()
+                && request.request_id == expected_ctx.step("undo-register")
+                && request.etag.is_empty()
+        })
+        .times(1)
+        .returning(move |_, _| result.clone().map(|()| user(user_id)));
+    if let Some(seq) = seq {
+        expectation.in_sequence(seq);
+    }
+}
+
+fn expect_delete(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    workspace_id: Uuid,
+    result: ports_app::AppResult<()>,
+    seq: &mut Sequence,
+) {
+    let expected_ctx = ctx.acting_as(user_id);
+    ports
+        .workspaces
+        .expect_delete_workspace()
+        .withf(move |ctx, request| {
+            *ctx == expected_ctx
+                && request.id == workspace_id.to_string()
+                && request.request_id == expected_ctx.step("undo-create-workspace")
+                && request.etag.is_empty()
+        })
+        .times(1)
+        .in_sequence(seq)
+        .returning(move |_, _| result.clone());
+}
+
+/// Failures that may leave a step done or that ask for a retry: never undone.
+fn transient_failures() -> Vec<AppError> {
+    vec![
+        timeout(),
+        internal(),
+        rejected(RejectionKind::Unavailable, "OVERLOADED"),
+        rejected(RejectionKind::Aborted, "ETAG_MISMATCH"),
+        rejected(RejectionKind::InvalidArgument, "REQUEST_ID_REUSED"),
+    ]
+}
+
+#[tokio::test]
+async fn sign_up_registers_creates_the_workspace_as_the_user_and_starts_a_trial() {
+    let ctx = Ctx::anonymous();
+    let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ports = Ports::default();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, move || {
+        Ok(a_workspace(workspace_id, user_id))
+    });
+    expect_trial(&mut ports, &ctx, user_id, workspace_id, move || {
+        Ok(subscription(workspace_id))
+    });
+
+    let signed_up = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect("signed up");
+
+    assert_eq!(signed_up.user.id, user_id.to_string());
+    assert_eq!(signed_up.workspace.id, workspace_id.to_string());
+    assert_eq!(
+        signed_up.subscription.workspace_id,
+        workspace_id.to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_registration_is_returned_and_nothing_else_happens() {
+    let ctx = Ctx::anonymous();
+    let mut ports = Ports::default();
+    let refusal = AppError::invalid_field("INVALID_PASSWORD", "password", "too short");
+    let returned = refusal.clone();
+    ports
+        .users
+        .expect_register_user()
+        .times(1)
+        .returning(move |_, _| Err(returned.clone()));
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error, refusal);
+    assert_eq!(error.fields[0].field, "password");
+}
+
+#[tokio::test]
+async fn a_taken_email_is_returned_as_it_is() {
+    let ctx = Ctx::anonymous();
+    let mut ports = Ports::default();
+    ports
+        .users
+        .expect_register_user()
+        .times(1)
+        .returning(|_, _| Err(rejected(RejectionKind::AlreadyExists, "EMAIL_TAKEN")));
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "EMAIL_TAKEN");
+    assert!(error.is(RejectionKind::AlreadyExists));
+}
+
+#[tokio::test]
+async fn a_user_id_that_is_not_a_uuid_is_an_internal_error_and_stops_the_sign_up() {
+    let ctx = Ctx::anonymous();
+    let mut ports = Ports::default();
+    ports
+        .users
+        .expect_register_user()
+        .times(1)
+        .returning(|_, _| {
+            Ok(identity::User {
+                id: "not-a-uuid".to_owned(),
+                ..Default::default()
+            })
+        });
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("internal");
+
+    assert_eq!(error.kind, ErrorKind::Internal);
+}
+
+#[tokio::test]
+async fn a_workspace_refused_for_good_erases_the_user_and_returns_the_refusal() {
+    let ctx = Ctx::anonymous();
+    let user_id = Uuid::now_v7();
+    let mut ports = Ports::default();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, || {
+        Err(rejected(RejectionKind::AlreadyExists, "SLUG_TAKEN"))
+    });
+    expect_erase(&mut ports, &ctx, user_id, Ok(()), None);
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "SLUG_TAKEN");
+    assert!(error.is(RejectionKind::AlreadyExists));
+}
+
+#[tokio::test]
+async fn a_bad_slug_erases_the_user_and_keeps_the_field_violation() {
+    let ctx = Ctx::anonymous();
+    let user_id = Uuid::now_v7();
+    let mut ports = Ports::default();
+    let refusal = AppError::invalid_field("INVALID_SLUG", "slug", "the slug is reserved");
+    let returned = refusal.clone();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, move || Err(returned.clone()));
+    expect_erase(&mut ports, &ctx, user_id, Ok(()), None);
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error, refusal);
+}
+
+#[tokio::test]
+async fn a_failed_erasure_while_undoing_still_returns_the_original_refusal() {
+    let ctx = Ctx::anonymous();
+    let user_id = Uuid::now_v7();
+    let mut ports = Ports::default();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, || {
+        Err(rejected(RejectionKind::AlreadyExists, "SLUG_TAKEN"))
+    });
+    expect_erase(&mut ports, &ctx, user_id, Err(timeout()), None);
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "SLUG_TAKEN");
+}
+
+#[tokio::test]
+async fn a_transient_workspace_failure_is_returned_without_undoing_anything() {
+    for failure in transient_failures() {
+        let ctx = Ctx::anonymous();
+        let user_id = Uuid::now_v7();
+        let mut ports = Ports::default();
+        expect_register(&mut ports, &ctx, user_id, 1);
+        let returned = failure.clone();
+        expect_create(&mut ports, &ctx, user_id, move || Err(returned.clone()));
+        ports.users.expect_erase_user().never();
+
+        let error = ports
+            .access(clock())
+            .sign_up(&ctx, form())
+            .await
+            .expect_err("failed");
+
+        assert_eq!(error, failure);
+    }
+}
+
+#[tokio::test]
+async fn a_trial_refused_for_good_deletes_the_workspace_then_erases_the_user() {
+    let ctx = Ctx::anonymous();
+    let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ports = Ports::default();
+    let mut seq = Sequence::new();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, move || {
+        Ok(a_workspace(workspace_id, user_id))
+    });
+    expect_trial(&mut ports, &ctx, user_id, workspace_id, || {
+        Err(rejected(
+            RejectionKind::FailedPrecondition,
+            "PLAN_UNAVAILABLE",
+        ))
+    });
+    expect_delete(&mut ports, &ctx, user_id, workspace_id, Ok(()), &mut seq);
+    expect_erase(&mut ports, &ctx, user_id, Ok(()), Some(&mut seq));
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "PLAN_UNAVAILABLE");
+    assert!(error.is(RejectionKind::FailedPrecondition));
+}
+
+#[tokio::test]
+async fn a_failed_workspace_deletion_still_erases_the_user_and_returns_the_original_refusal() {
+    let ctx = Ctx::anonymous();
+    let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ports = Ports::default();
+    let mut seq = Sequence::new();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, move || {
+        Ok(a_workspace(workspace_id, user_id))
+    });
+    expect_trial(&mut ports, &ctx, user_id, workspace_id, || {
+        Err(rejected(
+            RejectionKind::InvalidArgument,
+            "INVALID_WORKSPACE_ID",
+        ))
+    });
+    expect_delete(
+        &mut ports,
+        &ctx,
+        user_id,
+        workspace_id,
+        Err(rejected(
+            RejectionKind::FailedPrecondition,
+            "WORKSPACE_NOT_PRISTINE",
+        )),
+        &mut seq,
+    );
+    expect_erase(&mut ports, &ctx, user_id, Err(internal()), Some(&mut seq));
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "INVALID_WORKSPACE_ID");
+}
+
+#[tokio::test]
+async fn a_transient_trial_failure_is_returned_without_undoing_anything() {
+    for failure in transient_failures() {
+        let ctx = Ctx::anonymous();
+        let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut ports = Ports::default();
+        expect_register(&mut ports, &ctx, user_id, 1);
+        expect_create(&mut ports, &ctx, user_id, move || {
+            Ok(a_workspace(workspace_id, user_id))
+        });
+        let returned = failure.clone();
+        expect_trial(&mut ports, &ctx, user_id, workspace_id, move || {
+            Err(returned.clone())
+        });
+        ports.workspaces.expect_delete_workspace().never();
+        ports.users.expect_erase_user().never();
+
+        let error = ports
+            .access(clock())
+            .sign_up(&ctx, form())
+            .await
+            .expect_err("failed");
+
+        assert_eq!(error, failure);
+    }
+}
+
+#[tokio::test]
+async fn a_trial_refused_because_a_subscription_exists_keeps_the_workspace_and_the_user() {
+    let ctx = Ctx::anonymous();
+    let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ports = Ports::default();
+    expect_register(&mut ports, &ctx, user_id, 1);
+    expect_create(&mut ports, &ctx, user_id, move || {
+        Ok(a_workspace(workspace_id, user_id))
+    });
+    expect_trial(&mut ports, &ctx, user_id, workspace_id, || {
+        Err(rejected(
+            RejectionKind::AlreadyExists,
+            "SUBSCRIPTION_EXISTS",
+        ))
+    });
+    ports.workspaces.expect_delete_workspace().never();
+    ports.users.expect_erase_user().never();
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "SUBSCRIPTION_EXISTS");
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_request_id_repeats_the_same_steps_and_converges() {
+    let ctx = Ctx::anonymous();
+    let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ports = Ports::default();
+    // The data services replay the stored responses of the steps already done.
+    expect_register(&mut ports, &ctx, user_id, 2);
+    let expected_ctx = ctx.acting_as(user_id);
+    let create_ctx = expected_ctx.clone();
+    ports
+        .workspaces
+        .expect_create_workspace()
+        .withf(move |ctx, request| {
+            *ctx == create_ctx && request.request_id == create_ctx.step("create-workspace")
+        })
+        .times(2)
+        .returning(move |_, _| Ok(a_workspace(workspace_id, user_id)));
+    let mut seq = Sequence::new();
+    let trial_ctx = expected_ctx.clone();
+    ports
+        .subscriptions
+        .expect_start_trial()
+        .withf(move |ctx, request| {
+            *ctx == trial_ctx && request.request_id == trial_ctx.step("start-trial")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(timeout()));
+    let trial_ctx = expected_ctx.clone();
+    ports
+        .subscriptions
+        .expect_start_trial()
+        .withf(move |ctx, request| {
+            *ctx == trial_ctx && request.request_id == trial_ctx.step("start-trial")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(subscription(workspace_id)));
+    let access = ports.access(clock());
+
+    let first = access.sign_up(&ctx, form()).await.expect_err("timed out");
+    let second = access.sign_up(&ctx, form()).await.expect("converged");
+
+    assert_eq!(first.kind, ErrorKind::Timeout);
+    assert_eq!(second.user.id, user_id.to_string());
+    assert_eq!(second.workspace.id, workspace_id.to_string());
+}

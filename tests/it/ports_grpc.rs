@@ -1,0 +1,214 @@
+//! The gRPC adapters of `ports-app` against the real data services: the acting user and the
+//! service credential travel with each call, the data services' refusals arrive as
+//! `AppError`s with their stable reasons and fields, deployment faults are internal, an
+//! unreachable service is `UPSTREAM_UNAVAILABLE`, and readiness follows `grpc.health.v1`.
+
+use std::time::Duration;
+
+use kernel_domain::RejectionKind;
+use ports_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
+use ports_app::wire::{billing, identity, workspace};
+use ports_app::{Ctx, ErrorKind};
+use saas_tests::{DataServices, SERVICE_TOKEN};
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+const PASSWORD: &str = "correct horse battery staple";
+
+fn url(services: &DataServices) -> String {
+    format!("http://{}", services.addr)
+}
+
+fn ports(services: &DataServices) -> Ports {
+    let url = url(services);
+    Ports::connect_lazy(&url, &url, &url, SERVICE_TOKEN, DEADLINE).unwrap()
+}
+
+fn fresh_email() -> String {
+    format!("ports-{}@example.com", Uuid::now_v7().simple())
+}
+
+fn register(ctx: &Ctx, email: &str) -> identity::RegisterUserRequest {
+    identity::RegisterUserRequest {
+        request_id: ctx.step("register"),
+        email: email.to_owned(),
+        display_name: "Ada Lovelace".into(),
+        password: PASSWORD.into(),
+    }
+}
+
+/// A port nothing listens on (bound once, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_workspace_command_is_made_for_the_acting_user() {
+    let services = DataServices::spawn().await;
+    let ports = ports(&services);
+    let ctx = Ctx::anonymous();
+    let user = ports
+        .users
+        .register_user(&ctx, register(&ctx, &fresh_email()))
+        .await
+        .unwrap();
+    let user_id: Uuid = user.id.parse().unwrap();
+
+    let request = workspace::CreateWorkspaceRequest {
+        request_id: ctx.step("create-workspace"),
+        slug: format!("ws-{}", Uuid::now_v7().simple()),
+        name: "Acme Corp".into(),
+        seat_limit: 3,
+    };
+    let created = ports
+        .workspaces
+        .create_workspace(&ctx.acting_as(user_id), request.clone())
+        .await
+        .unwrap();
+    assert_eq!(created.members.len(), 1);
+    assert_eq!(created.members[0].user_id, user.id);
+    assert_eq!(created.members[0].role(), workspace::Role::Owner);
+
+    // Without an actor the same command is the caller's refusal.
+    let error = ports
+        .workspaces
+        .create_workspace(
+            &ctx,
+            workspace::CreateWorkspaceRequest {
+                request_id: ctx.step("create-another"),
+                slug: format!("ws-{}", Uuid::now_v7().simple()),
+                ..request
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.kind,
+        ErrorKind::Rejected(RejectionKind::Unauthenticated)
+    );
+    assert_eq!(error.code, "ACTOR_REQUIRED");
+
+    // The billing adapter reaches its service too.
+    let subscription = ports
+        .subscriptions
+        .start_trial(
+            &ctx,
+            billing::StartTrialRequest {
+                request_id: ctx.step("start-trial"),
+                workspace_id: created.id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(subscription.workspace_id, created.id);
+}
+
+#[tokio::test]
+async fn a_refused_command_keeps_its_reason_and_kind() {
+    let services = DataServices::spawn().await;
+    let ports = ports(&services);
+    let email = fresh_email();
+    let first = Ctx::anonymous();
+    ports
+        .users
+        .register_user(&first, register(&first, &email))
+        .await
+        .unwrap();
+    let second = Ctx::anonymous();
+    let error = ports
+        .users
+        .register_user(&second, register(&second, &email))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "EMAIL_TAKEN");
+    assert_eq!(
+        error.kind,
+        ErrorKind::Rejected(RejectionKind::AlreadyExists)
+    );
+    assert_eq!(error.http_status(), 409);
+    assert!(!error.message.is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_comes_back_with_every_field_violation() {
+    let services = DataServices::spawn().await;
+    let ports = ports(&services);
+    let ctx = Ctx::anonymous();
+    let error = ports
+        .users
+        .register_user(
+            &ctx,
+            identity::RegisterUserRequest {
+                email: "ada@@example.com".into(),
+                password: "short".into(),
+                ..register(&ctx, "unused@example.com")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.kind,
+        ErrorKind::Rejected(RejectionKind::InvalidArgument)
+    );
+    let mut fields: Vec<&str> = error.fields.iter().map(|f| f.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["email", "password"], "{error:?}");
+    assert!(error.fields.iter().all(|f| !f.description.is_empty()));
+}
+
+#[tokio::test]
+async fn a_refused_service_credential_is_internal() {
+    let services = DataServices::spawn().await;
+    let users =
+        GrpcUsers::connect_lazy(&url(&services), "not-the-service-token", DEADLINE).unwrap();
+    let ctx = Ctx::anonymous();
+    let error = ports_app::Users::register_user(&users, &ctx, register(&ctx, &fresh_email()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Internal);
+    assert_eq!(error.code, "INTERNAL");
+    assert_eq!(error.message, "internal error");
+}
+
+#[tokio::test]
+async fn an_unreachable_service_is_upstream_unavailable() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let ports =
+        Ports::connect_lazy(&url, &url, &url, SERVICE_TOKEN, Duration::from_secs(2)).unwrap();
+    let error = ports
+        .users
+        .get_user(
+            &Ctx::anonymous(),
+            identity::GetUserRequest {
+                id: Uuid::now_v7().to_string(),
+            },
+        )
+        .await
+        .unwrap_err();
+    let unavailable = error.code == "UPSTREAM_UNAVAILABLE"
+        && error.kind == ErrorKind::Rejected(RejectionKind::Unavailable);
+    let timed_out = error.code == "UPSTREAM_TIMEOUT" && error.kind == ErrorKind::Timeout;
+    assert!(unavailable || timed_out, "{error:?}");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_health_of_every_data_service() {
+    let services = DataServices::spawn().await;
+    let url = url(&services);
+    let health = HealthCheck::connect_lazy(&url, &url, &url, DEADLINE).unwrap();
+    assert_eq!(health.ready().await, Ok(()));
+
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let health = HealthCheck::connect_lazy(&url, &closed, &url, DEADLINE).unwrap();
+    let why = health.ready().await.unwrap_err();
+    assert!(why.contains("saas.workspace.v1.WorkspaceService"), "{why}");
+    assert!(!why.contains("saas.identity.v1.UserService"), "{why}");
+    assert!(
+        !why.contains("saas.billing.v1.SubscriptionService"),
+        "{why}"
+    );
+}
