@@ -5,17 +5,40 @@
 //! below the seats in use: lowering first lowers the workspace's seat limit (refused below
 //! seats in use), then the subscription; raising first changes the subscription, then the
 //! seat limit follows.
+//!
+//! The Billing data service decides on the subscription as it finds it, so the commands
+//! here carry no etag: a retry of a use case under the same request id then sends the same
+//! request again and gets the original answer back. Setting the seat limit is a system
+//! command of the Workspace data service and is made without an acting user.
 
 use std::sync::Arc;
 
-use ports_app::wire::billing;
-use ports_app::{AppResult, Ctx, Subscriptions, Workspaces};
+use kernel_domain::RejectionKind;
+use ports_app::wire::{billing, workspace};
+use ports_app::{AppError, AppResult, Ctx, ErrorKind, Subscriptions, Workspaces};
 use uuid::Uuid;
+
+#[cfg(test)]
+mod tests;
 
 /// The plan and seat use cases.
 pub struct Plans {
     workspaces: Arc<dyn Workspaces>,
     subscriptions: Arc<dyn Subscriptions>,
+}
+
+/// Whether a failure is final: a refusal that asking again would not change. A timeout,
+/// an internal failure or an overloaded service leave the outcome open.
+fn refused_for_good(error: &AppError) -> bool {
+    matches!(error.kind, ErrorKind::Rejected(kind) if kind != RejectionKind::Unavailable)
+}
+
+/// The same call made by the system rather than a person.
+fn as_system(ctx: &Ctx) -> Ctx {
+    Ctx {
+        actor: None,
+        ..ctx.clone()
+    }
 }
 
 impl Plans {
@@ -26,36 +49,228 @@ impl Plans {
         }
     }
 
+    async fn workspace(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<workspace::Workspace> {
+        self.workspaces
+            .get_workspace(
+                ctx,
+                workspace::GetWorkspaceRequest {
+                    id: workspace_id.to_string(),
+                },
+            )
+            .await
+    }
+
+    /// Sets the workspace's seat limit as the system, under the request id of `step`.
+    async fn set_seat_limit(
+        &self,
+        ctx: &Ctx,
+        workspace_id: Uuid,
+        step: &str,
+        seat_limit: i32,
+    ) -> AppResult<workspace::Workspace> {
+        self.workspaces
+            .set_seat_limit(
+                &as_system(ctx),
+                workspace::SetSeatLimitRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step(step),
+                    etag: String::new(),
+                    seat_limit,
+                },
+            )
+            .await
+    }
+
+    async fn change_subscription_seats(
+        &self,
+        ctx: &Ctx,
+        subscription: &billing::Subscription,
+        seats: i32,
+        seats_in_use: i32,
+    ) -> AppResult<billing::Subscription> {
+        self.subscriptions
+            .change_seats(
+                ctx,
+                billing::ChangeSeatsRequest {
+                    id: subscription.id.clone(),
+                    request_id: ctx.step("change-seats"),
+                    etag: String::new(),
+                    seats,
+                    seats_in_use,
+                },
+            )
+            .await
+    }
+
     /// The workspace's subscription.
     pub async fn subscription(
         &self,
         ctx: &Ctx,
         workspace_id: Uuid,
     ) -> AppResult<billing::Subscription> {
-        let _ = (ctx, workspace_id, &self.workspaces, &self.subscriptions);
-        todo!()
+        self.subscriptions
+            .lookup_subscription(
+                ctx,
+                billing::LookupSubscriptionRequest {
+                    workspace_id: workspace_id.to_string(),
+                },
+            )
+            .await
     }
 
-    /// Changes the plan (seats in use passed from the workspace).
+    /// Changes the plan (seats in use passed from the workspace). The plan must be one of
+    /// the catalogue (`INVALID_PLAN` on `plan`); Billing checks that it holds the seats.
     pub async fn change_plan(
         &self,
         ctx: &Ctx,
         workspace_id: Uuid,
         plan: billing::Plan,
     ) -> AppResult<billing::Subscription> {
-        let _ = (ctx, workspace_id, plan);
-        todo!()
+        if plan == billing::Plan::Unspecified {
+            return Err(AppError::invalid_field(
+                "INVALID_PLAN",
+                "plan",
+                "the plan must be one of free, team or business",
+            ));
+        }
+        let current = self.workspace(ctx, workspace_id).await?;
+        let subscription = self.subscription(ctx, workspace_id).await?;
+        self.subscriptions
+            .change_plan(
+                ctx,
+                billing::ChangePlanRequest {
+                    id: subscription.id,
+                    request_id: ctx.step("change-plan"),
+                    etag: String::new(),
+                    plan: plan as i32,
+                    seats_in_use: current.seats_in_use,
+                },
+            )
+            .await
     }
 
-    /// Changes the seats, in the order described above.
+    /// Changes the seats, in the order described above. At least 1 seat (`INVALID_SEATS` on
+    /// `seats`).
+    ///
+    /// - Lowering: the seat limit goes down first; when the workspace refuses (more seats in
+    ///   use), the subscription is left alone. When Billing then refuses for good, the seat
+    ///   limit goes back to what it was and Billing's refusal is the answer.
+    /// - Raising: the subscription first, then the seat limit. If the limit cannot follow,
+    ///   that failure is the answer; the subscription keeps its new seats and a retry under
+    ///   the same request id completes the change.
+    /// - The same seats: the subscription as it is, after the seat limit caught up with it
+    ///   if an earlier attempt left it behind.
     pub async fn change_seats(
         &self,
         ctx: &Ctx,
         workspace_id: Uuid,
         seats: i32,
     ) -> AppResult<billing::Subscription> {
-        let _ = (ctx, workspace_id, seats);
-        todo!()
+        if seats < 1 {
+            return Err(AppError::invalid_field(
+                "INVALID_SEATS",
+                "seats",
+                "the number of seats must be at least 1",
+            ));
+        }
+        let current = self.workspace(ctx, workspace_id).await?;
+        let subscription = self.subscription(ctx, workspace_id).await?;
+        if seats < subscription.seats {
+            self.lower_seats(ctx, workspace_id, current, &subscription, seats)
+                .await
+        } else if seats > subscription.seats {
+            let changed = self
+                .change_subscription_seats(ctx, &subscription, seats, current.seats_in_use)
+                .await?;
+            self.raise_seat_limit(ctx, workspace_id, &current, seats)
+                .await?;
+            Ok(changed)
+        } else {
+            if current.seat_limit < seats {
+                self.raise_seat_limit(ctx, workspace_id, &current, seats)
+                    .await?;
+            } else if current.seat_limit > seats {
+                self.set_seat_limit(
+                    ctx,
+                    workspace_id,
+                    &format!("lower-seat-limit/{}", current.etag),
+                    seats,
+                )
+                .await?;
+            }
+            Ok(subscription)
+        }
+    }
+
+    /// Lowers the seat limit, then the subscription; puts the limit back if Billing refuses.
+    ///
+    /// The workspace steps are named after the workspace version they start from: after a
+    /// limit was put back, a retry under the same request id lowers it again instead of
+    /// replaying the first answer.
+    async fn lower_seats(
+        &self,
+        ctx: &Ctx,
+        workspace_id: Uuid,
+        current: workspace::Workspace,
+        subscription: &billing::Subscription,
+        seats: i32,
+    ) -> AppResult<billing::Subscription> {
+        let previous_limit = current.seat_limit;
+        let (lowered, changed_limit) = if current.seat_limit == seats {
+            (current, false)
+        } else {
+            let step = format!("lower-seat-limit/{}", current.etag);
+            let lowered = self.set_seat_limit(ctx, workspace_id, &step, seats).await?;
+            (lowered, true)
+        };
+        match self
+            .change_subscription_seats(ctx, subscription, seats, lowered.seats_in_use)
+            .await
+        {
+            Ok(changed) => Ok(changed),
+            Err(error) => {
+                if changed_limit && refused_for_good(&error) {
+                    let step = format!("restore-seat-limit/{}", lowered.etag);
+                    if let Err(restore_error) = self
+                        .set_seat_limit(ctx, workspace_id, &step, previous_limit)
+                        .await
+                    {
+                        tracing::error!(
+                            %workspace_id,
+                            seat_limit = previous_limit,
+                            error = %restore_error,
+                            "seat limit not restored after the subscription refused fewer seats"
+                        );
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Raises the seat limit to the subscription's new seats.
+    async fn raise_seat_limit(
+        &self,
+        ctx: &Ctx,
+        workspace_id: Uuid,
+        current: &workspace::Workspace,
+        seats: i32,
+    ) -> AppResult<()> {
+        if current.seat_limit == seats {
+            return Ok(());
+        }
+        self.set_seat_limit(ctx, workspace_id, "raise-seat-limit", seats)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                tracing::warn!(
+                    %workspace_id,
+                    seats,
+                    %error,
+                    "the subscription has the new seats but the seat limit did not follow yet"
+                );
+                error
+            })
     }
 
     /// Cancels now or at the period end.
@@ -65,13 +280,32 @@ impl Plans {
         workspace_id: Uuid,
         at_period_end: bool,
     ) -> AppResult<billing::Subscription> {
-        let _ = (ctx, workspace_id, at_period_end);
-        todo!()
+        let subscription = self.subscription(ctx, workspace_id).await?;
+        self.subscriptions
+            .cancel_subscription(
+                ctx,
+                billing::CancelSubscriptionRequest {
+                    id: subscription.id,
+                    request_id: ctx.step("cancel"),
+                    etag: String::new(),
+                    at_period_end,
+                },
+            )
+            .await
     }
 
     /// Undoes a cancel at period end.
     pub async fn resume(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<billing::Subscription> {
-        let _ = (ctx, workspace_id);
-        todo!()
+        let subscription = self.subscription(ctx, workspace_id).await?;
+        self.subscriptions
+            .resume_subscription(
+                ctx,
+                billing::ResumeSubscriptionRequest {
+                    id: subscription.id,
+                    request_id: ctx.step("resume"),
+                    etag: String::new(),
+                },
+            )
+            .await
     }
 }

@@ -3,12 +3,32 @@
 //!
 //! [`Team::authorize`] is the tenancy gate every `/v1/workspaces/{workspace_id}/...` route
 //! passes: a workspace the user is not a member of answers exactly like an unknown one.
+//!
+//! The rules the Workspace data service enforces (who may invite, change roles or remove
+//! whom, the last Owner, the seat limit) stay there; its refusals pass through unchanged.
+//! The use cases add what needs other contexts: an invitation needs a Trialing or Active
+//! subscription and a free seat, the invitee's account (if any) is named so a member is not
+//! invited again, the token is mailed, and accepting uses the email Identity knows.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use ports_app::wire::{identity, workspace};
-use ports_app::{AppResult, Ctx, Mailer, Subscriptions, Users, Workspaces};
+use kernel_domain::RejectionKind;
+use ports_app::wire::{billing, identity, workspace};
+use ports_app::{
+    AppError, AppResult, Ctx, Mail, MailKind, Mailer, Subscriptions, Users, Workspaces,
+};
 use uuid::Uuid;
+
+#[cfg(test)]
+mod tests;
+
+/// How many times an invitation is attempted when the workspace changed between the checks
+/// and the invitation (`ETAG_MISMATCH`): the first try and two retries on a fresh read.
+const INVITE_ATTEMPTS: usize = 3;
+
+/// How many users Identity returns in one batch read.
+const USER_BATCH: usize = 100;
 
 /// The least role a route needs, ordered Member < Admin < Owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,11 +38,32 @@ pub enum Role {
     Owner,
 }
 
+impl Role {
+    /// The role a member holds on the wire; `None` for a value that names no role.
+    fn from_wire(role: workspace::Role) -> Option<Role> {
+        match role {
+            workspace::Role::Owner => Some(Role::Owner),
+            workspace::Role::Admin => Some(Role::Admin),
+            workspace::Role::Member => Some(Role::Member),
+            workspace::Role::Unspecified => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
 /// A member with their profile from Identity.
 #[derive(Debug, Clone)]
 pub struct MemberView {
     pub member: workspace::Member,
-    /// `None` when Identity no longer knows the user.
+    /// `None` when Identity no longer knows the user. Other members see no one's sessions:
+    /// the profile comes without them.
     pub profile: Option<identity::User>,
 }
 
@@ -32,6 +73,53 @@ pub struct Team {
     workspaces: Arc<dyn Workspaces>,
     subscriptions: Arc<dyn Subscriptions>,
     mailer: Arc<dyn Mailer>,
+}
+
+/// What an unknown workspace, and one the user is not a member of, both answer.
+fn workspace_not_found() -> AppError {
+    AppError::not_found("WORKSPACE_NOT_FOUND", "no such workspace")
+}
+
+/// What a token whose invitation cannot be found answers, whatever the reason.
+fn invitation_not_found() -> AppError {
+    AppError::not_found("INVITATION_NOT_FOUND", "no such invitation")
+}
+
+/// Whether a subscription in this status lets the workspace invite.
+fn may_invite(status: billing::SubscriptionStatus) -> bool {
+    matches!(
+        status,
+        billing::SubscriptionStatus::Trialing | billing::SubscriptionStatus::Active
+    )
+}
+
+/// An email address compared the way Identity and Workspace store it (trimmed, lower-case).
+fn same_email(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+fn role_in_words(role: workspace::Role) -> &'static str {
+    match role {
+        workspace::Role::Owner => "an owner",
+        workspace::Role::Admin => "an admin",
+        workspace::Role::Member | workspace::Role::Unspecified => "a member",
+    }
+}
+
+/// The invitation mail: it names the workspace and carries the token.
+fn invitation_mail(to: String, workspace_name: &str, role: workspace::Role, token: String) -> Mail {
+    Mail {
+        kind: MailKind::Invitation,
+        to,
+        subject: format!("You are invited to {workspace_name}"),
+        text: format!(
+            "You are invited to join {workspace_name} as {}.\n\n\
+             Sign in with this email address and accept the invitation with this token:\n\n\
+             {token}\n",
+            role_in_words(role)
+        ),
+        token,
+    }
 }
 
 impl Team {
@@ -58,16 +146,36 @@ impl Team {
         workspace_id: Uuid,
         at_least: Role,
     ) -> AppResult<workspace::Workspace> {
-        let _ = (
-            ctx,
-            workspace_id,
-            at_least,
-            &self.users,
-            &self.workspaces,
-            &self.subscriptions,
-            &self.mailer,
-        );
-        todo!()
+        let user = ctx.user()?;
+        let found = self
+            .workspaces
+            .get_workspace(
+                ctx,
+                workspace::GetWorkspaceRequest {
+                    id: workspace_id.to_string(),
+                },
+            )
+            .await
+            .map_err(|error| {
+                if error.is(RejectionKind::NotFound) {
+                    workspace_not_found()
+                } else {
+                    error
+                }
+            })?;
+        let member = found
+            .members
+            .iter()
+            .find(|member| Uuid::try_parse(&member.user_id).is_ok_and(|id| id == user))
+            .ok_or_else(workspace_not_found)?;
+        match Role::from_wire(member.role()) {
+            Some(role) if role >= at_least => Ok(found),
+            _ => Err(AppError::rejected(
+                RejectionKind::PermissionDenied,
+                "ROLE_REQUIRED",
+                format!("this needs the {} role", at_least.name()),
+            )),
+        }
     }
 
     /// The acting user's workspaces, paged.
@@ -77,8 +185,17 @@ impl Team {
         page_size: i32,
         page_token: String,
     ) -> AppResult<workspace::ListUserWorkspacesResponse> {
-        let _ = (ctx, page_size, page_token);
-        todo!()
+        let user = ctx.user()?;
+        self.workspaces
+            .list_user_workspaces(
+                ctx,
+                workspace::ListUserWorkspacesRequest {
+                    user_id: user.to_string(),
+                    page_size,
+                    page_token,
+                },
+            )
+            .await
     }
 
     /// Renames a workspace.
@@ -88,22 +205,70 @@ impl Team {
         workspace_id: Uuid,
         name: String,
     ) -> AppResult<workspace::Workspace> {
-        let _ = (ctx, workspace_id, name);
-        todo!()
+        ctx.user()?;
+        self.workspaces
+            .rename_workspace(
+                ctx,
+                workspace::RenameWorkspaceRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("rename"),
+                    etag: String::new(),
+                    name,
+                },
+            )
+            .await
     }
 
-    /// The members of an (already authorized) workspace with their profiles.
+    /// The members of an (already authorized) workspace with their profiles, in the
+    /// workspace's member order.
     pub async fn members(
         &self,
         ctx: &Ctx,
         workspace: &workspace::Workspace,
     ) -> AppResult<Vec<MemberView>> {
-        let _ = (ctx, workspace);
-        todo!()
+        let mut profiles: HashMap<Uuid, identity::User> = HashMap::new();
+        let ids: Vec<String> = workspace
+            .members
+            .iter()
+            .map(|member| member.user_id.clone())
+            .collect();
+        for batch in ids.chunks(USER_BATCH) {
+            let found = self
+                .users
+                .batch_get_users(
+                    ctx,
+                    identity::BatchGetUsersRequest {
+                        ids: batch.to_vec(),
+                    },
+                )
+                .await?;
+            for mut user in found.users {
+                if let Ok(id) = Uuid::try_parse(&user.id) {
+                    user.sessions.clear();
+                    profiles.insert(id, user);
+                }
+            }
+        }
+        Ok(workspace
+            .members
+            .iter()
+            .map(|member| MemberView {
+                member: member.clone(),
+                profile: Uuid::try_parse(&member.user_id)
+                    .ok()
+                    .and_then(|id| profiles.get(&id).cloned()),
+            })
+            .collect())
     }
 
     /// Invites `email` with `role`, only while the subscription is Trialing or Active and a
     /// seat is free; mails the token.
+    ///
+    /// The checks and the invitation are one consistent step: the invitation is made only on
+    /// the workspace as it was checked (its etag), and when it changed in between, the checks
+    /// run again on a fresh read. The Workspace data service still enforces the seat limit
+    /// and who may invite whom. If the mail cannot be sent, the invitation is withdrawn
+    /// again, so no seat is held by an invitation nobody received.
     pub async fn invite(
         &self,
         ctx: &Ctx,
@@ -111,14 +276,217 @@ impl Team {
         email: String,
         role: workspace::Role,
     ) -> AppResult<workspace::Invitation> {
-        let _ = (ctx, workspace_id, email, role);
-        todo!()
+        ctx.user()?;
+        let token = ports_app::token::new_token(workspace_id);
+        let mut invitee: Option<String> = None;
+        let mut attempt = 1;
+        let (made, name) = loop {
+            self.ensure_subscription_allows_invitations(ctx, workspace_id)
+                .await?;
+            let current = self
+                .workspaces
+                .get_workspace(
+                    ctx,
+                    workspace::GetWorkspaceRequest {
+                        id: workspace_id.to_string(),
+                    },
+                )
+                .await?;
+            if current.seats_in_use >= current.seat_limit {
+                return Err(AppError::rejected(
+                    RejectionKind::FailedPrecondition,
+                    "SEAT_LIMIT_REACHED",
+                    "every seat is taken",
+                ));
+            }
+            let invitee_user_id = match &invitee {
+                Some(id) => id.clone(),
+                None => {
+                    let id = self.account_holding(ctx, &email).await?;
+                    invitee = Some(id.clone());
+                    id
+                }
+            };
+            let request = workspace::InviteMemberRequest {
+                id: workspace_id.to_string(),
+                request_id: ctx.step("invite"),
+                etag: current.etag.clone(),
+                email: email.clone(),
+                role: role as i32,
+                token: token.clone(),
+                invitee_user_id,
+            };
+            match self.workspaces.invite_member(ctx, request).await {
+                Ok(made) => {
+                    let name = made
+                        .workspace
+                        .as_ref()
+                        .map_or(current.name, |ws| ws.name.clone());
+                    break (made, name);
+                }
+                Err(error) if error.code == "ETAG_MISMATCH" && attempt < INVITE_ATTEMPTS => {
+                    tracing::debug!(
+                        %workspace_id,
+                        attempt,
+                        "workspace changed during invite, checking again"
+                    );
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let invitation = made.invitation.ok_or_else(|| {
+            AppError::internal(format!(
+                "invite to workspace {workspace_id} answered without the invitation"
+            ))
+        })?;
+        let to = if invitation.email.is_empty() {
+            email
+        } else {
+            invitation.email.clone()
+        };
+        let mail = invitation_mail(to, &name, invitation.role(), token);
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::warn!(
+                %workspace_id,
+                invitation_id = %invitation.id,
+                %error,
+                "invitation mail not sent, withdrawing the invitation"
+            );
+            let withdrawn = self
+                .workspaces
+                .revoke_invitation(
+                    ctx,
+                    workspace::RevokeInvitationRequest {
+                        id: workspace_id.to_string(),
+                        request_id: ctx.step("revoke-unsent"),
+                        etag: String::new(),
+                        invitation_id: invitation.id.clone(),
+                    },
+                )
+                .await;
+            if let Err(revoke_error) = withdrawn {
+                tracing::error!(
+                    %workspace_id,
+                    invitation_id = %invitation.id,
+                    error = %revoke_error,
+                    "could not withdraw an invitation whose mail was not sent"
+                );
+            }
+            return Err(error);
+        }
+        Ok(invitation)
+    }
+
+    /// Refuses an invitation unless the workspace's subscription is Trialing or Active; a
+    /// workspace without a subscription has none that is.
+    async fn ensure_subscription_allows_invitations(
+        &self,
+        ctx: &Ctx,
+        workspace_id: Uuid,
+    ) -> AppResult<()> {
+        let inactive = || {
+            AppError::rejected(
+                RejectionKind::FailedPrecondition,
+                "SUBSCRIPTION_INACTIVE",
+                "invitations need a trialing or active subscription",
+            )
+        };
+        match self
+            .subscriptions
+            .lookup_subscription(
+                ctx,
+                billing::LookupSubscriptionRequest {
+                    workspace_id: workspace_id.to_string(),
+                },
+            )
+            .await
+        {
+            Ok(subscription) if may_invite(subscription.status()) => Ok(()),
+            Ok(_) => Err(inactive()),
+            Err(error) if error.is(RejectionKind::NotFound) => Err(inactive()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The id of the user who holds `email` now, or empty when nobody does. A malformed
+    /// address is left to the invitation itself, which reports it with any other bad field.
+    async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<String> {
+        match self
+            .users
+            .lookup_user(
+                ctx,
+                identity::LookupUserRequest {
+                    email: email.to_owned(),
+                },
+            )
+            .await
+        {
+            Ok(user) => Ok(user.id),
+            Err(error)
+                if error.is(RejectionKind::NotFound)
+                    || error.is(RejectionKind::InvalidArgument) =>
+            {
+                Ok(String::new())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Accepts the invitation the token was mailed for, as the acting user.
+    ///
+    /// The token names the workspace; the invitation is the pending one sent to the email
+    /// Identity knows for the user. An unknown workspace answers like a missing invitation
+    /// (`INVITATION_NOT_FOUND`), so a token cannot tell which workspaces exist.
     pub async fn accept(&self, ctx: &Ctx, token: String) -> AppResult<workspace::Workspace> {
-        let _ = (ctx, token);
-        todo!()
+        let workspace_id = ports_app::token::token_target("token", &token)?;
+        let user_id = ctx.user()?;
+        let user = self
+            .users
+            .get_user(
+                ctx,
+                identity::GetUserRequest {
+                    id: user_id.to_string(),
+                },
+            )
+            .await?;
+        let found = self
+            .workspaces
+            .get_workspace(
+                ctx,
+                workspace::GetWorkspaceRequest {
+                    id: workspace_id.to_string(),
+                },
+            )
+            .await
+            .map_err(|error| {
+                if error.is(RejectionKind::NotFound) {
+                    invitation_not_found()
+                } else {
+                    error
+                }
+            })?;
+        let invitation = found
+            .invitations
+            .iter()
+            .find(|invitation| {
+                invitation.state() == workspace::InvitationState::Pending
+                    && !user.email.is_empty()
+                    && same_email(&invitation.email, &user.email)
+            })
+            .ok_or_else(invitation_not_found)?;
+        self.workspaces
+            .accept_invitation(
+                ctx,
+                workspace::AcceptInvitationRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("accept"),
+                    invitation_id: invitation.id.clone(),
+                    token,
+                    user_email: user.email,
+                },
+            )
+            .await
     }
 
     /// Revokes a pending invitation.
@@ -128,8 +496,18 @@ impl Team {
         workspace_id: Uuid,
         invitation_id: Uuid,
     ) -> AppResult<workspace::Workspace> {
-        let _ = (ctx, workspace_id, invitation_id);
-        todo!()
+        ctx.user()?;
+        self.workspaces
+            .revoke_invitation(
+                ctx,
+                workspace::RevokeInvitationRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("revoke"),
+                    etag: String::new(),
+                    invitation_id: invitation_id.to_string(),
+                },
+            )
+            .await
     }
 
     /// Changes a member's role.
@@ -140,8 +518,19 @@ impl Team {
         user_id: Uuid,
         role: workspace::Role,
     ) -> AppResult<workspace::Workspace> {
-        let _ = (ctx, workspace_id, user_id, role);
-        todo!()
+        ctx.user()?;
+        self.workspaces
+            .change_member_role(
+                ctx,
+                workspace::ChangeMemberRoleRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("change-role"),
+                    etag: String::new(),
+                    user_id: user_id.to_string(),
+                    role: role as i32,
+                },
+            )
+            .await
     }
 
     /// Removes a member.
@@ -151,13 +540,33 @@ impl Team {
         workspace_id: Uuid,
         user_id: Uuid,
     ) -> AppResult<workspace::Workspace> {
-        let _ = (ctx, workspace_id, user_id);
-        todo!()
+        ctx.user()?;
+        self.workspaces
+            .remove_member(
+                ctx,
+                workspace::RemoveMemberRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("remove-member"),
+                    etag: String::new(),
+                    user_id: user_id.to_string(),
+                },
+            )
+            .await
     }
 
     /// The acting user leaves.
     pub async fn leave(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<()> {
-        let _ = (ctx, workspace_id);
-        todo!()
+        ctx.user()?;
+        self.workspaces
+            .leave_workspace(
+                ctx,
+                workspace::LeaveWorkspaceRequest {
+                    id: workspace_id.to_string(),
+                    request_id: ctx.step("leave"),
+                    etag: String::new(),
+                },
+            )
+            .await
+            .map(|_| ())
     }
 }

@@ -1,0 +1,593 @@
+use std::sync::{Arc, Mutex};
+
+use kernel_domain::RejectionKind;
+use ports_app::wire::{billing, workspace};
+use ports_app::{AppError, Ctx, ErrorKind, MockSubscriptions, MockWorkspaces};
+use uuid::Uuid;
+
+use crate::Plans;
+
+/// What the use case asked of the data services, in order.
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct Setup {
+    workspaces: MockWorkspaces,
+    subscriptions: MockSubscriptions,
+    ctx: Ctx,
+    workspace_id: Uuid,
+    subscription_id: String,
+    log: Log,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Setup {
+            workspaces: MockWorkspaces::new(),
+            subscriptions: MockSubscriptions::new(),
+            ctx: Ctx::anonymous().acting_as(Uuid::now_v7()),
+            workspace_id: Uuid::now_v7(),
+            subscription_id: Uuid::now_v7().to_string(),
+            log: Arc::default(),
+        }
+    }
+
+    fn plans(self) -> (Plans, Log) {
+        (
+            Plans::new(Arc::new(self.workspaces), Arc::new(self.subscriptions)),
+            self.log,
+        )
+    }
+
+    fn a_workspace(&self, seat_limit: i32, seats_in_use: i32, etag: &str) -> workspace::Workspace {
+        workspace::Workspace {
+            id: self.workspace_id.to_string(),
+            name: "Acme".into(),
+            seat_limit,
+            seats_in_use,
+            etag: etag.into(),
+            ..Default::default()
+        }
+    }
+
+    fn a_subscription(&self, seats: i32) -> billing::Subscription {
+        billing::Subscription {
+            id: self.subscription_id.clone(),
+            workspace_id: self.workspace_id.to_string(),
+            plan: billing::Plan::Team as i32,
+            seats,
+            status: billing::SubscriptionStatus::Active as i32,
+            etag: "W/\"v3\"".into(),
+            ..Default::default()
+        }
+    }
+
+    fn workspace_is(&mut self, seat_limit: i32, seats_in_use: i32, etag: &str) {
+        let found = self.a_workspace(seat_limit, seats_in_use, etag);
+        let id = self.workspace_id;
+        self.workspaces
+            .expect_get_workspace()
+            .withf(move |_, request| request.id == id.to_string())
+            .times(1)
+            .returning(move |_, _| Ok(found.clone()));
+    }
+
+    fn subscription_is(&mut self, seats: i32) {
+        let found = self.a_subscription(seats);
+        let id = self.workspace_id;
+        self.subscriptions
+            .expect_lookup_subscription()
+            .withf(move |_, request| request.workspace_id == id.to_string())
+            .times(1)
+            .returning(move |_, _| Ok(found.clone()));
+    }
+
+    /// The seat limit answers as given for `step`, made by the system for this workspace.
+    fn seat_limit_answers(
+        &mut self,
+        step: &str,
+        limit: i32,
+        answer: Result<workspace::Workspace, AppError>,
+    ) {
+        let log = self.log.clone();
+        let request_id = self.ctx.step(step);
+        let id = self.workspace_id;
+        let name = step.to_owned();
+        self.workspaces
+            .expect_set_seat_limit()
+            .withf(move |ctx, request| {
+                ctx.actor.is_none()
+                    && request.id == id.to_string()
+                    && request.request_id == request_id
+                    && request.etag.is_empty()
+                    && request.seat_limit == limit
+            })
+            .times(1)
+            .returning(move |_, _| {
+                log.lock().unwrap().push(format!("{name} {limit}"));
+                answer.clone()
+            });
+    }
+
+    /// Billing's seat change answers as given, for `seats` with `in_use` seats in use.
+    fn change_seats_answers(
+        &mut self,
+        seats: i32,
+        in_use: i32,
+        answer: Result<billing::Subscription, AppError>,
+    ) {
+        let log = self.log.clone();
+        let request_id = self.ctx.step("change-seats");
+        let id = self.subscription_id.clone();
+        self.subscriptions
+            .expect_change_seats()
+            .withf(move |_, request| {
+                request.id == id
+                    && request.request_id == request_id
+                    && request.seats == seats
+                    && request.seats_in_use == in_use
+            })
+            .times(1)
+            .returning(move |_, _| {
+                log.lock().unwrap().push(format!("change-seats {seats}"));
+                answer.clone()
+            });
+    }
+
+    async fn change_seats(
+        self,
+        seats: i32,
+    ) -> (Result<billing::Subscription, AppError>, Vec<String>) {
+        let (ctx, id) = (self.ctx.clone(), self.workspace_id);
+        let (plans, log) = self.plans();
+        let result = plans.change_seats(&ctx, id, seats).await;
+        let log = log.lock().unwrap().clone();
+        (result, log)
+    }
+}
+
+fn refused(kind: RejectionKind, code: &'static str) -> AppError {
+    AppError::rejected(kind, code, format!("refused: {code}"))
+}
+
+fn unavailable() -> AppError {
+    refused(RejectionKind::Unavailable, "OVERLOADED")
+}
+
+// ---------------------------------------------------------------------------------------------
+// subscription, change_plan
+
+#[tokio::test]
+async fn the_subscription_is_looked_up_by_workspace() {
+    let mut setup = Setup::new();
+    setup.subscription_is(5);
+    let expected = setup.a_subscription(5);
+    let (ctx, id) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(plans.subscription(&ctx, id).await.unwrap(), expected);
+
+    let mut setup = Setup::new();
+    setup
+        .subscriptions
+        .expect_lookup_subscription()
+        .times(1)
+        .returning(|_, _| Err(AppError::not_found("SUBSCRIPTION_NOT_FOUND", "none")));
+    let (ctx, id) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(
+        plans.subscription(&ctx, id).await.unwrap_err().code,
+        "SUBSCRIPTION_NOT_FOUND"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_change_carries_the_seats_in_use_of_the_workspace() {
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 4, "W/\"v2\"");
+    setup.subscription_is(5);
+    let (step, id) = (setup.ctx.step("change-plan"), setup.subscription_id.clone());
+    let mut changed = setup.a_subscription(5);
+    changed.plan = billing::Plan::Business as i32;
+    let answer = changed.clone();
+    setup
+        .subscriptions
+        .expect_change_plan()
+        .withf(move |_, request| {
+            request.id == id
+                && request.request_id == step
+                && request.plan == billing::Plan::Business as i32
+                && request.seats_in_use == 4
+        })
+        .times(1)
+        .returning(move |_, _| Ok(answer.clone()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(
+        plans
+            .change_plan(&ctx, ws, billing::Plan::Business)
+            .await
+            .unwrap(),
+        changed
+    );
+}
+
+#[tokio::test]
+async fn an_unspecified_plan_is_a_bad_field_and_nothing_is_asked() {
+    let setup = Setup::new();
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    let error = plans
+        .change_plan(&ctx, ws, billing::Plan::Unspecified)
+        .await
+        .unwrap_err();
+    assert!(error.is(RejectionKind::InvalidArgument));
+    assert_eq!(error.code, "INVALID_PLAN");
+    assert_eq!(error.fields[0].field, "plan");
+}
+
+#[tokio::test]
+async fn plan_change_failures_reach_the_caller_unchanged() {
+    // The workspace cannot be read: Billing is not asked.
+    let mut setup = Setup::new();
+    setup
+        .workspaces
+        .expect_get_workspace()
+        .times(1)
+        .returning(|_, _| Err(unavailable()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    assert_eq!(error.unwrap_err(), unavailable());
+
+    // No subscription.
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 1, "W/\"v1\"");
+    let missing = AppError::not_found("SUBSCRIPTION_NOT_FOUND", "no such subscription");
+    let answer = missing.clone();
+    setup
+        .subscriptions
+        .expect_lookup_subscription()
+        .times(1)
+        .returning(move |_, _| Err(answer.clone()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    assert_eq!(error.unwrap_err(), missing);
+
+    // Billing refuses.
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v1\"");
+    setup.subscription_is(5);
+    let refusal = refused(RejectionKind::FailedPrecondition, "SEATS_EXCEED_PLAN");
+    let answer = refusal.clone();
+    setup
+        .subscriptions
+        .expect_change_plan()
+        .times(1)
+        .returning(move |_, _| Err(answer.clone()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    assert_eq!(error.unwrap_err(), refusal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// change_seats
+
+#[tokio::test]
+async fn fewer_than_one_seat_is_a_bad_field_and_nothing_is_asked() {
+    for seats in [0, -3] {
+        let (result, log) = Setup::new().change_seats(seats).await;
+        let error = result.unwrap_err();
+        assert!(error.is(RejectionKind::InvalidArgument));
+        assert_eq!(error.code, "INVALID_SEATS");
+        assert_eq!(error.fields[0].field, "seats");
+        assert!(log.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn lowering_lowers_the_seat_limit_first_then_the_subscription() {
+    let mut setup = Setup::new();
+    setup.workspace_is(10, 4, "W/\"v8\"");
+    setup.subscription_is(10);
+    let lowered = setup.a_workspace(6, 3, "W/\"v9\"");
+    setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Ok(lowered));
+    let changed = setup.a_subscription(6);
+    // The seats in use are the ones the lowered workspace reported.
+    setup.change_seats_answers(6, 3, Ok(changed.clone()));
+    let (result, log) = setup.change_seats(6).await;
+    assert_eq!(result.unwrap(), changed);
+    assert_eq!(log, vec!["lower-seat-limit/W/\"v8\" 6", "change-seats 6"]);
+}
+
+#[tokio::test]
+async fn a_seat_limit_below_the_seats_in_use_leaves_the_subscription_alone() {
+    let mut setup = Setup::new();
+    setup.workspace_is(10, 8, "W/\"v8\"");
+    setup.subscription_is(10);
+    let refusal = refused(
+        RejectionKind::FailedPrecondition,
+        "SEAT_LIMIT_BELOW_SEATS_IN_USE",
+    );
+    setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Err(refusal.clone()));
+    let (result, log) = setup.change_seats(6).await;
+    assert_eq!(result.unwrap_err(), refusal);
+    assert_eq!(log, vec!["lower-seat-limit/W/\"v8\" 6"]);
+}
+
+#[tokio::test]
+async fn a_subscription_that_refuses_fewer_seats_gets_the_seat_limit_back() {
+    for restore_answer in [Ok(()), Err(unavailable())] {
+        let mut setup = Setup::new();
+        setup.workspace_is(10, 4, "W/\"v8\"");
+        setup.subscription_is(10);
+        let lowered = setup.a_workspace(6, 4, "W/\"v9\"");
+        setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Ok(lowered));
+        let refusal = refused(RejectionKind::FailedPrecondition, "SUBSCRIPTION_CANCELED");
+        setup.change_seats_answers(6, 4, Err(refusal.clone()));
+        let restored = setup.a_workspace(10, 4, "W/\"v10\"");
+        setup.seat_limit_answers(
+            "restore-seat-limit/W/\"v9\"",
+            10,
+            restore_answer.map(|()| restored),
+        );
+        let (result, log) = setup.change_seats(6).await;
+        assert_eq!(result.unwrap_err(), refusal);
+        assert_eq!(
+            log,
+            vec![
+                "lower-seat-limit/W/\"v8\" 6",
+                "change-seats 6",
+                "restore-seat-limit/W/\"v9\" 10"
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_open_outcome_of_the_subscription_change_keeps_the_lowered_limit() {
+    for open in [
+        unavailable(),
+        AppError::internal("connection reset"),
+        AppError {
+            kind: ErrorKind::Timeout,
+            code: "TIMEOUT".into(),
+            message: "no answer in time".into(),
+            fields: Vec::new(),
+        },
+    ] {
+        let mut setup = Setup::new();
+        setup.workspace_is(10, 4, "W/\"v8\"");
+        setup.subscription_is(10);
+        let lowered = setup.a_workspace(6, 4, "W/\"v9\"");
+        setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Ok(lowered));
+        setup.change_seats_answers(6, 4, Err(open.clone()));
+        let (result, log) = setup.change_seats(6).await;
+        assert_eq!(result.unwrap_err(), open);
+        assert_eq!(log, vec!["lower-seat-limit/W/\"v8\" 6", "change-seats 6"]);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_the_limit_was_lowered_goes_on_with_the_subscription() {
+    // An earlier attempt lowered the limit to 6; the subscription still has 10 seats.
+    let mut setup = Setup::new();
+    setup.workspace_is(6, 4, "W/\"v9\"");
+    setup.subscription_is(10);
+    let changed = setup.a_subscription(6);
+    setup.change_seats_answers(6, 4, Ok(changed.clone()));
+    let (result, log) = setup.change_seats(6).await;
+    assert_eq!(result.unwrap(), changed);
+    assert_eq!(log, vec!["change-seats 6"]);
+
+    // A refusal then does not raise a limit this attempt did not lower.
+    let mut setup = Setup::new();
+    setup.workspace_is(6, 4, "W/\"v9\"");
+    setup.subscription_is(10);
+    let refusal = refused(RejectionKind::FailedPrecondition, "SUBSCRIPTION_CANCELED");
+    setup.change_seats_answers(6, 4, Err(refusal.clone()));
+    let (result, log) = setup.change_seats(6).await;
+    assert_eq!(result.unwrap_err(), refusal);
+    assert_eq!(log, vec!["change-seats 6"]);
+}
+
+#[tokio::test]
+async fn raising_changes_the_subscription_first_then_the_seat_limit_follows() {
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v4\"");
+    setup.subscription_is(5);
+    let changed = setup.a_subscription(8);
+    setup.change_seats_answers(8, 5, Ok(changed.clone()));
+    let raised = setup.a_workspace(8, 5, "W/\"v5\"");
+    setup.seat_limit_answers("raise-seat-limit", 8, Ok(raised));
+    let (result, log) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap(), changed);
+    assert_eq!(log, vec!["change-seats 8", "raise-seat-limit 8"]);
+}
+
+#[tokio::test]
+async fn a_subscription_that_refuses_more_seats_leaves_the_limit_alone() {
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v4\"");
+    setup.subscription_is(5);
+    let refusal = refused(RejectionKind::FailedPrecondition, "SEATS_EXCEED_PLAN");
+    setup.change_seats_answers(80, 5, Err(refusal.clone()));
+    let (result, log) = setup.change_seats(80).await;
+    assert_eq!(result.unwrap_err(), refusal);
+    assert_eq!(log, vec!["change-seats 80"]);
+}
+
+#[tokio::test]
+async fn a_seat_limit_that_cannot_follow_is_the_answer() {
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v4\"");
+    setup.subscription_is(5);
+    setup.change_seats_answers(8, 5, Ok(setup.a_subscription(8)));
+    setup.seat_limit_answers("raise-seat-limit", 8, Err(unavailable()));
+    let (result, log) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap_err(), unavailable());
+    assert_eq!(log, vec!["change-seats 8", "raise-seat-limit 8"]);
+}
+
+#[tokio::test]
+async fn the_same_seats_answer_the_subscription_as_it_is() {
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 2, "W/\"v4\"");
+    setup.subscription_is(5);
+    let expected = setup.a_subscription(5);
+    let (result, log) = setup.change_seats(5).await;
+    assert_eq!(result.unwrap(), expected);
+    assert!(log.is_empty());
+}
+
+#[tokio::test]
+async fn the_same_seats_let_a_limit_left_behind_catch_up() {
+    // An earlier attempt changed the subscription to 8 seats, but the limit stayed at 5.
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v4\"");
+    setup.subscription_is(8);
+    let expected = setup.a_subscription(8);
+    let raised = setup.a_workspace(8, 5, "W/\"v5\"");
+    setup.seat_limit_answers("raise-seat-limit", 8, Ok(raised));
+    let (result, log) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap(), expected);
+    assert_eq!(log, vec!["raise-seat-limit 8"]);
+
+    // A limit above the subscription's seats comes down to them.
+    let mut setup = Setup::new();
+    setup.workspace_is(9, 5, "W/\"v4\"");
+    setup.subscription_is(8);
+    let lowered = setup.a_workspace(8, 5, "W/\"v5\"");
+    setup.seat_limit_answers("lower-seat-limit/W/\"v4\"", 8, Ok(lowered));
+    let (result, log) = setup.change_seats(8).await;
+    assert!(result.is_ok());
+    assert_eq!(log, vec!["lower-seat-limit/W/\"v4\" 8"]);
+
+    // If it still cannot catch up, that is the answer.
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 5, "W/\"v4\"");
+    setup.subscription_is(8);
+    setup.seat_limit_answers("raise-seat-limit", 8, Err(unavailable()));
+    let (result, _) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap_err(), unavailable());
+}
+
+#[tokio::test]
+async fn seat_change_reads_that_fail_reach_the_caller_unchanged() {
+    let mut setup = Setup::new();
+    setup
+        .workspaces
+        .expect_get_workspace()
+        .times(1)
+        .returning(|_, _| Err(unavailable()));
+    let (result, log) = setup.change_seats(3).await;
+    assert_eq!(result.unwrap_err(), unavailable());
+    assert!(log.is_empty());
+
+    let mut setup = Setup::new();
+    setup.workspace_is(5, 2, "W/\"v1\"");
+    setup
+        .subscriptions
+        .expect_lookup_subscription()
+        .times(1)
+        .returning(|_, _| Err(unavailable()));
+    let (result, log) = setup.change_seats(3).await;
+    assert_eq!(result.unwrap_err(), unavailable());
+    assert!(log.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// cancel, resume
+
+#[tokio::test]
+async fn cancel_and_resume_act_on_the_workspaces_subscription() {
+    for at_period_end in [true, false] {
+        let mut setup = Setup::new();
+        setup.subscription_is(5);
+        let (step, id) = (setup.ctx.step("cancel"), setup.subscription_id.clone());
+        let mut canceled = setup.a_subscription(5);
+        canceled.cancel_at_period_end = at_period_end;
+        let answer = canceled.clone();
+        setup
+            .subscriptions
+            .expect_cancel_subscription()
+            .withf(move |_, request| {
+                request.id == id
+                    && request.request_id == step
+                    && request.at_period_end == at_period_end
+            })
+            .times(1)
+            .returning(move |_, _| Ok(answer.clone()));
+        let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+        let (plans, _) = setup.plans();
+        assert_eq!(
+            plans.cancel(&ctx, ws, at_period_end).await.unwrap(),
+            canceled
+        );
+    }
+
+    let mut setup = Setup::new();
+    setup.subscription_is(5);
+    let (step, id) = (setup.ctx.step("resume"), setup.subscription_id.clone());
+    let resumed = setup.a_subscription(5);
+    let answer = resumed.clone();
+    setup
+        .subscriptions
+        .expect_resume_subscription()
+        .withf(move |_, request| request.id == id && request.request_id == step)
+        .times(1)
+        .returning(move |_, _| Ok(answer.clone()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(plans.resume(&ctx, ws).await.unwrap(), resumed);
+}
+
+#[tokio::test]
+async fn cancel_and_resume_failures_reach_the_caller_unchanged() {
+    let mut setup = Setup::new();
+    setup
+        .subscriptions
+        .expect_lookup_subscription()
+        .times(2)
+        .returning(|_, _| Err(unavailable()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(
+        plans.cancel(&ctx, ws, true).await.unwrap_err(),
+        unavailable()
+    );
+    assert_eq!(plans.resume(&ctx, ws).await.unwrap_err(), unavailable());
+
+    let mut setup = Setup::new();
+    setup
+        .subscriptions
+        .expect_lookup_subscription()
+        .times(2)
+        .returning(|_, _| {
+            Ok(billing::Subscription {
+                id: "s".into(),
+                ..Default::default()
+            })
+        });
+    let scheduled = refused(
+        RejectionKind::FailedPrecondition,
+        "CANCEL_ALREADY_SCHEDULED",
+    );
+    let answer = scheduled.clone();
+    setup
+        .subscriptions
+        .expect_cancel_subscription()
+        .times(1)
+        .returning(move |_, _| Err(answer.clone()));
+    let not_scheduled = refused(RejectionKind::FailedPrecondition, "CANCEL_NOT_SCHEDULED");
+    let answer = not_scheduled.clone();
+    setup
+        .subscriptions
+        .expect_resume_subscription()
+        .times(1)
+        .returning(move |_, _| Err(answer.clone()));
+    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
+    let (plans, _) = setup.plans();
+    assert_eq!(plans.cancel(&ctx, ws, true).await.unwrap_err(), scheduled);
+    assert_eq!(plans.resume(&ctx, ws).await.unwrap_err(), not_scheduled);
+}
