@@ -1,0 +1,79 @@
+//! The composition root of the application layer: ports in, a ready [`EdgeState`] out. The
+//! launcher (`saas serve`, `saas serve edge`) and the integration harness both build the edge
+//! here, so they run the same wiring.
+
+use std::sync::Arc;
+
+use access_app::{Access, JwtKeys};
+use account_app::Account;
+use async_trait::async_trait;
+use kernel_domain::Clock;
+use plan_app::Plans;
+use ports_app::Mailer;
+use ports_app::grpc::{DataServices, HealthCheck};
+use team_app::Team;
+
+use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::{Edge, EdgeConfig, EdgeState, Readiness};
+
+/// Everything the application layer is made from.
+pub struct Parts {
+    /// The data services (gRPC adapters, or mocks in unit tests).
+    pub data: DataServices,
+    pub mailer: Arc<dyn Mailer>,
+    pub keys: Arc<JwtKeys>,
+    pub clock: Arc<dyn Clock>,
+    /// `None` turns rate limits off.
+    pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
+    pub readiness: Arc<dyn Readiness>,
+    pub config: EdgeConfig,
+}
+
+/// Builds the use cases over the ports and the edge over the use cases.
+pub fn assemble(parts: Parts) -> EdgeState {
+    let Parts {
+        data,
+        mailer,
+        keys,
+        clock,
+        rate_limits,
+        readiness,
+        config,
+    } = parts;
+    let DataServices {
+        users,
+        workspaces,
+        subscriptions,
+    } = data;
+    EdgeState::new(Edge {
+        access: Arc::new(Access::new(
+            users.clone(),
+            workspaces.clone(),
+            subscriptions.clone(),
+            keys,
+            clock,
+        )),
+        account: Arc::new(Account::new(
+            users.clone(),
+            workspaces.clone(),
+            mailer.clone(),
+        )),
+        team: Arc::new(Team::new(
+            users,
+            workspaces.clone(),
+            subscriptions.clone(),
+            mailer,
+        )),
+        plans: Arc::new(Plans::new(workspaces, subscriptions)),
+        rate_limits,
+        readiness,
+        config,
+    })
+}
+
+#[async_trait]
+impl Readiness for HealthCheck {
+    async fn ready(&self) -> Result<(), String> {
+        HealthCheck::ready(self).await
+    }
+}

@@ -1,0 +1,281 @@
+//! Workspaces, members and invitations.
+//!
+//! Every `/v1/workspaces/{workspace_id}/...` handler runs after the route's guard checked the
+//! caller's role there ([`Tenant`]). A `{user_id}` or `{invitation_id}` that is not a UUID
+//! answers 404 like an unknown one (`MEMBER_NOT_FOUND`, `INVITATION_NOT_FOUND`).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, Uri};
+use ports_app::AppError;
+use ports_app::wire::workspace;
+use serde::{Deserialize, Serialize};
+
+use crate::handlers::PathIds;
+use crate::json::{ApiJson, RequestBody};
+use crate::problem::{ApiError, ApiResult};
+use crate::request::{Caller, Tenant};
+use crate::state::EdgeState;
+use crate::views::{InvitationView, MemberJson, Resource, WorkspaceView};
+
+use super::account::TokenBody;
+
+/// A role as requests name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<RoleName> for workspace::Role {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Owner => workspace::Role::Owner,
+            RoleName::Admin => workspace::Role::Admin,
+            RoleName::Member => workspace::Role::Member,
+        }
+    }
+}
+
+/// `PATCH /v1/workspaces/{workspace_id}`.
+#[derive(Deserialize)]
+pub struct RenameBody {
+    pub name: String,
+}
+
+impl RequestBody for RenameBody {
+    const REQUIRED: &'static [&'static str] = &["name"];
+}
+
+/// `PATCH /v1/workspaces/{workspace_id}/members/{user_id}`.
+#[derive(Deserialize)]
+pub struct ChangeRoleBody {
+    pub role: RoleName,
+}
+
+impl RequestBody for ChangeRoleBody {
+    const REQUIRED: &'static [&'static str] = &["role"];
+}
+
+/// The roles an invitation may offer (Owners are made by changing a member's role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteRole {
+    Admin,
+    Member,
+}
+
+impl From<InviteRole> for workspace::Role {
+    fn from(role: InviteRole) -> Self {
+        match role {
+            InviteRole::Admin => workspace::Role::Admin,
+            InviteRole::Member => workspace::Role::Member,
+        }
+    }
+}
+
+/// `POST /v1/workspaces/{workspace_id}/invitations`.
+#[derive(Deserialize)]
+pub struct InviteBody {
+    pub email: String,
+    pub role: InviteRole,
+}
+
+impl RequestBody for InviteBody {
+    const REQUIRED: &'static [&'static str] = &["email", "role"];
+}
+
+/// A page of the caller's workspaces; `next_page_token` is `null` on the last page.
+#[derive(Debug, Serialize)]
+pub struct WorkspaceList {
+    pub workspaces: Vec<WorkspaceView>,
+    pub next_page_token: Option<String>,
+}
+
+/// A workspace's members.
+#[derive(Debug, Serialize)]
+pub struct MemberList {
+    pub members: Vec<MemberJson>,
+}
+
+/// A workspace's invitations.
+#[derive(Debug, Serialize)]
+pub struct InvitationList {
+    pub invitations: Vec<InvitationView>,
+}
+
+fn member_not_found() -> ApiError {
+    AppError::not_found("MEMBER_NOT_FOUND", "no such member").into()
+}
+
+fn invitation_not_found() -> ApiError {
+    AppError::not_found("INVITATION_NOT_FOUND", "no such invitation").into()
+}
+
+/// The paging of `GET /v1/workspaces`: `page_size` a whole number of at least 0 (0 means the
+/// default), `page_token` as the previous page gave it. Other parameters are ignored.
+fn paging(uri: &Uri) -> ApiResult<(i32, String)> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "the query string cannot be read",
+        )
+    })?;
+    let mut page_size = 0;
+    let mut page_token = String::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "page_size" => {
+                page_size = value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        ApiError::invalid_field("page_size", "must be a whole number of at least 0")
+                    })?;
+            }
+            "page_token" => page_token = value,
+            _ => {}
+        }
+    }
+    Ok((page_size, page_token))
+}
+
+/// The caller's workspaces, paged.
+pub async fn list(
+    State(state): State<EdgeState>,
+    caller: Caller,
+    uri: Uri,
+) -> ApiResult<Json<WorkspaceList>> {
+    let (page_size, page_token) = paging(&uri)?;
+    let page = state
+        .team
+        .my_workspaces(&caller.ctx, page_size, page_token)
+        .await?;
+    Ok(Json(WorkspaceList {
+        workspaces: page.workspaces.iter().map(WorkspaceView::from).collect(),
+        next_page_token: Some(page.next_page_token).filter(|token| !token.is_empty()),
+    }))
+}
+
+/// One workspace, as the tenancy check read it.
+pub async fn get(tenant: Tenant) -> Resource<WorkspaceView> {
+    Resource::workspace(&tenant.workspace)
+}
+
+/// Renames the workspace.
+pub async fn rename(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+    ApiJson(body): ApiJson<RenameBody>,
+) -> ApiResult<Resource<WorkspaceView>> {
+    let renamed = state
+        .team
+        .rename(&tenant.ctx, tenant.workspace_id, body.name)
+        .await?;
+    Ok(Resource::workspace(&renamed))
+}
+
+/// The members with their profiles.
+pub async fn members(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+) -> ApiResult<Json<MemberList>> {
+    let members = state.team.members(&tenant.ctx, &tenant.workspace).await?;
+    Ok(Json(MemberList {
+        members: members.iter().map(MemberJson::from).collect(),
+    }))
+}
+
+/// Changes a member's role; answers the workspace.
+pub async fn change_role(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+    path: PathIds,
+    ApiJson(body): ApiJson<ChangeRoleBody>,
+) -> ApiResult<Resource<WorkspaceView>> {
+    let user_id = path.uuid("user_id", member_not_found)?;
+    let changed = state
+        .team
+        .change_role(&tenant.ctx, tenant.workspace_id, user_id, body.role.into())
+        .await?;
+    Ok(Resource::workspace(&changed))
+}
+
+/// Removes a member: 204.
+pub async fn remove_member(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+    path: PathIds,
+) -> ApiResult<StatusCode> {
+    let user_id = path.uuid("user_id", member_not_found)?;
+    state
+        .team
+        .remove_member(&tenant.ctx, tenant.workspace_id, user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller leaves the workspace: 204.
+pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> ApiResult<StatusCode> {
+    state.team.leave(&tenant.ctx, tenant.workspace_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The invitations of the workspace, as the tenancy check read it.
+pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
+    Json(InvitationList {
+        invitations: tenant
+            .workspace
+            .invitations
+            .iter()
+            .map(InvitationView::from)
+            .collect(),
+    })
+}
+
+/// Invites someone by email: 201 with the invitation (its token goes by mail only).
+pub async fn invite(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> ApiResult<Response> {
+    let invitation = state
+        .team
+        .invite(
+            &tenant.ctx,
+            tenant.workspace_id,
+            body.email,
+            body.role.into(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(InvitationView::from(&invitation))).into_response())
+}
+
+/// Revokes a pending invitation: 204.
+pub async fn revoke(
+    State(state): State<EdgeState>,
+    tenant: Tenant,
+    path: PathIds,
+) -> ApiResult<StatusCode> {
+    let invitation_id = path.uuid("invitation_id", invitation_not_found)?;
+    state
+        .team
+        .revoke(&tenant.ctx, tenant.workspace_id, invitation_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accepts an invitation with its mailed token; answers the workspace joined.
+pub async fn accept(
+    State(state): State<EdgeState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult<Resource<WorkspaceView>> {
+    let joined = state.team.accept(&caller.ctx, body.token).await?;
+    Ok(Resource::workspace(&joined))
+}

@@ -1,0 +1,317 @@
+//! What happens to every request before its handler runs: its ids, rate limits, the time it
+//! may take, authentication and the tenancy gate.
+//!
+//! - `identify` (outermost): the request id is the `Idempotency-Key` header when present (a
+//!   UUID, else 400 `INVALID_IDEMPOTENCY_KEY`), a fresh UUIDv7 otherwise; the correlation id
+//!   is `X-Request-Id` when it is 1 to 128 visible ASCII characters, else the request id.
+//!   Every response echoes the correlation id as `X-Request-Id`, and every problem carries it
+//!   as `request_id`.
+//! - `admit`: the per-IP quota on every request, then the request timeout around the rest.
+//! - `enforce` (per route, after routing): the route's [`Guard`]. Authentication reads
+//!   `Authorization: Bearer <access token>`; the workspace comes from the path only, and is
+//!   allowed only after `Team::authorize` with the route's least role.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use access_app::AccessClaims;
+use axum::RequestExt;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use kernel_domain::RejectionKind;
+use ports_app::wire::workspace;
+use ports_app::{AppError, Ctx};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::problem::{ApiError, ApiResult, PendingProblem};
+use crate::rate_limit::{Quota, RateLimits};
+use crate::routes::Guard;
+use crate::state::EdgeState;
+
+/// The header carrying a use case's idempotency key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// The header carrying the correlation id, in and out.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest `X-Request-Id` taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Marks a request whose `Idempotency-Key` was not a UUID.
+#[derive(Debug, Clone, Copy)]
+struct InvalidIdempotencyKey;
+
+/// Gives the request its [`Ctx`] (anonymous so far), echoes `X-Request-Id` and puts the
+/// request id into every problem.
+pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
+    let (request_id, key_valid) = match request.headers().get(IDEMPOTENCY_KEY) {
+        None => (Uuid::now_v7(), true),
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| Uuid::try_parse(v.trim()).ok())
+        {
+            Some(key) => (key, true),
+            None => (Uuid::now_v7(), false),
+        },
+    };
+    let correlation_id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_sane_request_id(value))
+        .map_or_else(|| request_id.to_string(), str::to_owned);
+    request.extensions_mut().insert(Ctx {
+        actor: None,
+        request_id,
+        correlation_id: correlation_id.clone(),
+    });
+    if !key_valid {
+        request.extensions_mut().insert(InvalidIdempotencyKey);
+    }
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        %request_id,
+        %correlation_id,
+    );
+
+    let mut response = next.run(request).instrument(span).await;
+
+    if let Some(PendingProblem(problem)) = response.extensions_mut().remove::<PendingProblem>() {
+        let body = problem.body(Some(&correlation_id));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        *response.body_mut() = Body::from(body);
+    }
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    response
+}
+
+/// Whether a client's `X-Request-Id` can be used as the correlation id.
+fn is_sane_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_REQUEST_ID_LEN
+        && value.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Counts the request against its client IP, refuses a bad `Idempotency-Key`, and answers
+/// 504 `TIMEOUT` when the rest takes longer than the configured request timeout.
+pub(crate) async fn admit(
+    State(state): State<EdgeState>,
+    request: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let timeout = state.config.request_timeout;
+    let admitted = async {
+        let ip = client_ip(&request);
+        state.limit(|l| l.per_ip, format!("ip:{ip}")).await?;
+        if request
+            .extensions()
+            .get::<InvalidIdempotencyKey>()
+            .is_some()
+        {
+            return Err(ApiError::invalid_idempotency_key());
+        }
+        Ok(next.run(request).await)
+    };
+    match tokio::time::timeout(timeout, admitted).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(timeout = ?timeout, "request timed out");
+            Err(ApiError::timeout())
+        }
+    }
+}
+
+/// The client's IP address as the connection shows it, or `unknown` when the server was not
+/// started with connect info (tests). Forwarding headers are not trusted.
+fn client_ip(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+}
+
+impl EdgeState {
+    /// Counts one hit on `key` under the quota `pick` chooses; 429 past it. Does nothing when
+    /// rate limits are off.
+    pub(crate) async fn limit(
+        &self,
+        pick: impl FnOnce(&RateLimits) -> Quota,
+        key: String,
+    ) -> ApiResult<()> {
+        let Some((limiter, limits)) = &self.rate_limits else {
+            return Ok(());
+        };
+        limiter
+            .hit(&key, pick(limits))
+            .await
+            .map_err(ApiError::rate_limited)
+    }
+}
+
+/// The signed-in user of a request that passed a [`Guard::User`] or [`Guard::Workspace`]
+/// route's check; their [`Ctx`] acts as them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub ctx: Ctx,
+    pub claims: AccessClaims,
+}
+
+/// The workspace of a request that passed a [`Guard::Workspace`] route's check: the acting
+/// user is a member with at least the route's role.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub ctx: Ctx,
+    pub workspace_id: Uuid,
+    /// The workspace as the check read it.
+    pub workspace: Arc<workspace::Workspace>,
+}
+
+/// The [`Ctx`] of any request (anonymous on open routes).
+#[derive(Debug, Clone)]
+pub struct RequestCtx(pub Ctx);
+
+/// Applies a route's guard, then runs the handler.
+pub(crate) async fn enforce(
+    state: EdgeState,
+    guard: Guard,
+    mut request: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    match guard {
+        Guard::Open => {}
+        Guard::Credentials => {
+            let ip = client_ip(&request);
+            state
+                .limit(|l| l.auth_per_ip, format!("auth-ip:{ip}"))
+                .await?;
+        }
+        Guard::User | Guard::Workspace(_) => {
+            let ctx = request_ctx(request.extensions())?;
+            let token = bearer_token(request.headers())?;
+            let claims = state.access.authenticate(token).map_err(ApiError::from)?;
+            state
+                .limit(|l| l.per_user, format!("user:{}", claims.user_id))
+                .await?;
+            let ctx = ctx.acting_as(claims.user_id);
+            if let Guard::Workspace(least) = guard {
+                let params = request.extract_parts::<RawPathParams>().await.ok();
+                let workspace_id = params
+                    .as_ref()
+                    .and_then(|params| path_uuid(params, "workspace_id"))
+                    .ok_or_else(workspace_not_found)?;
+                let workspace = state
+                    .team
+                    .authorize(&ctx, workspace_id, least)
+                    .await
+                    .map_err(tenancy_error)?;
+                state
+                    .limit(|l| l.per_workspace, format!("workspace:{workspace_id}"))
+                    .await?;
+                request.extensions_mut().insert(Tenant {
+                    ctx: ctx.clone(),
+                    workspace_id,
+                    workspace: Arc::new(workspace),
+                });
+            }
+            request.extensions_mut().insert(ctx.clone());
+            request.extensions_mut().insert(Caller { ctx, claims });
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// The access token of `Authorization: Bearer <token>`; 401 without one.
+fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_TOKEN",
+            "the Authorization header must be Bearer <access token>",
+        )
+    };
+    let value = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(invalid());
+    }
+    Ok(token)
+}
+
+/// The answer for a workspace that is unknown, not a UUID, or not one the user belongs to:
+/// always the same, so outsiders learn nothing.
+pub fn workspace_not_found() -> ApiError {
+    ApiError::from(AppError::not_found(
+        "WORKSPACE_NOT_FOUND",
+        "no such workspace",
+    ))
+}
+
+/// The tenancy gate's refusals: any "not found" becomes [`workspace_not_found`] word for
+/// word; a role too low stays 403.
+fn tenancy_error(error: AppError) -> ApiError {
+    if error.is(RejectionKind::NotFound) {
+        workspace_not_found()
+    } else {
+        ApiError::from(error)
+    }
+}
+
+/// The path parameter `name` as a UUID, if it is one.
+pub(crate) fn path_uuid(params: &RawPathParams, name: &str) -> Option<Uuid> {
+    params
+        .iter()
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| Uuid::try_parse(value).ok())
+}
+
+fn request_ctx(extensions: &http::Extensions) -> ApiResult<Ctx> {
+    extensions.get::<Ctx>().cloned().ok_or_else(|| {
+        tracing::error!("a request reached a route without its context");
+        ApiError::internal()
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        request_ctx(&parts.extensions).map(RequestCtx)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            tracing::error!("a handler needing a signed-in user is on a route without that guard");
+            ApiError::internal()
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        parts.extensions.get::<Tenant>().cloned().ok_or_else(|| {
+            tracing::error!("a handler needing a workspace is on a route without that guard");
+            ApiError::internal()
+        })
+    }
+}

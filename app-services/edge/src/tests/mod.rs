@@ -1,0 +1,402 @@
+//! The edge's tests: the router driven with `oneshot`, the use cases built on mocked ports
+//! that answer with canned wire messages.
+
+mod auth;
+mod bodies;
+mod cors;
+mod health;
+mod limits;
+mod problems;
+mod resources;
+mod routing;
+mod serving;
+mod tenancy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use access_app::{Access, JwtKeys};
+use account_app::Account;
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use chrono::DateTime;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use kernel_domain::{ManualClock, Timestamp};
+use plan_app::Plans;
+use ports_app::wire::{billing, identity, workspace};
+use ports_app::{
+    AppError, Mailer, MockMailer, MockSubscriptions, MockUsers, MockWorkspaces, Subscriptions,
+    Users, Workspaces,
+};
+use serde_json::Value;
+use team_app::Team;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::problem::PROBLEM_TYPE_BASE;
+use crate::rate_limit::{Quota, RateLimiter, RateLimits};
+use crate::{AlwaysReady, Edge, EdgeConfig, EdgeState, Readiness, router};
+
+/// The signing secret of the tests' access tokens.
+pub const SECRET: [u8; 32] = [7u8; 32];
+
+/// The tests' "now" (the clock never moves).
+pub fn now() -> Timestamp {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("a valid time")
+}
+
+pub fn keys() -> JwtKeys {
+    JwtKeys::from_secret(&SECRET).expect("a long enough secret")
+}
+
+/// A valid access token for `user` (and a fresh session).
+pub fn token_for(user: Uuid) -> String {
+    token_for_session(user, Uuid::now_v7())
+}
+
+pub fn token_for_session(user: Uuid, session: Uuid) -> String {
+    keys()
+        .issue_access(user, session, now())
+        .expect("a token")
+        .0
+}
+
+/// The mocked ports behind the use cases, and the edge's settings.
+pub struct World {
+    pub users: MockUsers,
+    pub workspaces: MockWorkspaces,
+    pub subscriptions: MockSubscriptions,
+    pub mailer: MockMailer,
+    pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
+    pub readiness: Arc<dyn Readiness>,
+    pub config: EdgeConfig,
+    known: HashMap<String, workspace::Workspace>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        World {
+            users: MockUsers::new(),
+            workspaces: MockWorkspaces::new(),
+            subscriptions: MockSubscriptions::new(),
+            mailer: MockMailer::new(),
+            rate_limits: None,
+            readiness: Arc::new(AlwaysReady),
+            config: EdgeConfig::default(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// Workspace reads find `workspace` (and nothing else).
+    pub fn with_workspace(mut self, workspace: workspace::Workspace) -> Self {
+        self.known.insert(workspace.id.clone(), workspace);
+        self
+    }
+
+    pub fn with_limits(mut self, limiter: Arc<dyn RateLimiter>, limits: RateLimits) -> Self {
+        self.rate_limits = Some((limiter, limits));
+        self
+    }
+
+    pub fn router(mut self) -> Router {
+        let known = self.known;
+        self.workspaces
+            .expect_get_workspace()
+            .returning(move |_, request| {
+                known.get(&request.id).cloned().ok_or_else(|| {
+                    AppError::not_found(
+                        "WORKSPACE_NOT_FOUND",
+                        format!("workspace {} does not exist", request.id),
+                    )
+                })
+            });
+        let users: Arc<dyn Users> = Arc::new(self.users);
+        let workspaces: Arc<dyn Workspaces> = Arc::new(self.workspaces);
+        let subscriptions: Arc<dyn Subscriptions> = Arc::new(self.subscriptions);
+        let mailer: Arc<dyn Mailer> = Arc::new(self.mailer);
+        let access = Access::new(
+            users.clone(),
+            workspaces.clone(),
+            subscriptions.clone(),
+            Arc::new(keys()),
+            Arc::new(ManualClock::new(now())),
+        );
+        let account = Account::new(users.clone(), workspaces.clone(), mailer.clone());
+        let team = Team::new(users, workspaces.clone(), subscriptions.clone(), mailer);
+        let plans = Plans::new(workspaces, subscriptions);
+        router(EdgeState::new(Edge {
+            access: Arc::new(access),
+            account: Arc::new(account),
+            team: Arc::new(team),
+            plans: Arc::new(plans),
+            rate_limits: self.rate_limits,
+            readiness: self.readiness,
+            config: self.config,
+        }))
+    }
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the RFC 9457 shape with this status and code; returns the body.
+    pub fn problem(&self, status: StatusCode, code: &str) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "status of {body}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type of {body}"
+        );
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+        assert_eq!(body["code"], code, "{body}");
+        assert_eq!(
+            body["type"],
+            format!(
+                "{PROBLEM_TYPE_BASE}{}",
+                code.to_ascii_lowercase().replace('_', "-")
+            ),
+            "{body}"
+        );
+        assert_eq!(
+            body["title"],
+            status.canonical_reason().expect("a reason"),
+            "{body}"
+        );
+        assert!(body["detail"].is_string(), "{body}");
+        let request_id = body["request_id"].as_str().expect("a request id");
+        assert_eq!(Some(request_id), self.header("x-request-id"), "{body}");
+        if let Some(errors) = body.get("errors") {
+            assert!(
+                errors.as_array().is_some_and(|e| !e.is_empty()),
+                "errors only when there are some: {body}"
+            );
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(self.header("www-authenticate"), Some("Bearer"));
+        }
+        body
+    }
+
+    /// The `field`s of a problem's `errors`, in order.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The body of a problem without its `request_id` (which differs per request).
+pub fn without_request_id(mut problem: Value) -> Value {
+    if let Some(object) = problem.as_object_mut() {
+        object.remove("request_id");
+    }
+    problem
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router never fails");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A request without a body.
+pub fn bare(method: Method, path: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::empty())
+        .expect("a request")
+}
+
+/// A request without a body, signed in with `token`.
+pub fn authed(method: Method, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a request")
+}
+
+/// A JSON request, signed in with `token` when given.
+pub fn json_request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder
+        .body(Body::from(body.to_string()))
+        .expect("a request")
+}
+
+/// A wire time `offset` seconds after [`now`].
+pub fn wire_time(offset: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: now().timestamp() + offset,
+        nanos: 0,
+    })
+}
+
+pub fn user(id: Uuid, email: &str) -> identity::User {
+    identity::User {
+        id: id.to_string(),
+        email: email.to_owned(),
+        display_name: format!("User {email}"),
+        status: identity::UserStatus::Active as i32,
+        suspension_reason: String::new(),
+        email_verified: true,
+        sessions: vec![identity::Session {
+            id: Uuid::now_v7().to_string(),
+            create_time: wire_time(-60),
+            expire_time: wire_time(86_400),
+            refresh_time: wire_time(-60),
+        }],
+        lock_expire_time: None,
+        etag: "W/\"v3\"".to_owned(),
+        create_time: wire_time(-3_600),
+        update_time: wire_time(-60),
+    }
+}
+
+pub fn member(user: Uuid, role: workspace::Role) -> workspace::Member {
+    workspace::Member {
+        user_id: user.to_string(),
+        role: role as i32,
+        join_time: wire_time(-600),
+    }
+}
+
+/// A workspace with these members and one pending invitation.
+pub fn workspace(id: Uuid, members: &[(Uuid, workspace::Role)]) -> workspace::Workspace {
+    workspace::Workspace {
+        id: id.to_string(),
+        slug: "acme".to_owned(),
+        name: "Acme".to_owned(),
+        members: members.iter().map(|(u, r)| member(*u, *r)).collect(),
+        invitations: vec![workspace::Invitation {
+            id: Uuid::now_v7().to_string(),
+            email: "invitee@example.com".to_owned(),
+            role: workspace::Role::Member as i32,
+            inviter_id: members
+                .first()
+                .map(|(u, _)| u.to_string())
+                .unwrap_or_default(),
+            expire_time: wire_time(7 * 86_400),
+            state: workspace::InvitationState::Pending as i32,
+        }],
+        seat_limit: 5,
+        seats_in_use: i32::try_from(members.len()).expect("few members") + 1,
+        archived: false,
+        etag: "W/\"v7\"".to_owned(),
+        create_time: wire_time(-86_400),
+        update_time: wire_time(-600),
+    }
+}
+
+pub fn subscription(workspace_id: Uuid) -> billing::Subscription {
+    billing::Subscription {
+        id: Uuid::now_v7().to_string(),
+        workspace_id: workspace_id.to_string(),
+        plan: billing::Plan::Team as i32,
+        seats: 5,
+        status: billing::SubscriptionStatus::Trialing as i32,
+        trial_end_time: wire_time(14 * 86_400),
+        period_end_time: None,
+        cancel_at_period_end: false,
+        cancel_time: None,
+        monthly_amount_minor: 4_000,
+        currency_code: "USD".to_owned(),
+        etag: "W/\"v1\"".to_owned(),
+        create_time: wire_time(-86_400),
+        update_time: wire_time(-86_400),
+    }
+}
+
+/// The same quota for every limit.
+pub fn limits(limit: u32) -> RateLimits {
+    let quota = Quota {
+        limit,
+        window: Duration::from_secs(60),
+    };
+    RateLimits {
+        per_ip: quota,
+        per_user: quota,
+        per_workspace: quota,
+        auth_per_ip: quota,
+    }
+}
+
+/// Counts hits per key and refuses those past the quota, asking to retry in 1.5 s.
+#[derive(Debug, Default)]
+pub struct CountingLimiter {
+    hits: Mutex<HashMap<String, u32>>,
+}
+
+impl CountingLimiter {
+    pub fn hits(&self, key: &str) -> u32 {
+        self.hits
+            .lock()
+            .expect("not poisoned")
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl RateLimiter for CountingLimiter {
+    async fn hit(&self, key: &str, quota: Quota) -> Result<(), Duration> {
+        let mut hits = self.hits.lock().expect("not poisoned");
+        let count = hits.entry(key.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > quota.limit {
+            Err(Duration::from_millis(1_500))
+        } else {
+            Ok(())
+        }
+    }
+}
