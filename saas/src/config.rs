@@ -18,6 +18,15 @@ pub struct FileConfig {
     pub argon2: Option<String>,
     pub concurrency_limit: Option<usize>,
     pub sweep_interval_secs: Option<u64>,
+    pub http_addr: Option<String>,
+    pub identity_url: Option<String>,
+    pub workspace_url: Option<String>,
+    pub billing_url: Option<String>,
+    pub jwt_key_file: Option<PathBuf>,
+    pub rate_limits: Option<String>,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub cors_origins: Option<String>,
 }
 
 /// The configuration after merging and validation.
@@ -32,6 +41,16 @@ pub struct Config {
     pub argon2: identity_data::Argon2Params,
     pub concurrency_limit: usize,
     pub sweep_interval: std::time::Duration,
+    pub http_addr: SocketAddr,
+    pub identity_url: Option<String>,
+    pub workspace_url: Option<String>,
+    pub billing_url: Option<String>,
+    pub jwt_key_file: Option<PathBuf>,
+    /// `None` when rate limits are off.
+    pub rate_limits: Option<edge_app::rate_limit::RateLimits>,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub cors_origins: Vec<String>,
 }
 
 /// A configuration problem, reported as one line.
@@ -128,7 +147,65 @@ impl Config {
                 None => 30,
             },
         };
+        let http_addr = env("SAAS_HTTP_ADDR")
+            .or(from_file.http_addr)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let http_addr = http_addr.parse().map_err(|_| ConfigError::Invalid {
+            name: "SAAS_HTTP_ADDR",
+            message: format!("{http_addr:?} is not a socket address like 127.0.0.1:8080"),
+        })?;
+        let rate_limits = edge_app::rate_limit::RateLimits::parse(
+            &env("SAAS_RATE_LIMITS")
+                .or(from_file.rate_limits)
+                .unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            name: "SAAS_RATE_LIMITS",
+            message,
+        })?;
+        let url =
+            |name: &'static str, value: Option<String>| -> Result<Option<String>, ConfigError> {
+                match value {
+                    Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) => {
+                        Err(ConfigError::Invalid {
+                            name,
+                            message: format!("{v:?} is not a URL like http://127.0.0.1:50051"),
+                        })
+                    }
+                    other => Ok(other),
+                }
+            };
+        let cors_origins = env("SAAS_CORS_ORIGINS")
+            .or(from_file.cors_origins)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Config {
+            http_addr,
+            identity_url: url(
+                "SAAS_IDENTITY_URL",
+                env("SAAS_IDENTITY_URL").or(from_file.identity_url),
+            )?,
+            workspace_url: url(
+                "SAAS_WORKSPACE_URL",
+                env("SAAS_WORKSPACE_URL").or(from_file.workspace_url),
+            )?,
+            billing_url: url(
+                "SAAS_BILLING_URL",
+                env("SAAS_BILLING_URL").or(from_file.billing_url),
+            )?,
+            jwt_key_file: env("SAAS_JWT_KEY_FILE")
+                .map(PathBuf::from)
+                .or(from_file.jwt_key_file),
+            rate_limits,
+            redis_url: env("SAAS_REDIS_URL").or(from_file.redis_url),
+            smtp_url: env("SAAS_SMTP_URL").or(from_file.smtp_url),
+            cors_origins,
             data_dir,
             grpc_addr,
             identity_database_url: env("SAAS_IDENTITY_DATABASE_URL")

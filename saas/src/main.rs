@@ -5,6 +5,7 @@
 //! database its URL names.
 
 mod config;
+mod edge;
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
@@ -55,6 +56,9 @@ enum Component {
     Workspace,
     /// The Billing data service (SubscriptionService).
     Billing,
+    /// The HTTP edge with the application services; finds the data services it does not
+    /// host through SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL and SAAS_BILLING_URL.
+    Edge,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +122,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     if let Some(path) = &token_file {
         println!("service token: {}", path.display());
     }
+    let service_token = token.clone();
     let mut server_config = ServerConfig::new(token, vec![saas_proto::FILE_DESCRIPTOR_SET]);
     server_config.concurrency_limit = config.concurrency_limit;
     let mut server = GrpcServer::new(server_config);
@@ -153,14 +158,88 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         server = server.add_service(billing_data::subscription_service(store));
     }
 
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+    let hosts_data =
+        wants(Component::Identity) || wants(Component::Workspace) || wants(Component::Billing);
+    let grpc = if hosts_data {
+        let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_addr))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("grpc listening on {bound}");
+        tracing::info!(%bound, "serving gRPC");
+        Some((bound, listener))
+    } else {
+        None
+    };
+
+    let edge = if wants(Component::Edge) {
+        let local = grpc.as_ref().map(|(bound, _)| format!("http://{bound}"));
+        let peer = |hosted: bool, configured: &Option<String>, name: &str| {
+            if hosted {
+                local
+                    .clone()
+                    .ok_or_else(|| format!("{name} is not served here"))
+            } else {
+                configured.clone().ok_or_else(|| {
+                    format!("{name} is needed by the edge: serve it here or set its URL")
+                })
+            }
+        };
+        let urls = edge::PeerUrls {
+            identity: peer(
+                wants(Component::Identity),
+                &config.identity_url,
+                "SAAS_IDENTITY_URL",
+            )?,
+            workspace: peer(
+                wants(Component::Workspace),
+                &config.workspace_url,
+                "SAAS_WORKSPACE_URL",
+            )?,
+            billing: peer(
+                wants(Component::Billing),
+                &config.billing_url,
+                "SAAS_BILLING_URL",
+            )?,
+        };
+        let embedded =
+            wants(Component::Identity) && wants(Component::Workspace) && wants(Component::Billing);
+        Some(edge::prepare(&config, &service_token, urls, embedded, clock.clone()).await?)
+    } else {
+        None
+    };
+
+    // Stop order: the edge drains first (its requests still need the data services), then
+    // the gRPC server drains.
+    let (edge_stopped, edge_stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let edge_task = match edge {
+        Some(prepared) => {
+            let task = tokio::spawn(prepared.serve(shutdown));
+            tokio::spawn(async move {
+                let outcome = task
+                    .await
+                    .map_err(|e| format!("HTTP server task failed: {e}"))
+                    .and_then(|served| served);
+                let _ = edge_stopped.send(());
+                outcome
+            })
+        }
+        None => tokio::spawn(async move {
+            shutdown.await;
+            let _ = edge_stopped.send(());
+            Ok(())
+        }),
+    };
+    if let Some((_, listener)) = grpc {
+        server
+            .serve(listener, async move {
+                let _ = edge_stopped_rx.await;
+            })
+            .await
+            .map_err(|e| format!("gRPC server failed: {e}"))?;
+    }
+    edge_task
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_addr))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("grpc listening on {bound}");
-    tracing::info!(%bound, "serving gRPC");
-    server
-        .serve(listener, shutdown)
-        .await
-        .map_err(|e| format!("gRPC server failed: {e}"))
+        .map_err(|e| format!("HTTP server task failed: {e}"))??;
+    Ok(())
 }

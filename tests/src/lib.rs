@@ -531,3 +531,103 @@ mod tests {
         assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// The JWT signing secret of every harness system.
+pub const JWT_SECRET: &[u8] = b"test-jwt-secret-0123456789abcdef-0123456789";
+
+/// How a [`System`] is started.
+#[derive(Clone, Default)]
+pub struct SystemOptions {
+    /// Rate limits; `None` (the default) turns them off.
+    pub rate_limits: Option<(
+        Arc<dyn edge_app::rate_limit::RateLimiter>,
+        edge_app::rate_limit::RateLimits,
+    )>,
+    /// Edge settings (CORS, body limit, timeout); the defaults when `None`.
+    pub edge: Option<edge_app::EdgeConfig>,
+}
+
+/// The whole system in this process, as `saas serve` runs it: the three data services on
+/// one gRPC port over fresh databases, the application services and the HTTP edge on
+/// another, all on one manual clock. Mail is kept in memory ([`System::mailer`]).
+pub struct System {
+    /// The data services (gRPC clients, stores, the clock).
+    pub data: DataServices,
+    /// Where the HTTP edge listens.
+    pub http_addr: SocketAddr,
+    /// The mail the application services sent.
+    pub mailer: Arc<ports_app::mail::MemoryMailer>,
+    /// The signing keys, to mint tokens in tests.
+    pub keys: Arc<access_app::JwtKeys>,
+    /// An HTTP client for the edge.
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl System {
+    /// Starts everything with rate limits off.
+    pub async fn spawn() -> System {
+        Self::spawn_with(SystemOptions::default()).await
+    }
+
+    /// Starts everything with the given options.
+    pub async fn spawn_with(options: SystemOptions) -> System {
+        let data = DataServices::spawn().await;
+        let url = format!("http://{}", data.addr);
+        let ports = ports_app::grpc::DataServices::connect_lazy(
+            &url,
+            &url,
+            &url,
+            SERVICE_TOKEN,
+            Duration::from_secs(10),
+        )
+        .expect("data service adapters");
+        let health =
+            ports_app::grpc::HealthCheck::connect_lazy(&url, &url, &url, Duration::from_secs(2))
+                .expect("health check");
+        let mailer = Arc::new(ports_app::mail::MemoryMailer::new());
+        let keys = Arc::new(access_app::JwtKeys::from_secret(JWT_SECRET).expect("jwt key"));
+        let state = edge_app::assemble::assemble(edge_app::assemble::Parts {
+            data: ports,
+            mailer: mailer.clone(),
+            keys: keys.clone(),
+            clock: data.clock.clone(),
+            rate_limits: options.rate_limits,
+            readiness: Arc::new(health),
+            config: options.edge.unwrap_or_default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let http_addr = listener.local_addr().expect("local addr");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        tokio::spawn(edge_app::serve(
+            listener,
+            edge_app::router(state),
+            async move {
+                let _ = signal.await;
+            },
+        ));
+        System {
+            data,
+            http_addr,
+            mailer,
+            keys,
+            http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// The absolute URL of an edge path (`/v1/me`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The edge component: the application services and the HTTP API over the data services.
+
+use std::{sync::Arc, time::Duration};
+
+use access_app::JwtKeys;
+use edge_app::{
+    EdgeConfig,
+    assemble::{Parts, assemble},
+    rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter},
+};
+use kernel_domain::Clock;
+use ports_app::{
+    Mailer,
+    grpc::{DataServices, HealthCheck},
+    mail::{FileMailer, SmtpMailer},
+};
+
+use crate::config::Config;
+
+/// How long one call to a data service may take.
+const DATA_SERVICE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a readiness probe may take.
+const PROBE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Where the edge finds each data service.
+pub struct PeerUrls {
+    pub identity: String,
+    pub workspace: String,
+    pub billing: String,
+}
+
+/// A bound HTTP listener with its router, ready to serve.
+pub struct Prepared {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+}
+
+/// Builds the application layer and binds the HTTP port. `embedded` (every data service in
+/// this process) lets a missing `SAAS_JWT_KEY_FILE` be generated into the data directory;
+/// an edge of the split topology must be given the key its replicas share.
+pub async fn prepare(
+    config: &Config,
+    service_token: &str,
+    urls: PeerUrls,
+    embedded: bool,
+    clock: Arc<dyn Clock>,
+) -> Result<Prepared, String> {
+    let keys = match (&config.jwt_key_file, embedded) {
+        (Some(path), _) => {
+            JwtKeys::load(path).map_err(|e| format!("SAAS_JWT_KEY_FILE {}: {e}", path.display()))?
+        }
+        (None, true) => {
+            let path = config.data_dir.join("jwt-key");
+            let keys = JwtKeys::load_or_generate(&path)
+                .map_err(|e| format!("cannot read or create {}: {e}", path.display()))?;
+            println!("jwt key: {}", path.display());
+            keys
+        }
+        (None, false) => {
+            return Err(
+                "SAAS_JWT_KEY_FILE is required when the edge runs apart from the data services \
+                 (every edge replica must share one key)"
+                    .to_owned(),
+            );
+        }
+    };
+    let data = DataServices::connect_lazy(
+        &urls.identity,
+        &urls.workspace,
+        &urls.billing,
+        service_token,
+        DATA_SERVICE_DEADLINE,
+    )
+    .map_err(|e| format!("data service address: {e}"))?;
+    let health = HealthCheck::connect_lazy(
+        &urls.identity,
+        &urls.workspace,
+        &urls.billing,
+        PROBE_DEADLINE,
+    )
+    .map_err(|e| format!("data service address: {e}"))?;
+    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),
+        None => Arc::new(FileMailer::new(config.data_dir.join("mail"))),
+    };
+    let rate_limits = match config.rate_limits {
+        None => None,
+        Some(quotas) => {
+            let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
+                Some(url) => Arc::new(
+                    RedisRateLimiter::connect(url)
+                        .await
+                        .map_err(|e| format!("SAAS_REDIS_URL: {e}"))?,
+                ),
+                None => Arc::new(MemoryRateLimiter::new()),
+            };
+            Some((limiter, quotas))
+        }
+    };
+    let edge_config = EdgeConfig {
+        cors_origins: config.cors_origins.clone(),
+        ..EdgeConfig::default()
+    };
+    edge_config
+        .validate()
+        .map_err(|e| format!("SAAS_CORS_ORIGINS: {e}"))?;
+    let state = assemble(Parts {
+        data,
+        mailer,
+        keys: Arc::new(keys),
+        clock,
+        rate_limits,
+        readiness: Arc::new(health),
+        config: edge_config,
+    });
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.http_addr))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("http listening on {bound}");
+    tracing::info!(%bound, "serving HTTP");
+    Ok(Prepared {
+        listener,
+        router: edge_app::router(state),
+    })
+}
+
+impl Prepared {
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        edge_app::serve(self.listener, self.router, shutdown)
+            .await
+            .map_err(|e| format!("HTTP server failed: {e}"))
+    }
+}
