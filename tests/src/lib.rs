@@ -631,3 +631,171 @@ impl Drop for System {
         }
     }
 }
+
+/// An HTTP answer of the edge: status, headers and the JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON, `Null` when empty or not JSON.
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The problem `code` of an error answer, or "" when there is none.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// A header as text, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// A signed-up user with their workspace and tokens.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The email they signed up with.
+    pub email: String,
+    /// Their password.
+    pub password: String,
+    /// Their user id.
+    pub user_id: String,
+    /// The workspace sign-up made for them.
+    pub workspace_id: String,
+    /// A valid access token.
+    pub access_token: String,
+    /// The refresh token of the same session.
+    pub refresh_token: String,
+}
+
+/// The password every harness account gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl System {
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("edge answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path` with a token.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    /// `POST path` with an optional token and a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: serde_json::Value) -> Answer {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Signs up `email` with a workspace `slug`, then logs in.
+    pub async fn sign_up(&self, email: &str, slug: &str) -> Account {
+        let answer = self
+            .post(
+                "/v1/signup",
+                None,
+                serde_json::json!({
+                    "email": email,
+                    "password": PASSWORD,
+                    "display_name": email.split('@').next().unwrap_or("someone"),
+                    "workspace_name": format!("{slug} workspace"),
+                    "workspace_slug": slug,
+                }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "sign-up of {email}: {:?}", answer.body);
+        let user_id = answer.body["user"]["id"].as_str().expect("user id").to_owned();
+        let workspace_id = answer.body["workspace"]["id"]
+            .as_str()
+            .expect("workspace id")
+            .to_owned();
+        let (access_token, refresh_token) = self.login(email, PASSWORD).await;
+        Account {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            user_id,
+            workspace_id,
+            access_token,
+            refresh_token,
+        }
+    }
+
+    /// Logs in and returns the access and refresh tokens.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let answer = self
+            .post(
+                "/v1/auth/login",
+                None,
+                serde_json::json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "login of {email}: {:?}", answer.body);
+        (
+            answer.body["access_token"].as_str().expect("access").to_owned(),
+            answer.body["refresh_token"].as_str().expect("refresh").to_owned(),
+        )
+    }
+
+    /// Has `owner` invite `email` with `role` ("admin" or "member") to `owner`'s workspace and
+    /// returns the mailed token.
+    pub async fn invite(&self, owner: &Account, email: &str, role: &str) -> String {
+        let answer = self
+            .post(
+                &format!("/v1/workspaces/{}/invitations", owner.workspace_id),
+                Some(&owner.access_token),
+                serde_json::json!({ "email": email, "role": role }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "invite {email}: {:?}", answer.body);
+        self.mailer
+            .wait_for_mail(email, ports_app::MailKind::Invitation, Duration::from_secs(10))
+            .await
+            .expect("invitation mail")
+            .token
+    }
+
+    /// Signs up `email` (with a workspace of their own, `slug`) and makes them a member of
+    /// `owner`'s workspace with `role`, by invitation.
+    pub async fn join(&self, owner: &Account, email: &str, slug: &str, role: &str) -> Account {
+        let token = self.invite(owner, email, role).await;
+        let member = self.sign_up(email, slug).await;
+        let answer = self
+            .post(
+                "/v1/invitations/accept",
+                Some(&member.access_token),
+                serde_json::json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "accept by {email}: {:?}", answer.body);
+        member
+    }
+}
