@@ -30,6 +30,7 @@ use tonic::{
 };
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 /// The largest message a service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -220,13 +221,29 @@ where
             );
             return Box::pin(async move { Ok(status.into_http()) });
         };
-        Box::pin(async move {
-            let response = inner.call(request).await;
-            drop(permit);
-            response
-        })
+        // The caller's correlation id (`x-request-id`) tags every log line of this call.
+        let span = tracing::info_span!(
+            "rpc",
+            method = path,
+            request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+        );
+        Box::pin(
+            async move {
+                let response = inner.call(request).await;
+                drop(permit);
+                response
+            }
+            .instrument(span),
+        )
     }
 }
+
+/// The metadata key carrying a caller's correlation id, for logs.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 fn platform_status(code: tonic::Code, reason: &str, message: &str) -> Status {
     Status::with_error_details(
