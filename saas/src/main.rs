@@ -14,7 +14,7 @@ use platform::server::{GrpcServer, ServerConfig};
 
 use crate::config::Config;
 
-/// A multi-tenant SaaS backend: data services over gRPC.
+/// A multi-tenant SaaS backend: data services over gRPC, an HTTP API at the edge.
 ///
 /// Configuration comes from SAAS_* environment variables over an optional TOML file:
 /// SAAS_DATA_DIR (default ./data), SAAS_GRPC_ADDR (default 127.0.0.1:50051),
@@ -24,6 +24,19 @@ use crate::config::Config;
 /// SAAS_ARGON2 (argon2id cost, default m=19456,t=2,p=1), SAAS_CONCURRENCY_LIMIT (default 1024),
 /// SAAS_SWEEP_INTERVAL_SECS (how often due work is looked for, default 30),
 /// SAAS_LOG (log filter, default info).
+///
+/// The HTTP edge reads: SAAS_HTTP_ADDR (default 127.0.0.1:8080);
+/// SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL (http://host:port of a data
+/// service the edge does not host itself);
+/// SAAS_JWT_KEY_FILE (the access-token signing key, shared by every edge replica; required
+/// unless all three data services run in the same process, where it defaults to a key
+/// generated into <data dir>/jwt-key);
+/// SAAS_RATE_LIMITS (off, on, or comma-separated name=limit/window entries for ip, user,
+/// workspace and auth, like ip=600/60s,auth=20/1m; default on);
+/// SAAS_REDIS_URL (keeps rate-limit counts in Redis so replicas share them; default: in
+/// memory); SAAS_SMTP_URL (smtp://host:port relay for outgoing mail; default: .eml files in
+/// <data dir>/mail); SAAS_CORS_ORIGINS (comma-separated origins browsers may call from;
+/// default none).
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
 struct Cli {

@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -50,10 +51,20 @@ fn help_explains_every_setting() {
         "SAAS_SERVICE_TOKEN",
         "SAAS_ARGON2",
         "SAAS_CONCURRENCY_LIMIT",
+        "SAAS_HTTP_ADDR",
+        "SAAS_IDENTITY_URL",
+        "SAAS_WORKSPACE_URL",
+        "SAAS_BILLING_URL",
+        "SAAS_JWT_KEY_FILE",
+        "SAAS_RATE_LIMITS",
+        "SAAS_REDIS_URL",
+        "SAAS_SMTP_URL",
+        "SAAS_CORS_ORIGINS",
         "--data-dir",
         "identity",
         "workspace",
         "billing",
+        "edge",
     ] {
         assert!(
             text.contains(setting),
@@ -123,6 +134,7 @@ fn serve_generates_a_private_service_token_and_stops_on_sigterm() {
         .args(["serve", "--data-dir"])
         .arg(&dir)
         .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+        .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
         .env("SAAS_ARGON2", "m=8,t=1,p=1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -178,5 +190,202 @@ fn serve_generates_a_private_service_token_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn edge_alone_without_its_data_services_is_a_one_line_error() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "edge", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_HTTP_ADDR", "127.0.0.1:0"),
+    );
+    assert!(line.contains("SAAS_IDENTITY_URL"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn edge_alone_without_a_jwt_key_file_is_a_one_line_error() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "edge", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
+            .env("SAAS_IDENTITY_URL", "http://127.0.0.1:1")
+            .env("SAAS_WORKSPACE_URL", "http://127.0.0.1:1")
+            .env("SAAS_BILLING_URL", "http://127.0.0.1:1"),
+    );
+    assert!(line.contains("SAAS_JWT_KEY_FILE"), "{line}");
+    assert!(
+        !dir.join("jwt-key").exists(),
+        "an edge apart from the data services must not make up a key of its own"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_http_address_is_a_one_line_error() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_HTTP_ADDR", "localhost:eighty"),
+    );
+    assert!(line.contains("SAAS_HTTP_ADDR"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_rate_limits_are_a_one_line_error() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_RATE_LIMITS", "ip=lots"),
+    );
+    assert!(line.contains("SAAS_RATE_LIMITS"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn data_service_url_that_is_not_http_is_a_one_line_error() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "edge", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_IDENTITY_URL", "127.0.0.1:50051"),
+    );
+    assert!(line.contains("SAAS_IDENTITY_URL"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The status code of `GET path` over plain HTTP/1.1, or `None` when nothing answers.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response);
+    let status_line = response.lines().next()?;
+    let mut parts = status_line.split(' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+#[test]
+fn embedded_serve_generates_a_private_jwt_key_answers_readyz_and_stops_on_sigterm() {
+    let dir = temp_dir();
+    let mut child = Running(
+        saas()
+            .args(["serve", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+            .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
+            .env("SAAS_ARGON2", "m=8,t=1,p=1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Kept open until the process ends, so nothing it prints meets a closed pipe.
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let mut http_addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(addr) = line.strip_prefix("http listening on ") {
+            http_addr = Some(addr.trim().parse::<SocketAddr>().unwrap());
+        }
+        printed.push(line);
+        if http_addr.is_some() {
+            break;
+        }
+    }
+    let http_addr = http_addr.unwrap_or_else(|| panic!("no HTTP address printed: {printed:?}"));
+    assert!(
+        printed.iter().any(|l| l.starts_with("grpc listening on ")),
+        "{printed:?}"
+    );
+    let key_path = dir.join("jwt-key");
+    assert!(
+        printed
+            .iter()
+            .any(|l| l == &format!("jwt key: {}", key_path.display())),
+        "{printed:?}"
+    );
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert!(
+        key.trim().len() >= 32,
+        "the generated key is short: {key:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "jwt-key mode is {mode:o}");
+    }
+
+    // The data services start serving just after the edge binds: poll until ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = None;
+    while last != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz did not answer 200 within 30 s (last: {last:?})"
+        );
+        last = http_status(http_addr, "/readyz");
+        if last != Some(200) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "saas did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    drop(lines);
     std::fs::remove_dir_all(dir).ok();
 }

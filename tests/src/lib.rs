@@ -708,7 +708,8 @@ impl System {
 
     /// `GET path` with a token.
     pub async fn get(&self, path: &str, token: &str) -> Answer {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     /// `POST path` with an optional token and a JSON body.
@@ -733,7 +734,10 @@ impl System {
             )
             .await;
         assert_eq!(answer.status, 201, "sign-up of {email}: {:?}", answer.body);
-        let user_id = answer.body["user"]["id"].as_str().expect("user id").to_owned();
+        let user_id = answer.body["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_owned();
         let workspace_id = answer.body["workspace"]["id"]
             .as_str()
             .expect("workspace id")
@@ -760,8 +764,14 @@ impl System {
             .await;
         assert_eq!(answer.status, 200, "login of {email}: {:?}", answer.body);
         (
-            answer.body["access_token"].as_str().expect("access").to_owned(),
-            answer.body["refresh_token"].as_str().expect("refresh").to_owned(),
+            answer.body["access_token"]
+                .as_str()
+                .expect("access")
+                .to_owned(),
+            answer.body["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
         )
     }
 
@@ -777,7 +787,11 @@ impl System {
             .await;
         assert_eq!(answer.status, 201, "invite {email}: {:?}", answer.body);
         self.mailer
-            .wait_for_mail(email, ports_app::MailKind::Invitation, Duration::from_secs(10))
+            .wait_for_mail(
+                email,
+                ports_app::MailKind::Invitation,
+                Duration::from_secs(10),
+            )
             .await
             .expect("invitation mail")
             .token
