@@ -3,12 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod authz_matrix;
 mod billing_rpc;
 mod concurrency;
+mod e2e_access;
+mod e2e_account;
+mod e2e_plan;
+mod e2e_team;
 mod hashing;
 mod ports_grpc;
 mod processes;
 mod read_cache;
 mod smoke;
+mod split_topology;
 mod user_rpc;
 mod workspace_rpc;
