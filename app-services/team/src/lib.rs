@@ -450,6 +450,15 @@ impl Team {
                 },
             )
             .await?;
+        // Joining a team is a new grant of access: only an active account may take it, even
+        // with an access token issued before a suspension.
+        if user.status() != identity::UserStatus::Active {
+            return Err(AppError::rejected(
+                RejectionKind::FailedPrecondition,
+                "USER_NOT_ACTIVE",
+                "only an active account can accept an invitation",
+            ));
+        }
         let found = self
             .workspaces
             .get_workspace(

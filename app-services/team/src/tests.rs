@@ -91,6 +91,7 @@ fn user(id: Uuid, email: &str) -> identity::User {
         id: id.to_string(),
         email: email.into(),
         display_name: format!("User {email}"),
+        status: identity::UserStatus::Active as i32,
         ..Default::default()
     }
 }
@@ -998,6 +999,25 @@ async fn accepting_uses_the_pending_invitation_sent_to_the_users_email() {
     let joined = accept.run().await.unwrap();
     assert_eq!(joined.id, workspace_id.to_string());
     assert_eq!(joined.members[0].user_id, user.to_string());
+}
+
+#[tokio::test]
+async fn a_suspended_user_cannot_accept_with_an_access_token_issued_before() {
+    let mut accept = Accept::new();
+    let id = accept.user;
+    accept
+        .mocks
+        .users
+        .expect_get_user()
+        .times(1)
+        .returning(move |_, _| {
+            let mut suspended = user(id, "me@example.com");
+            suspended.status = identity::UserStatus::Suspended as i32;
+            Ok(suspended)
+        });
+    let error = accept.run().await.unwrap_err();
+    assert!(error.is(RejectionKind::FailedPrecondition), "{error:?}");
+    assert_eq!(error.code, "USER_NOT_ACTIVE");
 }
 
 #[tokio::test]
