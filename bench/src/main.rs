@@ -20,12 +20,23 @@
 //! - **W0 of invites, P2.workspace**: `InviteMember` (a fresh email and `request_id` each),
 //!   64 in flight, against the raw write of an invite; see [`workspace`].
 //! - **P3.user** (with `--postgres`): see [`postgres`].
+//! - **E0 again, P4.read / P4.read.p50**: `GET /v1/me` through the HTTP edge, the
+//!   application service and the Identity data service of the embedded system, 64 in flight
+//!   over HTTP/1.1 keep-alive connections, against an E0 measured right before it at 64 in
+//!   flight that echoes as many bytes as the answer's body; see [`edge`].
+//! - **P5.rss / P5.ready**: the real `saas serve` started on a fresh data directory; see
+//!   [`launcher`]. The `saas` binary must be built next to this one
+//!   (`cargo build --release --bins`).
+//! - **P7.errors / P7.connections**: 1,000 concurrent `GET /v1/me` on a freshly started
+//!   embedded system, each on its own connection; see [`edge`].
 //!
 //! Exit code 0 whether or not figures meet their targets; non-zero only when the benchmark
 //! itself fails.
 
 mod baseline;
 mod drive;
+mod edge;
+mod launcher;
 mod postgres;
 mod report;
 mod services;
@@ -56,6 +67,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const IN_FLIGHT: usize = 64;
 /// Users the commands are spread over (one per worker: no artificial hot spot).
 const USERS: usize = 64;
+/// Requests of P7's burst (the same with `--quick`).
+const BURST: usize = 1_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -173,6 +186,9 @@ async fn echo_baseline(
 }
 
 async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    // P5 needs the launcher's binary: refuse to start without it rather than fail late.
+    let saas = launcher::saas_binary()?;
+    tracing::info!("P5 starts {}", saas.display());
     let plan = args.plan(IN_FLIGHT);
     tracing::info!(
         "{} in flight, {:.2} s warm-up, {:.1} s window per figure",
@@ -416,5 +432,81 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         let n = figure.n.unwrap_or(0);
         emit(&mut figure, args.quick, n)?;
     }
+
+    // E0 at the size of the /v1/me body, right before P4, on the embedded system.
+    let system = edge::System::start(dir, "p4").await?;
+    let body_len = edge::me_body_len(&system).await?;
+    let e0 = echo_baseline("E0 echo (/v1/me-sized)", plan, "GET /v1/me", body_len).await?;
+    let (p4, failures) = edge::read_me(&system, plan).await?;
+    system.stop().await?;
+    let note = (failures > 0).then(|| format!("{failures} requests did not answer 200"));
+    let mut figure = Figure::ratio(
+        "P4.read",
+        p4.throughput(),
+        Unit::PerSecond,
+        e0.throughput(),
+        Target::AtLeast(0.25),
+    );
+    figure.note = note.clone();
+    emit(&mut figure, args.quick, p4.calls())?;
+    let mut figure = Figure::ratio(
+        "P4.read.p50",
+        p4.quantile_ms(0.5),
+        Unit::Millis,
+        e0.quantile_ms(0.5),
+        Target::AtMost(4.0),
+    );
+    figure.note = note;
+    emit(&mut figure, args.quick, p4.calls())?;
+
+    // P5: the real launcher on a fresh data directory.
+    let startup = launcher::p5(&dir.join("p5")).await?;
+    emit(
+        &mut Figure::absolute(
+            "P5.rss",
+            startup.rss_mib,
+            Unit::Mebibytes,
+            Target::AtMost(60.0),
+        ),
+        args.quick,
+        1,
+    )?;
+    emit(
+        &mut Figure::absolute(
+            "P5.ready",
+            startup.ready.as_secs_f64(),
+            Unit::Seconds,
+            Target::AtMost(2.0),
+        ),
+        args.quick,
+        1,
+    )?;
+
+    // P7: a burst on a freshly started embedded system.
+    let system = edge::System::start(dir, "p7").await?;
+    let burst = edge::burst(&system, BURST).await;
+    system.stop().await?;
+    let burst = burst?;
+    emit(
+        &mut Figure::absolute(
+            "P7.errors",
+            burst.errors as f64,
+            Unit::Errors,
+            Target::AtMost(0.0),
+        ),
+        args.quick,
+        burst.requests as u64,
+    )?;
+    emit(
+        &mut Figure::ratio(
+            "P7.connections",
+            f64::from(burst.peak_connections),
+            Unit::Connections,
+            f64::from(burst.max_connections),
+            Target::AtMost(1.0),
+        ),
+        args.quick,
+        burst.requests as u64,
+    )?;
     Ok(())
 }

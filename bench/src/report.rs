@@ -42,6 +42,14 @@ pub enum Unit {
     PerSecond,
     /// Milliseconds, printed to the microsecond.
     Millis,
+    /// Seconds, printed to the millisecond.
+    Seconds,
+    /// Mebibytes (2^20 bytes), printed to a tenth.
+    Mebibytes,
+    /// A number of failed requests, printed as a whole number.
+    Errors,
+    /// A number of database connections, printed as a whole number.
+    Connections,
 }
 
 impl Unit {
@@ -49,14 +57,24 @@ impl Unit {
         match self {
             Unit::PerSecond => "calls/s",
             Unit::Millis => "ms",
+            Unit::Seconds => "s",
+            Unit::Mebibytes => "MiB",
+            Unit::Errors => "errors",
+            Unit::Connections => "connections",
         }
     }
 
     fn round(self, x: f64) -> f64 {
         match self {
-            Unit::PerSecond => x.round(),
-            Unit::Millis => round_to(x, 3),
+            Unit::PerSecond | Unit::Errors | Unit::Connections => x.round(),
+            Unit::Millis | Unit::Seconds => round_to(x, 3),
+            Unit::Mebibytes => round_to(x, 1),
         }
+    }
+
+    /// Whether the unit counts whole things (printed without a fraction).
+    fn whole(self) -> bool {
+        matches!(self, Unit::PerSecond | Unit::Errors | Unit::Connections)
     }
 }
 
@@ -93,6 +111,19 @@ impl Figure {
         }
     }
 
+    /// A figure without a baseline: the target bounds the value itself.
+    pub fn absolute(id: &'static str, value: f64, unit: Unit, target: Target) -> Self {
+        Figure {
+            id,
+            value,
+            unit,
+            baseline: None,
+            target,
+            n: None,
+            note: None,
+        }
+    }
+
     /// `value / baseline`, rounded as printed; `None` without a (positive) baseline.
     pub fn ratio_value(&self) -> Option<f64> {
         let baseline = self.unit.round(self.baseline?);
@@ -114,9 +145,12 @@ impl Figure {
 
     /// The JSON line, keys in the order of QUALITY.md's example.
     pub fn json_line(&self) -> String {
-        let number = |x: f64| match self.unit {
-            Unit::PerSecond => serde_json::json!(x as i64),
-            Unit::Millis => serde_json::json!(x),
+        let number = |x: f64| {
+            if self.unit.whole() {
+                serde_json::json!(x as i64)
+            } else {
+                serde_json::json!(x)
+            }
         };
         let mut fields: Vec<(&str, serde_json::Value)> = vec![
             ("id", serde_json::json!(self.id)),
@@ -222,5 +256,47 @@ mod tests {
         assert_eq!(parsed["baseline"], serde_json::Value::Null);
         assert_eq!(parsed["pass"], false);
         assert_eq!(parsed["note"], "pgbench is not installed");
+    }
+
+    #[test]
+    fn absolute_figures_bound_the_value_and_counts_print_whole() {
+        let mut ready = Figure::absolute("P5.ready", 0.41234, Unit::Seconds, Target::AtMost(2.0));
+        ready.n = Some(1);
+        assert_eq!(
+            ready.json_line(),
+            r#"{"id": "P5.ready", "value": 0.412, "unit": "s", "baseline": null, "ratio": null, "target": "<= 2.0", "pass": true, "n": 1}"#
+        );
+        ready.value = 2.0004;
+        assert!(ready.pass(), "2.000 s as printed meets <= 2.0");
+        ready.value = 2.1;
+        assert!(!ready.pass());
+
+        let rss = Figure::absolute("P5.rss", 61.26, Unit::Mebibytes, Target::AtMost(60.0));
+        let parsed: serde_json::Value = serde_json::from_str(&rss.json_line()).unwrap();
+        assert_eq!(parsed["value"], 61.3);
+        assert_eq!(parsed["unit"], "MiB");
+        assert_eq!(parsed["pass"], false);
+
+        let errors = Figure::absolute("P7.errors", 0.0, Unit::Errors, Target::AtMost(0.0));
+        assert!(errors.pass());
+        assert!(
+            errors
+                .json_line()
+                .contains(r#""value": 0, "unit": "errors""#)
+        );
+        let errors = Figure::absolute("P7.errors", 1.0, Unit::Errors, Target::AtMost(0.0));
+        assert!(!errors.pass());
+
+        let connections = Figure::ratio(
+            "P7.connections",
+            4.0,
+            Unit::Connections,
+            4.0,
+            Target::AtMost(1.0),
+        );
+        assert_eq!(
+            connections.json_line(),
+            r#"{"id": "P7.connections", "value": 4, "unit": "connections", "baseline": 4, "ratio": 1.0, "target": "<= 1.0", "pass": true}"#
+        );
     }
 }
