@@ -11,6 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "saas/workspace/v1/workspace.proto",
         "saas/billing/v1/subscription.proto",
         "saas/bench/v1/echo.proto",
+        "saas/events/v1/envelope.proto",
+        "saas/identity/v1/events.proto",
+        "saas/workspace/v1/events.proto",
+        "saas/billing/v1/events.proto",
     ];
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=saas");

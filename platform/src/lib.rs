@@ -8,12 +8,18 @@
 //! - [`server`]: one way to serve gRPC: service credential, load shedding, health, reflection,
 //!   message caps, graceful shutdown.
 //! - [`migration`]: the outbox and idempotency tables every context's migrations create.
+//! - [`bus`]: the event bus traits and transports; [`relay`] moves committed outbox rows
+//!   onto it, [`consume`] runs a durable consumer with retries and dead letters.
 //!
 //! **Architecture invariant:** nothing here knows a bounded context; contexts plug in through
 //! [`store::Schema`].
 
+pub mod bus;
+pub mod consume;
 pub mod db;
 pub mod migration;
+pub mod published;
+pub mod relay;
 pub mod rpc;
 pub mod server;
 pub mod store;

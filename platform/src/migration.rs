@@ -100,6 +100,36 @@ pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbEr
     Ok(())
 }
 
+/// Adds the `envelope` column to the outbox: the encoded `saas.events.v1.EventEnvelope` the
+/// relay publishes as it is. Safe to run twice (contexts may share one database).
+pub async fn add_outbox_envelope(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.execute_unprepared(
+                "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS envelope BYTEA NULL",
+            )
+            .await?;
+        }
+        _ => {
+            let present = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT COUNT(*) AS n FROM pragma_table_info('outbox') WHERE name = 'envelope'",
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            if present == 0 {
+                db.execute_unprepared("ALTER TABLE outbox ADD COLUMN envelope BLOB NULL")
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the `idempotency` table.
 pub async fn create_idempotency_table(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();

@@ -18,12 +18,22 @@
 //! **Invariant:** an accepted command changes the aggregate, its outbox rows and its
 //! idempotency record together or not at all. Rejected commands leave no trace, so a retry of
 //! a rejected request is evaluated afresh.
+//!
+//! After every commit that wrote outbox rows the store wakes its relay
+//! ([`Store::spawn_relay`], see [`crate::relay`]), which publishes the rows to the event bus.
+//!
+//! **Test-only fault hook:** when the environment variable `SAAS_FAULT_ABORT_AFTER_COMMIT` is
+//! set (to anything) when the store is created, the process aborts right after the first
+//! commit that wrote outbox rows, before anything else happens (no response, no relay
+//! wake-up). Tests use it to crash a service between commit and publish; never set it in
+//! production.
 
 use std::{marker::PhantomData, sync::Arc};
 
 use kernel_domain::{
     AggregateRoot, Clock, DomainEvent, Rejection, RejectionKind, Timestamp, Version,
 };
+use saas_proto::events::v1 as saas_events;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
     Statement, Value,
@@ -70,6 +80,14 @@ pub trait Schema: Send + Sync + 'static {
         None
     }
 
+    /// The integration event (the published language) a domain event leaves the service
+    /// as: its `saas.<context>.v1` payload message and the workspace it concerns. Written to
+    /// the outbox inside the command's transaction, in an `EventEnvelope`.
+    fn integration_event(
+        aggregate: &Self::Aggregate,
+        event: &<Self::Aggregate as AggregateRoot>::Event,
+    ) -> IntegrationEvent;
+
     /// Applies the work due at `now` ([`Store::sweep_once`] calls it for every aggregate whose
     /// [`Schema::due_at`] has passed). It must be idempotent: once applied, `due_at` moves on.
     fn apply_due(
@@ -77,6 +95,34 @@ pub trait Schema: Send + Sync + 'static {
         _now: Timestamp,
     ) -> Result<Vec<<Self::Aggregate as AggregateRoot>::Event>, Rejection> {
         Ok(Vec::new())
+    }
+}
+
+/// What a domain event is published as: a message of the context's `events.proto` and the
+/// workspace the event concerns, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationEvent {
+    /// The workspace the event concerns; `None` for events about no workspace.
+    pub workspace_id: Option<Uuid>,
+    /// The payload, packed with its full message name.
+    pub payload: prost_types::Any,
+}
+
+impl IntegrationEvent {
+    /// Packs `message` (whose full proto name, e.g. `saas.billing.v1.SubscriptionSeatsChanged`,
+    /// is `full_name`) for the workspace `workspace_id`.
+    pub fn new(
+        workspace_id: Option<Uuid>,
+        full_name: &str,
+        message: &impl prost::Message,
+    ) -> IntegrationEvent {
+        IntegrationEvent {
+            workspace_id,
+            payload: prost_types::Any {
+                type_url: format!("type.googleapis.com/{full_name}"),
+                value: message.encode_to_vec(),
+            },
+        }
     }
 }
 
@@ -169,6 +215,10 @@ pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
 /// How many times a command without an etag is re-run after losing a race.
 const MAX_ATTEMPTS: usize = 8;
 
+/// The environment variable of the test-only fault hook: when set as the store is created,
+/// the process aborts right after a commit that wrote outbox rows (see the module docs).
+pub const FAULT_ABORT_AFTER_COMMIT: &str = "SAAS_FAULT_ABORT_AFTER_COMMIT";
+
 enum Failure {
     Rejected(Rejection),
     Db(DbErr),
@@ -208,6 +258,10 @@ pub struct Store<S: Schema> {
     /// spinning on the file lock (other processes still meet the busy timeout).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     reads: Arc<ReadCache<S::Aggregate>>,
+    /// Notified after every commit that wrote outbox rows; the relay waits on it.
+    wake: Arc<tokio::sync::Notify>,
+    /// The test-only fault hook `SAAS_FAULT_ABORT_AFTER_COMMIT` (see the module docs).
+    abort_after_commit: bool,
     _schema: PhantomData<fn() -> S>,
 }
 
@@ -218,6 +272,8 @@ impl<S: Schema> Clone for Store<S> {
             clock: self.clock.clone(),
             write_gate: self.write_gate.clone(),
             reads: self.reads.clone(),
+            wake: self.wake.clone(),
+            abort_after_commit: self.abort_after_commit,
             _schema: PhantomData,
         }
     }
@@ -281,8 +337,27 @@ impl<S: Schema> Store<S> {
             clock,
             write_gate,
             reads: Arc::new(ReadCache::new()),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            abort_after_commit: std::env::var_os(FAULT_ABORT_AFTER_COMMIT).is_some(),
             _schema: PhantomData,
         }
+    }
+
+    /// Notified after every commit that wrote outbox rows (what [`Store::spawn_relay`]'s
+    /// relay waits on; hand it to [`crate::relay::Relay::spawn`] to run a relay of your own).
+    pub fn outbox_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs the outbox relay of this store's database to `publisher` until the process ends
+    /// (or the handle is aborted, which loses nothing): see [`crate::relay`].
+    pub fn spawn_relay(
+        &self,
+        publisher: Arc<dyn crate::bus::Publisher>,
+    ) -> tokio::task::JoinHandle<()> {
+        crate::relay::Relay::new(self.db.clone(), publisher)
+            .with_write_gate(self.write_gate.clone())
+            .spawn(self.wake.clone(), std::future::pending())
     }
 
     /// The database connection.
@@ -534,7 +609,7 @@ impl<S: Schema> Store<S> {
             let response = respond(&stored, now);
             self.finish(&txn, &command, &stored, &events, &response)
                 .await?;
-            Ok(Ok(response))
+            Ok(Ok((response, !events.is_empty())))
         }
         .await;
         self.conclude(txn, result).await
@@ -626,7 +701,7 @@ impl<S: Schema> Store<S> {
                 let response = respond(&stored, now);
                 self.finish(&txn, &command, &stored, &events, &response)
                     .await?;
-                Ok(Ok(response))
+                Ok(Ok((response, !events.is_empty())))
             }
             .await;
             match result {
@@ -785,11 +860,17 @@ impl<S: Schema> Store<S> {
     async fn conclude<R: prost::Message + Default>(
         &self,
         txn: DatabaseTransaction,
-        result: Result<Result<R, Vec<u8>>, Failure>,
+        result: Result<Result<(R, bool), Vec<u8>>, Failure>,
     ) -> Result<R, Status> {
         match result {
-            Ok(Ok(response)) => {
+            Ok(Ok((response, wrote_events))) => {
                 txn.commit().await.map_err(|e| self.internal(e))?;
+                if wrote_events {
+                    if self.abort_after_commit {
+                        std::process::abort();
+                    }
+                    self.wake.notify_one();
+                }
                 Ok(response)
             }
             Ok(Err(replayed)) => {
@@ -1021,21 +1102,38 @@ impl<S: Schema> Store<S> {
         events: &[Event<S>],
         response: &R,
     ) -> Result<(), Failure> {
-        let now = self.clock.now().timestamp_micros();
+        let now = self.clock.now();
         for event in events {
             let payload =
                 serde_json::to_string(event).map_err(|e| Failure::Internal(e.to_string()))?;
+            let event_id = crate::new_id().to_string();
+            let aggregate_id = stored.aggregate.aggregate_id().to_string();
+            let published = S::integration_event(&stored.aggregate, event);
+            let envelope = saas_events::EventEnvelope {
+                event_id: event_id.clone(),
+                event_type: event.event_type().to_owned(),
+                aggregate_type: S::AGGREGATE_TYPE.to_owned(),
+                aggregate_id: aggregate_id.clone(),
+                aggregate_version: stored.version.get() as i64,
+                occur_time: Some(rpc::timestamp(now)),
+                workspace_id: published
+                    .workspace_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                payload: Some(published.payload),
+            };
             txn.execute_raw(self.stmt(
                 "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
-                 event_type, payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 event_type, payload, occurred_at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
-                    crate::new_id().to_string().into(),
+                    event_id.into(),
                     S::AGGREGATE_TYPE.into(),
-                    stored.aggregate.aggregate_id().to_string().into(),
+                    aggregate_id.into(),
                     (stored.version.get() as i64).into(),
                     event.event_type().into(),
                     payload.into(),
-                    now.into(),
+                    now.timestamp_micros().into(),
+                    prost::Message::encode_to_vec(&envelope).into(),
                 ],
             ))
             .await?;

@@ -34,6 +34,14 @@ pub mod billing {
     }
 }
 
+/// `saas.events.*`
+pub mod events {
+    /// `saas.events.v1`: the envelope every integration event travels in.
+    pub mod v1 {
+        tonic::include_proto!("saas.events.v1");
+    }
+}
+
 /// `saas.bench.*`
 pub mod bench {
     /// `saas.bench.v1`: the echo baseline of the benchmark.

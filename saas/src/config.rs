@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub redis_url: Option<String>,
     pub smtp_url: Option<String>,
     pub cors_origins: Option<String>,
+    pub nats_url: Option<String>,
 }
 
 /// The configuration after merging and validation.
@@ -51,6 +52,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub smtp_url: Option<String>,
     pub cors_origins: Vec<String>,
+    pub nats_url: Option<String>,
 }
 
 /// A configuration problem, reported as one line.
@@ -206,6 +208,7 @@ impl Config {
             redis_url: env("SAAS_REDIS_URL").or(from_file.redis_url),
             smtp_url: env("SAAS_SMTP_URL").or(from_file.smtp_url),
             cors_origins,
+            nats_url: env("SAAS_NATS_URL").or(from_file.nats_url),
             data_dir,
             grpc_addr,
             identity_database_url: env("SAAS_IDENTITY_DATABASE_URL")

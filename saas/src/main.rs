@@ -4,6 +4,7 @@
 //! `saas serve identity` (or `workspace`, `billing`) runs one component alone, on the
 //! database its URL names.
 
+mod bus;
 mod config;
 mod edge;
 
@@ -37,6 +38,10 @@ use crate::config::Config;
 /// memory); SAAS_SMTP_URL (smtp://host:port relay for outgoing mail; default: .eml files in
 /// <data dir>/mail); SAAS_CORS_ORIGINS (comma-separated origins browsers may call from;
 /// default none).
+///
+/// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
+/// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
+/// and replay the events a consumer gave up on.
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
 struct Cli {
@@ -58,6 +63,26 @@ enum Command {
         /// Where SQLite files and generated secrets live (overrides SAAS_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Shows or replays events a consumer parked after failing on them.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+        /// Where the in-process bus lives (overrides SAAS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterAction {
+    /// Lists parked events, oldest first: consumer, event id, subject, when, why.
+    List,
+    /// Delivers parked events to their consumer again.
+    Redrive {
+        /// Only this consumer's parked events (all consumers' when omitted).
+        #[arg(long)]
+        consumer: Option<String>,
     },
 }
 
@@ -97,6 +122,11 @@ fn main() -> ExitCode {
                     Config::load(cli.config.as_ref(), data_dir).map_err(|e| e.to_string())?;
                 serve(config, components).await
             }
+            Command::DeadLetters { action, data_dir } => {
+                let config =
+                    Config::load(cli.config.as_ref(), data_dir).map_err(|e| e.to_string())?;
+                dead_letters(config, action).await
+            }
         }
     });
     match result {
@@ -118,11 +148,45 @@ fn init_logging() {
         .init();
 }
 
+async fn dead_letters(config: Config, action: DeadLetterAction) -> Result<(), String> {
+    let events = bus::open(&config).await?;
+    match action {
+        DeadLetterAction::List => {
+            let parked = events
+                .dead_letters
+                .list()
+                .await
+                .map_err(|e| e.to_string())?;
+            for letter in &parked {
+                let when = chrono::DateTime::from_timestamp_micros(letter.parked_at)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| letter.parked_at.to_string());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    letter.consumer, letter.message.id, letter.message.subject, when, letter.reason
+                );
+            }
+            eprintln!("{} parked", parked.len());
+        }
+        DeadLetterAction::Redrive { consumer } => {
+            let count = events
+                .dead_letters
+                .redrive(consumer.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("redriven: {count}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(config: Config, components: Vec<Component>) -> Result<(), String> {
     let shutdown = platform::server::shutdown_signal();
     let all = components.is_empty();
     let wants = |c: Component| all || components.contains(&c);
     let clock: Arc<dyn kernel_domain::Clock> = Arc::new(platform::SystemClock);
+    // Committed outbox rows of every data service hosted here are relayed to this bus.
+    let events = bus::open(&config).await?;
 
     let (token, token_file) =
         platform::server::service_token(config.service_token.as_deref(), &config.data_dir)
@@ -146,6 +210,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             .await
             .map_err(|e| format!("identity database: {e}"))?;
         store.spawn_idempotency_purge();
+        store.spawn_relay(events.publisher.clone());
         let hasher = identity_data::Argon2Hasher::new(config.argon2)
             .map_err(|e| format!("SAAS_ARGON2: {e}"))?;
         server = server.add_service(identity_data::user_service(store, Arc::new(hasher)));
@@ -158,6 +223,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             .map_err(|e| format!("workspace database: {e}"))?;
         store.spawn_idempotency_purge();
         store.spawn_sweeper(config.sweep_interval);
+        store.spawn_relay(events.publisher.clone());
         server = server.add_service(workspace_data::workspace_service(store));
     }
 
@@ -168,6 +234,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             .map_err(|e| format!("billing database: {e}"))?;
         store.spawn_idempotency_purge();
         store.spawn_sweeper(config.sweep_interval);
+        store.spawn_relay(events.publisher.clone());
         server = server.add_service(billing_data::subscription_service(store));
     }
 

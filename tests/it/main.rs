@@ -13,6 +13,7 @@ mod e2e_team;
 mod hashing;
 mod ports_grpc;
 mod processes;
+mod published_language;
 mod read_cache;
 mod smoke;
 mod split_topology;

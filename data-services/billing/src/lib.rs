@@ -6,15 +6,23 @@
 //!
 //! Trials and periods end by themselves: [`SubscriptionSchema`] tells the store when a
 //! subscription next has work due, and the store's sweeper applies it through the pipeline.
+//!
+//! Every domain event is published as its message of `saas/billing/v1/events.proto` (see
+//! `events.rs`), concerning the workspace the subscription pays for.
 
 mod api;
+mod events;
 mod wire;
 
 use std::sync::Arc;
 
-use billing_domain::{DueWork, Subscription};
+use billing_domain::{DueWork, Subscription, SubscriptionEvent};
 use kernel_domain::{Clock, Rejection, RejectionKind, Timestamp};
-use platform::{db::PoolSize, migration::IndexedColumn, store::Store};
+use platform::{
+    db::PoolSize,
+    migration::IndexedColumn,
+    store::{IntegrationEvent, Store},
+};
 use saas_proto::billing::v1::subscription_service_server::SubscriptionServiceServer;
 
 pub use api::SubscriptionApi;
@@ -53,6 +61,13 @@ impl platform::store::Schema for SubscriptionSchema {
         )
     }
 
+    fn integration_event(
+        subscription: &Subscription,
+        event: &SubscriptionEvent,
+    ) -> IntegrationEvent {
+        events::integration_event(subscription, event)
+    }
+
     fn due_at(subscription: &Subscription) -> Option<Timestamp> {
         subscription.next_due()
     }
@@ -60,7 +75,7 @@ impl platform::store::Schema for SubscriptionSchema {
     fn apply_due(
         subscription: &mut Subscription,
         now: Timestamp,
-    ) -> Result<Vec<billing_domain::SubscriptionEvent>, Rejection> {
+    ) -> Result<Vec<SubscriptionEvent>, Rejection> {
         let result = match subscription.due_command(now) {
             Some(DueWork::ExpireTrial) => subscription.expire_trial(now),
             Some(DueWork::EndPeriod) => subscription.end_period(now),

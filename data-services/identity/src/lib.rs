@@ -8,16 +8,24 @@
 //! The service only translates: wire types become domain values at the boundary, the
 //! platform's command pipeline runs the domain's decision in one transaction, and the result
 //! is rendered back. It holds no rules of its own beyond "hash before the transaction".
+//!
+//! Every domain event is published as its message of `saas/identity/v1/events.proto` (see
+//! `events.rs`); Identity events concern no workspace and never carry a password or a token.
 
 mod api;
+mod events;
 mod hasher;
 mod wire;
 
 use std::sync::Arc;
 
-use identity_domain::{PasswordHasher, User};
+use identity_domain::{PasswordHasher, User, UserEvent};
 use kernel_domain::{Clock, Rejection, RejectionKind};
-use platform::{db::PoolSize, migration::IndexedColumn, store::Store};
+use platform::{
+    db::PoolSize,
+    migration::IndexedColumn,
+    store::{IntegrationEvent, Store},
+};
 use saas_proto::identity::v1::user_service_server::UserServiceServer;
 
 pub use api::{HashingLimit, UserApi};
@@ -51,6 +59,10 @@ impl platform::store::Schema for UserSchema {
 
     fn not_found() -> Rejection {
         Rejection::new(RejectionKind::NotFound, "USER_NOT_FOUND", "no such user")
+    }
+
+    fn integration_event(user: &User, event: &UserEvent) -> IntegrationEvent {
+        events::integration_event(user, event)
     }
 }
 

@@ -11,14 +11,23 @@
 //! The service only translates: wire types become domain values at the boundary (the acting
 //! user comes from `x-saas-actor` metadata), the platform's command pipeline runs the domain's
 //! decision in one transaction, and the result is rendered back.
+//!
+//! Every domain event is published as its message of `saas/workspace/v1/events.proto` (see
+//! `events.rs`), concerning the workspace it happened to; no event carries an invitation
+//! token.
 
 mod api;
+mod events;
 mod wire;
 
 use std::sync::Arc;
 
 use kernel_domain::{Clock, Rejection, RejectionKind, Timestamp};
-use platform::{db::PoolSize, migration::IndexedColumn, store::Store};
+use platform::{
+    db::PoolSize,
+    migration::IndexedColumn,
+    store::{IntegrationEvent, Store},
+};
 use saas_proto::workspace::v1::workspace_service_server::WorkspaceServiceServer;
 use workspace_domain::{Workspace, WorkspaceEvent};
 
@@ -56,6 +65,10 @@ impl platform::store::Schema for WorkspaceSchema {
             "WORKSPACE_NOT_FOUND",
             "no such workspace",
         )
+    }
+
+    fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> IntegrationEvent {
+        events::integration_event(workspace, event)
     }
 
     const SET_INDEX: Option<&'static str> = Some(workspace_migrations::MEMBERS_INDEX);

@@ -21,7 +21,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers)]
+        vec![Box::new(CreateUsers), Box::new(OutboxEnvelope)]
     }
 }
 
@@ -41,5 +41,22 @@ impl MigrationTrait for CreateUsers {
         platform::migration::create_document_table(manager, USERS_TABLE, USER_COLUMNS).await?;
         platform::migration::create_outbox_table(manager).await?;
         platform::migration::create_idempotency_table(manager).await
+    }
+}
+
+/// Adds the outbox's `envelope` column (the encoded `saas.events.v1.EventEnvelope` of each
+/// event). Safe to run twice, for contexts that share one database.
+struct OutboxEnvelope;
+
+impl MigrationName for OutboxEnvelope {
+    fn name(&self) -> &str {
+        "m20261126_000002_identity_outbox_envelope"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxEnvelope {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        platform::migration::add_outbox_envelope(manager).await
     }
 }

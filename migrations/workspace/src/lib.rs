@@ -25,7 +25,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateWorkspaces)]
+        vec![Box::new(CreateWorkspaces), Box::new(OutboxEnvelope)]
     }
 }
 
@@ -48,5 +48,22 @@ impl MigrationTrait for CreateWorkspaces {
             .await?;
         platform::migration::create_outbox_table(manager).await?;
         platform::migration::create_idempotency_table(manager).await
+    }
+}
+
+/// Adds the outbox's `envelope` column (the encoded `saas.events.v1.EventEnvelope` of each
+/// event). Safe to run twice, for contexts that share one database.
+struct OutboxEnvelope;
+
+impl MigrationName for OutboxEnvelope {
+    fn name(&self) -> &str {
+        "m20261126_000002_workspace_outbox_envelope"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxEnvelope {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        platform::migration::add_outbox_envelope(manager).await
     }
 }
