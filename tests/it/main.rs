@@ -11,6 +11,7 @@ mod e2e_account;
 mod e2e_plan;
 mod e2e_team;
 mod hashing;
+mod outbox_crash;
 mod ports_grpc;
 mod processes;
 mod published_language;

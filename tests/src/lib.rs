@@ -415,6 +415,7 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     child: tokio::process::Child,
     data_dir: PathBuf,
+    owns_dir: bool,
 }
 
 impl ServerProcess {
@@ -430,7 +431,19 @@ impl ServerProcess {
         database_url: &str,
         env: &[(&str, &str)],
     ) -> ServerProcess {
-        let data_dir = temp_dir("proc");
+        let mut process = Self::start_in(temp_dir("proc"), component, database_url, env).await;
+        process.owns_dir = true;
+        process
+    }
+
+    /// Like [`ServerProcess::start_with`], in the given data directory (a restart that must
+    /// find the same generated files and in-process event bus); the caller removes it.
+    pub async fn start_in(
+        data_dir: PathBuf,
+        component: &str,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut command = tokio::process::Command::new(saas_binary());
         command
             .arg("serve")
@@ -469,7 +482,13 @@ impl ServerProcess {
             addr,
             child,
             data_dir,
+            owns_dir: false,
         }
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The OS process id.
@@ -491,7 +510,9 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        std::fs::remove_dir_all(&self.data_dir).ok();
+        if self.owns_dir {
+            std::fs::remove_dir_all(&self.data_dir).ok();
+        }
     }
 }
 
