@@ -5,6 +5,7 @@
 mod architecture;
 mod authz_matrix;
 mod billing_rpc;
+mod broker_outage;
 mod concurrency;
 mod e2e_access;
 mod e2e_account;
