@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "saas/identity/v1/events.proto",
         "saas/workspace/v1/events.proto",
         "saas/billing/v1/events.proto",
+        "saas/notifications/v1/feed.proto",
+        "saas/notifications/v1/events.proto",
     ];
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=saas");

@@ -13,7 +13,8 @@
 //! 4. save it with `version = version + 1 WHERE version = <loaded>` (a lost race retries when
 //!    the caller sent no etag, and is `ETAG_MISMATCH` when it did); a decision that changed
 //!    nothing and caused no event keeps the version,
-//! 5. append the events to the outbox and store the response under the `request_id`.
+//! 5. append the events to the outbox, write the side-table rows the schema projects from
+//!    them ([`Schema::project`]), and store the response under the `request_id`.
 //!
 //! **Invariant:** an accepted command changes the aggregate, its outbox rows and its
 //! idempotency record together or not at all. Rejected commands leave no trace, so a retry of
@@ -96,6 +97,52 @@ pub trait Schema: Send + Sync + 'static {
     ) -> Result<Vec<<Self::Aggregate as AggregateRoot>::Event>, Rejection> {
         Ok(Vec::new())
     }
+
+    /// The rows a domain event writes to the context's side tables besides the document
+    /// (the entries of a feed, say, which are too many to keep inside it), given the
+    /// aggregate as the command left it. They are written in the command's transaction
+    /// right after its outbox rows, so they commit with the aggregate or not at all. None by
+    /// default.
+    fn project(
+        _aggregate: &Self::Aggregate,
+        _event: &<Self::Aggregate as AggregateRoot>::Event,
+    ) -> Vec<Projection> {
+        Vec::new()
+    }
+
+    /// The rejection for creating an aggregate whose id is already stored, for aggregates
+    /// whose id the caller chooses (one feed per user, keyed by the user's id): two first
+    /// commands racing to create it then tell the loser apart from a fault, and it can retry
+    /// as an update. `None` (the default) answers a taken id as an internal fault, since ids
+    /// made by [`crate::new_id`] never collide.
+    fn id_taken() -> Option<Rejection> {
+        None
+    }
+}
+
+/// One write to a side table, made by [`Schema::project`] in the command's transaction.
+/// Table and column names are the schema's own constants, never input; values are bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Projection {
+    /// `INSERT INTO table (columns...) VALUES (values...)`: one value per column, in order.
+    Insert {
+        /// The side table.
+        table: &'static str,
+        /// Its columns.
+        columns: &'static [&'static str],
+        /// The values, one per column.
+        values: Vec<Value>,
+    },
+    /// `DELETE FROM table WHERE condition`, with `?` placeholders in `condition` bound to
+    /// `values` in order.
+    DeleteWhere {
+        /// The side table.
+        table: &'static str,
+        /// The condition, e.g. `feed_id = ? AND seq < ?`.
+        condition: &'static str,
+        /// The values of its placeholders.
+        values: Vec<Value>,
+    },
 }
 
 /// What a domain event is published as: a message of the context's `events.proto` and the
@@ -904,6 +951,12 @@ impl<S: Schema> Store<S> {
                     || message.contains(&format!("ux_{}_{}", S::TABLE, c.name))
             })
             .map(|c| S::taken(c.name))
+            .or_else(|| {
+                // The primary key: `<table>.id` on SQLite, `<table>_pkey` on PostgreSQL.
+                let id_taken = message.ends_with(&format!("{}.id", S::TABLE))
+                    || message.contains(&format!("\"{}_pkey\"", S::TABLE));
+                if id_taken { S::id_taken() } else { None }
+            })
     }
 
     async fn claim(&self, txn: &DatabaseTransaction, command: &Command) -> Result<Claim, Failure> {
@@ -1137,6 +1190,39 @@ impl<S: Schema> Store<S> {
                 ],
             ))
             .await?;
+        }
+        for event in events {
+            for projection in S::project(&stored.aggregate, event) {
+                let (sql, values) = match projection {
+                    Projection::Insert {
+                        table,
+                        columns,
+                        values,
+                    } => {
+                        if columns.len() != values.len() {
+                            return Err(Failure::Internal(format!(
+                                "projection into {table}: {} columns, {} values",
+                                columns.len(),
+                                values.len()
+                            )));
+                        }
+                        let marks = vec!["?"; columns.len()].join(", ");
+                        (
+                            format!(
+                                "INSERT INTO {table} ({}) VALUES ({marks})",
+                                columns.join(", ")
+                            ),
+                            values,
+                        )
+                    }
+                    Projection::DeleteWhere {
+                        table,
+                        condition,
+                        values,
+                    } => (format!("DELETE FROM {table} WHERE {condition}"), values),
+                };
+                txn.execute_raw(self.stmt(&sql, values)).await?;
+            }
         }
         if let Some(key) = &command.idempotency {
             txn.execute_raw(self.stmt(

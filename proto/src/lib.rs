@@ -34,6 +34,14 @@ pub mod billing {
     }
 }
 
+/// `saas.notifications.*`
+pub mod notifications {
+    /// `saas.notifications.v1`: the `Feed` aggregate.
+    pub mod v1 {
+        tonic::include_proto!("saas.notifications.v1");
+    }
+}
+
 /// `saas.events.*`
 pub mod events {
     /// `saas.events.v1`: the envelope every integration event travels in.

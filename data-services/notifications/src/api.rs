@@ -1,0 +1,440 @@
+//! `FeedService`: parse the request into domain values, run the command pipeline (or read),
+//! render. Watches follow new entries through an in-process signal of committed appends,
+//! and re-read every second for appends other replicas committed.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use kernel_domain::Rejection;
+use notifications_domain::{EntryKind, Feed, FeedId, Payload, SourceEventId, WorkspaceId};
+use platform::{
+    rpc::{FieldCheck, error_reason, parse_etag, parse_id, parse_request_id},
+    store::{Command, Schema},
+};
+use saas_proto::notifications::v1::{self as pb, feed_service_server::FeedService};
+use tokio::sync::{broadcast, mpsc, watch};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{FeedSchema, FeedStore, entries, wire};
+
+/// The page size of a list when the caller asks for 0.
+pub const DEFAULT_PAGE_SIZE: u64 = 100;
+/// The most entries one list page (or one read of a watch) holds.
+pub const MAX_PAGE_SIZE: u64 = 1000;
+/// How many entries a watch reads at a time while catching up.
+const WATCH_PAGE: u64 = 100;
+/// How many messages a watch buffers for a slow reader before it waits for it.
+const WATCH_BUFFER: usize = 16;
+/// How often a watch re-reads its feed, to see appends committed by other replicas.
+const REREAD_EVERY: Duration = Duration::from_secs(1);
+/// How many committed appends the in-process signal holds for a watch that lags behind
+/// (a watch that lags more simply re-reads).
+const SIGNAL_CAPACITY: usize = 1024;
+
+/// The `FeedService` implementation. Clones share the store, the signal of committed
+/// appends and the shutdown switch of open watches.
+#[derive(Clone)]
+pub struct FeedApi {
+    store: FeedStore,
+    /// The id of every feed an append was just committed to.
+    appended: broadcast::Sender<Uuid>,
+    /// Turned on by [`FeedApi::end_watches`].
+    closing: Arc<watch::Sender<bool>>,
+}
+
+/// What the pipeline stores for an append: the new entry, or the sequence number of the
+/// entry the same source event already became.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AppendOutcome {
+    #[prost(message, optional, tag = "1")]
+    entry: Option<pb::FeedEntry>,
+    #[prost(int64, tag = "2")]
+    duplicate_of: i64,
+}
+
+/// An append, parsed.
+struct Append {
+    feed: Uuid,
+    request_id: Uuid,
+    source: SourceEventId,
+    kind: EntryKind,
+    workspace: Option<WorkspaceId>,
+    payload: Payload,
+}
+
+impl FeedApi {
+    /// A service over a store.
+    pub fn new(store: FeedStore) -> Self {
+        FeedApi {
+            store,
+            appended: broadcast::channel(SIGNAL_CAPACITY).0,
+            closing: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Ends every open watch stream, now and from now on (for shutdown: a server drains
+    /// only once its streams end).
+    pub fn end_watches(&self) {
+        self.closing.send_replace(true);
+    }
+
+    fn reject(&self, rejection: impl Into<Rejection>) -> Status {
+        self.store.reject(&rejection.into())
+    }
+
+    /// Appends through the pipeline, creating the feed on first use. Two first appends
+    /// racing to create the feed both land: the loser's create is refused `FEED_EXISTS` and
+    /// it appends to the feed the winner created.
+    async fn append(
+        &self,
+        append: &Append,
+        request: &pb::AppendFeedEntryRequest,
+    ) -> Result<AppendOutcome, Status> {
+        let command = Command::new("AppendFeedEntry", append.request_id, request, None);
+        let appended = AtomicBool::new(false);
+        let respond = |stored: &platform::store::Stored<Feed>, now| {
+            let seq = stored.aggregate.source_seq(append.source).unwrap_or(0);
+            if appended.load(Ordering::SeqCst) {
+                AppendOutcome {
+                    entry: Some(pb::FeedEntry {
+                        feed_id: append.feed.to_string(),
+                        sequence: wire::sequence(seq),
+                        kind: append.kind.as_str().to_owned(),
+                        workspace_id: append
+                            .workspace
+                            .map(|id| id.to_string())
+                            .unwrap_or_default(),
+                        payload_json: append.payload.as_str().to_owned(),
+                        source_event_id: append.source.to_string(),
+                        create_time: Some(wire::entry_time(now)),
+                    }),
+                    duplicate_of: 0,
+                }
+            } else {
+                AppendOutcome {
+                    entry: None,
+                    duplicate_of: wire::sequence(seq),
+                }
+            }
+        };
+        let decide = |feed: &mut Feed, now| {
+            let events = feed.append(
+                append.source,
+                append.kind.clone(),
+                append.workspace,
+                append.payload.clone(),
+                now,
+            );
+            appended.store(!events.is_empty(), Ordering::SeqCst);
+            events
+        };
+        if self.store.get(append.feed).await?.is_none() {
+            let created = self
+                .store
+                .create(
+                    command.clone(),
+                    |now| {
+                        let mut feed = Feed::open(FeedId::from_uuid(append.feed), now);
+                        let events = decide(&mut feed, now);
+                        Ok((feed, events))
+                    },
+                    &respond,
+                )
+                .await;
+            match created {
+                Err(status) if error_reason(&status).as_deref() == Some("FEED_EXISTS") => {
+                    tracing::debug!(feed = %append.feed, "lost the race to create the feed");
+                }
+                other => return other,
+            }
+        }
+        self.store
+            .update(
+                command,
+                append.feed,
+                |feed, now| Ok(decide(feed, now)),
+                &respond,
+            )
+            .await
+    }
+
+    /// The entry an append answers with: the one it appended, or the one its source event
+    /// became before (as the request describes it, should that entry have been dropped
+    /// since).
+    async fn appended_entry(
+        &self,
+        append: &Append,
+        outcome: AppendOutcome,
+    ) -> Result<pb::FeedEntry, Status> {
+        if let Some(entry) = outcome.entry {
+            // Nobody listening is fine.
+            let _ = self.appended.send(append.feed);
+            return Ok(entry);
+        }
+        let seq = u64::try_from(outcome.duplicate_of).unwrap_or(0);
+        if let Some(entry) = entries::one(&self.store, append.feed, seq).await? {
+            return Ok(entry);
+        }
+        Ok(pb::FeedEntry {
+            feed_id: append.feed.to_string(),
+            sequence: outcome.duplicate_of,
+            kind: append.kind.as_str().to_owned(),
+            workspace_id: append
+                .workspace
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            payload_json: append.payload.as_str().to_owned(),
+            source_event_id: append.source.to_string(),
+            create_time: None,
+        })
+    }
+
+    /// Sends the entries after `after`, then follows new ones, until the receiver goes away
+    /// or the watches are ended. Every entry is sent once, in order; when entries the
+    /// watcher had not seen were dropped, a reset comes first.
+    async fn follow(
+        self,
+        feed: Uuid,
+        after: u64,
+        out: mpsc::Sender<Result<pb::WatchFeedResponse, Status>>,
+        mut appended: broadcast::Receiver<Uuid>,
+    ) {
+        let mut closing = self.closing.subscribe();
+        let mut position = after;
+        let mut reread = tokio::time::interval(REREAD_EVERY);
+        reread.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Catch up, a page at a time.
+            loop {
+                let page = match entries::page(&self.store, feed, position, WATCH_PAGE).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => break,
+                    Err(status) => {
+                        let _ = out.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let full = page.entries.len() as u64 >= WATCH_PAGE;
+                if page.reset {
+                    position = page.first_retained - 1;
+                    let reset = pb::WatchFeedResponse {
+                        event: Some(pb::watch_feed_response::Event::Reset(pb::FeedReset {
+                            first_retained_sequence: wire::sequence(page.first_retained),
+                        })),
+                    };
+                    if !deliver(&out, &mut closing, reset).await {
+                        return;
+                    }
+                }
+                for entry in page.entries {
+                    let seq = u64::try_from(entry.sequence).unwrap_or(0);
+                    if seq <= position {
+                        continue;
+                    }
+                    position = seq;
+                    let message = pb::WatchFeedResponse {
+                        event: Some(pb::watch_feed_response::Event::Entry(entry)),
+                    };
+                    if !deliver(&out, &mut closing, message).await {
+                        return;
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            // Wait for an append to this feed, or the next re-read.
+            loop {
+                tokio::select! {
+                    _ = out.closed() => return,
+                    _ = closing.wait_for(|closed| *closed) => return,
+                    _ = reread.tick() => break,
+                    signal = appended.recv() => match signal {
+                        Ok(id) if id == feed => break,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Sends one message, waiting while the receiver's buffer is full; `false` once the
+/// receiver went away or the watches are ended.
+async fn deliver(
+    out: &mpsc::Sender<Result<pb::WatchFeedResponse, Status>>,
+    closing: &mut watch::Receiver<bool>,
+    message: pb::WatchFeedResponse,
+) -> bool {
+    tokio::select! {
+        sent = out.send(Ok(message)) => sent.is_ok(),
+        _ = closing.wait_for(|closed| *closed) => false,
+    }
+}
+
+/// A required sequence number field: 0 or more.
+fn sequence(field: &str, value: i64) -> Result<u64, Rejection> {
+    u64::try_from(value).map_err(|_| {
+        Rejection::invalid_field(
+            "INVALID_SEQUENCE",
+            field,
+            format!("{field} must not be negative"),
+        )
+    })
+}
+
+fn page_size(value: i32) -> Result<u64, Rejection> {
+    match value {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n < 0 => Err(Rejection::invalid_field(
+            "INVALID_PAGE_SIZE",
+            "page_size",
+            "page_size must not be negative",
+        )),
+        n => Ok((n as u64).min(MAX_PAGE_SIZE)),
+    }
+}
+
+fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, Rejection> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(field, value).map(Some)
+    }
+}
+
+/// A stream of watch messages.
+pub type WatchStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::WatchFeedResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FeedService for FeedApi {
+    async fn get_feed(
+        &self,
+        request: Request<pb::GetFeedRequest>,
+    ) -> Result<Response<pb::Feed>, Status> {
+        let id = parse_id("feed_id", &request.get_ref().feed_id).map_err(|r| self.reject(r))?;
+        let stored = self.store.get_existing(id).await?;
+        Ok(Response::new(wire::feed(&stored, self.store.now())))
+    }
+
+    async fn append_feed_entry(
+        &self,
+        request: Request<pb::AppendFeedEntryRequest>,
+    ) -> Result<Response<pb::FeedEntry>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let feed = fields.check(parse_id("feed_id", &request.feed_id));
+            let request_id = fields.check(parse_request_id(&request.request_id));
+            let source = fields.check(parse_id("source_event_id", &request.source_event_id));
+            let kind = fields.check(EntryKind::parse(&request.kind).map_err(Rejection::from));
+            let workspace = fields.check(optional_id("workspace_id", &request.workspace_id));
+            let payload = fields.check(
+                Payload::parse(&request.payload_json)
+                    .map_err(|e| Rejection::from(e).on_field("payload_json")),
+            );
+            platform::checked!(fields, feed, request_id, source, kind, workspace, payload);
+            Ok(Append {
+                feed,
+                request_id,
+                source: SourceEventId::from_uuid(source),
+                kind,
+                workspace: workspace.map(WorkspaceId::from_uuid),
+                payload,
+            })
+        })();
+        let append = parsed.map_err(|r| self.reject(r))?;
+        let outcome = self.append(&append, &request).await?;
+        self.appended_entry(&append, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn mark_feed_read(
+        &self,
+        request: Request<pb::MarkFeedReadRequest>,
+    ) -> Result<Response<pb::Feed>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let feed = fields.check(parse_id("feed_id", &request.feed_id));
+            let request_id = fields.check(parse_request_id(&request.request_id));
+            let expected = fields.check(parse_etag(&request.etag));
+            let up_to = fields.check(sequence("up_to_sequence", request.up_to_sequence));
+            platform::checked!(fields, feed, request_id, expected, up_to);
+            Ok((feed, request_id, expected, up_to))
+        })();
+        let (feed, request_id, expected, up_to) = parsed.map_err(|r| self.reject(r))?;
+        self.store
+            .update(
+                Command::new("MarkFeedRead", request_id, &request, expected),
+                feed,
+                |feed, now| {
+                    feed.mark_read(up_to, now)
+                        .map_err(|e| Rejection::from(e).on_field("up_to_sequence"))
+                },
+                wire::feed,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_feed_entries(
+        &self,
+        request: Request<pb::ListFeedEntriesRequest>,
+    ) -> Result<Response<pb::ListFeedEntriesResponse>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let feed = fields.check(parse_id("feed_id", &request.feed_id));
+            let after = fields.check(sequence("after_sequence", request.after_sequence));
+            let size = fields.check(page_size(request.page_size));
+            platform::checked!(fields, feed, after, size);
+            Ok((feed, after, size))
+        })();
+        let (feed, after, size) = parsed.map_err(|r| self.reject(r))?;
+        let page = entries::page(&self.store, feed, after, size)
+            .await?
+            .ok_or_else(|| self.reject(<FeedSchema as Schema>::not_found()))?;
+        Ok(Response::new(pb::ListFeedEntriesResponse {
+            entries: page.entries,
+            reset: page.reset,
+            last_sequence: wire::sequence(page.last),
+            first_retained_sequence: wire::sequence(page.first_retained),
+        }))
+    }
+
+    type WatchFeedStream = WatchStream;
+
+    async fn watch_feed(
+        &self,
+        request: Request<pb::WatchFeedRequest>,
+    ) -> Result<Response<Self::WatchFeedStream>, Status> {
+        let request = request.into_inner();
+        let parsed = (|| {
+            let mut fields = FieldCheck::new();
+            let feed = fields.check(parse_id("feed_id", &request.feed_id));
+            let after = fields.check(sequence("after_sequence", request.after_sequence));
+            platform::checked!(fields, feed, after);
+            Ok((feed, after))
+        })();
+        let (feed, after) = parsed.map_err(|r| self.reject(r))?;
+        let (out, messages) = mpsc::channel(WATCH_BUFFER);
+        // Listen before the first read, so no append between the two is missed.
+        let appended = self.appended.subscribe();
+        tokio::spawn(self.clone().follow(feed, after, out, appended));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(messages),
+        )))
+    }
+}
