@@ -74,7 +74,7 @@ pub struct System {
 
 impl System {
     /// Starts the data services on fresh SQLite files `<dir>/<name>-{identity,workspace,
-    /// billing}.db` (default pools, system clock, cheap password hashing for the fixture),
+    /// billing,notifications}.db` (default pools, system clock, cheap password hashing for the fixture),
     /// the edge over them with rate limits off, registers one user and waits until
     /// `/readyz` answers 200.
     pub async fn start(dir: &Path, name: &str) -> Result<System, BoxError> {
@@ -89,21 +89,29 @@ impl System {
         let users = identity_data::open(&url("identity"), pool, clock.clone()).await?;
         let workspaces = workspace_data::open(&url("workspace"), pool, clock.clone()).await?;
         let subscriptions = billing_data::open(&url("billing"), pool, clock.clone()).await?;
+        let feeds = notifications_data::open(&url("notifications"), pool, clock.clone()).await?;
         let identity_db = users.db().clone();
-        let other_dbs = vec![workspaces.db().clone(), subscriptions.db().clone()];
+        let other_dbs = vec![
+            workspaces.db().clone(),
+            subscriptions.db().clone(),
+            feeds.db().clone(),
+        ];
         let background = vec![
             users.spawn_idempotency_purge(),
             workspaces.spawn_idempotency_purge(),
             workspaces.spawn_sweeper(SWEEP_INTERVAL),
             subscriptions.spawn_idempotency_purge(),
             subscriptions.spawn_sweeper(SWEEP_INTERVAL),
+            feeds.spawn_idempotency_purge(),
+            feeds.spawn_sweeper(SWEEP_INTERVAL),
         ];
         let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)?;
         let grpc = Served::start(
             GrpcServer::new(services::server_config())
                 .add_service(identity_data::user_service(users, Arc::new(hasher)))
                 .add_service(workspace_data::workspace_service(workspaces))
-                .add_service(billing_data::subscription_service(subscriptions)),
+                .add_service(billing_data::subscription_service(subscriptions))
+                .add_service(notifications_data::feed_service(feeds)),
         )
         .await?;
 
@@ -120,10 +128,12 @@ impl System {
             &grpc_url,
             &grpc_url,
             &grpc_url,
+            &grpc_url,
             services::SERVICE_TOKEN,
             DATA_SERVICE_DEADLINE,
         )?;
-        let health = HealthCheck::connect_lazy(&grpc_url, &grpc_url, &grpc_url, PROBE_DEADLINE)?;
+        let health =
+            HealthCheck::connect_lazy(&grpc_url, &grpc_url, &grpc_url, &grpc_url, PROBE_DEADLINE)?;
         let keys = Arc::new(JwtKeys::from_secret(JWT_SECRET)?);
         let state = assemble(Parts {
             data,
@@ -133,6 +143,7 @@ impl System {
             rate_limits: None,
             readiness: Arc::new(health),
             config: EdgeConfig::default(),
+            feed_events: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let http_addr = listener.local_addr()?;

@@ -29,6 +29,9 @@
 //!   (`cargo build --release --bins`).
 //! - **P7.errors / P7.connections**: 1,000 concurrent `GET /v1/me` on a freshly started
 //!   embedded system, each on its own connection; see [`edge`].
+//! - **E2.relay_latency_p99**: an event's commit to its consumer, p99, through the outbox
+//!   relay and the embedded bus, under `ChangeDisplayName` at a fixed 200 per second; see
+//!   [`relay`].
 //!
 //! Exit code 0 whether or not figures meet their targets; non-zero only when the benchmark
 //! itself fails.
@@ -38,6 +41,7 @@ mod drive;
 mod edge;
 mod launcher;
 mod postgres;
+mod relay;
 mod report;
 mod services;
 mod workspace;
@@ -508,5 +512,10 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         args.quick,
         burst.requests as u64,
     )?;
+
+    // E2: commit to consumer through the relay and the embedded bus.
+    let mut figure = relay::e2(dir, args.plan(1)).await?;
+    let n = figure.n.unwrap_or(0);
+    emit(&mut figure, args.quick, n)?;
     Ok(())
 }

@@ -113,12 +113,26 @@ pub async fn start_identity(
     url: &str,
     pool: PoolSize,
 ) -> Result<(Served, sea_orm::DatabaseConnection), BoxError> {
-    let store = identity_data::open(url, pool, Arc::new(platform::SystemClock)).await?;
+    let store = open_identity(url, pool).await?;
     let db = store.db().clone();
+    Ok((serve_identity(store).await?, db))
+}
+
+/// The Identity store over `url`, as the launcher opens it (system clock).
+pub async fn open_identity(
+    url: &str,
+    pool: PoolSize,
+) -> Result<identity_data::UserStore, BoxError> {
+    Ok(identity_data::open(url, pool, Arc::new(platform::SystemClock)).await?)
+}
+
+/// The Identity data service over an opened `store`, with cheap password hashing for the
+/// fixtures.
+pub async fn serve_identity(store: identity_data::UserStore) -> Result<Served, BoxError> {
     let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)?;
     let server = GrpcServer::new(server_config())
         .add_service(identity_data::user_service(store, Arc::new(hasher)));
-    Ok((Served::start(server).await?, db))
+    Served::start(server).await
 }
 
 /// How often the launcher's Workspace sweeper looks for due invitations (its default).

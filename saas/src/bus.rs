@@ -10,7 +10,6 @@ use crate::config::Config;
 /// The bus, by the roles this process needs.
 pub struct Bus {
     pub publisher: Arc<dyn Publisher>,
-    #[allow(dead_code)]
     pub subscriber: Arc<dyn Subscriber>,
     pub dead_letters: Arc<dyn DeadLetters>,
 }

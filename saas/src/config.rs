@@ -14,6 +14,7 @@ pub struct FileConfig {
     pub identity_database_url: Option<String>,
     pub workspace_database_url: Option<String>,
     pub billing_database_url: Option<String>,
+    pub notifications_database_url: Option<String>,
     pub service_token: Option<String>,
     pub argon2: Option<String>,
     pub concurrency_limit: Option<usize>,
@@ -22,6 +23,7 @@ pub struct FileConfig {
     pub identity_url: Option<String>,
     pub workspace_url: Option<String>,
     pub billing_url: Option<String>,
+    pub notifications_url: Option<String>,
     pub jwt_key_file: Option<PathBuf>,
     pub rate_limits: Option<String>,
     pub redis_url: Option<String>,
@@ -38,6 +40,7 @@ pub struct Config {
     pub identity_database_url: Option<String>,
     pub workspace_database_url: Option<String>,
     pub billing_database_url: Option<String>,
+    pub notifications_database_url: Option<String>,
     pub service_token: Option<String>,
     pub argon2: identity_data::Argon2Params,
     pub concurrency_limit: usize,
@@ -46,6 +49,7 @@ pub struct Config {
     pub identity_url: Option<String>,
     pub workspace_url: Option<String>,
     pub billing_url: Option<String>,
+    pub notifications_url: Option<String>,
     pub jwt_key_file: Option<PathBuf>,
     /// `None` when rate limits are off.
     pub rate_limits: Option<edge_app::rate_limit::RateLimits>,
@@ -201,6 +205,10 @@ impl Config {
                 "SAAS_BILLING_URL",
                 env("SAAS_BILLING_URL").or(from_file.billing_url),
             )?,
+            notifications_url: url(
+                "SAAS_NOTIFICATIONS_URL",
+                env("SAAS_NOTIFICATIONS_URL").or(from_file.notifications_url),
+            )?,
             jwt_key_file: env("SAAS_JWT_KEY_FILE")
                 .map(PathBuf::from)
                 .or(from_file.jwt_key_file),
@@ -217,6 +225,8 @@ impl Config {
                 .or(from_file.workspace_database_url),
             billing_database_url: env("SAAS_BILLING_DATABASE_URL")
                 .or(from_file.billing_database_url),
+            notifications_database_url: env("SAAS_NOTIFICATIONS_DATABASE_URL")
+                .or(from_file.notifications_database_url),
             service_token: env("SAAS_SERVICE_TOKEN").or(from_file.service_token),
             argon2,
             concurrency_limit,

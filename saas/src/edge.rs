@@ -1,4 +1,5 @@
-//! The edge component: the application services and the HTTP API over the data services.
+//! The edge component: the application services and the HTTP API over the data services,
+//! and the policies (the asynchronous work driven by events) over the same ports.
 
 use std::{sync::Arc, time::Duration};
 
@@ -6,9 +7,12 @@ use access_app::JwtKeys;
 use edge_app::{
     EdgeConfig,
     assemble::{Parts, assemble},
+    feed::{FeedEvents, FeedHub, hub_consumer_name},
     rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter},
 };
 use kernel_domain::Clock;
+use platform::bus::Subscriber;
+use policies_app::Policies;
 use ports_app::{
     Mailer,
     grpc::{DataServices, HealthCheck},
@@ -27,23 +31,29 @@ pub struct PeerUrls {
     pub identity: String,
     pub workspace: String,
     pub billing: String,
+    pub notifications: String,
 }
 
-/// A bound HTTP listener with its router, ready to serve.
+/// A bound HTTP listener with its router, and the policies, ready to run.
 pub struct Prepared {
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    policies: Arc<Policies>,
+    feed_hub: Arc<FeedHub>,
 }
 
 /// Builds the application layer and binds the HTTP port. `embedded` (every data service in
 /// this process) lets a missing `SAAS_JWT_KEY_FILE` be generated into the data directory;
-/// an edge of the split topology must be given the key its replicas share.
+/// an edge of the split topology must be given the key its replicas share. The live feed
+/// reads appended entries from `events` through one durable consumer per edge instance,
+/// named after the host (`HOSTNAME`) and the bound HTTP address.
 pub async fn prepare(
     config: &Config,
     service_token: &str,
     urls: PeerUrls,
     embedded: bool,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn Subscriber>,
 ) -> Result<Prepared, String> {
     let keys = match (&config.jwt_key_file, embedded) {
         (Some(path), _) => {
@@ -68,6 +78,7 @@ pub async fn prepare(
         &urls.identity,
         &urls.workspace,
         &urls.billing,
+        &urls.notifications,
         service_token,
         DATA_SERVICE_DEADLINE,
     )
@@ -76,6 +87,7 @@ pub async fn prepare(
         &urls.identity,
         &urls.workspace,
         &urls.billing,
+        &urls.notifications,
         PROBE_DEADLINE,
     )
     .map_err(|e| format!("data service address: {e}"))?;
@@ -104,6 +116,18 @@ pub async fn prepare(
     edge_config
         .validate()
         .map_err(|e| format!("SAAS_CORS_ORIGINS: {e}"))?;
+    let policies = Arc::new(Policies::new(
+        data.users.clone(),
+        data.workspaces.clone(),
+        data.subscriptions.clone(),
+        data.feeds.clone(),
+        mailer.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.http_addr))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
     let state = assemble(Parts {
         data,
         mailer,
@@ -112,27 +136,48 @@ pub async fn prepare(
         rate_limits,
         readiness: Arc::new(health),
         config: edge_config,
+        feed_events: Some(FeedEvents {
+            subscriber: events,
+            consumer: hub_consumer_name(&format!("{host}-{bound}")),
+        }),
     });
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.http_addr))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let feed_hub = state.feed.hub.clone();
     println!("http listening on {bound}");
     tracing::info!(%bound, "serving HTTP");
     Ok(Prepared {
         listener,
         router: edge_app::router(state),
+        policies,
+        feed_hub,
     })
 }
 
 impl Prepared {
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves HTTP and runs the policies over `events` until `shutdown` completes; then
+    /// finishes the requests in flight, and after them the events being handled.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        events: Arc<dyn Subscriber>,
     ) -> Result<(), String> {
-        edge_app::serve(self.listener, self.router, shutdown)
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let policies = tokio::spawn(self.policies.run(events, async {
+            let _ = stopped.await;
+        }));
+        // Feed streams never end by themselves: close them when shutdown begins, so the
+        // graceful shutdown does not wait for them.
+        let feed_hub = self.feed_hub;
+        let shutdown = async move {
+            shutdown.await;
+            feed_hub.close();
+        };
+        let served = edge_app::serve(self.listener, self.router, shutdown)
             .await
-            .map_err(|e| format!("HTTP server failed: {e}"))
+            .map_err(|e| format!("HTTP server failed: {e}"));
+        let _ = stop.send(());
+        if let Err(e) = policies.await {
+            tracing::error!(error = %e, "the policies task failed");
+        }
+        served
     }
 }

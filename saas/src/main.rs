@@ -1,8 +1,8 @@
 //! `saas`: the launcher.
 //!
 //! `saas serve` runs every component in one process on SQLite files under the data directory;
-//! `saas serve identity` (or `workspace`, `billing`) runs one component alone, on the
-//! database its URL names.
+//! `saas serve identity` (or `workspace`, `billing`, `notifications`) runs one component
+//! alone, on the database its URL names.
 
 mod bus;
 mod config;
@@ -19,18 +19,19 @@ use crate::config::Config;
 ///
 /// Configuration comes from SAAS_* environment variables over an optional TOML file:
 /// SAAS_DATA_DIR (default ./data), SAAS_GRPC_ADDR (default 127.0.0.1:50051),
-/// SAAS_IDENTITY_DATABASE_URL, SAAS_WORKSPACE_DATABASE_URL, SAAS_BILLING_DATABASE_URL
-/// (default: a sqlite file per context in the data dir; postgres://... works too),
+/// SAAS_IDENTITY_DATABASE_URL, SAAS_WORKSPACE_DATABASE_URL, SAAS_BILLING_DATABASE_URL,
+/// SAAS_NOTIFICATIONS_DATABASE_URL (default: a sqlite file per context in the data dir;
+/// postgres://... works too),
 /// SAAS_SERVICE_TOKEN (default: generated into <data dir>/service-token),
 /// SAAS_ARGON2 (argon2id cost, default m=19456,t=2,p=1), SAAS_CONCURRENCY_LIMIT (default 1024),
 /// SAAS_SWEEP_INTERVAL_SECS (how often due work is looked for, default 30),
 /// SAAS_LOG (log filter, default info).
 ///
 /// The HTTP edge reads: SAAS_HTTP_ADDR (default 127.0.0.1:8080);
-/// SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL (http://host:port of a data
-/// service the edge does not host itself);
+/// SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL, SAAS_NOTIFICATIONS_URL
+/// (http://host:port of a data service the edge does not host itself);
 /// SAAS_JWT_KEY_FILE (the access-token signing key, shared by every edge replica; required
-/// unless all three data services run in the same process, where it defaults to a key
+/// unless all four data services run in the same process, where it defaults to a key
 /// generated into <data dir>/jwt-key);
 /// SAAS_RATE_LIMITS (off, on, or comma-separated name=limit/window entries for ip, user,
 /// workspace and auth, like ip=600/60s,auth=20/1m; default on);
@@ -94,8 +95,11 @@ enum Component {
     Workspace,
     /// The Billing data service (SubscriptionService).
     Billing,
+    /// The Notifications data service (FeedService).
+    Notifications,
     /// The HTTP edge with the application services; finds the data services it does not
-    /// host through SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL and SAAS_BILLING_URL.
+    /// host through SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL and
+    /// SAAS_NOTIFICATIONS_URL.
     Edge,
 }
 
@@ -238,8 +242,26 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         server = server.add_service(billing_data::subscription_service(store));
     }
 
-    let hosts_data =
-        wants(Component::Identity) || wants(Component::Workspace) || wants(Component::Billing);
+    // Open watch streams end at shutdown, so the gRPC server can drain.
+    let mut feed_watches = None;
+    if wants(Component::Notifications) {
+        let url = config.database_url(&config.notifications_database_url, "notifications");
+        let store =
+            notifications_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+                .await
+                .map_err(|e| format!("notifications database: {e}"))?;
+        store.spawn_idempotency_purge();
+        store.spawn_sweeper(config.sweep_interval);
+        store.spawn_relay(events.publisher.clone());
+        let api = notifications_data::FeedApi::new(store);
+        feed_watches = Some(api.clone());
+        server = server.add_service(notifications_data::feed_service_with(api));
+    }
+
+    let hosts_data = wants(Component::Identity)
+        || wants(Component::Workspace)
+        || wants(Component::Billing)
+        || wants(Component::Notifications);
     let grpc = if hosts_data {
         let listener = tokio::net::TcpListener::bind(config.grpc_addr)
             .await
@@ -281,20 +303,37 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
                 &config.billing_url,
                 "SAAS_BILLING_URL",
             )?,
+            notifications: peer(
+                wants(Component::Notifications),
+                &config.notifications_url,
+                "SAAS_NOTIFICATIONS_URL",
+            )?,
         };
-        let embedded =
-            wants(Component::Identity) && wants(Component::Workspace) && wants(Component::Billing);
-        Some(edge::prepare(&config, &service_token, urls, embedded, clock.clone()).await?)
+        let embedded = wants(Component::Identity)
+            && wants(Component::Workspace)
+            && wants(Component::Billing)
+            && wants(Component::Notifications);
+        Some(
+            edge::prepare(
+                &config,
+                &service_token,
+                urls,
+                embedded,
+                clock.clone(),
+                events.subscriber.clone(),
+            )
+            .await?,
+        )
     } else {
         None
     };
 
     // Stop order: the edge drains first (its requests still need the data services), then
-    // the gRPC server drains.
+    // the policies finish the events in hand, then the gRPC server drains.
     let (edge_stopped, edge_stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let edge_task = match edge {
         Some(prepared) => {
-            let task = tokio::spawn(prepared.serve(shutdown));
+            let task = tokio::spawn(prepared.serve(shutdown, events.subscriber.clone()));
             tokio::spawn(async move {
                 let outcome = task
                     .await
@@ -314,6 +353,9 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         server
             .serve(listener, async move {
                 let _ = edge_stopped_rx.await;
+                if let Some(watches) = feed_watches {
+                    watches.end_watches();
+                }
             })
             .await
             .map_err(|e| format!("gRPC server failed: {e}"))?;

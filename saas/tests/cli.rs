@@ -47,6 +47,7 @@ fn help_explains_every_setting() {
         "SAAS_IDENTITY_DATABASE_URL",
         "SAAS_WORKSPACE_DATABASE_URL",
         "SAAS_BILLING_DATABASE_URL",
+        "SAAS_NOTIFICATIONS_DATABASE_URL",
         "SAAS_SWEEP_INTERVAL_SECS",
         "SAAS_SERVICE_TOKEN",
         "SAAS_ARGON2",
@@ -55,6 +56,7 @@ fn help_explains_every_setting() {
         "SAAS_IDENTITY_URL",
         "SAAS_WORKSPACE_URL",
         "SAAS_BILLING_URL",
+        "SAAS_NOTIFICATIONS_URL",
         "SAAS_JWT_KEY_FILE",
         "SAAS_RATE_LIMITS",
         "SAAS_REDIS_URL",
@@ -64,6 +66,7 @@ fn help_explains_every_setting() {
         "identity",
         "workspace",
         "billing",
+        "notifications",
         "edge",
     ] {
         assert!(
@@ -216,7 +219,8 @@ fn edge_alone_without_a_jwt_key_file_is_a_one_line_error() {
             .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
             .env("SAAS_IDENTITY_URL", "http://127.0.0.1:1")
             .env("SAAS_WORKSPACE_URL", "http://127.0.0.1:1")
-            .env("SAAS_BILLING_URL", "http://127.0.0.1:1"),
+            .env("SAAS_BILLING_URL", "http://127.0.0.1:1")
+            .env("SAAS_NOTIFICATIONS_URL", "http://127.0.0.1:1"),
     );
     assert!(line.contains("SAAS_JWT_KEY_FILE"), "{line}");
     assert!(

@@ -113,6 +113,10 @@ static MATRIX: &[Row] = &[
     row("GET",    "/v1/me",                                                    [U, A, A, A, A, A]),
     row("PATCH",  "/v1/me",                                                    [U, A, A, A, A, A]),
     row("POST",   "/v1/me/email-verification",                                 [U, A, A, A, A, A]),
+    row("GET",    "/v1/me/feed",                                               [U, A, A, A, A, A]),
+    row("POST",   "/v1/me/feed/read",                                          [U, A, A, A, A, A]),
+    row("POST",   "/v1/me/feed/stream-tickets",                                [U, A, A, A, A, A]),
+    row("GET",    "/v1/me/feed/stream",                                        [U, A, A, A, A, A]),
     row("GET",    "/v1/workspaces",                                            [U, A, A, A, A, A]),
     row("GET",    "/v1/workspaces/{workspace_id}",                             [U, A, A, A, H, A]),
     row("PATCH",  "/v1/workspaces/{workspace_id}",                             [U, F, A, A, H, F]),
@@ -214,7 +218,8 @@ fn the_router_the_openapi_document_and_the_matrix_list_the_same_routes() {
 fn guarded_outcomes(guard: edge_app::Guard) -> [Outcome; 6] {
     match guard {
         edge_app::Guard::Open | edge_app::Guard::Credentials => [A; 6],
-        edge_app::Guard::User => [U, A, A, A, A, A],
+        // Without a ticket, the stream's guard is the signed-in user's.
+        edge_app::Guard::User | edge_app::Guard::UserOrTicket => [U, A, A, A, A, A],
         edge_app::Guard::Workspace(least) => {
             // The role type belongs to the team use cases; its name is enough here.
             let rank = |name: &str| match name {
@@ -397,6 +402,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
             "new_password": NEW_PASSWORD,
         }),
         ("PATCH", "/v1/me") => json!({"display_name": "Renamed Person"}),
+        ("POST", "/v1/me/feed/read") => json!({"up_to_sequence": 0}),
         ("POST", "/v1/me/password") => json!({
             "old_password": PASSWORD,
             "new_password": NEW_PASSWORD,
@@ -426,9 +432,38 @@ fn plain_call(row: &Row, ids: &Ids) -> Call {
 }
 
 async fn send(system: &System, call: &Call, token: Option<&str>) -> Answer {
+    if call.path == FEED_STREAM {
+        return open_stream(system, token).await;
+    }
     system
         .call(call.method.clone(), &call.path, token, call.body.clone())
         .await
+}
+
+/// The feed stream, whose body never ends.
+const FEED_STREAM: &str = "/v1/me/feed/stream";
+
+/// Opens the feed stream and answers its status and headers; the body is read only when it
+/// is a problem (a stream that opened is closed again at once).
+async fn open_stream(system: &System, token: Option<&str>) -> Answer {
+    let mut request = system.http.get(system.url(FEED_STREAM));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("edge answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = if status == 200 {
+        Value::Null
+    } else {
+        let bytes = response.bytes().await.expect("body");
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Has `owner` invite a fresh address as a Member and answers the invitation's id.

@@ -1,5 +1,8 @@
 //! The plan and seat use cases end to end through the HTTP edge: the subscription, plan
-//! changes, seats (with the workspace's seat limit following), cancel and resume.
+//! changes, seats (with the workspace's seat limit following: at once when lowered, by
+//! event when raised), cancel and resume.
+
+use std::time::Duration;
 
 use saas_proto::{billing::v1 as billing_pb, workspace::v1 as workspace_pb};
 use saas_tests::{Account, Answer, System};
@@ -166,7 +169,16 @@ async fn seats_go_up_and_down_and_the_seat_limit_follows() {
     assert_eq!(up.body["monthly_amount"]["amount_minor"], 8 * 800);
     assert_amount_follows(&up.body);
     assert_eq!(subscription(&system, &owner).await["seats"], 8);
-    assert_eq!(workspace(&system, &owner).await["seat_limit"], 8);
+    // The seat limit follows a raise by event.
+    let followed = saas_tests::eventually(Duration::from_secs(30), || async {
+        workspace(&system, &owner).await["seat_limit"] == 8
+    })
+    .await;
+    assert!(
+        followed,
+        "the seat limit did not follow: {}",
+        workspace(&system, &owner).await
+    );
 
     let down = change_seats(&system, &owner, 2).await;
     assert_eq!(down.status, 200, "{:?}", down.body);

@@ -21,7 +21,7 @@ fn url(services: &DataServices) -> String {
 
 fn ports(services: &DataServices) -> Ports {
     let url = url(services);
-    Ports::connect_lazy(&url, &url, &url, SERVICE_TOKEN, DEADLINE).unwrap()
+    Ports::connect_lazy(&url, &url, &url, &url, SERVICE_TOKEN, DEADLINE).unwrap()
 }
 
 fn fresh_email() -> String {
@@ -177,8 +177,15 @@ async fn a_refused_service_credential_is_internal() {
 #[tokio::test]
 async fn an_unreachable_service_is_upstream_unavailable() {
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let ports =
-        Ports::connect_lazy(&url, &url, &url, SERVICE_TOKEN, Duration::from_secs(2)).unwrap();
+    let ports = Ports::connect_lazy(
+        &url,
+        &url,
+        &url,
+        &url,
+        SERVICE_TOKEN,
+        Duration::from_secs(2),
+    )
+    .unwrap();
     let error = ports
         .users
         .get_user(
@@ -199,11 +206,11 @@ async fn an_unreachable_service_is_upstream_unavailable() {
 async fn readiness_follows_the_health_of_every_data_service() {
     let services = DataServices::spawn().await;
     let url = url(&services);
-    let health = HealthCheck::connect_lazy(&url, &url, &url, DEADLINE).unwrap();
+    let health = HealthCheck::connect_lazy(&url, &url, &url, &url, DEADLINE).unwrap();
     assert_eq!(health.ready().await, Ok(()));
 
     let closed = format!("http://127.0.0.1:{}", closed_port());
-    let health = HealthCheck::connect_lazy(&url, &closed, &url, DEADLINE).unwrap();
+    let health = HealthCheck::connect_lazy(&url, &closed, &url, &url, DEADLINE).unwrap();
     let why = health.ready().await.unwrap_err();
     assert!(why.contains("saas.workspace.v1.WorkspaceService"), "{why}");
     assert!(!why.contains("saas.identity.v1.UserService"), "{why}");
@@ -211,4 +218,10 @@ async fn readiness_follows_the_health_of_every_data_service() {
         !why.contains("saas.billing.v1.SubscriptionService"),
         "{why}"
     );
+    assert!(!why.contains("saas.notifications.v1.FeedService"), "{why}");
+
+    let health = HealthCheck::connect_lazy(&url, &url, &url, &closed, DEADLINE).unwrap();
+    let why = health.ready().await.unwrap_err();
+    assert!(why.contains("saas.notifications.v1.FeedService"), "{why}");
+    assert!(!why.contains("saas.workspace.v1.WorkspaceService"), "{why}");
 }

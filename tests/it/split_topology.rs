@@ -1,6 +1,6 @@
-//! The split topology with the real binary: `saas serve identity`, `saas serve workspace` and
-//! `saas serve billing` as three OS processes, each on a database of its own, and
-//! `saas serve edge` as a fourth that reaches them by URL. A team is formed through the HTTP
+//! The split topology with the real binary: `saas serve identity`, `saas serve workspace`,
+//! `saas serve billing` and `saas serve notifications` as four OS processes, each on a
+//! database of its own, and `saas serve edge` as a fifth that reaches them by URL. A team is formed through the HTTP
 //! API across all of them, and the edge reports itself unready when a data service dies.
 
 use std::{
@@ -41,7 +41,12 @@ struct EdgeProcess {
 impl EdgeProcess {
     /// Starts the edge over the data services at the given gRPC addresses, with a fresh data
     /// directory and a fresh signing key file, and waits until it listens.
-    async fn start(identity: SocketAddr, workspace: SocketAddr, billing: SocketAddr) -> Self {
+    async fn start(
+        identity: SocketAddr,
+        workspace: SocketAddr,
+        billing: SocketAddr,
+        notifications: SocketAddr,
+    ) -> Self {
         let data_dir = temp_dir("edge");
         let key_file = data_dir.join("shared-jwt-key");
         std::fs::write(&key_file, random_key()).expect("write the key file");
@@ -58,6 +63,7 @@ impl EdgeProcess {
             .env("SAAS_IDENTITY_URL", format!("http://{identity}"))
             .env("SAAS_WORKSPACE_URL", format!("http://{workspace}"))
             .env("SAAS_BILLING_URL", format!("http://{billing}"))
+            .env("SAAS_NOTIFICATIONS_URL", format!("http://{notifications}"))
             .env("SAAS_SERVICE_TOKEN", SERVICE_TOKEN)
             .env("SAAS_JWT_KEY_FILE", &key_file)
             .env("SAAS_RATE_LIMITS", "off")
@@ -214,15 +220,16 @@ async fn invitation_token(dir: &Path, to: &str) -> String {
     token.expect("the token of the mail found")
 }
 
-/// The four processes of the split topology; every one is killed when this is dropped.
+/// The five processes of the split topology; every one is killed when this is dropped.
 struct Split {
     // The edge first, so it goes before the services it calls.
     edge: EdgeProcess,
     identity: ServerProcess,
     workspace: ServerProcess,
     billing: ServerProcess,
+    notifications: ServerProcess,
     // The databases outlive the processes that use them.
-    _databases: [TestDatabase; 3],
+    _databases: [TestDatabase; 4],
 }
 
 impl Split {
@@ -231,34 +238,47 @@ impl Split {
             TestDatabase::fresh().await,
             TestDatabase::fresh().await,
             TestDatabase::fresh().await,
+            TestDatabase::fresh().await,
         ];
-        let (identity, workspace, billing) = tokio::join!(
+        let (identity, workspace, billing, notifications) = tokio::join!(
             ServerProcess::start("identity", &databases[0].url),
             ServerProcess::start("workspace", &databases[1].url),
             ServerProcess::start("billing", &databases[2].url),
+            ServerProcess::start("notifications", &databases[3].url),
         );
-        let pids = [identity.pid(), workspace.pid(), billing.pid()];
-        assert!(
-            pids[0] != pids[1] && pids[1] != pids[2] && pids[0] != pids[2],
-            "three processes: {pids:?}"
-        );
-        let edge = EdgeProcess::start(identity.addr, workspace.addr, billing.addr).await;
+        let pids = [
+            identity.pid(),
+            workspace.pid(),
+            billing.pid(),
+            notifications.pid(),
+        ];
+        let distinct: std::collections::BTreeSet<u32> = pids.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "four processes: {pids:?}");
+        let edge = EdgeProcess::start(
+            identity.addr,
+            workspace.addr,
+            billing.addr,
+            notifications.addr,
+        )
+        .await;
         Split {
             edge,
             identity,
             workspace,
             billing,
+            notifications,
             _databases: databases,
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_team_forms_across_four_processes() {
+async fn a_team_forms_across_five_processes() {
     let split = Split::start().await;
     let edge = &split.edge;
     assert_ne!(split.identity.addr, split.workspace.addr);
     assert_ne!(split.workspace.addr, split.billing.addr);
+    assert_ne!(split.billing.addr, split.notifications.addr);
 
     let ready = eventually(PATIENCE, || async { edge.readiness().await == Some(200) }).await;
     assert!(

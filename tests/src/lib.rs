@@ -263,6 +263,10 @@ pub type SubscriptionClient =
     saas_proto::billing::v1::subscription_service_client::SubscriptionServiceClient<
         InterceptedService<Channel, ServiceCredential>,
     >;
+/// See [`WorkspaceClient`].
+pub type FeedClient = saas_proto::notifications::v1::feed_service_client::FeedServiceClient<
+    InterceptedService<Channel, ServiceCredential>,
+>;
 
 async fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
@@ -284,19 +288,25 @@ pub struct DataServices {
     pub addr: SocketAddr,
     /// The shared clock; tests move it.
     pub clock: Arc<ManualClock>,
+    /// The Identity store (e.g. to relay its outbox).
+    pub users: identity_data::UserStore,
     /// The Workspace store, for running its due-work sweep on demand.
     pub workspaces: workspace_data::WorkspaceStore,
     /// The Billing store, for running its due-work sweep on demand.
     pub subscriptions: billing_data::SubscriptionStore,
-    /// The databases, kept alive as long as the services: identity, workspace, billing.
-    pub databases: [Arc<TestDatabase>; 3],
+    /// The Notifications store, for running its due-work sweep on demand.
+    pub feeds: notifications_data::FeedStore,
+    /// The databases, kept alive as long as the services: identity, workspace, billing,
+    /// notifications.
+    pub databases: [Arc<TestDatabase>; 4],
     shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl DataServices {
-    /// Starts Identity, Workspace and Billing on port 0 over fresh databases.
+    /// Starts Identity, Workspace, Billing and Notifications on port 0 over fresh databases.
     pub async fn spawn() -> DataServices {
         let databases = [
+            Arc::new(TestDatabase::fresh().await),
             Arc::new(TestDatabase::fresh().await),
             Arc::new(TestDatabase::fresh().await),
             Arc::new(TestDatabase::fresh().await),
@@ -304,9 +314,9 @@ impl DataServices {
         Self::spawn_on(databases).await
     }
 
-    /// Starts the services over the given databases (identity, workspace, billing), e.g. to
-    /// run a second replica on the same databases.
-    pub async fn spawn_on(databases: [Arc<TestDatabase>; 3]) -> DataServices {
+    /// Starts the services over the given databases (identity, workspace, billing,
+    /// notifications), e.g. to run a second replica on the same databases.
+    pub async fn spawn_on(databases: [Arc<TestDatabase>; 4]) -> DataServices {
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let pool = platform::db::PoolSize { max: 5 };
         let users = identity_data::open(&databases[0].url, pool, clock.clone())
@@ -318,15 +328,19 @@ impl DataServices {
         let subscriptions = billing_data::open(&databases[2].url, pool, clock.clone())
             .await
             .expect("open billing store");
+        let feeds = notifications_data::open(&databases[3].url, pool, clock.clone())
+            .await
+            .expect("open notifications store");
         let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)
             .expect("hasher");
         let server = GrpcServer::new(ServerConfig::new(
             SERVICE_TOKEN,
             vec![saas_proto::FILE_DESCRIPTOR_SET],
         ))
-        .add_service(identity_data::user_service(users, Arc::new(hasher)))
+        .add_service(identity_data::user_service(users.clone(), Arc::new(hasher)))
         .add_service(workspace_data::workspace_service(workspaces.clone()))
-        .add_service(billing_data::subscription_service(subscriptions.clone()));
+        .add_service(billing_data::subscription_service(subscriptions.clone()))
+        .add_service(notifications_data::feed_service(feeds.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -342,8 +356,10 @@ impl DataServices {
         DataServices {
             addr,
             clock,
+            users,
             workspaces,
             subscriptions,
+            feeds,
             databases,
             shutdown: Some(shutdown),
         }
@@ -365,6 +381,14 @@ impl DataServices {
     /// A `SubscriptionService` client.
     pub async fn subscriptions_client(&self) -> SubscriptionClient {
         saas_proto::billing::v1::subscription_service_client::SubscriptionServiceClient::with_interceptor(
+            channel(self.addr).await,
+            credential(),
+        )
+    }
+
+    /// A `FeedService` client.
+    pub async fn feeds_client(&self) -> FeedClient {
+        saas_proto::notifications::v1::feed_service_client::FeedServiceClient::with_interceptor(
             channel(self.addr).await,
             credential(),
         )
@@ -456,6 +480,7 @@ impl ServerProcess {
             .env("SAAS_IDENTITY_DATABASE_URL", database_url)
             .env("SAAS_WORKSPACE_DATABASE_URL", database_url)
             .env("SAAS_BILLING_DATABASE_URL", database_url)
+            .env("SAAS_NOTIFICATIONS_DATABASE_URL", database_url)
             .env("SAAS_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
@@ -568,9 +593,12 @@ pub struct SystemOptions {
     pub edge: Option<edge_app::EdgeConfig>,
 }
 
-/// The whole system in this process, as `saas serve` runs it: the three data services on
+/// The whole system in this process, as `saas serve` runs it: the four data services on
 /// one gRPC port over fresh databases, the application services and the HTTP edge on
-/// another, all on one manual clock. Mail is kept in memory ([`System::mailer`]).
+/// another, all on one manual clock. Mail is kept in memory ([`System::mailer`]). The
+/// Identity, Workspace and Billing outboxes are relayed to an in-process bus of the system's
+/// own ([`System::bus`], in a temporary directory), and the policies run over it with the
+/// edge's ports and mailer.
 pub struct System {
     /// The data services (gRPC clients, stores, the clock).
     pub data: DataServices,
@@ -582,7 +610,13 @@ pub struct System {
     pub keys: Arc<access_app::JwtKeys>,
     /// An HTTP client for the edge.
     pub http: reqwest::Client,
+    /// The event bus the outboxes are relayed to and the policies consume (its dead letters
+    /// are the events a policy parked).
+    pub bus: Arc<platform::bus::local::LocalBus>,
     shutdown: Option<oneshot::Sender<()>>,
+    stop_policies: Option<oneshot::Sender<()>>,
+    relays: Vec<JoinHandle<()>>,
+    bus_dir: PathBuf,
 }
 
 impl System {
@@ -599,14 +633,43 @@ impl System {
             &url,
             &url,
             &url,
+            &url,
             SERVICE_TOKEN,
             Duration::from_secs(10),
         )
         .expect("data service adapters");
-        let health =
-            ports_app::grpc::HealthCheck::connect_lazy(&url, &url, &url, Duration::from_secs(2))
-                .expect("health check");
+        let health = ports_app::grpc::HealthCheck::connect_lazy(
+            &url,
+            &url,
+            &url,
+            &url,
+            Duration::from_secs(2),
+        )
+        .expect("health check");
         let mailer = Arc::new(ports_app::mail::MemoryMailer::new());
+        let bus_dir = temp_dir("bus");
+        let bus = Arc::new(
+            platform::bus::local::LocalBus::open(&bus_dir.join("bus.db"))
+                .await
+                .expect("open the event bus"),
+        );
+        let relays = vec![
+            data.users.spawn_relay(bus.clone()),
+            data.workspaces.spawn_relay(bus.clone()),
+            data.subscriptions.spawn_relay(bus.clone()),
+            data.feeds.spawn_relay(bus.clone()),
+        ];
+        let policies = Arc::new(policies_app::Policies::new(
+            ports.users.clone(),
+            ports.workspaces.clone(),
+            ports.subscriptions.clone(),
+            ports.feeds.clone(),
+            mailer.clone(),
+        ));
+        let (stop_policies, policies_stopped) = oneshot::channel::<()>();
+        tokio::spawn(policies.run(bus.clone(), async move {
+            let _ = policies_stopped.await;
+        }));
         let keys = Arc::new(access_app::JwtKeys::from_secret(JWT_SECRET).expect("jwt key"));
         let state = edge_app::assemble::assemble(edge_app::assemble::Parts {
             data: ports,
@@ -616,6 +679,10 @@ impl System {
             rate_limits: options.rate_limits,
             readiness: Arc::new(health),
             config: options.edge.unwrap_or_default(),
+            feed_events: Some(edge_app::feed::FeedEvents {
+                subscriber: bus.clone(),
+                consumer: edge_app::feed::hub_consumer_name("harness"),
+            }),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -635,7 +702,11 @@ impl System {
             mailer,
             keys,
             http: reqwest::Client::new(),
+            bus,
             shutdown: Some(shutdown),
+            stop_policies: Some(stop_policies),
+            relays,
+            bus_dir,
         }
     }
 
@@ -650,6 +721,13 @@ impl Drop for System {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        if let Some(stop) = self.stop_policies.take() {
+            let _ = stop.send(());
+        }
+        for relay in &self.relays {
+            relay.abort();
+        }
+        std::fs::remove_dir_all(&self.bus_dir).ok();
     }
 }
 

@@ -13,6 +13,7 @@ use ports_app::Mailer;
 use ports_app::grpc::{DataServices, HealthCheck};
 use team_app::Team;
 
+use crate::feed::{FeedEvents, FeedState};
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::{Edge, EdgeConfig, EdgeState, Readiness};
 
@@ -27,9 +28,14 @@ pub struct Parts {
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,
     pub config: EdgeConfig,
+    /// The bus the live feed reads appended entries from, with this edge's consumer name;
+    /// `None` serves feed streams without live entries (replay only).
+    pub feed_events: Option<FeedEvents>,
 }
 
-/// Builds the use cases over the ports and the edge over the use cases.
+/// Builds the use cases over the ports and the edge over the use cases, and starts the live
+/// feed's hub on the current runtime when `feed_events` is given (it stops once the edge is
+/// dropped or [`crate::feed::FeedHub::close`]d).
 pub fn assemble(parts: Parts) -> EdgeState {
     let Parts {
         data,
@@ -39,12 +45,18 @@ pub fn assemble(parts: Parts) -> EdgeState {
         rate_limits,
         readiness,
         config,
+        feed_events,
     } = parts;
     let DataServices {
         users,
         workspaces,
         subscriptions,
+        feeds,
     } = data;
+    let feed = FeedState::new(feeds);
+    if let Some(events) = feed_events {
+        feed.hub.start(events);
+    }
     EdgeState::new(Edge {
         access: Arc::new(Access::new(
             users.clone(),
@@ -65,6 +77,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
             mailer,
         )),
         plans: Arc::new(Plans::new(workspaces, subscriptions)),
+        feed,
         rate_limits,
         readiness,
         config,

@@ -9,7 +9,8 @@
 //! - **Who may call.** A route's guard runs before its handler: open, open under the extra
 //!   per-IP quota for credentials, signed in (`Authorization: Bearer <access token>`, checked
 //!   by `Access::authenticate`; 401 otherwise), or a member of the path's `{workspace_id}`
-//!   with at least a role (`Team::authorize`). The workspace comes from the path only, never
+//!   with at least a role (`Team::authorize`); the feed stream also takes a single-use
+//!   stream ticket (`?ticket=`) instead of the header, for EventSource. The workspace comes from the path only, never
 //!   from a header or body. A workspace the caller is not a member of, an unknown one and a
 //!   `{workspace_id}` that is not a UUID all answer the same 404 `WORKSPACE_NOT_FOUND`; a
 //!   role too low is 403 `ROLE_REQUIRED`.
@@ -33,6 +34,7 @@
 //!   shows its token; token answers are `Cache-Control: no-store`.
 
 pub mod assemble;
+pub mod feed;
 pub mod handlers;
 pub mod json;
 pub mod openapi;

@@ -17,6 +17,7 @@ use crate::handlers::account::{
 };
 use crate::handlers::auth::{LoginBody, RefreshBody, SignUpBody};
 use crate::handlers::billing::{CancelBody, ChangePlanBody, ChangeSeatsBody};
+use crate::handlers::feed::MarkReadBody;
 use crate::handlers::workspaces::{ChangeRoleBody, InviteBody, RenameBody};
 use crate::json::RequestBody;
 
@@ -29,6 +30,8 @@ pub(crate) enum Caller {
     AnyoneLimited,
     /// A signed-in user.
     User,
+    /// A signed-in user, or the holder of a single-use stream ticket (`?ticket=`).
+    UserOrTicket,
     /// A member of the path's workspace with at least this role.
     Role(&'static str),
 }
@@ -92,6 +95,35 @@ const fn empty(status: u16, description: &'static str) -> Reply {
         etag: false,
     }
 }
+
+const EVENT_STREAM: &str = "text/event-stream";
+
+const FEED_PAGING: &[QueryParam] = &[
+    QueryParam {
+        name: "after",
+        schema: "integer",
+        description: "Entries after this sequence number; 0 or absent for the oldest retained.",
+    },
+    QueryParam {
+        name: "page_size",
+        schema: "integer",
+        description: "At most this many entries, 0 to 1000; 0 or absent means 100.",
+    },
+];
+
+const STREAM_PARAMS: &[QueryParam] = &[
+    QueryParam {
+        name: "ticket",
+        schema: "string",
+        description: "A stream ticket (POST /v1/me/feed/stream-tickets), for clients that \
+            cannot send Authorization (EventSource); used up by the first attempt.",
+    },
+    QueryParam {
+        name: "last_event_id",
+        schema: "integer",
+        description: "Resume after this sequence number when no Last-Event-ID header is sent.",
+    },
+];
 
 const PAGING: &[QueryParam] = &[
     QueryParam {
@@ -239,6 +271,58 @@ pub(crate) const OPERATIONS: &[Operation] = &[
         query: &[],
         body: None,
         reply: empty(202, "Mailed"),
+    },
+    Operation {
+        method: "get",
+        path: "/v1/me/feed",
+        id: "listFeed",
+        tag: "feed",
+        summary: "The signed-in user's notifications, oldest first, a page at a time",
+        caller: Caller::User,
+        query: FEED_PAGING,
+        body: None,
+        reply: json_reply(200, "A page of entries", "FeedPage"),
+    },
+    Operation {
+        method: "post",
+        path: "/v1/me/feed/read",
+        id: "markFeedRead",
+        tag: "feed",
+        summary: "Mark the entries up to a sequence number as read (never backwards)",
+        caller: Caller::User,
+        query: &[],
+        body: Some("MarkFeedReadRequest"),
+        reply: empty(204, "Marked"),
+    },
+    Operation {
+        method: "post",
+        path: "/v1/me/feed/stream-tickets",
+        id: "issueFeedStreamTicket",
+        tag: "feed",
+        summary: "A single-use ticket for one feed stream, valid for 60 seconds, on this edge replica",
+        caller: Caller::User,
+        query: &[],
+        body: None,
+        reply: json_reply(201, "The ticket", "StreamTicket"),
+    },
+    Operation {
+        method: "get",
+        path: "/v1/me/feed/stream",
+        id: "streamFeed",
+        tag: "feed",
+        summary: "The signed-in user's notifications as server-sent events: the entries \
+            after Last-Event-ID (an explicit `reset` event first when some were dropped), then \
+            new ones live; a keep-alive comment every 15 seconds",
+        caller: Caller::UserOrTicket,
+        query: STREAM_PARAMS,
+        body: None,
+        reply: Reply {
+            status: 200,
+            description: "An endless event stream: `event: entry` with `id: <sequence>` and \
+                the entry as JSON data, or `event: reset` with `{\"first_sequence\": N}`",
+            content: Some((EVENT_STREAM, "FeedEventStream")),
+            etag: false,
+        },
     },
     Operation {
         method: "post",
@@ -475,6 +559,7 @@ pub fn openapi() -> Value {
         "tags": [
             {"name": "auth"}, {"name": "account"}, {"name": "workspaces"},
             {"name": "members"}, {"name": "invitations"}, {"name": "subscription"},
+            {"name": "feed"},
             {"name": "ops"},
         ],
         "paths": paths,
@@ -548,7 +633,10 @@ fn render(operation: &Operation) -> Value {
     }
     responses.insert(reply.status.to_string(), Value::Object(ok));
 
-    let needs_token = matches!(operation.caller, Caller::User | Caller::Role(_));
+    let needs_token = matches!(
+        operation.caller,
+        Caller::User | Caller::UserOrTicket | Caller::Role(_)
+    );
     if operation.body.is_some() || !operation.query.is_empty() {
         responses.insert("400".to_owned(), response_ref("BadRequest"));
     }
@@ -574,7 +662,9 @@ fn render(operation: &Operation) -> Value {
     rendered.insert("tags".to_owned(), json!([operation.tag]));
     rendered.insert(
         "security".to_owned(),
-        if needs_token {
+        if operation.caller == Caller::UserOrTicket {
+            json!([{"bearerAuth": []}, {"streamTicket": []}])
+        } else if needs_token {
             json!([{"bearerAuth": []}])
         } else {
             json!([])
@@ -631,9 +721,16 @@ fn components() -> Value {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer", "minimum": 1},
     });
-    json!({
+    let mut components = json!({
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "streamTicket": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "ticket",
+                "description": "A single-use stream ticket, valid for 60 seconds on the edge \
+                    replica that issued it (tickets are kept in that replica's memory).",
+            },
         },
         "parameters": {
             "XRequestId": {
@@ -881,6 +978,59 @@ fn components() -> Value {
                 "seats": {"type": "integer", "format": "int32", "minimum": 1},
             })),
             "CancelRequest": request::<CancelBody>(json!({"at_period_end": {"type": "boolean"}})),
+        },
+    });
+    if let (Value::Object(schemas), Value::Object(feed)) =
+        (&mut components["schemas"], feed_schemas())
+    {
+        schemas.extend(feed);
+    }
+    components
+}
+
+/// The schemas of the feed routes.
+fn feed_schemas() -> Value {
+    json!({
+        "MarkFeedReadRequest": request::<MarkReadBody>(json!({
+            "up_to_sequence": {"type": "integer", "format": "int64", "minimum": 0},
+        })),
+        "FeedEntry": {
+            "type": "object",
+            "required": ["sequence", "kind", "workspace_id", "payload"],
+            "properties": {
+                "sequence": {"type": "integer", "format": "int64"},
+                "kind": {"type": "string", "description": "snake_case, e.g. member_joined."},
+                "workspace_id": {"type": ["string", "null"], "format": "uuid"},
+                "payload": {"type": "object"},
+                "create_time": time(),
+            },
+        },
+        "FeedPage": {
+            "type": "object",
+            "required": ["entries", "reset", "last_sequence"],
+            "properties": {
+                "entries": {"type": "array", "items": schema_ref("FeedEntry")},
+                "reset": {
+                    "type": "boolean",
+                    "description": "Entries right after `after` were dropped by retention.",
+                },
+                "last_sequence": {"type": "integer", "format": "int64"},
+            },
+        },
+        "StreamTicket": {
+            "type": "object",
+            "required": ["ticket", "expires_in"],
+            "properties": {
+                "ticket": {"type": "string"},
+                "expires_in": {"type": "integer", "description": "Seconds."},
+            },
+        },
+        "FeedEventStream": {
+            "type": "string",
+            "description": "Server-sent events. `id: <sequence>`, `event: entry`, \
+                `data: <FeedEntry as JSON>`; `event: reset`, `data: {\"first_sequence\": N}` \
+                when the resume point is before the retained range; `:` comments as \
+                keep-alives. Reconnect with Last-Event-ID to resume.",
         },
     })
 }

@@ -8,7 +8,8 @@
 //!   as `request_id`.
 //! - `admit`: the per-IP quota on every request, then the request timeout around the rest.
 //! - `enforce` (per route, after routing): the route's [`Guard`]. Authentication reads
-//!   `Authorization: Bearer <access token>`; the workspace comes from the path only, and is
+//!   `Authorization: Bearer <access token>` (on the feed stream without that header, a
+//!   single-use `?ticket=`, used up by the first attempt); the workspace comes from the path only, and is
 //!   allowed only after `Team::authorize` with the route's least role.
 
 use std::net::SocketAddr;
@@ -196,7 +197,24 @@ pub(crate) async fn enforce(
                 .limit(|l| l.auth_per_ip, format!("auth-ip:{ip}"))
                 .await?;
         }
-        Guard::User | Guard::Workspace(_) => {
+        Guard::UserOrTicket if !request.headers().contains_key(header::AUTHORIZATION) => {
+            let ctx = request_ctx(request.extensions())?;
+            let ticket = stream_ticket(request.uri()).ok_or_else(ApiError::unauthenticated)?;
+            let user = state
+                .feed
+                .tickets
+                .redeem(&ticket, std::time::Instant::now())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "INVALID_TICKET",
+                        "the stream ticket is unknown, expired or already used",
+                    )
+                })?;
+            state.limit(|l| l.per_user, format!("user:{user}")).await?;
+            request.extensions_mut().insert(ctx.acting_as(user));
+        }
+        Guard::User | Guard::UserOrTicket | Guard::Workspace(_) => {
             let ctx = request_ctx(request.extensions())?;
             let token = bearer_token(request.headers())?;
             let claims = state.access.authenticate(token).map_err(ApiError::from)?;
@@ -229,6 +247,16 @@ pub(crate) async fn enforce(
         }
     }
     Ok(next.run(request).await)
+}
+
+/// The `ticket` query parameter, if there is one.
+fn stream_ticket(uri: &http::Uri) -> Option<String> {
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, value)| name == "ticket" && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
 /// The access token of `Authorization: Bearer <token>`; 401 without one.

@@ -8,7 +8,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use http::Method;
 use team_app::Role;
 
-use crate::handlers::{account, auth, billing, ops, workspaces};
+use crate::handlers::{account, auth, billing, feed, ops, workspaces};
 use crate::state::EdgeState;
 
 /// Who may call a route, checked before its handler runs.
@@ -21,6 +21,9 @@ pub enum Guard {
     Credentials,
     /// A signed-in user (`Authorization: Bearer <access token>`).
     User,
+    /// A signed-in user by `Authorization: Bearer <access token>`, or, for EventSource
+    /// (which cannot send headers), by a single-use stream ticket in `?ticket=`.
+    UserOrTicket,
     /// A signed-in member of the path's `{workspace_id}` with at least this role; a
     /// non-member is answered exactly like an unknown workspace (404).
     Workspace(Role),
@@ -29,7 +32,10 @@ pub enum Guard {
 impl Guard {
     /// Whether the route needs an access token.
     pub fn needs_token(self) -> bool {
-        matches!(self, Guard::User | Guard::Workspace(_))
+        matches!(
+            self,
+            Guard::User | Guard::UserOrTicket | Guard::Workspace(_)
+        )
     }
 }
 
@@ -61,7 +67,7 @@ impl Route {
 
 /// Every route of the edge.
 pub fn routes() -> Vec<Route> {
-    use Guard::{Credentials, Open, User, Workspace};
+    use Guard::{Credentials, Open, User, UserOrTicket, Workspace};
     use Method as M;
     use Role::{Admin, Member, Owner};
     vec![
@@ -84,6 +90,16 @@ pub fn routes() -> Vec<Route> {
             User,
             account::start_email_verification,
         ),
+        // Feed.
+        Route::new(M::GET, "/v1/me/feed", User, feed::list),
+        Route::new(M::POST, "/v1/me/feed/read", User, feed::mark_read),
+        Route::new(
+            M::POST,
+            "/v1/me/feed/stream-tickets",
+            User,
+            feed::issue_stream_ticket,
+        ),
+        Route::new(M::GET, "/v1/me/feed/stream", UserOrTicket, feed::stream),
         Route::new(
             M::POST,
             "/v1/email-verification/confirm",

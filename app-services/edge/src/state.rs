@@ -11,6 +11,7 @@ use http::HeaderValue;
 use plan_app::Plans;
 use team_app::Team;
 
+use crate::feed::FeedState;
 use crate::rate_limit::{RateLimiter, RateLimits};
 
 /// Whether every component the edge needs can serve (`GET /readyz`).
@@ -86,6 +87,8 @@ pub struct Edge {
     pub account: Arc<Account>,
     pub team: Arc<Team>,
     pub plans: Arc<Plans>,
+    /// The user's feed: the Notifications service, the live hub and the stream tickets.
+    pub feed: FeedState,
     /// The limiter and its quotas; `None` turns rate limits off.
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,

@@ -3,8 +3,10 @@
 //!
 //! Changing seats keeps "seat limit = subscription seats" without ever letting the limit fall
 //! below the seats in use: lowering first lowers the workspace's seat limit (refused below
-//! seats in use), then the subscription; raising first changes the subscription, then the
-//! seat limit follows.
+//! seats in use), then the subscription; raising changes only the subscription, and the seat
+//! limit follows by event (the seat-limit policy of `policies-app` reacts to
+//! `billing.subscription.seats_changed`), so for a moment after a raise the limit is still
+//! the old, lower one.
 //!
 //! The Billing data service decides on the subscription as it finds it, so the commands
 //! here carry no etag: a retry of a use case under the same request id then sends the same
@@ -155,11 +157,10 @@ impl Plans {
     /// - Lowering: the seat limit goes down first; when the workspace refuses (more seats in
     ///   use), the subscription is left alone. When Billing then refuses for good, the seat
     ///   limit goes back to what it was and Billing's refusal is the answer.
-    /// - Raising: the subscription first, then the seat limit. If the limit cannot follow,
-    ///   that failure is the answer; the subscription keeps its new seats and a retry under
-    ///   the same request id completes the change.
-    /// - The same seats: the subscription as it is, after the seat limit caught up with it
-    ///   if an earlier attempt left it behind.
+    /// - Raising: only the subscription; the seat limit follows by event.
+    /// - The same seats: the subscription as it is, after a seat limit an earlier lowering
+    ///   left above the seats came down to them. A limit below the seats is the seat-limit
+    ///   policy's to raise.
     pub async fn change_seats(
         &self,
         ctx: &Ctx,
@@ -179,17 +180,10 @@ impl Plans {
             self.lower_seats(ctx, workspace_id, current, &subscription, seats)
                 .await
         } else if seats > subscription.seats {
-            let changed = self
-                .change_subscription_seats(ctx, &subscription, seats, current.seats_in_use)
-                .await?;
-            self.raise_seat_limit(ctx, workspace_id, &current, seats)
-                .await?;
-            Ok(changed)
+            self.change_subscription_seats(ctx, &subscription, seats, current.seats_in_use)
+                .await
         } else {
-            if current.seat_limit < seats {
-                self.raise_seat_limit(ctx, workspace_id, &current, seats)
-                    .await?;
-            } else if current.seat_limit > seats {
+            if current.seat_limit > seats {
                 self.set_seat_limit(
                     ctx,
                     workspace_id,
@@ -246,31 +240,6 @@ impl Plans {
                 Err(error)
             }
         }
-    }
-
-    /// Raises the seat limit to the subscription's new seats.
-    async fn raise_seat_limit(
-        &self,
-        ctx: &Ctx,
-        workspace_id: Uuid,
-        current: &workspace::Workspace,
-        seats: i32,
-    ) -> AppResult<()> {
-        if current.seat_limit == seats {
-            return Ok(());
-        }
-        self.set_seat_limit(ctx, workspace_id, "raise-seat-limit", seats)
-            .await
-            .map(|_| ())
-            .map_err(|error| {
-                tracing::warn!(
-                    %workspace_id,
-                    seats,
-                    %error,
-                    "the subscription has the new seats but the seat limit did not follow yet"
-                );
-                error
-            })
     }
 
     /// Cancels now or at the period end.

@@ -392,17 +392,16 @@ async fn a_retry_after_the_limit_was_lowered_goes_on_with_the_subscription() {
 }
 
 #[tokio::test]
-async fn raising_changes_the_subscription_first_then_the_seat_limit_follows() {
+async fn raising_changes_only_the_subscription_and_the_limit_follows_by_event() {
     let mut setup = Setup::new();
     setup.workspace_is(5, 5, "W/\"v4\"");
     setup.subscription_is(5);
     let changed = setup.a_subscription(8);
     setup.change_seats_answers(8, 5, Ok(changed.clone()));
-    let raised = setup.a_workspace(8, 5, "W/\"v5\"");
-    setup.seat_limit_answers("raise-seat-limit", 8, Ok(raised));
+    setup.workspaces.expect_set_seat_limit().never();
     let (result, log) = setup.change_seats(8).await;
     assert_eq!(result.unwrap(), changed);
-    assert_eq!(log, vec!["change-seats 8", "raise-seat-limit 8"]);
+    assert_eq!(log, vec!["change-seats 8"]);
 }
 
 #[tokio::test]
@@ -418,18 +417,6 @@ async fn a_subscription_that_refuses_more_seats_leaves_the_limit_alone() {
 }
 
 #[tokio::test]
-async fn a_seat_limit_that_cannot_follow_is_the_answer() {
-    let mut setup = Setup::new();
-    setup.workspace_is(5, 5, "W/\"v4\"");
-    setup.subscription_is(5);
-    setup.change_seats_answers(8, 5, Ok(setup.a_subscription(8)));
-    setup.seat_limit_answers("raise-seat-limit", 8, Err(unavailable()));
-    let (result, log) = setup.change_seats(8).await;
-    assert_eq!(result.unwrap_err(), unavailable());
-    assert_eq!(log, vec!["change-seats 8", "raise-seat-limit 8"]);
-}
-
-#[tokio::test]
 async fn the_same_seats_answer_the_subscription_as_it_is() {
     let mut setup = Setup::new();
     setup.workspace_is(5, 2, "W/\"v4\"");
@@ -441,35 +428,38 @@ async fn the_same_seats_answer_the_subscription_as_it_is() {
 }
 
 #[tokio::test]
-async fn the_same_seats_let_a_limit_left_behind_catch_up() {
-    // An earlier attempt changed the subscription to 8 seats, but the limit stayed at 5.
-    let mut setup = Setup::new();
-    setup.workspace_is(5, 5, "W/\"v4\"");
-    setup.subscription_is(8);
-    let expected = setup.a_subscription(8);
-    let raised = setup.a_workspace(8, 5, "W/\"v5\"");
-    setup.seat_limit_answers("raise-seat-limit", 8, Ok(raised));
-    let (result, log) = setup.change_seats(8).await;
-    assert_eq!(result.unwrap(), expected);
-    assert_eq!(log, vec!["raise-seat-limit 8"]);
-
-    // A limit above the subscription's seats comes down to them.
+async fn the_same_seats_bring_a_limit_left_above_them_down() {
+    // An earlier lowering left the limit at 9 while the subscription has 8 seats.
     let mut setup = Setup::new();
     setup.workspace_is(9, 5, "W/\"v4\"");
     setup.subscription_is(8);
+    let expected = setup.a_subscription(8);
     let lowered = setup.a_workspace(8, 5, "W/\"v5\"");
     setup.seat_limit_answers("lower-seat-limit/W/\"v4\"", 8, Ok(lowered));
     let (result, log) = setup.change_seats(8).await;
-    assert!(result.is_ok());
+    assert_eq!(result.unwrap(), expected);
     assert_eq!(log, vec!["lower-seat-limit/W/\"v4\" 8"]);
 
-    // If it still cannot catch up, that is the answer.
+    // If it cannot come down, that is the answer.
+    let mut setup = Setup::new();
+    setup.workspace_is(9, 5, "W/\"v4\"");
+    setup.subscription_is(8);
+    setup.seat_limit_answers("lower-seat-limit/W/\"v4\"", 8, Err(unavailable()));
+    let (result, _) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap_err(), unavailable());
+}
+
+#[tokio::test]
+async fn the_same_seats_leave_a_limit_below_them_to_the_seat_limit_policy() {
+    // The subscription has 8 seats; the policy has not raised the limit from 5 yet.
     let mut setup = Setup::new();
     setup.workspace_is(5, 5, "W/\"v4\"");
     setup.subscription_is(8);
-    setup.seat_limit_answers("raise-seat-limit", 8, Err(unavailable()));
-    let (result, _) = setup.change_seats(8).await;
-    assert_eq!(result.unwrap_err(), unavailable());
+    setup.workspaces.expect_set_seat_limit().never();
+    let expected = setup.a_subscription(8);
+    let (result, log) = setup.change_seats(8).await;
+    assert_eq!(result.unwrap(), expected);
+    assert!(log.is_empty());
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! gRPC adapters of the ports: [`GrpcUsers`], [`GrpcWorkspaces`] and [`GrpcSubscriptions`]
-//! call the data services with the service credential, and [`status_to_error`] turns their
+//! gRPC adapters of the ports: [`GrpcUsers`], [`GrpcWorkspaces`], [`GrpcSubscriptions`] and
+//! [`GrpcFeeds`] call the data services with the service credential, and [`status_to_error`] turns their
 //! statuses into [`AppError`]s.
 //!
 //! Rules every call follows:
@@ -7,7 +7,8 @@
 //! - It carries `authorization: Bearer <service token>`, the acting user as `x-saas-actor`
 //!   when the [`Ctx`] has one, and the correlation id as `x-request-id` (left out when it is
 //!   not valid header text).
-//! - It has a deadline (5 s unless configured). A data service that does not answer in time
+//! - It has a deadline (5 s unless configured); a feed watch, which lasts as long as its
+//!   caller wants, has none. A data service that does not answer in time
 //!   is a [`ErrorKind::Timeout`]; one that cannot be reached is `UPSTREAM_UNAVAILABLE`.
 //! - Connections are opened lazily, on the first call, so a caller can start before the
 //!   data services do. [`HealthCheck::ready`] tells when they serve.
@@ -22,6 +23,7 @@ use platform::server::ServiceCredential;
 use saas_proto::{
     billing::v1::subscription_service_client::SubscriptionServiceClient,
     identity::v1::user_service_client::UserServiceClient,
+    notifications::v1::feed_service_client::FeedServiceClient,
     workspace::v1::workspace_service_client::WorkspaceServiceClient,
 };
 use tonic::{
@@ -35,8 +37,10 @@ use tonic_health::pb::{
 };
 use tonic_types::StatusExt;
 
-use crate::wire::{billing, identity, workspace};
-use crate::{AppError, AppResult, Ctx, ErrorKind, Subscriptions, Users, Workspaces};
+use crate::wire::{billing, identity, notifications, workspace};
+use crate::{
+    AppError, AppResult, Ctx, ErrorKind, FeedWatch, Feeds, Subscriptions, Users, Workspaces,
+};
 
 /// How long a call may take unless configured otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
@@ -56,6 +60,8 @@ pub const USER_SERVICE: &str = "saas.identity.v1.UserService";
 pub const WORKSPACE_SERVICE: &str = "saas.workspace.v1.WorkspaceService";
 /// See [`USER_SERVICE`].
 pub const SUBSCRIPTION_SERVICE: &str = "saas.billing.v1.SubscriptionService";
+/// See [`USER_SERVICE`].
+pub const FEED_SERVICE: &str = "saas.notifications.v1.FeedService";
 
 /// A channel that adds the service credential to every call.
 pub type Credentialed = InterceptedService<Channel, ServiceCredential>;
@@ -104,8 +110,15 @@ fn credential(token: &str) -> Result<ServiceCredential, ConnectError> {
 
 /// Wraps `message` for one call: the deadline, the acting user and the correlation id.
 fn call<T>(ctx: &Ctx, message: T, deadline: Duration) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
+    let mut request = open_call(ctx, message);
     request.set_timeout(deadline);
+    request
+}
+
+/// Wraps `message` for a call without a deadline (a stream that lasts as long as the caller
+/// wants): the acting user and the correlation id.
+fn open_call<T>(ctx: &Ctx, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
     let metadata = request.metadata_mut();
     if let Some(actor) = ctx.actor {
         // A hyphenated UUID is always valid header text.
@@ -288,6 +301,10 @@ adapter_struct!(
     /// [`Subscriptions`] over `saas.billing.v1.SubscriptionService`.
     GrpcSubscriptions(SubscriptionServiceClient)
 );
+adapter_struct!(
+    /// [`Feeds`] over `saas.notifications.v1.FeedService`.
+    GrpcFeeds(FeedServiceClient)
+);
 
 adapter!(GrpcUsers: Users {
     get_user(identity::GetUserRequest) -> identity::User;
@@ -336,8 +353,75 @@ adapter!(GrpcSubscriptions: Subscriptions {
     resume_subscription(billing::ResumeSubscriptionRequest) -> billing::Subscription;
 });
 
+/// One unary call of [`GrpcFeeds`].
+macro_rules! feed_call {
+    ($self:ident, $ctx:ident, $method:ident($request:ident)) => {{
+        let mut client = $self.client.clone();
+        client
+            .$method(call($ctx, $request, $self.deadline))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(status_to_error)
+    }};
+}
+
+#[async_trait]
+impl Feeds for GrpcFeeds {
+    async fn get_feed(
+        &self,
+        ctx: &Ctx,
+        request: notifications::GetFeedRequest,
+    ) -> AppResult<notifications::Feed> {
+        feed_call!(self, ctx, get_feed(request))
+    }
+
+    async fn append_feed_entry(
+        &self,
+        ctx: &Ctx,
+        request: notifications::AppendFeedEntryRequest,
+    ) -> AppResult<notifications::FeedEntry> {
+        feed_call!(self, ctx, append_feed_entry(request))
+    }
+
+    async fn mark_feed_read(
+        &self,
+        ctx: &Ctx,
+        request: notifications::MarkFeedReadRequest,
+    ) -> AppResult<notifications::Feed> {
+        feed_call!(self, ctx, mark_feed_read(request))
+    }
+
+    async fn list_feed_entries(
+        &self,
+        ctx: &Ctx,
+        request: notifications::ListFeedEntriesRequest,
+    ) -> AppResult<notifications::ListFeedEntriesResponse> {
+        feed_call!(self, ctx, list_feed_entries(request))
+    }
+
+    async fn watch_feed(
+        &self,
+        ctx: &Ctx,
+        request: notifications::WatchFeedRequest,
+    ) -> AppResult<FeedWatch> {
+        use tokio_stream::StreamExt as _;
+        let mut client = self.client.clone();
+        // The deadline bounds only the start of the watch: the stream itself has none.
+        let started =
+            tokio::time::timeout(self.deadline, client.watch_feed(open_call(ctx, request)))
+                .await
+                .map_err(|_| {
+                    status_to_error(Status::deadline_exceeded("the watch did not start"))
+                })?;
+        let stream = started.map_err(status_to_error)?.into_inner();
+        Ok(Box::pin(
+            stream.map(|message| message.map_err(status_to_error)),
+        ))
+    }
+}
+
 /// Lazily connected channels, one per distinct URL (embedded mode serves every context on
-/// one port, so the three adapters then share one connection).
+/// one port, so the adapters then share one connection).
 #[derive(Default)]
 struct Channels(HashMap<String, Channel>);
 
@@ -360,16 +444,18 @@ pub struct DataServices {
     pub users: Arc<dyn Users>,
     pub workspaces: Arc<dyn Workspaces>,
     pub subscriptions: Arc<dyn Subscriptions>,
+    pub feeds: Arc<dyn Feeds>,
 }
 
 impl DataServices {
-    /// The gRPC adapters of the three data services at the given URLs (`http://host:port`,
-    /// the same URL for all three in embedded mode), presenting `token`, each call bounded
+    /// The gRPC adapters of the four data services at the given URLs (`http://host:port`,
+    /// the same URL for all of them in embedded mode), presenting `token`, each call bounded
     /// by `deadline`. Nothing is dialled until the first call.
     pub fn connect_lazy(
         identity_url: &str,
         workspace_url: &str,
         billing_url: &str,
+        notifications_url: &str,
         token: &str,
         deadline: Duration,
     ) -> Result<DataServices, ConnectError> {
@@ -388,6 +474,11 @@ impl DataServices {
             )),
             subscriptions: Arc::new(GrpcSubscriptions::new(
                 channels.get(billing_url)?,
+                credential.clone(),
+                deadline,
+            )),
+            feeds: Arc::new(GrpcFeeds::new(
+                channels.get(notifications_url)?,
                 credential,
                 deadline,
             )),
@@ -403,12 +494,13 @@ pub struct HealthCheck {
 }
 
 impl HealthCheck {
-    /// A check of the three data services at the given URLs; nothing is dialled until
+    /// A check of the four data services at the given URLs; nothing is dialled until
     /// [`HealthCheck::ready`]. Each probe is bounded by `deadline`.
     pub fn connect_lazy(
         identity_url: &str,
         workspace_url: &str,
         billing_url: &str,
+        notifications_url: &str,
         deadline: Duration,
     ) -> Result<HealthCheck, ConnectError> {
         let mut channels = Channels::default();
@@ -417,6 +509,7 @@ impl HealthCheck {
                 (USER_SERVICE, channels.get(identity_url)?),
                 (WORKSPACE_SERVICE, channels.get(workspace_url)?),
                 (SUBSCRIPTION_SERVICE, channels.get(billing_url)?),
+                (FEED_SERVICE, channels.get(notifications_url)?),
             ],
             deadline,
         })
@@ -733,6 +826,7 @@ mod tests {
                 "http://127.0.0.1:1",
                 "http://127.0.0.1:1",
                 "http://127.0.0.1:2",
+                "http://127.0.0.1:3",
                 "token",
                 DEFAULT_DEADLINE
             )

@@ -1,8 +1,8 @@
 //! The ports application services depend on, and their adapters.
 //!
 //! Use cases reach the data services only through the traits here: [`Users`] (Identity),
-//! [`Workspaces`] (Workspace) and [`Subscriptions`] (Billing), plus [`Mailer`] for outgoing
-//! mail. The traits speak the published language (`saas-proto` messages), so an adapter is a
+//! [`Workspaces`] (Workspace), [`Subscriptions`] (Billing) and [`Feeds`] (Notifications),
+//! plus [`Mailer`] for outgoing mail. The traits speak the published language (`saas-proto` messages), so an adapter is a
 //! thin gRPC call ([`grpc`]) and a unit test mocks the trait (`MockUsers`, ... with the
 //! `testsuite` feature).
 //!
@@ -23,16 +23,17 @@ pub mod token;
 pub use context::Ctx;
 pub use error::{AppError, AppResult, ErrorKind};
 pub use mail::{Mail, MailKind, Mailer};
-pub use ports::{Subscriptions, Users, Workspaces};
+pub use ports::{FeedWatch, Feeds, Subscriptions, Users, Workspaces};
 
 #[cfg(any(test, feature = "testsuite"))]
 pub use mail::MockMailer;
 #[cfg(any(test, feature = "testsuite"))]
-pub use ports::{MockSubscriptions, MockUsers, MockWorkspaces};
+pub use ports::{MockFeeds, MockSubscriptions, MockUsers, MockWorkspaces};
 
 /// The wire types the ports speak.
 pub mod wire {
     pub use saas_proto::billing::v1 as billing;
     pub use saas_proto::identity::v1 as identity;
+    pub use saas_proto::notifications::v1 as notifications;
     pub use saas_proto::workspace::v1 as workspace;
 }

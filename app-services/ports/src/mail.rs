@@ -31,15 +31,18 @@ pub enum MailKind {
     EmailVerification,
     PasswordReset,
     Invitation,
+    /// A workspace's subscription is past due; sent to its Owners. Carries no token.
+    PastDue,
 }
 
 impl MailKind {
-    /// A stable name (`email-verification`, `password-reset`, `invitation`).
+    /// A stable name (`email-verification`, `password-reset`, `invitation`, `past-due`).
     pub const fn as_str(self) -> &'static str {
         match self {
             MailKind::EmailVerification => "email-verification",
             MailKind::PasswordReset => "password-reset",
             MailKind::Invitation => "invitation",
+            MailKind::PastDue => "past-due",
         }
     }
 }
@@ -50,12 +53,14 @@ fn kind_named(name: &str) -> Option<MailKind> {
         MailKind::EmailVerification,
         MailKind::PasswordReset,
         MailKind::Invitation,
+        MailKind::PastDue,
     ]
     .into_iter()
     .find(|kind| kind.as_str() == name)
 }
 
-/// One mail to one recipient. `token` is the secret the mail carries (also in `text`).
+/// One mail to one recipient. `token` is the secret the mail carries (also in `text`); it
+/// is empty for a mail that carries none ([`MailKind::PastDue`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     pub kind: MailKind,
@@ -572,10 +577,20 @@ mod tests {
             MailKind::EmailVerification,
             MailKind::PasswordReset,
             MailKind::Invitation,
+            MailKind::PastDue,
         ] {
             assert_eq!(kind_named(kind.as_str()), Some(kind));
         }
         assert_eq!(kind_named("spam"), None);
+    }
+
+    #[tokio::test]
+    async fn a_mail_without_a_token_round_trips() {
+        let root = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(root.path().to_owned());
+        let sent = mail(MailKind::PastDue, "ada@example.com", "");
+        mailer.send(sent.clone()).await.unwrap();
+        assert_eq!(read_mails(root.path()).unwrap(), vec![sent]);
     }
 
     #[tokio::test]

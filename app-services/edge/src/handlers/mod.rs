@@ -5,6 +5,7 @@
 pub mod account;
 pub mod auth;
 pub mod billing;
+pub mod feed;
 pub mod ops;
 pub mod workspaces;
 

@@ -4,6 +4,7 @@
 mod auth;
 mod bodies;
 mod cors;
+mod feed;
 mod health;
 mod limits;
 mod problems;
@@ -27,8 +28,8 @@ use kernel_domain::{ManualClock, Timestamp};
 use plan_app::Plans;
 use ports_app::wire::{billing, identity, workspace};
 use ports_app::{
-    AppError, Mailer, MockMailer, MockSubscriptions, MockUsers, MockWorkspaces, Subscriptions,
-    Users, Workspaces,
+    AppError, Feeds, Mailer, MockFeeds, MockMailer, MockSubscriptions, MockUsers, MockWorkspaces,
+    Subscriptions, Users, Workspaces,
 };
 use serde_json::Value;
 use team_app::Team;
@@ -68,6 +69,7 @@ pub struct World {
     pub users: MockUsers,
     pub workspaces: MockWorkspaces,
     pub subscriptions: MockSubscriptions,
+    pub feeds: MockFeeds,
     pub mailer: MockMailer,
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,
@@ -81,6 +83,7 @@ impl World {
             users: MockUsers::new(),
             workspaces: MockWorkspaces::new(),
             subscriptions: MockSubscriptions::new(),
+            feeds: MockFeeds::new(),
             mailer: MockMailer::new(),
             rate_limits: None,
             readiness: Arc::new(AlwaysReady),
@@ -100,7 +103,12 @@ impl World {
         self
     }
 
-    pub fn router(mut self) -> Router {
+    pub fn router(self) -> Router {
+        router(self.state())
+    }
+
+    /// The edge's state over the mocks.
+    pub fn state(mut self) -> EdgeState {
         let known = self.known;
         self.workspaces
             .expect_get_workspace()
@@ -116,6 +124,7 @@ impl World {
         let workspaces: Arc<dyn Workspaces> = Arc::new(self.workspaces);
         let subscriptions: Arc<dyn Subscriptions> = Arc::new(self.subscriptions);
         let mailer: Arc<dyn Mailer> = Arc::new(self.mailer);
+        let feeds: Arc<dyn Feeds> = Arc::new(self.feeds);
         let access = Access::new(
             users.clone(),
             workspaces.clone(),
@@ -126,15 +135,16 @@ impl World {
         let account = Account::new(users.clone(), workspaces.clone(), mailer.clone());
         let team = Team::new(users, workspaces.clone(), subscriptions.clone(), mailer);
         let plans = Plans::new(workspaces, subscriptions);
-        router(EdgeState::new(Edge {
+        EdgeState::new(Edge {
             access: Arc::new(access),
             account: Arc::new(account),
             team: Arc::new(team),
             plans: Arc::new(plans),
+            feed: crate::feed::FeedState::new(feeds),
             rate_limits: self.rate_limits,
             readiness: self.readiness,
             config: self.config,
-        }))
+        })
     }
 }
 

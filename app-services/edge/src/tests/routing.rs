@@ -54,7 +54,7 @@ async fn every_route_of_the_table_is_routed() {
             .replace("{invitation_id}", "0190a5b4-0000-7000-8000-000000000003");
         let reply = send(&router, bare(route.method.clone(), &path)).await;
         let expected = match route.guard {
-            Guard::User | Guard::Workspace(_) => StatusCode::UNAUTHORIZED,
+            Guard::User | Guard::UserOrTicket | Guard::Workspace(_) => StatusCode::UNAUTHORIZED,
             Guard::Open if route.method == Method::GET => StatusCode::OK,
             // Every open command takes a JSON body.
             Guard::Open | Guard::Credentials => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -22,6 +22,8 @@ enum May {
     /// Anyone, under the per-IP quota for credentials.
     AnyoneLimited,
     SignedIn,
+    /// Signed in, or holding a stream ticket.
+    SignedInOrTicket,
     AtLeast(Role),
 }
 
@@ -39,6 +41,10 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("DELETE", "/v1/me", May::SignedIn),
     ("POST", "/v1/me/password", May::SignedIn),
     ("POST", "/v1/me/email-verification", May::SignedIn),
+    ("GET", "/v1/me/feed", May::SignedIn),
+    ("POST", "/v1/me/feed/read", May::SignedIn),
+    ("POST", "/v1/me/feed/stream-tickets", May::SignedIn),
+    ("GET", "/v1/me/feed/stream", May::SignedInOrTicket),
     ("POST", "/v1/email-verification/confirm", May::Anyone),
     ("POST", "/v1/password-reset", May::AnyoneLimited),
     ("POST", "/v1/password-reset/confirm", May::AnyoneLimited),
@@ -133,6 +139,7 @@ fn the_matrix_and_the_router_agree_on_every_route_and_guard() {
             Guard::Open => May::Anyone,
             Guard::Credentials => May::AnyoneLimited,
             Guard::User => May::SignedIn,
+            Guard::UserOrTicket => May::SignedInOrTicket,
             Guard::Workspace(role) => May::AtLeast(role),
         };
         assert_eq!(*may, guarded, "{} {}", route.method, route.path);

@@ -1,0 +1,220 @@
+//! The signed-in user's feed: pages of entries, the read mark, stream tickets and the live
+//! stream (see [`crate::feed`]).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use ports_app::wire::notifications;
+use serde::{Deserialize, Serialize};
+
+use crate::feed::{self, EntryView, KEEP_ALIVE, TICKET_LIFETIME};
+use crate::json::{ApiJson, RequestBody};
+use crate::problem::{ApiError, ApiResult};
+use crate::request::{Caller, RequestCtx};
+use crate::state::EdgeState;
+
+/// `GET /v1/me/feed`.
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    /// In sequence order, contiguous.
+    pub entries: Vec<EntryView>,
+    /// Entries right after `after` were dropped by retention: start over from these.
+    pub reset: bool,
+    /// The newest entry's sequence number when read (0 before the first).
+    pub last_sequence: i64,
+}
+
+/// `POST /v1/me/feed/read`.
+#[derive(Deserialize)]
+pub struct MarkReadBody {
+    pub up_to_sequence: i64,
+}
+
+impl RequestBody for MarkReadBody {
+    const REQUIRED: &'static [&'static str] = &["up_to_sequence"];
+}
+
+/// `POST /v1/me/feed/stream-tickets`.
+#[derive(Debug, Serialize)]
+pub struct StreamTicket {
+    pub ticket: String,
+    /// Seconds.
+    pub expires_in: u64,
+}
+
+fn malformed_query() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_QUERY",
+        "the query string cannot be read",
+    )
+}
+
+/// A whole number of at least 0.
+fn whole(field: &str, value: &str) -> ApiResult<i64> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::invalid_field(field, "must be a whole number of at least 0"))
+}
+
+/// A page of the caller's entries after `after` (default 0: the oldest retained), at most
+/// `page_size` (0 or absent: the service's default; at most 1000).
+pub async fn list(
+    State(state): State<EdgeState>,
+    caller: Caller,
+    uri: Uri,
+) -> ApiResult<Json<FeedPage>> {
+    let Query(pairs) =
+        Query::<Vec<(String, String)>>::try_from_uri(&uri).map_err(|_| malformed_query())?;
+    let (mut after, mut page_size) = (0, 0);
+    for (name, value) in pairs {
+        match name.as_str() {
+            "after" => after = whole("after", &value)?,
+            "page_size" => {
+                page_size = i32::try_from(whole("page_size", &value)?)
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| {
+                        ApiError::invalid_field("page_size", "must be between 0 and 1000")
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    let user = caller.claims.user_id;
+    let request = notifications::ListFeedEntriesRequest {
+        feed_id: user.to_string(),
+        after_sequence: after,
+        page_size,
+    };
+    match state
+        .feed
+        .feeds
+        .list_feed_entries(&caller.ctx, request)
+        .await
+    {
+        Ok(page) => Ok(Json(FeedPage {
+            entries: page.entries.iter().map(EntryView::from).collect(),
+            reset: page.reset,
+            last_sequence: page.last_sequence,
+        })),
+        Err(error) if feed::is_feed_not_found(&error) => Ok(Json(FeedPage {
+            entries: Vec::new(),
+            reset: false,
+            last_sequence: 0,
+        })),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Marks the caller's entries up to `up_to_sequence` as read (never backwards); 204.
+pub async fn mark_read(
+    State(state): State<EdgeState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<MarkReadBody>,
+) -> ApiResult<StatusCode> {
+    if body.up_to_sequence < 0 {
+        return Err(ApiError::invalid_field(
+            "up_to_sequence",
+            "must be a whole number of at least 0",
+        ));
+    }
+    if body.up_to_sequence == 0 {
+        // Nothing to mark: the read mark never moves backwards.
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let request = notifications::MarkFeedReadRequest {
+        feed_id: caller.claims.user_id.to_string(),
+        request_id: caller.ctx.step("mark-feed-read"),
+        etag: String::new(),
+        up_to_sequence: body.up_to_sequence,
+    };
+    match state.feed.feeds.mark_feed_read(&caller.ctx, request).await {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(error) if feed::is_feed_not_found(&error) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "SEQUENCE_BEYOND_END",
+            "the feed has no entry with that sequence number",
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A single-use ticket for one stream, valid for 60 seconds; 201.
+pub async fn issue_stream_ticket(
+    State(state): State<EdgeState>,
+    caller: Caller,
+) -> impl IntoResponse {
+    let ticket = state
+        .feed
+        .tickets
+        .issue(caller.claims.user_id, Instant::now());
+    (
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(StreamTicket {
+            ticket,
+            expires_in: TICKET_LIFETIME.as_secs(),
+        }),
+    )
+}
+
+/// The resume point: `Last-Event-ID`, else `?last_event_id=`; `None` for none.
+fn resume_point(headers: &HeaderMap, uri: &Uri) -> ApiResult<Option<i64>> {
+    if let Some(value) = headers.get("last-event-id") {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be a sequence number"))?;
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        return whole("Last-Event-ID", value).map(Some);
+    }
+    let Query(pairs) =
+        Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|_| malformed_query())?;
+    match pairs.iter().find(|(name, _)| name == "last_event_id") {
+        Some((_, value)) if !value.trim().is_empty() => whole("last_event_id", value).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The caller's entries as server-sent events: after the resume point, then live.
+pub async fn stream(
+    State(state): State<EdgeState>,
+    RequestCtx(ctx): RequestCtx,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let user = ctx.user().map_err(ApiError::from)?;
+    let resume = resume_point(&headers, &uri)?;
+    // Register before replaying, so nothing appended meanwhile is missed.
+    let live = state.feed.hub.register(user).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SHUTTING_DOWN",
+            "the server is shutting down; reconnect",
+        )
+    })?;
+    let events = feed::feed_stream(
+        state.feed.feeds.clone(),
+        ctx,
+        user,
+        resume.unwrap_or(0),
+        resume.is_some(),
+        live,
+    );
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
