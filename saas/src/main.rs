@@ -70,7 +70,7 @@ enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
         /// Where the in-process bus lives (overrides SAAS_DATA_DIR).
-        #[arg(long)]
+        #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
 }

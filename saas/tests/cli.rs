@@ -393,3 +393,81 @@ fn embedded_serve_generates_a_private_jwt_key_answers_readyz_and_stops_on_sigter
     drop(lines);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn dead_letters_are_listed_and_redriven_to_their_consumer() {
+    use platform::bus::{Message, Publisher, Subscriber, local::LocalBus};
+
+    let dir = temp_dir();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let consumer_gets = |id: &'static str| {
+        runtime.block_on(async {
+            let bus = LocalBus::open(&dir.join("bus.db")).await.unwrap();
+            let mut consumer = bus
+                .consumer("policy.cli-test", "saas.events.test.>")
+                .await
+                .unwrap();
+            let delivery = consumer
+                .next(Duration::from_secs(5))
+                .await
+                .unwrap()
+                .expect("a delivery");
+            assert_eq!(delivery.message.id, id);
+            (consumer, delivery)
+        })
+    };
+    runtime.block_on(async {
+        let bus = LocalBus::open(&dir.join("bus.db")).await.unwrap();
+        bus.publish(Message {
+            subject: "saas.events.test.thing.happened".into(),
+            id: "event-1".into(),
+            payload: vec![1, 2, 3],
+        })
+        .await
+        .unwrap();
+    });
+    let (mut consumer, delivery) = consumer_gets("event-1");
+    runtime
+        .block_on(consumer.park(&delivery, "it broke"))
+        .unwrap();
+    drop(consumer);
+
+    let data_dir = dir.to_str().unwrap();
+    let listed = saas()
+        .args(["dead-letters", "list", "--data-dir", data_dir])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("policy.cli-test\tevent-1\tsaas.events.test.thing.happened")
+            && text.contains("it broke"),
+        "{text}"
+    );
+
+    let redriven = saas()
+        .args([
+            "dead-letters",
+            "redrive",
+            "--consumer",
+            "policy.cli-test",
+            "--data-dir",
+            data_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(redriven.status.success(), "{redriven:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&redriven.stdout).trim(),
+        "redriven: 1"
+    );
+
+    let listed = saas()
+        .args(["dead-letters", "list", "--data-dir", data_dir])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).trim().is_empty());
+    let (_consumer, again) = consumer_gets("event-1");
+    assert_eq!(again.message.payload, vec![1, 2, 3]);
+    std::fs::remove_dir_all(&dir).ok();
+}
