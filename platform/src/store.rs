@@ -24,10 +24,10 @@
 //! ([`Store::spawn_relay`], see [`crate::relay`]), which publishes the rows to the event bus.
 //!
 //! **Test-only fault hook:** when the environment variable `SAAS_FAULT_ABORT_AFTER_COMMIT` is
-//! set (to anything) when the store is created, the process aborts right after the first
-//! commit that wrote outbox rows, before anything else happens (no response, no relay
-//! wake-up). Tests use it to crash a service between commit and publish; never set it in
-//! production.
+//! set when the store is created, the process dies right after the first commit that wrote
+//! outbox rows, before anything else happens (no response, no relay wake-up): by SIGKILL when
+//! the value is `kill`, by `abort` otherwise. Tests use it to crash a service between commit
+//! and publish; never set it in production.
 
 use std::{marker::PhantomData, sync::Arc};
 
@@ -261,6 +261,17 @@ pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// How many times a command without an etag is re-run after losing a race.
 const MAX_ATTEMPTS: usize = 8;
+
+/// Ends the process at once, as the fault hook asks: SIGKILL (sent by `kill -9` to ourselves,
+/// which needs no unsafe code) for `kill`, else `abort`; `abort` also if `kill` cannot run.
+fn crash_after_commit() -> ! {
+    if std::env::var(FAULT_ABORT_AFTER_COMMIT).as_deref() == Ok("kill") {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+    }
+    std::process::abort()
+}
 
 /// The environment variable of the test-only fault hook: when set as the store is created,
 /// the process aborts right after a commit that wrote outbox rows (see the module docs).
@@ -914,7 +925,7 @@ impl<S: Schema> Store<S> {
                 txn.commit().await.map_err(|e| self.internal(e))?;
                 if wrote_events {
                     if self.abort_after_commit {
-                        std::process::abort();
+                        crash_after_commit();
                     }
                     self.wake.notify_one();
                 }

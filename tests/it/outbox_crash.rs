@@ -1,4 +1,4 @@
-//! A data service that dies right after a commit loses no event: the outbox row committed with
+//! A data service killed (SIGKILL) right after a commit loses no event: the outbox row committed with
 //! the aggregate, and the relay of the restarted process publishes it. Runs on the in-process
 //! bus, and on NATS JetStream as well when `SAAS_TEST_NATS_URL` is set.
 
@@ -17,7 +17,7 @@ const SUBJECT: &str = "saas.events.identity.user.registered";
 async fn crash_then_publish(nats: Option<&str>) {
     let database = TestDatabase::fresh().await;
     let data_dir = temp_dir("crash");
-    let mut env = vec![("SAAS_FAULT_ABORT_AFTER_COMMIT", "1")];
+    let mut env = vec![("SAAS_FAULT_ABORT_AFTER_COMMIT", "kill")];
     if let Some(url) = nats {
         env.push(("SAAS_NATS_URL", url));
     }
