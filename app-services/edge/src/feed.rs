@@ -504,7 +504,7 @@ impl StreamState {
             after_sequence: self.last_sent,
             page_size: REPLAY_PAGE,
         };
-        let page = match self.feeds.list_feed_entries(&self.ctx, request).await {
+        let page = match read_page(self.feeds.as_ref(), &self.ctx, request).await {
             Ok(page) => page,
             Err(error) if is_feed_not_found(&error) => {
                 // No entry was ever appended: nothing to replay.
@@ -532,6 +532,39 @@ impl StreamState {
             self.replaying = false;
         }
         Some(())
+    }
+}
+
+/// How many replay reads one edge process makes at once. Thousands of streams opening
+/// together (a deploy, a network blip) would otherwise push the Notifications service past
+/// its concurrency limit and have their reads shed; they queue here instead.
+const REPLAY_CONCURRENCY: usize = 64;
+
+static REPLAY_PERMITS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(REPLAY_CONCURRENCY);
+
+/// Reads one replay page, at most [`REPLAY_CONCURRENCY`] at once per process, retrying a
+/// shed read (`UNAVAILABLE`) a few times with backoff before giving up.
+async fn read_page(
+    feeds: &dyn Feeds,
+    ctx: &Ctx,
+    request: notifications::ListFeedEntriesRequest,
+) -> Result<notifications::ListFeedEntriesResponse, AppError> {
+    let mut delay = std::time::Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        let outcome = {
+            let _permit = REPLAY_PERMITS.acquire().await.map_err(AppError::internal)?;
+            feeds.list_feed_entries(ctx, request.clone()).await
+        };
+        match outcome {
+            Err(error) if error.is(RejectionKind::Unavailable) && attempt < 5 => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 
