@@ -404,7 +404,7 @@ fn dead_letters_are_listed_and_redriven_to_their_consumer() {
         runtime.block_on(async {
             let bus = LocalBus::open(&dir.join("bus.db")).await.unwrap();
             let mut consumer = bus
-                .consumer("policy.cli-test", "saas.events.test.>")
+                .consumer("policy-cli-test", "saas.events.test.>")
                 .await
                 .unwrap();
             let delivery = consumer
@@ -440,7 +440,7 @@ fn dead_letters_are_listed_and_redriven_to_their_consumer() {
     assert!(listed.status.success(), "{listed:?}");
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(
-        text.contains("policy.cli-test\tevent-1\tsaas.events.test.thing.happened")
+        text.contains("policy-cli-test\tevent-1\tsaas.events.test.thing.happened")
             && text.contains("it broke"),
         "{text}"
     );
@@ -450,7 +450,7 @@ fn dead_letters_are_listed_and_redriven_to_their_consumer() {
             "dead-letters",
             "redrive",
             "--consumer",
-            "policy.cli-test",
+            "policy-cli-test",
             "--data-dir",
             data_dir,
         ])

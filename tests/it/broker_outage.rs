@@ -3,85 +3,12 @@
 //! port and store directory (the shared one is never stopped); runs when
 //! `SAAS_TEST_NATS_URL` is set, as CI does.
 
-use std::{collections::BTreeSet, path::PathBuf, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use platform::bus::{Subscriber, nats::NatsBus};
 use prost::Message as _;
 use saas_proto::{events::v1::EventEnvelope, identity::v1::RegisterUserRequest};
-use saas_tests::{ServerProcess, TestDatabase, eventually, temp_dir, user_client};
-
-/// A private JetStream server; killed when dropped.
-struct PrivateNats {
-    port: u16,
-    store: PathBuf,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateNats {
-    fn binary() -> String {
-        std::env::var("SAAS_TEST_NATS_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into())
-    }
-
-    async fn start() -> PrivateNats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut nats = PrivateNats {
-            port,
-            store: temp_dir("nats"),
-            child: None,
-        };
-        nats.resume().await;
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn resume(&mut self) {
-        let child = std::process::Command::new(Self::binary())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.store)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server starts (set SAAS_TEST_NATS_SERVER to its path)");
-        self.child = Some(child);
-        let port = self.port;
-        assert!(
-            eventually(Duration::from_secs(20), || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-            })
-            .await,
-            "private nats-server did not come up"
-        );
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.stop();
-        std::fs::remove_dir_all(&self.store).ok();
-    }
-}
+use saas_tests::{PrivateNats, ServerProcess, TestDatabase, user_client};
 
 async fn register(addr: std::net::SocketAddr, email: &str) -> String {
     let mut client = user_client(addr, saas_tests::SERVICE_TOKEN).await;

@@ -151,7 +151,21 @@ impl Dice {
 
 #[tokio::test]
 async fn a_member_joining_shows_up_live_on_the_owners_open_stream() {
-    let system = System::spawn().await;
+    a_member_joining_shows_up_live_on_the_owners_open_stream_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_member_joining_shows_up_live_on_the_owners_open_stream_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    a_member_joining_shows_up_live_on_the_owners_open_stream_on(
+        crate::on_nats::system(&nats).await,
+    )
+    .await;
+}
+
+async fn a_member_joining_shows_up_live_on_the_owners_open_stream_on(system: System) {
     let owner = system.sign_up("owner@example.com", "stream-owner").await;
     let mut stream = open(&system, &owner.access_token, None).await;
 
@@ -216,9 +230,29 @@ async fn a_member_joining_shows_up_live_on_the_owners_open_stream() {
 
 #[tokio::test]
 async fn a_client_that_keeps_reconnecting_sees_every_entry_once_in_order_and_only_its_own() {
+    a_client_that_keeps_reconnecting_sees_every_entry_once_in_order_and_only_its_own_on(
+        System::spawn().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_reconnecting_sees_every_entry_once_in_order_and_only_its_own_on_nats()
+{
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    a_client_that_keeps_reconnecting_sees_every_entry_once_in_order_and_only_its_own_on(
+        crate::on_nats::system(&nats).await,
+    )
+    .await;
+}
+
+async fn a_client_that_keeps_reconnecting_sees_every_entry_once_in_order_and_only_its_own_on(
+    system: System,
+) {
     const ENTRIES: u32 = 200;
     const OTHERS: u32 = 80;
-    let system = System::spawn().await;
     let (ada, grace) = (Uuid::now_v7(), Uuid::now_v7());
     let token = token_for(&system, ada);
 

@@ -14,6 +14,7 @@ mod e2e_team;
 mod feed_rpc;
 mod feed_stream;
 mod hashing;
+mod on_nats;
 mod outbox_crash;
 mod policies;
 mod ports_grpc;

@@ -10,7 +10,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use platform::bus::{DeadLetters as _, Message, Publisher as _, Subscriber as _};
+use platform::bus::Message;
 use ports_app::MailKind;
 use reqwest::Method;
 use saas_proto::{billing::v1 as billing_pb, workspace::v1 as workspace_pb};
@@ -86,7 +86,10 @@ async fn assert_nothing_parked(system: &System) {
 async fn first_message(system: &System, subject: &str) -> Message {
     let mut tap = system
         .bus
-        .consumer(&format!("test.tap.{}", uuid::Uuid::now_v7()), subject)
+        .consumer(
+            &format!("test-tap-{}", uuid::Uuid::now_v7().simple()),
+            subject,
+        )
         .await
         .expect("a consumer");
     let delivery = tap
@@ -100,7 +103,18 @@ async fn first_message(system: &System, subject: &str) -> Message {
 
 #[tokio::test]
 async fn the_seat_limit_follows_a_raise_by_event() {
-    let system = System::spawn().await;
+    the_seat_limit_follows_a_raise_by_event_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn the_seat_limit_follows_a_raise_by_event_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    the_seat_limit_follows_a_raise_by_event_on(crate::on_nats::system(&nats).await).await;
+}
+
+async fn the_seat_limit_follows_a_raise_by_event_on(system: System) {
     let owner = system.sign_up("ada@example.com", "engines").await;
     assert_eq!(
         get_workspace(&system, &owner.workspace_id).await.seat_limit,
@@ -169,7 +183,18 @@ async fn an_erased_sole_owner_leaves_an_archived_workspace_behind() {
 
 #[tokio::test]
 async fn an_erased_user_leaves_every_workspace() {
-    let system = System::spawn().await;
+    an_erased_user_leaves_every_workspace_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn an_erased_user_leaves_every_workspace_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    an_erased_user_leaves_every_workspace_on(crate::on_nats::system(&nats).await).await;
+}
+
+async fn an_erased_user_leaves_every_workspace_on(system: System) {
     let ada = system.sign_up("ada@example.com", "engines").await;
     let grace = system
         .join(&ada, "grace@example.com", "compilers", "member")
@@ -225,7 +250,18 @@ async fn an_erased_user_leaves_every_workspace() {
 
 #[tokio::test]
 async fn past_due_mails_every_owner() {
-    let system = System::spawn().await;
+    past_due_mails_every_owner_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn past_due_mails_every_owner_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    past_due_mails_every_owner_on(crate::on_nats::system(&nats).await).await;
+}
+
+async fn past_due_mails_every_owner_on(system: System) {
     let ada = system.sign_up("ada@example.com", "engines").await;
     let grace = system
         .join(&ada, "grace@example.com", "compilers", "admin")
@@ -315,7 +351,18 @@ async fn past_due_mails_every_owner() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_takes_effect_once() {
-    let system = System::spawn().await;
+    a_duplicate_delivery_takes_effect_once_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_takes_effect_once_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    a_duplicate_delivery_takes_effect_once_on(crate::on_nats::system(&nats).await).await;
+}
+
+async fn a_duplicate_delivery_takes_effect_once_on(system: System) {
     let ada = system.sign_up("ada@example.com", "engines").await;
     change_seats_over_http(&system, &ada, 8).await;
     until_workspace(&system, &ada.workspace_id, "the limit follows", |w| {
@@ -368,7 +415,18 @@ async fn a_duplicate_delivery_takes_effect_once() {
 
 #[tokio::test]
 async fn a_parked_event_is_redriven_once_it_can_succeed() {
-    let system = System::spawn().await;
+    a_parked_event_is_redriven_once_it_can_succeed_on(System::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_parked_event_is_redriven_once_it_can_succeed_on_nats() {
+    let Some(nats) = crate::on_nats::private_nats().await else {
+        return;
+    };
+    a_parked_event_is_redriven_once_it_can_succeed_on(crate::on_nats::system(&nats).await).await;
+}
+
+async fn a_parked_event_is_redriven_once_it_can_succeed_on(system: System) {
     let ada = system.sign_up("ada@example.com", "engines").await;
     let grace = system
         .join(&ada, "grace@example.com", "compilers", "member")
@@ -404,7 +462,7 @@ async fn a_parked_event_is_redriven_once_it_can_succeed() {
     assert!(parked, "the seat-limit policy parks the event");
     let letters = system.bus.list().await.expect("dead letters");
     assert_eq!(letters.len(), 1, "{letters:?}");
-    assert_eq!(letters[0].consumer, "policy.seat-limit");
+    assert_eq!(letters[0].consumer, "policy-seat-limit");
     assert_eq!(
         letters[0].message.subject,
         "saas.events.billing.subscription.seats_changed"
@@ -435,7 +493,7 @@ async fn a_parked_event_is_redriven_once_it_can_succeed() {
     assert_eq!(
         system
             .bus
-            .redrive(Some("policy.seat-limit"))
+            .redrive(Some("policy-seat-limit"))
             .await
             .expect("redrive"),
         1

@@ -591,6 +591,98 @@ pub struct SystemOptions {
     )>,
     /// Edge settings (CORS, body limit, timeout); the defaults when `None`.
     pub edge: Option<edge_app::EdgeConfig>,
+    /// A NATS JetStream server to use as the event bus instead of a fresh in-process bus
+    /// (give each test a server of its own, [`PrivateNats`]: consumer names are fixed).
+    pub nats_url: Option<String>,
+}
+
+/// Every role of an event bus, so [`System::bus`] can be either transport.
+pub trait AnyBus:
+    platform::bus::Publisher + platform::bus::Subscriber + platform::bus::DeadLetters
+{
+}
+
+impl<T: platform::bus::Publisher + platform::bus::Subscriber + platform::bus::DeadLetters> AnyBus
+    for T
+{
+}
+
+/// A private JetStream server on a free port with its own store directory, for tests that
+/// stop the broker or need a bus of their own; killed and removed when dropped.
+pub struct PrivateNats {
+    port: u16,
+    store: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    fn binary() -> String {
+        std::env::var("SAAS_TEST_NATS_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into())
+    }
+
+    /// Starts one and waits until it accepts connections.
+    pub async fn start() -> PrivateNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut nats = PrivateNats {
+            port,
+            store: temp_dir("nats"),
+            child: None,
+        };
+        nats.resume().await;
+        nats
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port and store directory.
+    pub async fn resume(&mut self) {
+        let child = std::process::Command::new(Self::binary())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts (set SAAS_TEST_NATS_SERVER to its path)");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            eventually(Duration::from_secs(20), || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            })
+            .await,
+            "private nats-server did not come up"
+        );
+    }
+
+    /// Stops it (the broker outage).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.store).ok();
+    }
 }
 
 /// The whole system in this process, as `saas serve` runs it: the four data services on
@@ -611,8 +703,8 @@ pub struct System {
     /// An HTTP client for the edge.
     pub http: reqwest::Client,
     /// The event bus the outboxes are relayed to and the policies consume (its dead letters
-    /// are the events a policy parked).
-    pub bus: Arc<platform::bus::local::LocalBus>,
+    /// are the events a policy parked): in-process, or NATS with [`SystemOptions::nats_url`].
+    pub bus: Arc<dyn AnyBus>,
     shutdown: Option<oneshot::Sender<()>>,
     stop_policies: Option<oneshot::Sender<()>>,
     relays: Vec<JoinHandle<()>>,
@@ -648,11 +740,18 @@ impl System {
         .expect("health check");
         let mailer = Arc::new(ports_app::mail::MemoryMailer::new());
         let bus_dir = temp_dir("bus");
-        let bus = Arc::new(
-            platform::bus::local::LocalBus::open(&bus_dir.join("bus.db"))
-                .await
-                .expect("open the event bus"),
-        );
+        let bus: Arc<dyn AnyBus> = match &options.nats_url {
+            Some(url) => Arc::new(
+                platform::bus::nats::NatsBus::connect(url)
+                    .await
+                    .expect("connect to NATS"),
+            ),
+            None => Arc::new(
+                platform::bus::local::LocalBus::open(&bus_dir.join("bus.db"))
+                    .await
+                    .expect("open the event bus"),
+            ),
+        };
         let relays = vec![
             data.users.spawn_relay(bus.clone()),
             data.workspaces.spawn_relay(bus.clone()),

@@ -13,7 +13,7 @@ const PAGE_SIZE: i32 = 100;
 
 impl Policies {
     /// On `identity.user.erased`: removes the user from every workspace they belong to, as
-    /// the system, under the request id `ctx.step("policy.erased-user/<workspace id>")` of
+    /// the system, under the request id `ctx.step("policy-erased-user/<workspace id>")` of
     /// the event for each workspace.
     ///
     /// - The Workspace context decides what removal means: a plain member is removed; the

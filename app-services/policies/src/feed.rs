@@ -62,7 +62,7 @@ impl Entry {
 
 impl Policies {
     /// On a user-facing event: appends an entry to the feed of every user it concerns
-    /// (`policy.feed`, one consumer of every event subject; events of other types are
+    /// (`policy-feed`, one consumer of every event subject; events of other types are
     /// acknowledged and ignored).
     ///
     /// | event                                   | kind                    | feeds |
@@ -81,7 +81,7 @@ impl Policies {
     ///   workspace that no longer exists gets entries only to the member the event names.
     /// - Each entry is appended once: its source event is the event's id (a feed holds each
     ///   source event at most once) and its request id is the event's step
-    ///   `policy.feed/<user id>`, so a redelivered event appends nothing new.
+    ///   `policy-feed/<user id>`, so a redelivered event appends nothing new.
     pub async fn feed(&self, envelope: EventEnvelope) -> Result<(), HandlerError> {
         let event_type = envelope.event_type.as_str();
         match event_type {

@@ -5,10 +5,10 @@
 //!
 //! | consumer             | events                                        | effect |
 //! |----------------------|-----------------------------------------------|--------|
-//! | `policy.seat-limit`  | `billing.subscription.seats_changed`          | the workspace's seat limit follows the subscription's seats ([`Policies::seat_limit`]) |
-//! | `policy.erased-user` | `identity.user.erased`                        | the user leaves every workspace; one whose last Owner they were is archived ([`Policies::erased_user`]) |
-//! | `policy.past-due`    | `billing.subscription.payment_failed`, `trial_expired`, `period_ended` | every Owner of the workspace gets a `past-due` mail ([`Policies::past_due`]) |
-//! | `policy.feed`        | every event (`saas.events.>`); acts on the user-facing ones | an entry in the feed of each user it concerns ([`Policies::feed`]) |
+//! | `policy-seat-limit`  | `billing.subscription.seats_changed`          | the workspace's seat limit follows the subscription's seats ([`Policies::seat_limit`]) |
+//! | `policy-erased-user` | `identity.user.erased`                        | the user leaves every workspace; one whose last Owner they were is archived ([`Policies::erased_user`]) |
+//! | `policy-past-due`    | `billing.subscription.payment_failed`, `trial_expired`, `period_ended` | every Owner of the workspace gets a `past-due` mail ([`Policies::past_due`]) |
+//! | `policy-feed`        | every event (`saas.events.>`); acts on the user-facing ones | an entry in the feed of each user it concerns ([`Policies::feed`]) |
 //!
 //! A plan change never changes the seats (Billing refuses a plan that does not hold them),
 //! so only a seat change moves the seat limit.
@@ -55,13 +55,13 @@ mod seat_limit;
 mod tests;
 
 /// The durable consumer of the seat-limit policy.
-pub const SEAT_LIMIT: &str = "policy.seat-limit";
+pub const SEAT_LIMIT: &str = "policy-seat-limit";
 /// The durable consumer of the erased-user policy.
-pub const ERASED_USER: &str = "policy.erased-user";
+pub const ERASED_USER: &str = "policy-erased-user";
 /// The durable consumer of the past-due policy.
-pub const PAST_DUE: &str = "policy.past-due";
+pub const PAST_DUE: &str = "policy-past-due";
 /// The durable consumer of the feed policy.
-pub const FEED: &str = "policy.feed";
+pub const FEED: &str = "policy-feed";
 
 pub use feed::{MEMBER_JOINED, MEMBER_REMOVED, PLAN_CHANGED, ROLE_CHANGED};
 

@@ -12,7 +12,7 @@ const BELOW_SEATS_IN_USE: &str = "SEAT_LIMIT_BELOW_SEATS_IN_USE";
 impl Policies {
     /// On `billing.subscription.seats_changed`: sets the seat limit of the subscription's
     /// workspace to the new seats, as the system, under the request id
-    /// `ctx.step("policy.seat-limit")` of the event.
+    /// `ctx.step("policy-seat-limit")` of the event.
     ///
     /// - The limit follows the subscription as it is now: when the subscription no longer
     ///   has the event's seats, a later change overtook the event (it was redelivered, or

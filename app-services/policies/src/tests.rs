@@ -190,10 +190,10 @@ fn the_consumers_read_the_subjects_of_their_events() {
     assert_eq!(
         [seat, erased, past_due, feed],
         [
-            "policy.seat-limit",
-            "policy.erased-user",
-            "policy.past-due",
-            "policy.feed"
+            "policy-seat-limit",
+            "policy-erased-user",
+            "policy-past-due",
+            "policy-feed"
         ]
     );
     for event_type in [

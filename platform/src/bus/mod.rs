@@ -56,8 +56,9 @@ pub trait Publisher: Send + Sync + 'static {
 /// Opens durable consumers.
 #[async_trait]
 pub trait Subscriber: Send + Sync + 'static {
-    /// The durable consumer `name` of the subjects matching `filter` (NATS wildcards: `*`
-    /// one token, `>` the rest), created on first use.
+    /// The durable consumer `name` (1 to 64 ASCII letters, digits, `_` or `-`: it is a NATS
+    /// subject token) of the subjects matching `filter` (NATS wildcards: `*` one token, `>`
+    /// the rest), created on first use.
     async fn consumer(&self, name: &str, filter: &str) -> Result<Box<dyn Consumer>, BusError>;
 }
 
