@@ -57,8 +57,10 @@ pub fn saas_binary() -> Result<PathBuf, BoxError> {
     Ok(binary)
 }
 
-/// Starts `saas serve` on the fresh data directory `data_dir`, measures it, stops it.
-pub async fn p5(data_dir: &Path) -> Result<Startup, BoxError> {
+/// `saas serve` on the data directory `data_dir` (created if missing): free ports
+/// (`127.0.0.1:0`), rate limits off, `SAAS_*` settings of this process removed, stdout piped
+/// (it prints the bound addresses), killed if dropped.
+pub fn serve_command(data_dir: &Path) -> Result<Command, BoxError> {
     let binary = saas_binary()?;
     std::fs::create_dir_all(data_dir)?;
     let mut command = Command::new(&binary);
@@ -78,6 +80,12 @@ pub async fn p5(data_dir: &Path) -> Result<Startup, BoxError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
+    Ok(command)
+}
+
+/// Starts `saas serve` on the fresh data directory `data_dir`, measures it, stops it.
+pub async fn p5(data_dir: &Path) -> Result<Startup, BoxError> {
+    let mut command = serve_command(data_dir)?;
     let spawned = Instant::now();
     let mut child = command.spawn()?;
     let pid = child.id().ok_or("the saas process ended at once")?;
@@ -93,7 +101,7 @@ async fn measure(child: &mut Child, pid: u32, spawned: Instant) -> Result<Startu
         .stdout
         .take()
         .ok_or("the saas process has no stdout")?;
-    let addr = tokio::time::timeout(PATIENCE, http_addr(stdout))
+    let (_, addr) = tokio::time::timeout(PATIENCE, addresses(stdout))
         .await
         .map_err(|_| format!("saas printed no HTTP address within {PATIENCE:?}"))??;
     let client = reqwest::Client::builder().timeout(PATIENCE).build()?;
@@ -127,11 +135,16 @@ async fn measure(child: &mut Child, pid: u32, spawned: Instant) -> Result<Startu
 }
 
 /// Reads stdout until `http listening on ADDR`, then keeps draining it (logged) so the
-/// process never blocks on a full pipe.
-async fn http_addr(stdout: ChildStdout) -> Result<SocketAddr, BoxError> {
+/// process never blocks on a full pipe. Returns the gRPC address if `grpc listening on ADDR`
+/// came first (it does when the process hosts data services), and the HTTP address.
+pub async fn addresses(stdout: ChildStdout) -> Result<(Option<SocketAddr>, SocketAddr), BoxError> {
     let mut lines = BufReader::new(stdout).lines();
+    let mut grpc = None;
     while let Some(line) = lines.next_line().await? {
         tracing::debug!("saas: {line}");
+        if let Some(addr) = line.strip_prefix("grpc listening on ") {
+            grpc = Some(addr.trim().parse()?);
+        }
         if let Some(addr) = line.strip_prefix("http listening on ") {
             let addr: SocketAddr = addr.trim().parse()?;
             tokio::spawn(async move {
@@ -139,14 +152,14 @@ async fn http_addr(stdout: ChildStdout) -> Result<SocketAddr, BoxError> {
                     tracing::debug!("saas: {line}");
                 }
             });
-            return Ok(addr);
+            return Ok((grpc, addr));
         }
     }
     Err("saas closed its stdout without printing its HTTP address".into())
 }
 
 /// Sends SIGTERM to the process (it is ours: spawned above) and waits for it to exit.
-async fn stop(child: &mut Child, pid: u32) -> Result<(), BoxError> {
+pub async fn stop(child: &mut Child, pid: u32) -> Result<(), BoxError> {
     if child.try_wait()?.is_some() {
         return Err("saas exited on its own".into());
     }
@@ -161,7 +174,7 @@ async fn stop(child: &mut Child, pid: u32) -> Result<(), BoxError> {
     match tokio::time::timeout(PATIENCE, child.wait()).await {
         Ok(status) => {
             let status = status?;
-            tracing::info!("P5: saas stopped on SIGTERM: {status}");
+            tracing::info!("saas (pid {pid}) stopped on SIGTERM: {status}");
             if status.success() {
                 Ok(())
             } else {
@@ -176,7 +189,7 @@ async fn stop(child: &mut Child, pid: u32) -> Result<(), BoxError> {
 }
 
 /// The `VmRSS` of a `/proc/<pid>/status` text, in KiB.
-fn vm_rss_kib(status: &str) -> Option<u64> {
+pub fn vm_rss_kib(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))

@@ -27,6 +27,10 @@
 //! - **P5.rss / P5.ready**: the real `saas serve` started on a fresh data directory; see
 //!   [`launcher`]. The `saas` binary must be built next to this one
 //!   (`cargo build --release --bins`).
+//! - **P6.streams / P6.rss_per_stream / P6.delivery_p99**: SSE streams of `GET
+//!   /v1/me/feed/stream` held by the real `saas serve` (10,000; 1,000 with `--quick`), the
+//!   server's memory growth per stream, and an appended entry's delivery on its stream, p99;
+//!   see [`streams`].
 //! - **P7.errors / P7.connections**: 1,000 concurrent `GET /v1/me` on a freshly started
 //!   embedded system, each on its own connection; see [`edge`].
 //! - **E2.relay_latency_p99**: an event's commit to its consumer, p99, through the outbox
@@ -44,6 +48,7 @@ mod postgres;
 mod relay;
 mod report;
 mod services;
+mod streams;
 mod workspace;
 
 use std::{
@@ -71,6 +76,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const IN_FLIGHT: usize = 64;
 /// Users the commands are spread over (one per worker: no artificial hot spot).
 const USERS: usize = 64;
+/// SSE streams of P6 (10 workspaces of 1,000 members).
+const STREAMS: usize = 10_000;
+/// SSE streams of P6 with `--quick`.
+const QUICK_STREAMS: usize = 1_000;
 /// Requests of P7's burst (the same with `--quick`).
 const BURST: usize = 1_000;
 
@@ -485,6 +494,12 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         args.quick,
         1,
     )?;
+
+    // P6: SSE streams held by the real launcher on a fresh data directory.
+    let streams = if args.quick { QUICK_STREAMS } else { STREAMS };
+    for mut figure in streams::p6(&dir.join("p6"), streams).await? {
+        emit(&mut figure, args.quick, streams as u64)?;
+    }
 
     // P7: a burst on a freshly started embedded system.
     let system = edge::System::start(dir, "p7").await?;

@@ -50,6 +50,10 @@ pub enum Unit {
     Errors,
     /// A number of database connections, printed as a whole number.
     Connections,
+    /// A number of open event streams, printed as a whole number.
+    Streams,
+    /// Kibibytes (2^10 bytes), printed to a tenth.
+    Kibibytes,
 }
 
 impl Unit {
@@ -61,20 +65,25 @@ impl Unit {
             Unit::Mebibytes => "MiB",
             Unit::Errors => "errors",
             Unit::Connections => "connections",
+            Unit::Streams => "streams",
+            Unit::Kibibytes => "KiB",
         }
     }
 
     fn round(self, x: f64) -> f64 {
         match self {
-            Unit::PerSecond | Unit::Errors | Unit::Connections => x.round(),
+            Unit::PerSecond | Unit::Errors | Unit::Connections | Unit::Streams => x.round(),
             Unit::Millis | Unit::Seconds => round_to(x, 3),
-            Unit::Mebibytes => round_to(x, 1),
+            Unit::Mebibytes | Unit::Kibibytes => round_to(x, 1),
         }
     }
 
     /// Whether the unit counts whole things (printed without a fraction).
     fn whole(self) -> bool {
-        matches!(self, Unit::PerSecond | Unit::Errors | Unit::Connections)
+        matches!(
+            self,
+            Unit::PerSecond | Unit::Errors | Unit::Connections | Unit::Streams
+        )
     }
 }
 
@@ -286,6 +295,29 @@ mod tests {
         );
         let errors = Figure::absolute("P7.errors", 1.0, Unit::Errors, Target::AtMost(0.0));
         assert!(!errors.pass());
+
+        let streams = Figure::absolute(
+            "P6.streams",
+            9_999.0,
+            Unit::Streams,
+            Target::AtLeast(10_000.0),
+        );
+        assert!(!streams.pass());
+        assert!(
+            streams
+                .json_line()
+                .contains(r#""value": 9999, "unit": "streams""#)
+        );
+        let per_stream = Figure::absolute(
+            "P6.rss_per_stream",
+            31.24,
+            Unit::Kibibytes,
+            Target::AtMost(48.0),
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&per_stream.json_line()).unwrap();
+        assert_eq!(parsed["value"], 31.2);
+        assert_eq!(parsed["unit"], "KiB");
+        assert_eq!(parsed["pass"], true);
 
         let connections = Figure::ratio(
             "P7.connections",
