@@ -35,6 +35,29 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
+/// Checks that `event`, published for a domain event of type `event_type`, follows the
+/// naming rule and names a message of the published language; returns that message's full
+/// name, or what is wrong.
+pub fn check<'a>(
+    event_type: &str,
+    event: &'a crate::store::IntegrationEvent,
+) -> Result<&'a str, String> {
+    let name = event
+        .payload
+        .type_url
+        .strip_prefix("type.googleapis.com/")
+        .ok_or_else(|| format!("{event_type}: type url {:?}", event.payload.type_url))?;
+    if !published_messages().contains(name) {
+        return Err(format!("{name} is not in the descriptor set"));
+    }
+    match message_name(event_type) {
+        Some(expected) if expected == name => Ok(name),
+        other => Err(format!(
+            "{event_type} is published as {name}, not {other:?}"
+        )),
+    }
+}
+
 /// The full names of every top-level message in `saas_proto::FILE_DESCRIPTOR_SET`.
 pub fn published_messages() -> BTreeSet<String> {
     let Ok(set) = prost_types::FileDescriptorSet::decode(saas_proto::FILE_DESCRIPTOR_SET) else {
