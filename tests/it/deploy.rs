@@ -458,7 +458,11 @@ fn every_process_gets_the_settings_it_needs() {
                     "{what}: {key_file} is not {items:?}"
                 );
                 // Replicas share rate-limit counts.
-                assert!(deployment.value("SAAS_REDIS_URL").starts_with("redis://"));
+                let redis = deployment.value("SAAS_REDIS_URL");
+                assert!(
+                    redis.starts_with("redis://") || redis.starts_with("rediss://"),
+                    "{what}: SAAS_REDIS_URL={redis}"
+                );
                 for context in DATA_SERVICES {
                     check_peer(manifests, &deployments, deployment, context, &what);
                 }
@@ -484,11 +488,13 @@ fn check_peer(
         );
         return;
     };
-    let (scheme, rest) = url
-        .split_once("://")
-        .unwrap_or_else(|| panic!("{what}: {key}={url} has no scheme"));
-    for target in rest.split(',') {
-        let (host, port) = target
+    // One URL, or a comma-separated list of them.
+    for target in url.split(',') {
+        let (scheme, rest) = target
+            .trim()
+            .split_once("://")
+            .unwrap_or_else(|| panic!("{what}: {key}={url} has no scheme"));
+        let (host, port) = rest
             .trim_end_matches('/')
             .rsplit_once(':')
             .unwrap_or_else(|| panic!("{what}: {key}={url} has no port"));
