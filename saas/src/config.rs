@@ -73,7 +73,74 @@ pub enum ConfigError {
     Invalid { name: &'static str, message: String },
 }
 
+/// The variable naming the TOML file (read by the command line parser).
+pub const CONFIG_FILE_VAR: &str = "SAAS_CONFIG";
+/// The log filter (read before the configuration is).
+pub const LOG_VAR: &str = "SAAS_LOG";
+
+/// Every environment variable the launcher reads, sorted: `SAAS_<FIELD>` for each field of
+/// [`FileConfig`] (the one list of settings), [`CONFIG_FILE_VAR`] and [`LOG_VAR`]. `saas
+/// config keys` prints it, so that deployment manifests can be checked against the binary.
+pub fn keys() -> Vec<String> {
+    let mut keys: Vec<String> = file_fields()
+        .iter()
+        .map(|field| format!("SAAS_{}", field.to_ascii_uppercase()))
+        .chain([CONFIG_FILE_VAR, LOG_VAR].map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The field names of [`FileConfig`] as serde's derive hands them to a deserializer: a
+/// deserializer that stops at `deserialize_struct` and keeps the names. (Not a dependency
+/// for these few lines: no crate offers only this.)
+fn file_fields() -> &'static [&'static str] {
+    use serde::de::Visitor;
+
+    #[derive(Debug)]
+    struct Stop(Option<&'static [&'static str]>);
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names taken")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop(None)
+        }
+    }
+
+    struct Fields;
+    impl<'de> serde::Deserializer<'de> for Fields {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop(None))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            Err(Stop(Some(fields)))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    match FileConfig::deserialize(Fields) {
+        Err(Stop(Some(fields))) => fields,
+        _ => &[],
+    }
+}
+
 fn env(name: &str) -> Option<String> {
+    #[cfg(test)]
+    tests::READ.with(|read| read.borrow_mut().insert(name.to_owned()));
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
@@ -242,5 +309,43 @@ impl Config {
                 self.data_dir.join(format!("{context}.db")).display()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::RefCell, collections::BTreeSet};
+
+    use super::*;
+
+    thread_local! {
+        /// The variables `env` was asked for on this thread.
+        pub static READ: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    #[test]
+    fn the_keys_are_exactly_the_variables_the_launcher_reads() {
+        READ.with(|read| read.borrow_mut().clear());
+        // Whatever the environment holds, every variable is looked at (valid or not).
+        let _ = Config::load(None, None);
+        let mut read: BTreeSet<String> = READ.with(|read| read.borrow().clone());
+        // Read outside `Config::load`: by the command line parser and the log setup.
+        read.extend([CONFIG_FILE_VAR, LOG_VAR].map(str::to_owned));
+        let keys: BTreeSet<String> = keys().into_iter().collect();
+        assert_eq!(keys, read);
+    }
+
+    #[test]
+    fn the_keys_come_from_the_config_struct() {
+        let keys = keys();
+        assert!(keys.len() > 2, "{keys:?}");
+        for key in [
+            "SAAS_GRPC_ADDR",
+            "SAAS_HTTP_ADDR",
+            "SAAS_IDENTITY_DATABASE_URL",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+        }
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
     }
 }

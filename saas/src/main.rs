@@ -42,13 +42,13 @@ use crate::config::Config;
 ///
 /// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
 /// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
-/// and replay the events a consumer gave up on.
+/// and replay the events a consumer gave up on. `saas config keys` lists every variable read.
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
 struct Cli {
     /// A TOML file with the same settings as the SAAS_* variables, in lower case without the
     /// prefix (data_dir = "...", grpc_addr = "..."); the environment wins.
-    #[arg(long, global = true, env = "SAAS_CONFIG")]
+    #[arg(long, global = true, env = config::CONFIG_FILE_VAR)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -73,6 +73,17 @@ enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Describes the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Prints every environment variable the launcher reads, one a line.
+    Keys,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +142,14 @@ fn main() -> ExitCode {
                     Config::load(cli.config.as_ref(), data_dir).map_err(|e| e.to_string())?;
                 dead_letters(config, action).await
             }
+            Command::Config {
+                action: ConfigAction::Keys,
+            } => {
+                for key in config::keys() {
+                    println!("{key}");
+                }
+                Ok(())
+            }
         }
     });
     match result {
@@ -143,7 +162,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SAAS_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::LOG_VAR)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -34,6 +34,42 @@ fn temp_dir() -> std::path::PathBuf {
     dir
 }
 
+/// `saas config keys`, one variable a line.
+fn config_keys() -> Vec<String> {
+    let output = saas().args(["config", "keys"]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn config_keys_lists_every_variable_once() {
+    let keys = config_keys();
+    for key in [
+        "SAAS_CONFIG",
+        "SAAS_LOG",
+        "SAAS_DATA_DIR",
+        "SAAS_GRPC_ADDR",
+        "SAAS_HTTP_ADDR",
+        "SAAS_SERVICE_TOKEN",
+        "SAAS_NATS_URL",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} missing: {keys:?}");
+    }
+    assert!(
+        keys.iter().all(|k| k.starts_with("SAAS_")
+            && k.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')),
+        "{keys:?}"
+    );
+    let mut unique = keys.clone();
+    unique.dedup();
+    assert_eq!(unique, keys, "sorted, each once");
+}
+
 #[test]
 fn help_explains_every_setting() {
     let output = saas().args(["serve", "--help"]).output().unwrap();
@@ -41,34 +77,17 @@ fn help_explains_every_setting() {
     let top = saas().arg("--help").output().unwrap();
     let text =
         String::from_utf8_lossy(&top.stdout).to_string() + &String::from_utf8_lossy(&output.stdout);
-    for setting in [
-        "SAAS_DATA_DIR",
-        "SAAS_GRPC_ADDR",
-        "SAAS_IDENTITY_DATABASE_URL",
-        "SAAS_WORKSPACE_DATABASE_URL",
-        "SAAS_BILLING_DATABASE_URL",
-        "SAAS_NOTIFICATIONS_DATABASE_URL",
-        "SAAS_SWEEP_INTERVAL_SECS",
-        "SAAS_SERVICE_TOKEN",
-        "SAAS_ARGON2",
-        "SAAS_CONCURRENCY_LIMIT",
-        "SAAS_HTTP_ADDR",
-        "SAAS_IDENTITY_URL",
-        "SAAS_WORKSPACE_URL",
-        "SAAS_BILLING_URL",
-        "SAAS_NOTIFICATIONS_URL",
-        "SAAS_JWT_KEY_FILE",
-        "SAAS_RATE_LIMITS",
-        "SAAS_REDIS_URL",
-        "SAAS_SMTP_URL",
-        "SAAS_CORS_ORIGINS",
+    let keys = config_keys();
+    let others = [
         "--data-dir",
         "identity",
         "workspace",
         "billing",
         "notifications",
         "edge",
-    ] {
+        "config keys",
+    ];
+    for setting in keys.iter().map(String::as_str).chain(others) {
         assert!(
             text.contains(setting),
             "help does not mention {setting}:\n{text}"
