@@ -7,6 +7,7 @@ mod authz_matrix;
 mod billing_rpc;
 mod broker_outage;
 mod concurrency;
+mod discovery;
 mod e2e_access;
 mod e2e_account;
 mod e2e_plan;

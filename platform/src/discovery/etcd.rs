@@ -5,9 +5,9 @@
 //! Layout: `/saas/services/<context>/<instance id>` → `{"addr":"host:port"}`, each key on
 //! its replica's lease ([`super::registration`]).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{StreamExt, future::BoxFuture};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -67,6 +67,24 @@ impl Etcd {
     /// dialled until the first request. HTTP/2 keep-alives notice a cluster that stops
     /// answering without closing the connection.
     pub fn connect_lazy(urls: &str) -> Result<Etcd, String> {
+        let endpoints = Self::endpoints(urls)?;
+        let channel = match endpoints.as_slice() {
+            [one] => one.clone().connect_lazy(),
+            _ => Channel::balance_list(endpoints.into_iter()),
+        };
+        Ok(Etcd {
+            kv: KvClient::new(channel.clone()),
+            lease: LeaseClient::new(channel.clone()),
+            watch: WatchClient::new(channel),
+        })
+    }
+
+    /// Checks `urls` (comma-separated `http://host:port`) without dialling.
+    pub fn validate(urls: &str) -> Result<(), String> {
+        Self::endpoints(urls).map(drop)
+    }
+
+    fn endpoints(urls: &str) -> Result<Vec<tonic::transport::Endpoint>, String> {
         let endpoints = urls
             .split(',')
             .map(str::trim)
@@ -79,16 +97,10 @@ impl Etcd {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let channel = match endpoints.as_slice() {
-            [] => return Err("expected http://host:port[,http://host:port...]".into()),
-            [one] => one.clone().connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
-        };
-        Ok(Etcd {
-            kv: KvClient::new(channel.clone()),
-            lease: LeaseClient::new(channel.clone()),
-            watch: WatchClient::new(channel),
-        })
+        if endpoints.is_empty() {
+            return Err("expected http://host:port[,http://host:port...]".into());
+        }
+        Ok(endpoints)
     }
 
     /// Every key under `prefix` and the store revision they were read at.
@@ -172,19 +184,35 @@ impl Etcd {
         Ok(())
     }
 
-    /// Opens a keep-alive stream for `lease`.
+    /// Opens a keep-alive stream for `lease` and refreshes it once (etcd sends the
+    /// stream's headers with its first answer, so the call completes only after a refresh).
     pub async fn keep_alive(&self, lease: i64) -> Result<KeepAlive, Status> {
         let (requests, outgoing) = mpsc::channel(1);
-        let responses = self
-            .lease
-            .clone()
-            .lease_keep_alive(ReceiverStream::new(outgoing))
-            .await?
-            .into_inner();
+        requests
+            .send(LeaseKeepAliveRequest { id: lease })
+            .await
+            .map_err(|_| Status::internal("keep-alive request queue closed"))?;
+        let call = tonic::Request::new(ReceiverStream::new(outgoing));
+        // Bounds only the wait for the first answer; the stream itself lasts.
+        let opened = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let mut responses = self
+                .lease
+                .clone()
+                .lease_keep_alive(call)
+                .await?
+                .into_inner();
+            match responses.message().await? {
+                Some(first) if first.ttl > 0 => Ok(responses),
+                Some(_) => Err(Status::not_found("the lease is gone")),
+                None => Err(Status::unavailable("keep-alive stream ended")),
+            }
+        })
+        .await
+        .map_err(|_| Status::deadline_exceeded("no keep-alive answer"))??;
         Ok(KeepAlive {
             lease,
             requests,
-            responses,
+            responses: opened,
         })
     }
 }
@@ -244,11 +272,26 @@ fn url_of(value: &[u8]) -> Option<String> {
 /// comes back empty, the last known endpoints stay. Runs for as long as a view of the
 /// returned set exists.
 pub fn watch_endpoints(etcd: Etcd, context: &str) -> EndpointSet {
+    watch_endpoints_with(etcd, context, None)
+}
+
+/// Awaited between each list and the watch that follows it, with the listed revision: a
+/// fault hook for tests (a compaction in that gap forces the next list).
+#[doc(hidden)]
+pub type AfterList = Arc<dyn Fn(i64) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// [`watch_endpoints`] with a fault hook.
+#[doc(hidden)]
+pub fn watch_endpoints_with(
+    etcd: Etcd,
+    context: &str,
+    after_list: Option<AfterList>,
+) -> EndpointSet {
     let prefix = context_prefix(context);
     let (sender, set) = EndpointSet::channel();
     tokio::spawn(async move {
         tokio::select! {
-            () = follow(&etcd, &prefix, &sender) => {}
+            () = follow(&etcd, &prefix, &sender, after_list) => {}
             () = sender.closed() => {}
         }
     });
@@ -264,7 +307,12 @@ enum WatchEnd {
     Lost(Status),
 }
 
-async fn follow(etcd: &Etcd, prefix: &str, sender: &watch::Sender<Endpoints>) {
+async fn follow(
+    etcd: &Etcd,
+    prefix: &str,
+    sender: &watch::Sender<Endpoints>,
+    after_list: Option<AfterList>,
+) {
     let mut delay = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let (revision, kvs) = match etcd.list(prefix).await {
@@ -284,6 +332,9 @@ async fn follow(etcd: &Etcd, prefix: &str, sender: &watch::Sender<Endpoints>) {
             tracing::info!(%prefix, "no peer registered in etcd; keeping the last known ones");
         }
         announce(prefix, sender, &keys);
+        if let Some(hook) = &after_list {
+            hook(revision).await;
+        }
         let end = watch_from(etcd, prefix, revision + 1, &mut keys, sender, &mut delay).await;
         match end {
             WatchEnd::Relist(why) => tracing::info!(%prefix, %why, "listing peers again"),
@@ -322,14 +373,13 @@ async fn watch_from(
     if requests.send(create).await.is_err() {
         return WatchEnd::Lost(Status::internal("watch request queue closed"));
     }
-    let mut responses = match etcd
-        .watch
-        .clone()
-        .watch(ReceiverStream::new(outgoing))
-        .await
-    {
-        Ok(response) => response.into_inner(),
-        Err(status) => return WatchEnd::Lost(status),
+    // etcd answers the create request at once, which completes the call.
+    let mut client = etcd.watch.clone();
+    let opened = tokio::time::timeout(REQUEST_TIMEOUT, client.watch(ReceiverStream::new(outgoing)));
+    let mut responses = match opened.await {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => return WatchEnd::Lost(status),
+        Err(_) => return WatchEnd::Lost(Status::deadline_exceeded("the watch was not created")),
     };
     // `requests` stays open for as long as the watch runs: closing it would end the stream.
     let _keep_open = requests;
