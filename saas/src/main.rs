@@ -232,6 +232,10 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     let all = components.is_empty();
     let wants = |c: Component| all || components.contains(&c);
     let clock: Arc<dyn kernel_domain::Clock> = Arc::new(platform::SystemClock);
+    if config.etcd_url.is_some() && CONTEXTS.iter().any(|(c, _)| wants(*c)) {
+        // Checked before anything starts: the address to register must be one peers can dial.
+        advertised_addr(config.advertise_addr.as_deref(), config.grpc_addr)?;
+    }
     // Committed outbox rows of every data service hosted here are relayed to this bus.
     let events = bus::open(&config).await?;
 
