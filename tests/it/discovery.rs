@@ -408,3 +408,93 @@ async fn a_dns_name_finds_the_replicas_it_resolves_to() {
         "no call reached the replica behind the name"
     );
 }
+
+/// Starts `saas serve <components>` with `env`, and answers the address it printed after
+/// `prefix` (`grpc listening on `, `http listening on `).
+async fn spawn_saas(
+    components: &[&str],
+    env: &[(&str, String)],
+    prefix: &str,
+) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut command = tokio::process::Command::new(saas_tests::saas_binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SAAS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .arg("serve")
+        .args(components)
+        .env("SAAS_SERVICE_TOKEN", saas_tests::SERVICE_TOKEN)
+        .env("SAAS_ARGON2", "m=8,t=1,p=1")
+        .env("SAAS_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn saas");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(addr) = line.strip_prefix(prefix) {
+                return addr.trim().parse::<SocketAddr>().expect("address");
+            }
+        }
+        panic!("saas exited before listening");
+    })
+    .await
+    .expect("saas did not start listening in time");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+#[tokio::test]
+async fn an_edge_finds_its_data_services_through_etcd_alone() {
+    let Some(etcd) = PrivateEtcd::start("discovery edge through etcd").await else {
+        return;
+    };
+    let data_dir = saas_tests::temp_dir("etcd-data");
+    let edge_dir = saas_tests::temp_dir("etcd-edge");
+    let key_file = edge_dir.join("jwt-key");
+    std::fs::write(&key_file, "k".repeat(48)).expect("write the key");
+    let (_data, _) = spawn_saas(
+        &["identity", "workspace", "billing", "notifications"],
+        &[
+            ("SAAS_DATA_DIR", data_dir.display().to_string()),
+            ("SAAS_GRPC_ADDR", "127.0.0.1:0".into()),
+            ("SAAS_ETCD_URL", etcd.url()),
+        ],
+        "grpc listening on ",
+    )
+    .await;
+    // No SAAS_<CONTEXT>_URL: etcd is the only way the edge can find them.
+    let (_edge, http) = spawn_saas(
+        &["edge"],
+        &[
+            ("SAAS_DATA_DIR", edge_dir.display().to_string()),
+            ("SAAS_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("SAAS_ETCD_URL", etcd.url()),
+            ("SAAS_JWT_KEY_FILE", key_file.display().to_string()),
+            ("SAAS_RATE_LIMITS", "off".into()),
+        ],
+        "http listening on ",
+    )
+    .await;
+    let client = reqwest::Client::new();
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            client
+                .get(format!("http://{http}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await,
+        "the edge never became ready over the services it found in etcd"
+    );
+    std::fs::remove_dir_all(data_dir).ok();
+    std::fs::remove_dir_all(edge_dir).ok();
+}
