@@ -7,6 +7,8 @@
 //! - [`rpc`]: the RPC conventions (AIP-193 errors, etags, request ids, page tokens, actors).
 //! - [`server`]: one way to serve gRPC: service credential, load shedding, health, reflection,
 //!   message caps, graceful shutdown.
+//! - [`discovery`]: finding a context's replicas (etcd, `dns://`, URL lists) and
+//!   registering this one in etcd, kept alive for as long as the process runs.
 //! - [`migration`]: the outbox and idempotency tables every context's migrations create.
 //! - [`bus`]: the event bus traits and transports; [`relay`] moves committed outbox rows
 //!   onto it, [`consume`] runs a durable consumer with retries and dead letters.
@@ -17,6 +19,7 @@
 pub mod bus;
 pub mod consume;
 pub mod db;
+pub mod discovery;
 pub mod migration;
 pub mod published;
 pub mod relay;

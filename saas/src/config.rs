@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use platform::discovery::PeerSource;
 use serde::Deserialize;
 
 /// Everything the launcher reads. Each field is `SAAS_<FIELD>` in the environment, or
@@ -30,6 +31,10 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub cors_origins: Option<String>,
     pub nats_url: Option<String>,
+    pub etcd_url: Option<String>,
+    pub advertise_addr: Option<String>,
+    pub etcd_lease_ttl_secs: Option<u64>,
+    pub dns_refresh_secs: Option<u64>,
 }
 
 /// The configuration after merging and validation.
@@ -46,10 +51,10 @@ pub struct Config {
     pub concurrency_limit: usize,
     pub sweep_interval: std::time::Duration,
     pub http_addr: SocketAddr,
-    pub identity_url: Option<String>,
-    pub workspace_url: Option<String>,
-    pub billing_url: Option<String>,
-    pub notifications_url: Option<String>,
+    pub identity_url: Option<PeerSource>,
+    pub workspace_url: Option<PeerSource>,
+    pub billing_url: Option<PeerSource>,
+    pub notifications_url: Option<PeerSource>,
     pub jwt_key_file: Option<PathBuf>,
     /// `None` when rate limits are off.
     pub rate_limits: Option<edge_app::rate_limit::RateLimits>,
@@ -57,6 +62,14 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub cors_origins: Vec<String>,
     pub nats_url: Option<String>,
+    /// The etcd cluster services register in and callers find them through.
+    pub etcd_url: Option<String>,
+    /// The `host:port` peers dial to reach this process's gRPC port.
+    pub advertise_addr: Option<String>,
+    /// The TTL of a registration's lease.
+    pub etcd_lease_ttl: std::time::Duration,
+    /// How often `dns://` peers are resolved again.
+    pub dns_refresh: std::time::Duration,
 }
 
 /// A configuration problem, reported as one line.
@@ -142,6 +155,35 @@ fn env(name: &str) -> Option<String> {
     #[cfg(test)]
     tests::READ.with(|read| read.borrow_mut().insert(name.to_owned()));
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A positive number of seconds from `name` in the environment, else the file, else `default`.
+fn seconds(
+    name: &'static str,
+    from_file: Option<u64>,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    let secs = match env(name) {
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError::Invalid {
+                name,
+                message: format!("{text:?} is not a positive number of seconds"),
+            })?,
+        None => match from_file {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: "must be a positive number of seconds".into(),
+                });
+            }
+            Some(n) => n,
+            None => default,
+        },
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 impl Config {
@@ -236,18 +278,46 @@ impl Config {
             name: "SAAS_RATE_LIMITS",
             message,
         })?;
-        let url =
-            |name: &'static str, value: Option<String>| -> Result<Option<String>, ConfigError> {
-                match value {
-                    Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) => {
-                        Err(ConfigError::Invalid {
-                            name,
-                            message: format!("{v:?} is not a URL like http://127.0.0.1:50051"),
-                        })
-                    }
-                    other => Ok(other),
+        let url = |name: &'static str,
+                   value: Option<String>|
+         -> Result<Option<PeerSource>, ConfigError> {
+            value
+                .map(|v| {
+                    PeerSource::parse(&v).map_err(|message| ConfigError::Invalid { name, message })
+                })
+                .transpose()
+        };
+        let etcd_url = env("SAAS_ETCD_URL").or(from_file.etcd_url);
+        if let Some(urls) = &etcd_url {
+            platform::discovery::etcd::Etcd::validate(urls).map_err(|message| {
+                ConfigError::Invalid {
+                    name: "SAAS_ETCD_URL",
+                    message,
                 }
-            };
+            })?;
+        }
+        let advertise_addr = env("SAAS_ADVERTISE_ADDR").or(from_file.advertise_addr);
+        if let Some(addr) = &advertise_addr {
+            let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            }) && !addr.contains('/');
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    name: "SAAS_ADVERTISE_ADDR",
+                    message: format!("{addr:?} is not host:port like 10.0.0.7:50051"),
+                });
+            }
+        }
+        let etcd_lease_ttl = seconds(
+            "SAAS_ETCD_LEASE_TTL_SECS",
+            from_file.etcd_lease_ttl_secs,
+            platform::discovery::registration::DEFAULT_TTL.as_secs(),
+        )?;
+        let dns_refresh = seconds(
+            "SAAS_DNS_REFRESH_SECS",
+            from_file.dns_refresh_secs,
+            platform::discovery::DEFAULT_DNS_REFRESH.as_secs(),
+        )?;
         let cors_origins = env("SAAS_CORS_ORIGINS")
             .or(from_file.cors_origins)
             .map(|list| {
@@ -284,6 +354,10 @@ impl Config {
             smtp_url: env("SAAS_SMTP_URL").or(from_file.smtp_url),
             cors_origins,
             nats_url: env("SAAS_NATS_URL").or(from_file.nats_url),
+            etcd_url,
+            advertise_addr,
+            etcd_lease_ttl,
+            dns_refresh,
             data_dir,
             grpc_addr,
             identity_database_url: env("SAAS_IDENTITY_DATABASE_URL")

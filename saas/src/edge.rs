@@ -15,7 +15,7 @@ use platform::bus::Subscriber;
 use policies_app::Policies;
 use ports_app::{
     Mailer,
-    grpc::{DataServices, HealthCheck},
+    grpc::{DataServices, HealthCheck, PeerChannels},
     mail::{FileMailer, SmtpMailer},
 };
 
@@ -25,14 +25,6 @@ use crate::config::Config;
 const DATA_SERVICE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a readiness probe may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
-
-/// Where the edge finds each data service.
-pub struct PeerUrls {
-    pub identity: String,
-    pub workspace: String,
-    pub billing: String,
-    pub notifications: String,
-}
 
 /// A bound HTTP listener with its router, and the policies, ready to run.
 pub struct Prepared {
@@ -50,7 +42,7 @@ pub struct Prepared {
 pub async fn prepare(
     config: &Config,
     service_token: &str,
-    urls: PeerUrls,
+    peers: PeerChannels,
     embedded: bool,
     clock: Arc<dyn Clock>,
     events: Arc<dyn Subscriber>,
@@ -74,23 +66,9 @@ pub async fn prepare(
             );
         }
     };
-    let data = DataServices::connect_lazy(
-        &urls.identity,
-        &urls.workspace,
-        &urls.billing,
-        &urls.notifications,
-        service_token,
-        DATA_SERVICE_DEADLINE,
-    )
-    .map_err(|e| format!("data service address: {e}"))?;
-    let health = HealthCheck::connect_lazy(
-        &urls.identity,
-        &urls.workspace,
-        &urls.billing,
-        &urls.notifications,
-        PROBE_DEADLINE,
-    )
-    .map_err(|e| format!("data service address: {e}"))?;
+    let data = DataServices::with_channels(&peers, service_token, DATA_SERVICE_DEADLINE)
+        .map_err(|e| format!("data services: {e}"))?;
+    let health = HealthCheck::with_channels(&peers, PROBE_DEADLINE);
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),
         None => Arc::new(FileMailer::new(config.data_dir.join("mail"))),

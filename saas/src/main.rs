@@ -11,7 +11,11 @@ mod edge;
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use platform::server::{GrpcServer, ServerConfig};
+use platform::{
+    discovery::{self, PeerSource, Registration, RegistrationConfig, etcd::Etcd},
+    server::{GrpcServer, ServerConfig},
+};
+use ports_app::grpc::PeerChannels;
 
 use crate::config::Config;
 
@@ -29,7 +33,9 @@ use crate::config::Config;
 ///
 /// The HTTP edge reads: SAAS_HTTP_ADDR (default 127.0.0.1:8080);
 /// SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL, SAAS_NOTIFICATIONS_URL
-/// (http://host:port of a data service the edge does not host itself);
+/// (where the edge finds a data service it does not host itself: http://host:port, a
+/// comma-separated list of them, or dns://host:port for every address the name resolves
+/// to, resolved again every SAAS_DNS_REFRESH_SECS, default 5);
 /// SAAS_JWT_KEY_FILE (the access-token signing key, shared by every edge replica; required
 /// unless all four data services run in the same process, where it defaults to a key
 /// generated into <data dir>/jwt-key);
@@ -39,6 +45,12 @@ use crate::config::Config;
 /// memory); SAAS_SMTP_URL (smtp://host:port relay for outgoing mail; default: .eml files in
 /// <data dir>/mail); SAAS_CORS_ORIGINS (comma-separated origins browsers may call from;
 /// default none).
+///
+/// Discovery: SAAS_ETCD_URL (comma-separated http://host:port of an etcd cluster; every data
+/// service registers itself under /saas/services/<context>/<instance id> on a lease of
+/// SAAS_ETCD_LEASE_TTL_SECS, default 10, and callers find the services they do not host
+/// there instead of through their URLs); SAAS_ADVERTISE_ADDR (the host:port peers dial to
+/// reach this process; default: the bound gRPC address).
 ///
 /// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
 /// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
@@ -109,9 +121,40 @@ enum Component {
     /// The Notifications data service (FeedService).
     Notifications,
     /// The HTTP edge with the application services; finds the data services it does not
-    /// host through SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL, SAAS_BILLING_URL and
-    /// SAAS_NOTIFICATIONS_URL.
+    /// host through etcd (SAAS_ETCD_URL) or SAAS_IDENTITY_URL, SAAS_WORKSPACE_URL,
+    /// SAAS_BILLING_URL and SAAS_NOTIFICATIONS_URL.
     Edge,
+}
+
+/// The data components and the context names they register under.
+const CONTEXTS: [(Component, &str); 4] = [
+    (Component::Identity, "identity"),
+    (Component::Workspace, "workspace"),
+    (Component::Billing, "billing"),
+    (Component::Notifications, "notifications"),
+];
+
+fn context_of(component: Component) -> &'static str {
+    CONTEXTS
+        .iter()
+        .find(|(c, _)| *c == component)
+        .map_or("edge", |(_, name)| name)
+}
+
+/// Where peers dial this process: `SAAS_ADVERTISE_ADDR`, else the bound address unless that
+/// is every interface (`0.0.0.0`, `::`), which no peer can dial.
+fn advertised_addr(
+    configured: Option<&str>,
+    bound: std::net::SocketAddr,
+) -> Result<String, String> {
+    match configured {
+        Some(addr) => Ok(addr.to_owned()),
+        None if bound.ip().is_unspecified() => Err(format!(
+            "SAAS_ADVERTISE_ADDR is needed with SAAS_ETCD_URL: the gRPC port listens on {bound}, \
+             every interface, which peers cannot dial"
+        )),
+        None => Ok(bound.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -208,6 +251,10 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     let all = components.is_empty();
     let wants = |c: Component| all || components.contains(&c);
     let clock: Arc<dyn kernel_domain::Clock> = Arc::new(platform::SystemClock);
+    if config.etcd_url.is_some() && CONTEXTS.iter().any(|(c, _)| wants(*c)) {
+        // Checked before anything starts: the address to register must be one peers can dial.
+        advertised_addr(config.advertise_addr.as_deref(), config.grpc_addr)?;
+    }
     // Committed outbox rows of every data service hosted here are relayed to this bus.
     let events = bus::open(&config).await?;
 
@@ -293,37 +340,78 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         None
     };
 
+    // With etcd, every data service hosted here registers itself, and callers find the
+    // ones they do not host through it.
+    let etcd = config
+        .etcd_url
+        .as_deref()
+        .map(Etcd::connect_lazy)
+        .transpose()
+        .map_err(|e| format!("SAAS_ETCD_URL: {e}"))?;
+    let mut registrations = Vec::new();
+    if let (Some(etcd), Some((bound, _))) = (&etcd, &grpc) {
+        let addr = advertised_addr(config.advertise_addr.as_deref(), *bound)?;
+        let registry: Arc<dyn platform::discovery::registration::Registry> = Arc::new(etcd.clone());
+        let registration_config = RegistrationConfig {
+            ttl: config.etcd_lease_ttl,
+            ..RegistrationConfig::default()
+        };
+        for (component, context) in CONTEXTS {
+            if wants(component) {
+                let registration =
+                    Registration::start(registry.clone(), context, &addr, registration_config);
+                tracing::info!(key = registration.key(), %addr, "registering in etcd");
+                registrations.push(registration);
+            }
+        }
+    }
+
     let edge = if wants(Component::Edge) {
-        let local = grpc.as_ref().map(|(bound, _)| format!("http://{bound}"));
-        let peer = |hosted: bool, configured: &Option<String>, name: &str| {
-            if hosted {
+        let local = match &grpc {
+            Some((bound, _)) => Some(
+                ports_app::grpc::lazy_channel(&format!("http://{bound}"))
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let peer = |component: Component,
+                    configured: &Option<PeerSource>,
+                    name: &str|
+         -> Result<tonic::transport::Channel, String> {
+            let context = context_of(component);
+            if wants(component) {
                 local
                     .clone()
                     .ok_or_else(|| format!("{name} is not served here"))
+            } else if let Some(etcd) = &etcd {
+                Ok(discovery::balanced_channel(
+                    discovery::etcd::watch_endpoints(etcd.clone(), context),
+                ))
             } else {
-                configured.clone().ok_or_else(|| {
-                    format!("{name} is needed by the edge: serve it here or set its URL")
-                })
+                let source = configured.as_ref().ok_or_else(|| {
+                    format!(
+                        "{name} is needed by the edge: serve it here, set its URL or SAAS_ETCD_URL"
+                    )
+                })?;
+                Ok(discovery::balanced_channel(
+                    source.endpoints(config.dns_refresh),
+                ))
             }
         };
-        let urls = edge::PeerUrls {
+        let peers = PeerChannels {
             identity: peer(
-                wants(Component::Identity),
+                Component::Identity,
                 &config.identity_url,
                 "SAAS_IDENTITY_URL",
             )?,
             workspace: peer(
-                wants(Component::Workspace),
+                Component::Workspace,
                 &config.workspace_url,
                 "SAAS_WORKSPACE_URL",
             )?,
-            billing: peer(
-                wants(Component::Billing),
-                &config.billing_url,
-                "SAAS_BILLING_URL",
-            )?,
+            billing: peer(Component::Billing, &config.billing_url, "SAAS_BILLING_URL")?,
             notifications: peer(
-                wants(Component::Notifications),
+                Component::Notifications,
                 &config.notifications_url,
                 "SAAS_NOTIFICATIONS_URL",
             )?,
@@ -336,7 +424,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             edge::prepare(
                 &config,
                 &service_token,
-                urls,
+                peers,
                 embedded,
                 clock.clone(),
                 events.subscriber.clone(),
@@ -347,7 +435,15 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         None
     };
 
-    // Stop order: the edge drains first (its requests still need the data services), then
+    // SIGTERM first takes this process out of discovery, so no new calls are sent its way.
+    let shutdown = async move {
+        shutdown.await;
+        for registration in registrations {
+            registration.deregister().await;
+        }
+    };
+
+    // Stop order: deregistration, then the edge drains (its requests still need the data services), then
     // the policies finish the events in hand, then the gRPC server drains.
     let (edge_stopped, edge_stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let edge_task = match edge {

@@ -79,6 +79,7 @@ fn help_explains_every_setting() {
         String::from_utf8_lossy(&top.stdout).to_string() + &String::from_utf8_lossy(&output.stdout);
     let keys = config_keys();
     let others = [
+        "dns://",
         "--data-dir",
         "identity",
         "workspace",
@@ -285,6 +286,42 @@ fn data_service_url_that_is_not_http_is_a_one_line_error() {
             .env("SAAS_IDENTITY_URL", "127.0.0.1:50051"),
     );
     assert!(line.contains("SAAS_IDENTITY_URL"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_discovery_settings_are_one_line_errors() {
+    for (name, value) in [
+        ("SAAS_ETCD_URL", "127.0.0.1:2379"),
+        ("SAAS_ADVERTISE_ADDR", "http://10.0.0.1:50051"),
+        ("SAAS_ETCD_LEASE_TTL_SECS", "0"),
+        ("SAAS_DNS_REFRESH_SECS", "soon"),
+        ("SAAS_IDENTITY_URL", "dns://identity"),
+        ("SAAS_IDENTITY_URL", "http://a:1,dns://b:2"),
+    ] {
+        let dir = temp_dir();
+        let line = one_line_error(
+            saas()
+                .args(["serve", "edge", "--data-dir"])
+                .arg(&dir)
+                .env(name, value),
+        );
+        assert!(line.contains(name), "{name}={value}: {line}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[test]
+fn registering_a_port_on_every_interface_needs_an_advertised_address() {
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "identity", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_GRPC_ADDR", "0.0.0.0:0")
+            .env("SAAS_ETCD_URL", "http://127.0.0.1:1"),
+    );
+    assert!(line.contains("SAAS_ADVERTISE_ADDR"), "{line}");
     std::fs::remove_dir_all(dir).ok();
 }
 

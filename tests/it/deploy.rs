@@ -25,11 +25,6 @@ const OVERLAYS: [&str; 2] = ["production", "production-etcd"];
 const DATA_SERVICES: [&str; 4] = ["identity", "workspace", "billing", "notifications"];
 const EDGE: &str = "edge";
 
-/// Discovery through etcd: the settings the `components/etcd` kustomize component gives a
-/// binary that reads them. Accepted as long as `saas config keys` does not list
-/// `SAAS_ETCD_URL` (a binary without etcd discovery); checked like every other key after.
-const ETCD_DISCOVERY_KEYS: [&str; 2] = ["SAAS_ETCD_URL", "SAAS_ADVERTISE_ADDR"];
-
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -357,7 +352,6 @@ fn binary_keys() -> BTreeSet<String> {
 fn manifests_set_only_variables_the_binary_reads() {
     let Some(overlays) = rendered() else { return };
     let keys = binary_keys();
-    let etcd_pending = !keys.contains("SAAS_ETCD_URL");
     for (overlay, manifests) in &overlays {
         for deployment in manifests.deployments() {
             let referenced: BTreeSet<String> = deployment
@@ -376,14 +370,10 @@ fn manifests_set_only_variables_the_binary_reads() {
                     );
                     continue;
                 }
-                if keys.contains(name) {
-                    continue;
-                }
                 assert!(
-                    etcd_pending && ETCD_DISCOVERY_KEYS.contains(&name.as_str()),
+                    keys.contains(name),
                     "{what} ({source:?}) is not read by saas; it reads {keys:?}"
                 );
-                eprintln!("{what}: for etcd discovery, which this binary does not read yet");
             }
         }
     }

@@ -8,6 +8,7 @@ mod billing_rpc;
 mod broker_outage;
 mod concurrency;
 mod deploy;
+mod discovery;
 mod e2e_access;
 mod e2e_account;
 mod e2e_plan;

@@ -1011,3 +1011,131 @@ impl System {
         member
     }
 }
+
+/// Set to `1` (as `.ci/run` does) to make tests that need the `etcd` binary fail instead of
+/// skipping when it is not on the PATH.
+pub const REQUIRE_ETCD_ENV: &str = "SAAS_TEST_REQUIRE_ETCD";
+
+/// A private etcd on free ports with its own data directory, for tests that stop, restart
+/// or wipe it; killed and removed when dropped.
+pub struct PrivateEtcd {
+    client_port: u16,
+    peer_port: u16,
+    data: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateEtcd {
+    /// The `etcd` binary on the PATH, if any.
+    fn binary() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("etcd"))
+            .find(|candidate| candidate.is_file())
+    }
+
+    /// Starts one and waits until it answers; `None` (after saying so) when `etcd` is not on
+    /// the PATH, unless `SAAS_TEST_REQUIRE_ETCD=1`, which makes that a failure.
+    pub async fn start(test: &str) -> Option<PrivateEtcd> {
+        if Self::binary().is_none() {
+            let required = std::env::var(REQUIRE_ETCD_ENV).is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "{test}: etcd is not on the PATH and {REQUIRE_ETCD_ENV}=1"
+            );
+            eprintln!("skipped {test}: etcd is not on the PATH");
+            return None;
+        }
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port()
+        };
+        let mut etcd = PrivateEtcd {
+            client_port: free_port(),
+            peer_port: free_port(),
+            data: temp_dir("etcd"),
+            child: None,
+        };
+        etcd.resume().await;
+        Some(etcd)
+    }
+
+    /// Its client URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// A client of it.
+    pub fn client(&self) -> platform::discovery::etcd::Etcd {
+        platform::discovery::etcd::Etcd::connect_lazy(&self.url()).expect("etcd url")
+    }
+
+    /// Starts it again on the same ports and data directory, and waits until it answers.
+    pub async fn resume(&mut self) {
+        let binary = Self::binary().expect("etcd on the PATH");
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = std::process::Command::new(binary)
+            .arg("--name")
+            .arg("private")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--listen-client-urls", &self.url()])
+            .args(["--advertise-client-urls", &self.url()])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("private={peer}")])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("etcd starts");
+        self.child = Some(child);
+        let client = self.client();
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                let client = client.clone();
+                async move { client.list("/").await.is_ok() }
+            })
+            .await,
+            "private etcd did not come up"
+        );
+    }
+
+    /// Kills it (the outage); its data directory stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Empties its data directory (stop it first): the next [`PrivateEtcd::resume`] starts
+    /// a new cluster that knows no lease and no key.
+    pub fn wipe(&mut self) {
+        assert!(self.child.is_none(), "stop etcd before wiping its data");
+        std::fs::remove_dir_all(&self.data).ok();
+        std::fs::create_dir_all(&self.data).expect("recreate the etcd data directory");
+    }
+
+    /// The keys under `prefix` with their values, as etcd holds them now.
+    pub async fn keys(&self, prefix: &str) -> Vec<(String, String)> {
+        let (_, kvs) = self.client().list(prefix).await.expect("list keys");
+        kvs.into_iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(&kv.key).into_owned(),
+                    String::from_utf8_lossy(&kv.value).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for PrivateEtcd {
+    fn drop(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.data).ok();
+    }
+}

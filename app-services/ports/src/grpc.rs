@@ -447,6 +447,35 @@ pub struct DataServices {
     pub feeds: Arc<dyn Feeds>,
 }
 
+/// The channels to the four data services, however they were found (one URL, a balanced
+/// set of replicas, the same local port for all four in embedded mode).
+#[derive(Debug, Clone)]
+pub struct PeerChannels {
+    pub identity: Channel,
+    pub workspace: Channel,
+    pub billing: Channel,
+    pub notifications: Channel,
+}
+
+impl PeerChannels {
+    /// Lazily connected channels to the given URLs (`http://host:port`), one per distinct
+    /// URL.
+    pub fn connect_lazy(
+        identity_url: &str,
+        workspace_url: &str,
+        billing_url: &str,
+        notifications_url: &str,
+    ) -> Result<PeerChannels, ConnectError> {
+        let mut channels = Channels::default();
+        Ok(PeerChannels {
+            identity: channels.get(identity_url)?,
+            workspace: channels.get(workspace_url)?,
+            billing: channels.get(billing_url)?,
+            notifications: channels.get(notifications_url)?,
+        })
+    }
+}
+
 impl DataServices {
     /// The gRPC adapters of the four data services at the given URLs (`http://host:port`,
     /// the same URL for all of them in embedded mode), presenting `token`, each call bounded
@@ -459,26 +488,41 @@ impl DataServices {
         token: &str,
         deadline: Duration,
     ) -> Result<DataServices, ConnectError> {
+        let channels = PeerChannels::connect_lazy(
+            identity_url,
+            workspace_url,
+            billing_url,
+            notifications_url,
+        )?;
+        Self::with_channels(&channels, token, deadline)
+    }
+
+    /// The gRPC adapters over the given channels, presenting `token`, each call bounded by
+    /// `deadline`.
+    pub fn with_channels(
+        channels: &PeerChannels,
+        token: &str,
+        deadline: Duration,
+    ) -> Result<DataServices, ConnectError> {
         let credential = credential(token)?;
-        let mut channels = Channels::default();
         Ok(DataServices {
             users: Arc::new(GrpcUsers::new(
-                channels.get(identity_url)?,
+                channels.identity.clone(),
                 credential.clone(),
                 deadline,
             )),
             workspaces: Arc::new(GrpcWorkspaces::new(
-                channels.get(workspace_url)?,
+                channels.workspace.clone(),
                 credential.clone(),
                 deadline,
             )),
             subscriptions: Arc::new(GrpcSubscriptions::new(
-                channels.get(billing_url)?,
+                channels.billing.clone(),
                 credential.clone(),
                 deadline,
             )),
             feeds: Arc::new(GrpcFeeds::new(
-                channels.get(notifications_url)?,
+                channels.notifications.clone(),
                 credential,
                 deadline,
             )),
@@ -503,16 +547,27 @@ impl HealthCheck {
         notifications_url: &str,
         deadline: Duration,
     ) -> Result<HealthCheck, ConnectError> {
-        let mut channels = Channels::default();
-        Ok(HealthCheck {
+        let channels = PeerChannels::connect_lazy(
+            identity_url,
+            workspace_url,
+            billing_url,
+            notifications_url,
+        )?;
+        Ok(Self::with_channels(&channels, deadline))
+    }
+
+    /// A check of the four data services over the given channels, each probe bounded by
+    /// `deadline`.
+    pub fn with_channels(channels: &PeerChannels, deadline: Duration) -> HealthCheck {
+        HealthCheck {
             targets: vec![
-                (USER_SERVICE, channels.get(identity_url)?),
-                (WORKSPACE_SERVICE, channels.get(workspace_url)?),
-                (SUBSCRIPTION_SERVICE, channels.get(billing_url)?),
-                (FEED_SERVICE, channels.get(notifications_url)?),
+                (USER_SERVICE, channels.identity.clone()),
+                (WORKSPACE_SERVICE, channels.workspace.clone()),
+                (SUBSCRIPTION_SERVICE, channels.billing.clone()),
+                (FEED_SERVICE, channels.notifications.clone()),
             ],
             deadline,
-        })
+        }
     }
 
     /// `Ok` when every data service answers `SERVING`; otherwise one line per service that
@@ -562,7 +617,11 @@ async fn probe(service: &'static str, channel: Channel, deadline: Duration) -> R
         service: service.to_owned(),
     });
     request.set_timeout(deadline);
-    match HealthClient::new(channel).check(request).await {
+    // The deadline also bounds waiting for a replica to call, which the header alone does not.
+    let answer = tokio::time::timeout(deadline, HealthClient::new(channel).check(request))
+        .await
+        .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer within the deadline")));
+    match answer {
         Ok(response) => match response.into_inner().status() {
             ServingStatus::Serving => Ok(()),
             other => Err(other.as_str_name().to_owned()),
