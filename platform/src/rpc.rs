@@ -10,7 +10,7 @@
 use std::fmt::Display;
 
 use base64::Engine as _;
-use kernel_domain::{Email, Rejection, RejectionKind, TokenHash, Version};
+use kernel_domain::{Email, ErrorKind, Rejection, RejectionKind, TokenHash, Version};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -19,33 +19,17 @@ use uuid::Uuid;
 /// Metadata key that carries the acting user's id.
 pub const ACTOR_METADATA: &str = "x-saas-actor";
 
-/// The gRPC code of each rejection kind (its HTTP status lives in the kernel).
-pub const fn grpc_code(kind: RejectionKind) -> Code {
-    match kind {
-        RejectionKind::InvalidArgument => Code::InvalidArgument,
-        RejectionKind::FailedPrecondition => Code::FailedPrecondition,
-        RejectionKind::NotFound => Code::NotFound,
-        RejectionKind::AlreadyExists => Code::AlreadyExists,
-        RejectionKind::Aborted => Code::Aborted,
-        RejectionKind::PermissionDenied => Code::PermissionDenied,
-        RejectionKind::Unauthenticated => Code::Unauthenticated,
-        RejectionKind::Unavailable => Code::Unavailable,
-    }
+/// The gRPC code of each rejection kind, from the kernel's one table ([`ErrorKind::codes`]).
+pub fn grpc_code(kind: RejectionKind) -> Code {
+    Code::from_i32(kind.grpc_code())
 }
 
 /// The rejection kind a gRPC code stands for, if it is one a rejection can have.
-pub const fn rejection_kind(code: Code) -> Option<RejectionKind> {
-    Some(match code {
-        Code::InvalidArgument => RejectionKind::InvalidArgument,
-        Code::FailedPrecondition => RejectionKind::FailedPrecondition,
-        Code::NotFound => RejectionKind::NotFound,
-        Code::AlreadyExists => RejectionKind::AlreadyExists,
-        Code::Aborted => RejectionKind::Aborted,
-        Code::PermissionDenied => RejectionKind::PermissionDenied,
-        Code::Unauthenticated => RejectionKind::Unauthenticated,
-        Code::Unavailable => RejectionKind::Unavailable,
-        _ => return None,
-    })
+pub fn rejection_kind(code: Code) -> Option<RejectionKind> {
+    match ErrorKind::from_grpc_code(code as i32) {
+        Some(ErrorKind::Rejected(kind)) => Some(kind),
+        _ => None,
+    }
 }
 
 /// Turns a rejection into a status carrying `ErrorInfo` and, when there are field
@@ -387,6 +371,28 @@ mod tests {
         for kind in RejectionKind::ALL {
             assert_eq!(rejection_kind(grpc_code(kind)), Some(kind));
         }
+        // The kernel's numbers are tonic's codes.
+        assert_eq!(
+            grpc_code(RejectionKind::InvalidArgument),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            grpc_code(RejectionKind::FailedPrecondition),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            grpc_code(RejectionKind::Unauthenticated),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            Code::from_i32(ErrorKind::Timeout.grpc_code()),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            Code::from_i32(ErrorKind::Internal.grpc_code()),
+            Code::Internal
+        );
+        assert_eq!(rejection_kind(Code::Internal), None);
     }
 
     #[test]

@@ -250,6 +250,22 @@ async fn a_sign_up_retried_with_the_same_idempotency_key_makes_everything_once()
     assert_eq!(workspaces.len(), 1, "{workspaces:?}");
     assert_eq!(workspaces[0]["id"], first.body["workspace"]["id"]);
 
+    // The same key with another form is refused, naming the header it came in.
+    let other = sign_up_with_key(&system, key, &sign_up_form("grace@example.com", "engines")).await;
+    assert_problem(&other, 400, "REQUEST_ID_REUSED");
+    assert_eq!(
+        other.body["errors"][0]["field"], "Idempotency-Key",
+        "{:?}",
+        other.body
+    );
+    assert!(
+        other.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Idempotency-Key")),
+        "{:?}",
+        other.body
+    );
+
     // A new key is a new sign-up, refused because the first one holds the email.
     let third = sign_up_with_key(&system, uuid::Uuid::now_v7(), &form).await;
     assert_problem(&third, 409, "EMAIL_TAKEN");
@@ -280,6 +296,43 @@ async fn sign_up_with_invalid_fields_is_400_naming_every_field() {
         .collect();
     assert!(fields.contains(&"email"), "{fields:?}");
     assert!(fields.contains(&"password"), "{fields:?}");
+
+    // Every bad field at once, user and workspace alike, named as the form names them.
+    let all_bad = system
+        .post(
+            "/v1/signup",
+            None,
+            json!({
+                "email": "not an email",
+                "password": "short",
+                "display_name": " ",
+                "workspace_name": " ",
+                "workspace_slug": "-x",
+            }),
+        )
+        .await;
+    assert_problem(&all_bad, 400, "INVALID_EMAIL");
+    let fields: Vec<&str> = all_bad.body["errors"]
+        .as_array()
+        .expect("field errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "email",
+            "password",
+            "display_name",
+            "workspace_name",
+            "workspace_slug"
+        ]
+    );
+    let reserved = system
+        .post("/v1/signup", None, sign_up_form("ada@example.com", "admin"))
+        .await;
+    assert_problem(&reserved, 400, "SLUG_RESERVED");
+    assert_eq!(reserved.body["errors"][0]["field"], "workspace_slug");
 
     let missing = system
         .post("/v1/signup", None, json!({ "email": "ada@example.com" }))

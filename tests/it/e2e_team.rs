@@ -335,3 +335,70 @@ async fn only_the_invited_email_can_accept_and_garbage_tokens_are_refused() {
     let stored = stored_workspace(&system, &owner.workspace_id).await;
     assert_eq!(stored.members.len(), 2);
 }
+
+/// The calls one HTTP request made to the data services, by the correlation id it sent.
+async fn calls_of(system: &System, owner: &Account, email: &str, request_id: &str) -> Answer {
+    let response = system
+        .http
+        .post(system.url(&format!(
+            "/v1/workspaces/{}/invitations",
+            owner.workspace_id
+        )))
+        .bearer_auth(&owner.access_token)
+        .header("x-request-id", request_id)
+        .json(&json!({ "email": email, "role": "member" }))
+        .send()
+        .await
+        .expect("edge answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_costs_four_calls_in_three_round_trips() {
+    let system = System::spawn().await;
+    let owner = system.sign_up("ada@example.com", "acme").await;
+    // An invitee with an account and one without: both cost the same.
+    system.sign_up("alan@example.com", "alan-co").await;
+    for (email, request_id) in [
+        ("grace@example.com", "count-invite-new"),
+        ("alan@example.com", "count-invite-known"),
+    ] {
+        let answer = calls_of(&system, &owner, email, request_id).await;
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        let mut paths = system.data.calls.paths_with(request_id);
+        // The tenancy gate's read comes first and the invitation last; the two lookups in
+        // between run at once, in either order.
+        assert_eq!(
+            paths.first().map(String::as_str),
+            Some("/saas.workspace.v1.WorkspaceService/GetWorkspace"),
+            "{paths:?}"
+        );
+        assert_eq!(
+            paths.last().map(String::as_str),
+            Some("/saas.workspace.v1.WorkspaceService/InviteMember"),
+            "{paths:?}"
+        );
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "/saas.billing.v1.SubscriptionService/LookupSubscription",
+                "/saas.identity.v1.UserService/LookupUser",
+                "/saas.workspace.v1.WorkspaceService/GetWorkspace",
+                "/saas.workspace.v1.WorkspaceService/InviteMember",
+            ],
+            "{email}"
+        );
+    }
+    // A refused invitation costs no more: the aggregate's refusal is not retried.
+    let again = calls_of(&system, &owner, "grace@example.com", "count-invite-again").await;
+    assert_problem(&again, 409, "INVITATION_ALREADY_PENDING");
+    assert_eq!(system.data.calls.paths_with("count-invite-again").len(), 4);
+}

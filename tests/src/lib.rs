@@ -299,7 +299,74 @@ pub struct DataServices {
     /// The databases, kept alive as long as the services: identity, workspace, billing,
     /// notifications.
     pub databases: [Arc<TestDatabase>; 4],
+    /// Every call the services received, to count what a request costs.
+    pub calls: CallLog,
     shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// The calls a harness's data services received: each call's gRPC path and the
+/// `x-request-id` it carried (the correlation id of the HTTP request that caused it).
+#[derive(Clone, Default)]
+pub struct CallLog(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl CallLog {
+    fn record(&self, path: &str, request_id: &str) {
+        if let Ok(mut calls) = self.0.lock() {
+            calls.push((path.to_owned(), request_id.to_owned()));
+        }
+    }
+
+    /// The paths (`/saas.workspace.v1.WorkspaceService/GetWorkspace`) of the calls that
+    /// carried `request_id`, in the order they arrived.
+    pub fn paths_with(&self, request_id: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .filter(|(_, id)| id == request_id)
+                    .map(|(path, _)| path.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A data service that records each call in a [`CallLog`] before serving it.
+#[derive(Clone)]
+struct Logged<S> {
+    inner: S,
+    log: CallLog,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for Logged<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tonic::codegen::Service<tonic::codegen::http::Request<B>> for Logged<S>
+where
+    S: tonic::codegen::Service<tonic::codegen::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get(ports_app::grpc::REQUEST_ID_METADATA)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        self.log.record(request.uri().path(), request_id);
+        self.inner.call(request)
+    }
 }
 
 impl DataServices {
@@ -333,14 +400,27 @@ impl DataServices {
             .expect("open notifications store");
         let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)
             .expect("hasher");
+        let calls = CallLog::default();
         let server = GrpcServer::new(ServerConfig::new(
             SERVICE_TOKEN,
             vec![saas_proto::FILE_DESCRIPTOR_SET],
         ))
-        .add_service(identity_data::user_service(users.clone(), Arc::new(hasher)))
-        .add_service(workspace_data::workspace_service(workspaces.clone()))
-        .add_service(billing_data::subscription_service(subscriptions.clone()))
-        .add_service(notifications_data::feed_service(feeds.clone()));
+        .add_service(Logged {
+            inner: identity_data::user_service(users.clone(), Arc::new(hasher)),
+            log: calls.clone(),
+        })
+        .add_service(Logged {
+            inner: workspace_data::workspace_service(workspaces.clone()),
+            log: calls.clone(),
+        })
+        .add_service(Logged {
+            inner: billing_data::subscription_service(subscriptions.clone()),
+            log: calls.clone(),
+        })
+        .add_service(Logged {
+            inner: notifications_data::feed_service(feeds.clone()),
+            log: calls.clone(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -361,6 +441,7 @@ impl DataServices {
             subscriptions,
             feeds,
             databases,
+            calls,
             shutdown: Some(shutdown),
         }
     }

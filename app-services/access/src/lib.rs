@@ -11,9 +11,12 @@ pub mod jwt;
 
 use std::sync::Arc;
 
-use kernel_domain::{Clock, RejectionKind, Timestamp};
+use kernel_domain::text::{self, SlugError};
+use kernel_domain::{Clock, Email, RejectionKind, Timestamp};
 use ports_app::wire::{billing, identity, workspace};
-use ports_app::{AppError, AppResult, Ctx, ErrorKind, Subscriptions, Users, Workspaces};
+use ports_app::{
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Subscriptions, Users, Workspaces,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -43,6 +46,51 @@ pub struct SignUpForm {
     pub display_name: String,
     pub workspace_name: String,
     pub workspace_slug: String,
+}
+
+impl SignUpForm {
+    /// Checks every field by the rules the data services apply, naming each bad one as the
+    /// form does (`workspace_slug`, not the Workspace service's `slug`), so a person fixes
+    /// them all in one go and no step runs on a form that cannot succeed.
+    pub fn check(&self) -> AppResult<()> {
+        let mut bad = FieldErrors::new();
+        if let Err(error) = Email::parse(&self.email) {
+            bad.add("INVALID_EMAIL", "email", error.to_string());
+        }
+        if let Err(error) = text::password(&self.password) {
+            bad.add(
+                "INVALID_PASSWORD",
+                "password",
+                format!("the password {error}"),
+            );
+        }
+        if let Err(error) = text::display_name(&self.display_name) {
+            bad.add(
+                "INVALID_DISPLAY_NAME",
+                "display_name",
+                format!("the display name {error}"),
+            );
+        }
+        if let Err(error) = text::workspace_name(&self.workspace_name) {
+            bad.add(
+                "INVALID_WORKSPACE_NAME",
+                "workspace_name",
+                format!("the workspace name {error}"),
+            );
+        }
+        if let Err(error) = text::slug(&self.workspace_slug) {
+            let code = match error {
+                SlugError::Reserved => "SLUG_RESERVED",
+                _ => "INVALID_SLUG",
+            };
+            bad.add(
+                code,
+                "workspace_slug",
+                format!("the workspace slug {error}"),
+            );
+        }
+        bad.finish()
+    }
 }
 
 /// What a sign-up made.
@@ -82,12 +130,16 @@ impl Access {
     /// Registers the user, creates their workspace (the user its Owner, [`TRIAL_SEATS`]
     /// seats) and starts a Team trial for it.
     ///
+    /// The whole form is checked first ([`SignUpForm::check`]): a form with bad fields is
+    /// `INVALID_ARGUMENT` naming every one of them, and nothing is called.
+    ///
     /// Each step's request id is [`Ctx::step`] of the sign-up's, so a retry with the same
     /// request id replays the steps already done and converges. A step refused for good undoes
     /// the earlier steps and returns its refusal; a transient failure (timeout, internal,
     /// unavailable, a conflict) is returned as it is, undoing nothing, for the caller to retry.
     /// A failed undo is logged and the step's refusal still returned.
     pub async fn sign_up(&self, ctx: &Ctx, form: SignUpForm) -> AppResult<SignedUp> {
+        form.check()?;
         let user = self
             .users
             .register_user(
@@ -114,7 +166,12 @@ impl Access {
                     seat_limit: TRIAL_SEATS,
                 },
             )
-            .await;
+            .await
+            .map_err(|error| {
+                error
+                    .renaming_field("slug", "workspace_slug")
+                    .renaming_field("name", "workspace_name")
+            });
         let workspace = match created {
             Ok(workspace) => workspace,
             Err(error) => {

@@ -3,6 +3,10 @@ use uuid::Uuid;
 /// Namespace for deriving step request ids from a use case's request id (UUIDv5).
 const STEP_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_0a52_3c4e_4b8e_9a57_0e2b_7f61_c3d9);
 
+/// How a client names the use case's request id: the HTTP header it sends it in. A field
+/// error about a request id names this, never the data services' `request_id`.
+pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
+
 /// Who is calling and why, carried on every port call.
 ///
 /// - `actor`: the authenticated user the call is made for (`x-saas-actor` on the wire), or

@@ -2,16 +2,8 @@ use std::borrow::Cow;
 
 use kernel_domain::{FieldViolation, Rejection, RejectionKind};
 
-/// What kind of failure, which decides the HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// A refusal the caller can act on (bad input, a rule, an unknown id, a conflict...).
-    Rejected(RejectionKind),
-    /// A data service did not answer within the deadline (HTTP 504).
-    Timeout,
-    /// Something broke that is not the caller's fault (HTTP 500); the cause is logged only.
-    Internal,
-}
+/// What kind of failure: the kernel's one table gives its gRPC code and HTTP status.
+pub use kernel_domain::ErrorKind;
 
 /// Why a use case failed: a kind, a stable UPPER_SNAKE code, a message safe to show, and
 /// the offending fields for bad input.
@@ -60,6 +52,18 @@ impl AppError {
         }
     }
 
+    /// The same error with its field `from` named `to`, the name the client's request gives
+    /// it (a data service's `slug` is a sign-up's `workspace_slug`).
+    #[must_use]
+    pub fn renaming_field(mut self, from: &str, to: &str) -> Self {
+        for violation in &mut self.fields {
+            if violation.field == from {
+                violation.field = to.to_owned();
+            }
+        }
+        self
+    }
+
     /// An unknown id (also what another tenant's ids look like).
     pub fn not_found(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::rejected(RejectionKind::NotFound, code, message)
@@ -76,13 +80,9 @@ impl AppError {
         }
     }
 
-    /// The HTTP status this failure answers with.
+    /// The HTTP status this failure answers with ([`ErrorKind::codes`]).
     pub fn http_status(&self) -> u16 {
-        match self.kind {
-            ErrorKind::Rejected(kind) => kind.http_status(),
-            ErrorKind::Timeout => 504,
-            ErrorKind::Internal => 500,
-        }
+        self.kind.http_status()
     }
 
     /// Whether this is a refusal of the given kind.
@@ -98,6 +98,48 @@ impl From<Rejection> for AppError {
             code: Cow::Borrowed(rejection.reason),
             message: rejection.message,
             fields: rejection.field_violations,
+        }
+    }
+}
+
+/// Every bad field of a request, collected before any step runs so the client hears about
+/// all of them at once. The first bad field's code is the error's code.
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    code: Option<&'static str>,
+    fields: Vec<FieldViolation>,
+}
+
+impl FieldErrors {
+    /// No bad field yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` (as the client named it) is bad.
+    pub fn add(&mut self, code: &'static str, field: &str, description: impl Into<String>) {
+        self.code.get_or_insert(code);
+        self.fields.push(FieldViolation {
+            field: field.to_owned(),
+            description: description.into(),
+        });
+    }
+
+    /// `Ok` when every field was fine; otherwise one `INVALID_ARGUMENT` error naming every
+    /// bad field, with the first one's code and description.
+    pub fn finish(self) -> AppResult<()> {
+        match self.code {
+            None => Ok(()),
+            Some(code) => Err(AppError {
+                kind: ErrorKind::Rejected(RejectionKind::InvalidArgument),
+                code: Cow::Borrowed(code),
+                message: self
+                    .fields
+                    .first()
+                    .map(|field| field.description.clone())
+                    .unwrap_or_default(),
+                fields: self.fields,
+            }),
         }
     }
 }

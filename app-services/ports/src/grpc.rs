@@ -164,6 +164,7 @@ fn code_name(code: Code) -> &'static str {
 ///   `ABORTED`, `PERMISSION_DENIED`, `UNAUTHENTICATED`, `UNAVAILABLE`) keeps the `ErrorInfo`
 ///   reason as its code (the gRPC code's name when there is none), its message, and every
 ///   `BadRequest` field violation.
+/// - A violation of `request_id` names the client's `Idempotency-Key` instead.
 /// - `DEADLINE_EXCEEDED` and `CANCELLED` are a timeout, code `UPSTREAM_TIMEOUT`.
 /// - `UNAVAILABLE` without `ErrorInfo` (connection refused, reset, ...) is
 ///   `UPSTREAM_UNAVAILABLE`.
@@ -216,12 +217,13 @@ pub fn status_to_error(status: Status) -> AppError {
                             .collect()
                     })
                     .unwrap_or_default();
-                AppError {
+                let error = AppError {
                     kind: ErrorKind::Rejected(kind),
                     code: reason,
                     message: status.message().to_owned(),
                     fields,
-                }
+                };
+                name_the_idempotency_key(error)
             }
             None => AppError::internal(format_args!(
                 "a data service answered {}: {}",
@@ -230,6 +232,29 @@ pub fn status_to_error(status: Status) -> AppError {
             )),
         },
     }
+}
+
+/// A data service's `request_id` is always derived from the use case's request id, which
+/// the client sent as `Idempotency-Key`: a refusal naming it names that header instead.
+fn name_the_idempotency_key(error: AppError) -> AppError {
+    if !error.fields.iter().any(|f| f.field == "request_id") {
+        return error;
+    }
+    let reused = error.code == "REQUEST_ID_REUSED";
+    let mut error = error.renaming_field("request_id", crate::IDEMPOTENCY_KEY_FIELD);
+    if reused {
+        let description = format!(
+            "this {} was already used for a different request",
+            crate::IDEMPOTENCY_KEY_FIELD
+        );
+        for field in &mut error.fields {
+            if field.field == crate::IDEMPOTENCY_KEY_FIELD {
+                field.description.clone_from(&description);
+            }
+        }
+        error.message = description;
+    }
+    error
 }
 
 /// Generates a port implementation whose every method is one unary call.
@@ -716,6 +741,33 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_reused_request_id_names_the_idempotency_key() {
+        let mut details = ErrorDetails::with_error_info(
+            "REQUEST_ID_REUSED",
+            "workspace.saas",
+            HashMap::<String, String>::new(),
+        );
+        details.add_bad_request_violation(
+            "request_id",
+            "this request_id was already used for a different request",
+        );
+        let error = status_to_error(Status::with_error_details(
+            Code::InvalidArgument,
+            "this request_id was already used for a different request",
+            details,
+        ));
+        assert_eq!(error.code, "REQUEST_ID_REUSED");
+        assert_eq!(
+            error.fields,
+            vec![FieldViolation {
+                field: "Idempotency-Key".into(),
+                description: "this Idempotency-Key was already used for a different request".into()
+            }]
+        );
+        assert!(!error.message.contains("request_id"), "{}", error.message);
     }
 
     #[test]

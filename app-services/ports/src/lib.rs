@@ -20,8 +20,8 @@ pub mod mail;
 mod ports;
 pub mod token;
 
-pub use context::Ctx;
-pub use error::{AppError, AppResult, ErrorKind};
+pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
+pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
 pub use mail::{Mail, MailKind, Mailer};
 pub use ports::{FeedWatch, Feeds, Subscriptions, Users, Workspaces};
 

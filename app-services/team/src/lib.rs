@@ -23,10 +23,6 @@ use uuid::Uuid;
 #[cfg(test)]
 mod tests;
 
-/// How many times an invitation is attempted when the workspace changed between the checks
-/// and the invitation (`ETAG_MISMATCH`): the first try and two retries on a fresh read.
-const INVITE_ATTEMPTS: usize = 3;
-
 /// How many users Identity returns in one batch read.
 const USER_BATCH: usize = 100;
 
@@ -261,80 +257,48 @@ impl Team {
             .collect())
     }
 
-    /// Invites `email` with `role`, only while the subscription is Trialing or Active and a
-    /// seat is free; mails the token.
+    /// Invites `email` with `role` to the workspace the tenancy gate read
+    /// ([`Team::authorize`]), only while the subscription is Trialing or Active; mails the
+    /// token.
     ///
-    /// The checks and the invitation are one consistent step: the invitation is made only on
-    /// the workspace as it was checked (its etag), and when it changed in between, the checks
-    /// run again on a fresh read. The Workspace data service still enforces the seat limit
-    /// and who may invite whom. If the mail cannot be sent, the invitation is withdrawn
-    /// again, so no seat is held by an invitation nobody received.
+    /// Three round trips, four calls: the gate's read, then the subscription and the
+    /// invitee's account looked up at once, then the invitation. The Workspace data service
+    /// checks the seat limit, membership and who may invite whom atomically, so nothing is
+    /// pre-checked here and no etag is sent: a concurrent change cannot make the invitation
+    /// break a rule, only lose a seat race (`SEAT_LIMIT_REACHED`). If the mail cannot be
+    /// sent, the invitation is withdrawn again, so no seat is held by an invitation nobody
+    /// received.
     pub async fn invite(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        checked: &workspace::Workspace,
         email: String,
         role: workspace::Role,
     ) -> AppResult<workspace::Invitation> {
         ctx.user()?;
+        let workspace_id = Uuid::try_parse(&checked.id).map_err(|_| {
+            AppError::internal(format!("workspace id {:?} is not a UUID", checked.id))
+        })?;
         let token = ports_app::token::new_token(workspace_id);
-        let mut invitee: Option<String> = None;
-        let mut attempt = 1;
-        let (made, name) = loop {
-            self.ensure_subscription_allows_invitations(ctx, workspace_id)
-                .await?;
-            let current = self
-                .workspaces
-                .get_workspace(
-                    ctx,
-                    workspace::GetWorkspaceRequest {
-                        id: workspace_id.to_string(),
-                    },
-                )
-                .await?;
-            if current.seats_in_use >= current.seat_limit {
-                return Err(AppError::rejected(
-                    RejectionKind::FailedPrecondition,
-                    "SEAT_LIMIT_REACHED",
-                    "every seat is taken",
-                ));
-            }
-            let invitee_user_id = match &invitee {
-                Some(id) => id.clone(),
-                None => {
-                    let id = self.account_holding(ctx, &email).await?;
-                    invitee = Some(id.clone());
-                    id
-                }
-            };
-            let request = workspace::InviteMemberRequest {
-                id: workspace_id.to_string(),
-                request_id: ctx.step("invite"),
-                etag: current.etag.clone(),
-                email: email.clone(),
-                role: role as i32,
-                token: token.clone(),
-                invitee_user_id,
-            };
-            match self.workspaces.invite_member(ctx, request).await {
-                Ok(made) => {
-                    let name = made
-                        .workspace
-                        .as_ref()
-                        .map_or(current.name, |ws| ws.name.clone());
-                    break (made, name);
-                }
-                Err(error) if error.code == "ETAG_MISMATCH" && attempt < INVITE_ATTEMPTS => {
-                    tracing::debug!(
-                        %workspace_id,
-                        attempt,
-                        "workspace changed during invite, checking again"
-                    );
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
+        let (allowed, invitee) = futures::join!(
+            self.ensure_subscription_allows_invitations(ctx, workspace_id),
+            self.account_holding(ctx, &email),
+        );
+        allowed?;
+        let request = workspace::InviteMemberRequest {
+            id: workspace_id.to_string(),
+            request_id: ctx.step("invite"),
+            etag: String::new(),
+            email: email.clone(),
+            role: role as i32,
+            token: token.clone(),
+            invitee_user_id: invitee?,
         };
+        let made = self.workspaces.invite_member(ctx, request).await?;
+        let name = made
+            .workspace
+            .as_ref()
+            .map_or_else(|| checked.name.clone(), |ws| ws.name.clone());
         let invitation = made.invitation.ok_or_else(|| {
             AppError::internal(format!(
                 "invite to workspace {workspace_id} answered without the invitation"

@@ -488,16 +488,6 @@ impl Invite {
             .returning(move |_, _| Ok(subscription(id, status)));
     }
 
-    fn workspace_is(&mut self, found: workspace::Workspace, times: usize) {
-        let id = self.workspace_id;
-        self.mocks
-            .workspaces
-            .expect_get_workspace()
-            .withf(move |_, request| request.id == id.to_string())
-            .times(times)
-            .returning(move |_, _| Ok(found.clone()));
-    }
-
     fn nobody_holds_the_email(&mut self) {
         self.mocks
             .users
@@ -549,11 +539,22 @@ impl Invite {
     }
 
     async fn run(self, email: &str, role: workspace::Role) -> InviteOutcome {
+        let checked = self.workspace();
+        self.run_on(checked, email, role).await
+    }
+
+    /// Invites to `checked`, the workspace as the tenancy gate read it.
+    async fn run_on(
+        self,
+        checked: workspace::Workspace,
+        email: &str,
+        role: workspace::Role,
+    ) -> InviteOutcome {
         let ctx = self.ctx;
         let result = self
             .mocks
             .team()
-            .invite(&ctx, self.workspace_id, email.into(), role)
+            .invite(&ctx, &checked, email.into(), role)
             .await;
         InviteOutcome {
             result,
@@ -580,9 +581,6 @@ async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed(
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
         invite.subscription_is(status, 1);
-        let mut found = invite.workspace();
-        found.etag = "W/\"v7\"".into();
-        invite.workspace_is(found, 1);
         invite.nobody_holds_the_email();
         invite.invitation_answers(vec![Ok(())], true);
         invite.mail_answers(Ok(()));
@@ -594,7 +592,8 @@ async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed(
         let request = &outcome.requests[0];
         assert_eq!(request.id, workspace_id.to_string());
         assert_eq!(request.request_id, outcome.step);
-        assert_eq!(request.etag, "W/\"v7\"");
+        // The aggregate checks the rules atomically: no etag, so no lost race to retry.
+        assert_eq!(request.etag, "");
         assert_eq!(request.email, "New@Example.com");
         assert_eq!(request.role, workspace::Role::Admin as i32);
         assert_eq!(request.invitee_user_id, "");
@@ -618,8 +617,6 @@ async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
     let mut invite = Invite::new();
     let holder = Uuid::now_v7();
     invite.subscription_is(billing::SubscriptionStatus::Trialing, 1);
-    let found = invite.workspace();
-    invite.workspace_is(found, 1);
     invite
         .mocks
         .users
@@ -645,6 +642,7 @@ async fn no_invitation_without_a_trialing_or_active_subscription() {
     ] {
         let mut invite = Invite::new();
         invite.subscription_is(status, 1);
+        invite.nobody_holds_the_email();
         let outcome = invite.run("new@example.com", workspace::Role::Member).await;
         let error = outcome.result.unwrap_err();
         assert!(error.is(RejectionKind::FailedPrecondition), "{status:?}");
@@ -668,10 +666,12 @@ async fn a_workspace_without_a_subscription_cannot_invite() {
                 "no such subscription",
             ))
         });
+    invite.nobody_holds_the_email();
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
     let error = outcome.result.unwrap_err();
     assert_eq!(error.code, "SUBSCRIPTION_INACTIVE");
     assert!(error.is(RejectionKind::FailedPrecondition));
+    assert!(outcome.requests.is_empty());
 }
 
 #[tokio::test]
@@ -683,42 +683,47 @@ async fn billing_failures_reach_the_caller_unchanged() {
         .expect_lookup_subscription()
         .times(1)
         .returning(|_, _| Err(unavailable()));
+    invite.nobody_holds_the_email();
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
+    assert!(outcome.requests.is_empty());
 }
 
 #[tokio::test]
-async fn no_invitation_when_every_seat_is_taken() {
+async fn the_seat_limit_is_left_to_the_workspace_service() {
+    // The gate's read shows every seat taken; the aggregate decides, atomically.
     let mut invite = Invite::new();
     invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-    let mut full = invite.workspace();
-    full.seat_limit = 3;
-    full.seats_in_use = 3;
-    invite.workspace_is(full, 1);
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
-    let error = outcome.result.unwrap_err();
-    assert!(error.is(RejectionKind::FailedPrecondition));
-    assert_eq!(error.code, "SEAT_LIMIT_REACHED");
-    assert!(outcome.requests.is_empty());
+    invite.nobody_holds_the_email();
+    let full = refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED");
+    invite.invitation_answers(vec![Err(full.clone())], true);
+    let mut checked = invite.workspace();
+    checked.seat_limit = 3;
+    checked.seats_in_use = 3;
+    let outcome = invite
+        .run_on(checked, "new@example.com", workspace::Role::Member)
+        .await;
+    assert_eq!(outcome.result.unwrap_err(), full);
+    assert_eq!(outcome.requests.len(), 1);
+    assert!(outcome.mails.is_empty());
 }
 
 #[tokio::test]
 async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     let mut invite = Invite::new();
     invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-    invite
-        .mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(1)
-        .returning(|_, _| Err(unavailable()));
+    invite.nobody_holds_the_email();
+    invite.invitation_answers(vec![Err(unavailable())], true);
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
+    assert_eq!(
+        outcome.requests.len(),
+        1,
+        "a failure is not retried by hand"
+    );
 
     let mut invite = Invite::new();
     invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-    let found = invite.workspace();
-    invite.workspace_is(found, 1);
     invite
         .mocks
         .users
@@ -734,8 +739,6 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
 async fn a_malformed_email_is_reported_by_the_workspace_service() {
     let mut invite = Invite::new();
     invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-    let found = invite.workspace();
-    invite.workspace_is(found, 1);
     invite
         .mocks
         .users
@@ -764,94 +767,17 @@ async fn the_workspace_services_refusals_reach_the_caller_unchanged() {
         refused(RejectionKind::PermissionDenied, "INSUFFICIENT_ROLE"),
         refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED"),
         refused(RejectionKind::InvalidArgument, "REQUEST_ID_REUSED"),
+        refused(RejectionKind::Aborted, "CONFLICT"),
     ] {
         let mut invite = Invite::new();
         invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-        let found = invite.workspace();
-        invite.workspace_is(found, 1);
         invite.nobody_holds_the_email();
         invite.invitation_answers(vec![Err(refusal.clone())], true);
         let outcome = invite.run("new@example.com", workspace::Role::Member).await;
         assert_eq!(outcome.result.unwrap_err(), refusal);
+        assert_eq!(outcome.requests.len(), 1);
         assert!(outcome.mails.is_empty());
     }
-}
-
-#[tokio::test]
-async fn a_concurrent_change_checks_again_on_a_fresh_read_with_the_same_token() {
-    let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 2);
-    let mut first = invite.workspace();
-    first.etag = "W/\"v1\"".into();
-    let mut second = invite.workspace();
-    second.etag = "W/\"v2\"".into();
-    let reads = Mutex::new(vec![second, first]);
-    invite
-        .mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(2)
-        .returning(move |_, _| Ok(reads.lock().unwrap().pop().unwrap()));
-    invite.nobody_holds_the_email();
-    invite.invitation_answers(
-        vec![
-            Err(refused(RejectionKind::Aborted, "ETAG_MISMATCH")),
-            Ok(()),
-        ],
-        true,
-    );
-    invite.mail_answers(Ok(()));
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
-    assert!(outcome.result.is_ok());
-    let etags: Vec<&str> = outcome.requests.iter().map(|r| r.etag.as_str()).collect();
-    assert_eq!(etags, vec!["W/\"v1\"", "W/\"v2\""]);
-    assert_eq!(outcome.requests[0].token, outcome.requests[1].token);
-    assert!(
-        outcome
-            .requests
-            .iter()
-            .all(|r| r.request_id == outcome.step)
-    );
-    assert_eq!(outcome.mails[0].token, outcome.requests[1].token);
-}
-
-#[tokio::test]
-async fn a_fresh_read_after_a_concurrent_change_can_find_the_seats_taken() {
-    let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 2);
-    let free = invite.workspace();
-    let mut full = invite.workspace();
-    full.seats_in_use = full.seat_limit;
-    let reads = Mutex::new(vec![full, free]);
-    invite
-        .mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(2)
-        .returning(move |_, _| Ok(reads.lock().unwrap().pop().unwrap()));
-    invite.nobody_holds_the_email();
-    invite.invitation_answers(
-        vec![Err(refused(RejectionKind::Aborted, "ETAG_MISMATCH"))],
-        true,
-    );
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err().code, "SEAT_LIMIT_REACHED");
-    assert_eq!(outcome.requests.len(), 1);
-}
-
-#[tokio::test]
-async fn a_workspace_that_keeps_changing_ends_in_the_conflict() {
-    let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 3);
-    let found = invite.workspace();
-    invite.workspace_is(found, 3);
-    invite.nobody_holds_the_email();
-    let conflict = refused(RejectionKind::Aborted, "ETAG_MISMATCH");
-    invite.invitation_answers(vec![Err(conflict.clone()); 3], true);
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err(), conflict);
-    assert_eq!(outcome.requests.len(), 3);
-    assert!(outcome.mails.is_empty());
 }
 
 #[tokio::test]
@@ -861,7 +787,6 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
         let workspace_id = invite.workspace_id;
         invite.subscription_is(billing::SubscriptionStatus::Active, 1);
         let found = invite.workspace();
-        invite.workspace_is(found.clone(), 1);
         invite.nobody_holds_the_email();
         invite.invitation_answers(vec![Ok(())], true);
         let mail_error = AppError::internal("smtp down");
@@ -889,8 +814,6 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
 async fn an_invitation_answer_without_the_invitation_is_an_internal_error() {
     let mut invite = Invite::new();
     invite.subscription_is(billing::SubscriptionStatus::Active, 1);
-    let found = invite.workspace();
-    invite.workspace_is(found, 1);
     invite.nobody_holds_the_email();
     invite.invitation_answers(vec![Ok(())], false);
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
@@ -900,11 +823,12 @@ async fn an_invitation_answer_without_the_invitation_is_an_internal_error() {
 
 #[tokio::test]
 async fn inviting_needs_a_signed_in_user() {
+    let checked = a_workspace(Uuid::now_v7(), Vec::new());
     let error = Mocks::new()
         .team()
         .invite(
             &Ctx::anonymous(),
-            Uuid::now_v7(),
+            &checked,
             "new@example.com".into(),
             workspace::Role::Member,
         )

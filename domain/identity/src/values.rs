@@ -4,43 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::UserError;
 
-/// Why a piece of text is not an acceptable value (display name, password, suspension reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
-    /// Nothing (or nothing but whitespace, where the value is trimmed).
-    #[error("must not be empty")]
-    Empty,
-    /// Fewer characters than the minimum.
-    #[error("must be at least {min} characters long")]
-    TooShort {
-        /// The minimum number of characters.
-        min: usize,
-    },
-    /// More characters than the maximum.
-    #[error("must be at most {max} characters long")]
-    TooLong {
-        /// The maximum number of characters.
-        max: usize,
-    },
-    /// Contains a control character (newline, tab, escape, ...).
-    #[error("must not contain control characters")]
-    ControlCharacter,
-}
-
-/// Trims `raw` and checks it is `1..=max` characters without control characters.
-fn trimmed_line(raw: &str, max: usize) -> Result<&str, TextError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(TextError::Empty);
-    }
-    if trimmed.chars().count() > max {
-        return Err(TextError::TooLong { max });
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(TextError::ControlCharacter);
-    }
-    Ok(trimmed)
-}
+pub use kernel_domain::text::TextError;
+use kernel_domain::text::trimmed_line;
 
 /// The name a user is shown by: 1 to 100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,11 +14,11 @@ pub struct DisplayName(String);
 
 impl DisplayName {
     /// The longest display name, in characters.
-    pub const MAX_LEN: usize = 100;
+    pub const MAX_LEN: usize = kernel_domain::text::DISPLAY_NAME_MAX_LEN;
 
     /// Parses a display name as the user typed it (surrounding whitespace is dropped).
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        trimmed_line(raw, Self::MAX_LEN)
+        kernel_domain::text::display_name(raw)
             .map(|name| DisplayName(name.to_owned()))
             .map_err(UserError::InvalidDisplayName)
     }
@@ -97,24 +62,15 @@ pub struct Password(String);
 
 impl Password {
     /// The shortest password, in characters.
-    pub const MIN_LEN: usize = 12;
+    pub const MIN_LEN: usize = kernel_domain::text::PASSWORD_MIN_LEN;
     /// The longest password, in characters.
-    pub const MAX_LEN: usize = 128;
+    pub const MAX_LEN: usize = kernel_domain::text::PASSWORD_MAX_LEN;
 
     /// Checks the length rule.
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let len = raw.chars().count();
-        if len < Self::MIN_LEN {
-            return Err(UserError::InvalidPassword(TextError::TooShort {
-                min: Self::MIN_LEN,
-            }));
-        }
-        if len > Self::MAX_LEN {
-            return Err(UserError::InvalidPassword(TextError::TooLong {
-                max: Self::MAX_LEN,
-            }));
-        }
-        Ok(Password(raw.to_owned()))
+        kernel_domain::text::password(raw)
+            .map(|raw| Password(raw.to_owned()))
+            .map_err(UserError::InvalidPassword)
     }
 
     /// The plain text, for the hasher only.

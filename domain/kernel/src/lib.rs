@@ -6,6 +6,7 @@
 //! - [`Rejection`]: why a command or a value was refused, in words the edge can pass on.
 //! - [`TokenHash`]: the only form in which single-use secret tokens are kept.
 //! - Id newtypes via [`entity_id!`], all UUIDv7 made outside the domain.
+//! - [`text`]: the rules of names, slugs and passwords, which the application layer checks too.
 //!
 //! **Architecture invariant:** nothing here performs I/O, spawns, or awaits.
 
@@ -13,12 +14,13 @@ mod clock;
 mod email;
 mod id;
 mod rejection;
+pub mod text;
 mod token;
 mod version;
 
 pub use clock::{Clock, ManualClock, Timestamp};
 pub use email::{Email, EmailError};
-pub use rejection::{FieldViolation, Rejection, RejectionKind};
+pub use rejection::{ErrorKind, FieldViolation, Rejection, RejectionKind};
 pub use token::{TokenHash, TokenHashError};
 pub use uuid::Uuid;
 pub use version::{EtagError, Version};

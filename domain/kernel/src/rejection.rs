@@ -34,17 +34,89 @@ impl RejectionKind {
         RejectionKind::Unavailable,
     ];
 
-    /// The HTTP status the edge answers with.
+    /// The HTTP status the edge answers with (from [`ErrorKind::codes`]).
     pub const fn http_status(self) -> u16 {
+        ErrorKind::Rejected(self).http_status()
+    }
+
+    /// The gRPC code (the number of `google.rpc.Code`) the data services answer with (from
+    /// [`ErrorKind::codes`]).
+    pub const fn grpc_code(self) -> i32 {
+        ErrorKind::Rejected(self).grpc_code()
+    }
+}
+
+/// Every way a call can fail, whichever protocol reports it: a refusal of some kind, a
+/// service that did not answer in time, or a fault that is nobody's doing but ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A refusal the caller can act on (bad input, a rule, an unknown id, a conflict...).
+    Rejected(RejectionKind),
+    /// A service did not answer within the deadline.
+    Timeout,
+    /// Something broke that is not the caller's fault; the cause is logged only.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, for exhaustive mapping tests.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Rejected(RejectionKind::InvalidArgument),
+        ErrorKind::Rejected(RejectionKind::FailedPrecondition),
+        ErrorKind::Rejected(RejectionKind::NotFound),
+        ErrorKind::Rejected(RejectionKind::AlreadyExists),
+        ErrorKind::Rejected(RejectionKind::Aborted),
+        ErrorKind::Rejected(RejectionKind::PermissionDenied),
+        ErrorKind::Rejected(RejectionKind::Unauthenticated),
+        ErrorKind::Rejected(RejectionKind::Unavailable),
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ];
+
+    /// **The one code table**: each kind's gRPC code (the number of `google.rpc.Code`) and
+    /// HTTP status. `platform` turns the number into `tonic::Code` and the edge the status
+    /// into `http::StatusCode`; nothing else maps kinds to codes. Every kind has its own
+    /// gRPC code, so a status read back from the wire finds its kind again
+    /// ([`ErrorKind::from_grpc_code`]). HTTP is coarser: 409 is both a taken value and a
+    /// lost race.
+    pub const fn codes(self) -> (i32, u16) {
         match self {
-            RejectionKind::InvalidArgument => 400,
-            RejectionKind::Unauthenticated => 401,
-            RejectionKind::PermissionDenied => 403,
-            RejectionKind::NotFound => 404,
-            RejectionKind::AlreadyExists | RejectionKind::Aborted => 409,
-            RejectionKind::FailedPrecondition => 422,
-            RejectionKind::Unavailable => 503,
+            ErrorKind::Rejected(RejectionKind::InvalidArgument) => (3, 400),
+            ErrorKind::Rejected(RejectionKind::NotFound) => (5, 404),
+            ErrorKind::Rejected(RejectionKind::AlreadyExists) => (6, 409),
+            ErrorKind::Rejected(RejectionKind::PermissionDenied) => (7, 403),
+            ErrorKind::Rejected(RejectionKind::FailedPrecondition) => (9, 422),
+            ErrorKind::Rejected(RejectionKind::Aborted) => (10, 409),
+            ErrorKind::Rejected(RejectionKind::Unavailable) => (14, 503),
+            ErrorKind::Rejected(RejectionKind::Unauthenticated) => (16, 401),
+            ErrorKind::Timeout => (4, 504),
+            ErrorKind::Internal => (13, 500),
         }
+    }
+
+    /// The gRPC code.
+    pub const fn grpc_code(self) -> i32 {
+        self.codes().0
+    }
+
+    /// The HTTP status.
+    pub const fn http_status(self) -> u16 {
+        self.codes().1
+    }
+
+    /// The kind a gRPC code stands for, if it is in the table.
+    pub fn from_grpc_code(code: i32) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.grpc_code() == code)
+    }
+
+    /// The kinds that answer with this HTTP status.
+    pub fn from_http_status(status: u16) -> Vec<ErrorKind> {
+        ErrorKind::ALL
+            .into_iter()
+            .filter(|kind| kind.http_status() == status)
+            .collect()
     }
 }
 
@@ -155,6 +227,34 @@ mod tests {
             };
             assert!(expected.contains(&kind.http_status()), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_grpc_code() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_grpc_code(kind.grpc_code()), Some(kind));
+        }
+        // OK (0) and the codes the table does not use name no kind.
+        for code in [0, 1, 2, 8, 11, 12, 15, 17] {
+            assert_eq!(ErrorKind::from_grpc_code(code), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_http_status() {
+        for kind in ErrorKind::ALL {
+            let back = ErrorKind::from_http_status(kind.http_status());
+            assert!(back.contains(&kind), "{kind:?}");
+            // Only a taken value and a lost race share a status (409).
+            assert_eq!(back.len(), if kind.http_status() == 409 { 2 } else { 1 });
+        }
+        assert_eq!(
+            (
+                ErrorKind::Timeout.http_status(),
+                ErrorKind::Internal.http_status()
+            ),
+            (504, 500)
+        );
     }
 
     #[test]

@@ -4,124 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::WorkspaceError;
 
-/// Why a piece of text is not an acceptable value (a workspace name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
-    /// Nothing (or nothing but whitespace, where the value is trimmed).
-    #[error("must not be empty")]
-    Empty,
-    /// More characters than the maximum.
-    #[error("must be at most {max} characters long")]
-    TooLong {
-        /// The maximum number of characters.
-        max: usize,
-    },
-    /// Contains a control character (newline, tab, escape, ...).
-    #[error("must not contain control characters")]
-    ControlCharacter,
-}
-
-/// Trims `raw` and checks it is `1..=max` characters without control characters.
-fn trimmed_line(raw: &str, max: usize) -> Result<&str, TextError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(TextError::Empty);
-    }
-    if trimmed.chars().count() > max {
-        return Err(TextError::TooLong { max });
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(TextError::ControlCharacter);
-    }
-    Ok(trimmed)
-}
-
-/// Why a text is not a [`Slug`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SlugError {
-    /// Nothing but whitespace.
-    #[error("must not be empty")]
-    Empty,
-    /// Fewer characters than the minimum.
-    #[error("must be at least {min} characters long")]
-    TooShort {
-        /// The minimum number of characters.
-        min: usize,
-    },
-    /// More characters than the maximum.
-    #[error("must be at most {max} characters long")]
-    TooLong {
-        /// The maximum number of characters.
-        max: usize,
-    },
-    /// A character other than a letter, a digit or `-`.
-    #[error("may contain only letters, digits and hyphens")]
-    InvalidCharacter,
-    /// Starts or ends with `-`.
-    #[error("must not start or end with a hyphen")]
-    HyphenAtEdge,
-    /// One of the [`RESERVED_SLUGS`], kept for the product's own pages and hosts.
-    #[error("is reserved")]
-    Reserved,
-}
-
-/// Slugs no workspace may have: they name (or may one day name) the product's own hosts,
-/// routes and pages.
-pub const RESERVED_SLUGS: &[&str] = &[
-    "about",
-    "account",
-    "accounts",
-    "admin",
-    "api",
-    "app",
-    "assets",
-    "auth",
-    "billing",
-    "blog",
-    "cdn",
-    "dashboard",
-    "dev",
-    "docs",
-    "download",
-    "ftp",
-    "health",
-    "help",
-    "internal",
-    "invite",
-    "invites",
-    "legal",
-    "login",
-    "logout",
-    "mail",
-    "new",
-    "null",
-    "oauth",
-    "pricing",
-    "privacy",
-    "public",
-    "register",
-    "root",
-    "security",
-    "settings",
-    "signin",
-    "signout",
-    "signup",
-    "smtp",
-    "sso",
-    "staging",
-    "static",
-    "status",
-    "support",
-    "system",
-    "terms",
-    "undefined",
-    "user",
-    "users",
-    "webhooks",
-    "workspace",
-    "workspaces",
-    "www",
-];
+pub use kernel_domain::text::{RESERVED_SLUGS, SlugError, TextError};
 
 /// The short name of a workspace in URLs (`acme-corp`): 3 to 40 of `a-z`, `0-9` and `-`, not
 /// starting or ending with `-`, and not one of the [`RESERVED_SLUGS`].
@@ -134,41 +17,15 @@ pub struct Slug(String);
 
 impl Slug {
     /// The shortest slug, in characters.
-    pub const MIN_LEN: usize = 3;
+    pub const MIN_LEN: usize = kernel_domain::text::SLUG_MIN_LEN;
     /// The longest slug, in characters.
-    pub const MAX_LEN: usize = 40;
+    pub const MAX_LEN: usize = kernel_domain::text::SLUG_MAX_LEN;
 
     /// Parses a slug as the user typed it.
     pub fn parse(raw: &str) -> Result<Self, WorkspaceError> {
-        Self::check(raw).map_err(WorkspaceError::InvalidSlug)
-    }
-
-    fn check(raw: &str) -> Result<Self, SlugError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(SlugError::Empty);
-        }
-        if trimmed.chars().count() > Self::MAX_LEN {
-            return Err(SlugError::TooLong { max: Self::MAX_LEN });
-        }
-        if !trimmed
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(SlugError::InvalidCharacter);
-        }
-        // Only ASCII from here on: characters are bytes.
-        if trimmed.len() < Self::MIN_LEN {
-            return Err(SlugError::TooShort { min: Self::MIN_LEN });
-        }
-        if trimmed.starts_with('-') || trimmed.ends_with('-') {
-            return Err(SlugError::HyphenAtEdge);
-        }
-        let slug = trimmed.to_ascii_lowercase();
-        if RESERVED_SLUGS.contains(&slug.as_str()) {
-            return Err(SlugError::Reserved);
-        }
-        Ok(Slug(slug))
+        kernel_domain::text::slug(raw)
+            .map(Slug)
+            .map_err(WorkspaceError::InvalidSlug)
     }
 
     /// The slug.
@@ -204,11 +61,11 @@ pub struct WorkspaceName(String);
 
 impl WorkspaceName {
     /// The longest name, in characters.
-    pub const MAX_LEN: usize = 100;
+    pub const MAX_LEN: usize = kernel_domain::text::WORKSPACE_NAME_MAX_LEN;
 
     /// Parses a name as the user typed it (surrounding whitespace is dropped).
     pub fn parse(raw: &str) -> Result<Self, WorkspaceError> {
-        trimmed_line(raw, Self::MAX_LEN)
+        kernel_domain::text::workspace_name(raw)
             .map(|name| WorkspaceName(name.to_owned()))
             .map_err(WorkspaceError::InvalidName)
     }

@@ -252,7 +252,7 @@ async fn a_bad_slug_erases_the_user_and_keeps_the_field_violation() {
     let ctx = Ctx::anonymous();
     let user_id = Uuid::now_v7();
     let mut ports = Ports::default();
-    let refusal = AppError::invalid_field("INVALID_SLUG", "slug", "the slug is reserved");
+    let refusal = AppError::invalid_field("SLUG_TAKEN", "slug", "the slug is taken");
     let returned = refusal.clone();
     expect_register(&mut ports, &ctx, user_id, 1);
     expect_create(&mut ports, &ctx, user_id, move || Err(returned.clone()));
@@ -264,7 +264,53 @@ async fn a_bad_slug_erases_the_user_and_keeps_the_field_violation() {
         .await
         .expect_err("refused");
 
-    assert_eq!(error, refusal);
+    // The field is named as the form names it.
+    assert_eq!(
+        error,
+        AppError::invalid_field("SLUG_TAKEN", "workspace_slug", "the slug is taken")
+    );
+}
+
+#[tokio::test]
+async fn a_form_with_bad_fields_names_them_all_and_calls_nothing() {
+    // No port expects a call: any call would fail the test.
+    let ports = Ports::default();
+    let bad_form = SignUpForm {
+        email: "not an email".to_owned(),
+        password: "short".to_owned(),
+        display_name: " ".to_owned(),
+        workspace_name: "Acme\u{7}".to_owned(),
+        workspace_slug: "admin".to_owned(),
+    };
+    let error = ports
+        .access(clock())
+        .sign_up(&Ctx::anonymous(), bad_form)
+        .await
+        .expect_err("refused");
+    assert!(error.is(RejectionKind::InvalidArgument));
+    assert_eq!(error.code, "INVALID_EMAIL");
+    let fields: Vec<&str> = error.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "email",
+            "password",
+            "display_name",
+            "workspace_name",
+            "workspace_slug"
+        ]
+    );
+    assert_eq!(
+        error.fields[4].description,
+        "the workspace slug is reserved"
+    );
+
+    let mut reserved = form();
+    reserved.workspace_slug = "Admin".to_owned();
+    let error = reserved.check().expect_err("reserved");
+    assert_eq!(error.code, "SLUG_RESERVED");
+    assert_eq!(error.fields.len(), 1);
+    assert_eq!(form().check(), Ok(()));
 }
 
 #[tokio::test]

@@ -246,12 +246,7 @@ pub async fn invite(
 ) -> ApiResult<Response> {
     let invitation = state
         .team
-        .invite(
-            &tenant.ctx,
-            tenant.workspace_id,
-            body.email,
-            body.role.into(),
-        )
+        .invite(&tenant.ctx, &tenant.workspace, body.email, body.role.into())
         .await?;
     Ok((StatusCode::CREATED, Json(InvitationView::from(&invitation))).into_response())
 }
