@@ -776,6 +776,20 @@ mod tests {
     }
 
     impl SmtpServer {
+        /// Starts the server when `SAAS_TEST_SMTP` is set (as `.ci/run` does, which installs
+        /// aiosmtpd); otherwise says that the test is skipped and returns `None`, so that
+        /// `cargo test` needs nothing beyond the Rust toolchain.
+        fn start_if_enabled(test: &str) -> Option<SmtpServer> {
+            if std::env::var_os("SAAS_TEST_SMTP").is_none_or(|v| v.is_empty()) {
+                eprintln!(
+                    "{test}: skipped, SAAS_TEST_SMTP is not set (set it to run against aiosmtpd, \
+                     `pip install aiosmtpd`)"
+                );
+                return None;
+            }
+            Some(SmtpServer::start())
+        }
+
         fn start() -> SmtpServer {
             let probe = Command::new("python3")
                 .args(["-c", "import aiosmtpd"])
@@ -857,7 +871,9 @@ mod tests {
 
     #[tokio::test]
     async fn smtp_delivers_to_a_real_server() {
-        let server = SmtpServer::start();
+        let Some(server) = SmtpServer::start_if_enabled("smtp_delivers_to_a_real_server") else {
+            return;
+        };
         let mailer = SmtpMailer::new(&format!("smtp://{}", server.addr))
             .unwrap()
             .with_from("Saas <hello@saas.localhost>")

@@ -166,8 +166,9 @@ pub async fn issue_stream_ticket(
     )
 }
 
-/// The resume point: `Last-Event-ID`, else `?last_event_id=`; `None` for none.
-fn resume_point(headers: &HeaderMap, uri: &Uri) -> ApiResult<Option<i64>> {
+/// The resume point: `Last-Event-ID`, else `?last_event_id=`; `None` for none. Public for
+/// the fuzz targets (`saas-fuzz`).
+pub fn resume_point(headers: &HeaderMap, uri: &Uri) -> ApiResult<Option<i64>> {
     if let Some(value) = headers.get("last-event-id") {
         let value = value
             .to_str()
