@@ -10,7 +10,7 @@
 //! SELECT version, doc FROM users WHERE id = ?;
 //! UPDATE users SET version = ?, doc = ?, updated_at = ?, email = ? WHERE id = ? AND version = ?;
 //! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
-//!   payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);
+//!   envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);
 //! UPDATE idempotency SET response = ? WHERE request_id = ?;
 //! COMMIT;
 //! ```
@@ -230,23 +230,31 @@ async fn write(
     if updated != 1 {
         return Err("the version check failed".into());
     }
-    let payload = serde_json::json!({
-        "type": "display_name_changed",
-        "user_id": target.id,
-        "display_name": request.display_name,
-        "occurred_at": stamp,
-    })
-    .to_string();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let changed = pb::UserDisplayNameChanged {
+        user_id: target.id.clone(),
+        display_name: request.display_name.clone(),
+    };
+    let envelope = saas_proto::events::v1::EventEnvelope {
+        event_id: event_id.clone(),
+        event_type: "identity.user.display_name_changed".to_owned(),
+        aggregate_type: "identity.user".to_owned(),
+        aggregate_id: target.id.clone(),
+        aggregate_version: version + 1,
+        occur_time: Some(platform::rpc::timestamp(now)),
+        workspace_id: String::new(),
+        payload: Some(platform::store::IntegrationEvent::new(None, &changed).payload),
+    };
     sqlx::query(
         "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
-         event_type, payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+         event_type, envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(event_id)
     .bind("identity.user")
     .bind(&target.id)
     .bind(version + 1)
     .bind("identity.user.display_name_changed")
-    .bind(payload)
+    .bind(prost::Message::encode_to_vec(&envelope))
     .bind(micros)
     .execute(&mut *tx)
     .await?;

@@ -27,12 +27,12 @@
 //!   WHERE id = ? AND version = ?;
 //! -- workspaces_members rows only for members that changed: an invite changes none
 //! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
-//!   payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);  -- one per event
+//!   envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);  -- one per event
 //! UPDATE idempotency SET response = ? WHERE request_id = ?;
 //! COMMIT;
 //! ```
 //!
-//! with the very bytes the service writes: the document, `due_at`, the event payload and the
+//! with the very bytes the service writes: the document, `due_at`, the event envelope and the
 //! encoded `InviteMemberResponse` are made by the domain's `Workspace::invite`, the service's
 //! `WorkspaceSchema` and the service's rendering (checked against `GetWorkspace` before the
 //! run), and the fingerprint is bound to the actor as the service binds it. They are worked
@@ -48,7 +48,7 @@ use kernel_domain::{DomainEvent as _, Email, Version};
 use platform::{
     db::{PoolSize, sqlite_options},
     rpc::timestamp,
-    store::{Command, Schema as _},
+    store::{Command, Schema as _, Stored, outbox::envelope},
 };
 use prost::Message as _;
 use saas_proto::workspace::v1 as pb;
@@ -315,7 +315,7 @@ struct Invite {
     slug: Option<String>,
     gone: Vec<String>,
     new: Vec<String>,
-    events: Vec<(&'static str, String)>,
+    events: Vec<(&'static str, Vec<u8>)>,
     response: Vec<u8>,
 }
 
@@ -353,10 +353,19 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
         invitation: next.invitation(invitation_id).map(render_invitation),
     }
     .encode_to_vec();
+    let stored = Stored {
+        aggregate: next.clone(),
+        version: Version::new(version as u64),
+    };
+    let now = chrono::Utc::now();
     let events = events
         .iter()
-        .map(|event| Ok((event.event_type(), serde_json::to_string(event)?)))
-        .collect::<Result<_, serde_json::Error>>()?;
+        .map(|event| {
+            let id = platform::new_id().to_string();
+            let envelope = envelope::<WorkspaceSchema>(&stored, event, id, now);
+            (event.event_type(), envelope.encode_to_vec())
+        })
+        .collect();
     Ok(Invite {
         request_id: request.request_id,
         fingerprint,
@@ -568,17 +577,17 @@ async fn write(
             .execute(&mut *tx)
             .await?;
     }
-    for (event_type, payload) in &invite.events {
+    for (event_type, envelope) in &invite.events {
         sqlx::query(
             "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
-             event_type, payload, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             event_type, envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(platform::new_id().to_string())
         .bind(WorkspaceSchema::AGGREGATE_TYPE)
         .bind(&invite.id)
         .bind(invite.loaded + 1)
         .bind(*event_type)
-        .bind(payload)
+        .bind(envelope.as_slice())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -615,7 +624,7 @@ pub async fn sizes(path: &Path) -> Result<String, BoxError> {
     .fetch_one(&pool)
     .await?;
     let outbox: (i64, f64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(AVG(LENGTH(payload)), 0.0) FROM outbox \
+        "SELECT COUNT(*), COALESCE(AVG(LENGTH(envelope)), 0.0) FROM outbox \
          WHERE event_type = 'workspace.workspace.invitation_sent'",
     )
     .fetch_one(&pool)

@@ -200,25 +200,6 @@ pub async fn begin_write(
     db.begin_with_options(options).await
 }
 
-/// Rewrites `?` placeholders into `$1, $2, ...` for PostgreSQL; SQLite takes `?` as is.
-pub fn placeholders(backend: DbBackend, sql: &str) -> String {
-    if backend != DbBackend::Postgres {
-        return sql.to_owned();
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,15 +212,6 @@ mod tests {
         );
         assert_eq!(redact("no url here"), "no url here");
         assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-    }
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres_only() {
-        assert_eq!(
-            placeholders(DbBackend::Postgres, "a = ? AND b = ?"),
-            "a = $1 AND b = $2"
-        );
-        assert_eq!(placeholders(DbBackend::Sqlite, "a = ?"), "a = ?");
     }
 
     #[tokio::test]

@@ -4,6 +4,9 @@
 //!   PostgreSQL, the same way for services, tests and the benchmark's raw baseline.
 //! - [`store`]: the generic document store and **the command pipeline**: load, decide, save
 //!   with a version check, write the outbox rows and the idempotency record, in one transaction.
+//!   It answers with its own error type and knows nothing of gRPC.
+//! - [`endpoint`]: the one shape of a data service's RPCs: parse the request into a typed
+//!   command, run it through the store, render the result or the failure.
 //! - [`rpc`]: the RPC conventions (AIP-193 errors, etags, request ids, page tokens, actors).
 //! - [`server`]: one way to serve gRPC: service credential, load shedding, health, reflection,
 //!   message caps, graceful shutdown.
@@ -20,6 +23,7 @@ pub mod bus;
 pub mod consume;
 pub mod db;
 pub mod discovery;
+pub mod endpoint;
 pub mod migration;
 pub mod published;
 pub mod relay;

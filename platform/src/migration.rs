@@ -4,7 +4,8 @@
 //! - the aggregate's document table: `id`, `version`, `doc` (the aggregate as JSON),
 //!   `updated_at`, `due_at` (when the system next has work on it), plus the context's
 //!   indexed columns, and optionally a multi-valued index table;
-//! - `outbox`: domain events written in the aggregate's transaction;
+//! - `outbox`: domain events written in the aggregate's transaction, each as its encoded
+//!   `EventEnvelope` (the JSON `payload` column of the first schema is dropped again);
 //! - `idempotency`: one row per `request_id`, with a hash of the request and the response.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
@@ -126,6 +127,22 @@ pub async fn add_outbox_envelope(manager: &SchemaManager<'_>) -> Result<(), DbEr
                     .await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Drops the outbox's JSON `payload` column: the envelope is the one encoding of an event.
+/// Safe to run twice (contexts may share one database); on SQLite it needs 3.35 or later.
+pub async fn drop_outbox_payload(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    if manager.has_column("outbox", "payload").await? {
+        manager
+            .alter_table(
+                sea_orm_migration::prelude::Table::alter()
+                    .table("outbox")
+                    .drop_column("payload")
+                    .to_owned(),
+            )
+            .await?;
     }
     Ok(())
 }

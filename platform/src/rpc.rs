@@ -65,6 +65,15 @@ pub fn internal(cause: impl Display, domain: &str) -> Status {
     )
 }
 
+/// The status of a store failure: a rejection with its details, or `INTERNAL` with the
+/// cause logged. `domain` is the context's error domain, e.g. `identity.saas`.
+pub fn store_status(error: crate::store::StoreError, domain: &str) -> Status {
+    match error {
+        crate::store::StoreError::Rejected(rejection) => rejection_status(&rejection, domain),
+        crate::store::StoreError::Internal(cause) => internal(cause, domain),
+    }
+}
+
 /// Reads the `ErrorInfo` reason of a status, if it has one.
 pub fn error_reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)

@@ -10,6 +10,23 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/saas_descriptor.bin"));
 
+/// What every command request names besides its arguments: the aggregate it is on (if any),
+/// its request id and the etag the caller read (empty when the message has none). Implemented
+/// by the build for every message with a `request_id`, so the data services parse these
+/// fields in one place.
+pub trait CommandRequest: prost::Message + Send + 'static {
+    /// The field naming the aggregate, e.g. `id`; empty for a command that creates one.
+    const TARGET_FIELD: &'static str;
+    /// The aggregate's id as sent.
+    fn target_id(&self) -> &str;
+    /// The request id as sent.
+    fn request_id(&self) -> &str;
+    /// The etag as sent; empty when the caller sent none or the command takes none.
+    fn etag(&self) -> &str;
+}
+
+include!(concat!(env!("OUT_DIR"), "/command_requests.rs"));
+
 /// `saas.identity.*`
 pub mod identity {
     /// `saas.identity.v1`: the `User` aggregate.

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Months, Utc};
 use platform::server::ServiceCredential;
-use saas_proto::billing::v1::{self as pb, subscription_service_client::SubscriptionServiceClient};
+use saas_proto::{
+    billing::v1::{self as pb, subscription_service_client::SubscriptionServiceClient},
+    events::v1::EventEnvelope,
+};
 use saas_tests::{SERVICE_TOKEN, SubscriptionClient, TestDatabase};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::{Code, Response, Status, transport::Channel};
@@ -232,8 +235,31 @@ pub struct OutboxRow {
     pub version: i64,
     /// e.g. `billing.subscription.trial_expired`.
     pub event_type: String,
-    /// The event as JSON.
-    pub payload: serde_json::Value,
+    /// The event as published.
+    pub envelope: EventEnvelope,
+}
+
+impl OutboxRow {
+    /// The event's message, which must be an `M`.
+    pub fn message<M: prost::Name + Default>(&self) -> M {
+        let payload = self.envelope.payload.as_ref().expect("a payload");
+        payload
+            .to_msg()
+            .unwrap_or_else(|e| panic!("{} is not a {}: {e}", payload.type_url, M::full_name()))
+    }
+
+    /// The `subscription_id` every Billing event message carries as field 1.
+    pub fn subscription_id(&self) -> String {
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Subject {
+            #[prost(string, tag = "1")]
+            subscription_id: String,
+        }
+        let payload = self.envelope.payload.as_ref().expect("a payload");
+        <Subject as prost::Message>::decode(payload.value.as_slice())
+            .expect("field 1 is a string")
+            .subscription_id
+    }
 }
 
 /// Opens the billing database directly (a small pool beside the services').
@@ -245,12 +271,11 @@ pub async fn open(db: &TestDatabase) -> DatabaseConnection {
 
 /// Every outbox row of one subscription, in `aggregate_version` order.
 pub async fn outbox(conn: &DatabaseConnection, subscription_id: &str) -> Vec<OutboxRow> {
-    let backend = conn.get_database_backend();
-    let sql = "SELECT aggregate_version, event_type, payload FROM outbox \
-               WHERE aggregate_id = ? ORDER BY aggregate_version, seq";
+    let sql = "SELECT aggregate_version, event_type, envelope FROM outbox \
+               WHERE aggregate_id = $1 ORDER BY aggregate_version, seq";
     conn.query_all_raw(Statement::from_sql_and_values(
-        backend,
-        platform::db::placeholders(backend, sql),
+        conn.get_database_backend(),
+        sql,
         vec![subscription_id.into()],
     ))
     .await
@@ -259,8 +284,12 @@ pub async fn outbox(conn: &DatabaseConnection, subscription_id: &str) -> Vec<Out
     .map(|row| OutboxRow {
         version: row.try_get_by_index(0).expect("aggregate_version"),
         event_type: row.try_get_by_index(1).expect("event_type"),
-        payload: serde_json::from_str(&row.try_get_by_index::<String>(2).expect("payload"))
-            .expect("payload is JSON"),
+        envelope: prost::Message::decode(
+            row.try_get_by_index::<Vec<u8>>(2)
+                .expect("envelope")
+                .as_slice(),
+        )
+        .expect("an EventEnvelope"),
     })
     .collect()
 }

@@ -119,12 +119,13 @@ pub(crate) async fn open_db(db: &TestDatabase) -> DatabaseConnection {
         .expect("open the test database")
 }
 
+/// A statement with numbered placeholders (`$1`, `$2`, ...), which SQLite and PostgreSQL
+/// both read.
 fn stmt(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
-    let backend = conn.get_database_backend();
-    Statement::from_sql_and_values(backend, platform::db::placeholders(backend, sql), values)
+    Statement::from_sql_and_values(conn.get_database_backend(), sql, values)
 }
 
-/// One `SELECT COUNT(*) ...` with `?` placeholders.
+/// One `SELECT COUNT(*) ...` with numbered placeholders.
 pub(crate) async fn count(conn: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
     conn.query_one_raw(stmt(conn, sql, values))
         .await
@@ -144,7 +145,7 @@ pub(crate) async fn outbox_rows(
         Some(event_type) => {
             count(
                 conn,
-                "SELECT COUNT(*) FROM outbox WHERE aggregate_id = ? AND event_type = ?",
+                "SELECT COUNT(*) FROM outbox WHERE aggregate_id = $1 AND event_type = $2",
                 vec![aggregate_id.into(), event_type.into()],
             )
             .await
@@ -152,7 +153,7 @@ pub(crate) async fn outbox_rows(
         None => {
             count(
                 conn,
-                "SELECT COUNT(*) FROM outbox WHERE aggregate_id = ?",
+                "SELECT COUNT(*) FROM outbox WHERE aggregate_id = $1",
                 vec![aggregate_id.into()],
             )
             .await
@@ -160,16 +161,16 @@ pub(crate) async fn outbox_rows(
     }
 }
 
-/// The `(aggregate_version, payload)` of every outbox row of one aggregate and event type.
+/// The `(aggregate_version, envelope)` of every outbox row of one aggregate and event type.
 pub(crate) async fn outbox_events(
     conn: &DatabaseConnection,
     aggregate_id: &str,
     event_type: &str,
-) -> Vec<(i64, String)> {
+) -> Vec<(i64, saas_proto::events::v1::EventEnvelope)> {
     conn.query_all_raw(stmt(
         conn,
-        "SELECT aggregate_version, payload FROM outbox \
-         WHERE aggregate_id = ? AND event_type = ? ORDER BY seq",
+        "SELECT aggregate_version, envelope FROM outbox \
+         WHERE aggregate_id = $1 AND event_type = $2 ORDER BY seq",
         vec![aggregate_id.into(), event_type.into()],
     ))
     .await
@@ -178,7 +179,12 @@ pub(crate) async fn outbox_events(
     .map(|row| {
         (
             row.try_get_by_index::<i64>(0).expect("aggregate_version"),
-            row.try_get_by_index::<String>(1).expect("payload"),
+            prost::Message::decode(
+                row.try_get_by_index::<Vec<u8>>(1)
+                    .expect("envelope")
+                    .as_slice(),
+            )
+            .expect("an EventEnvelope"),
         )
     })
     .collect()
@@ -198,7 +204,7 @@ pub(crate) async fn unfinished_idempotency_rows(conn: &DatabaseConnection) -> i6
 pub(crate) async fn recorded_requests(conn: &DatabaseConnection, method: &str) -> i64 {
     count(
         conn,
-        "SELECT COUNT(*) FROM idempotency WHERE method = ?",
+        "SELECT COUNT(*) FROM idempotency WHERE method = $1",
         vec![method.into()],
     )
     .await
@@ -555,7 +561,7 @@ async fn a_call_in_flight_at_the_limit_sheds_every_other_call() {
             let txn = conn.begin().await.unwrap();
             txn.query_one_raw(stmt(
                 &txn,
-                "SELECT version FROM users WHERE id = ? FOR UPDATE",
+                "SELECT version FROM users WHERE id = $1 FOR UPDATE",
                 vec![user.id.clone().into()],
             ))
             .await

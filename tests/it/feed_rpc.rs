@@ -102,7 +102,7 @@ async fn open(database: &TestDatabase) -> DatabaseConnection {
 async fn events_of(conn: &DatabaseConnection, feed: &str, event_type: &str) -> i64 {
     count(
         conn,
-        "SELECT COUNT(*) FROM outbox WHERE aggregate_id = ? AND event_type = ?",
+        "SELECT COUNT(*) FROM outbox WHERE aggregate_id = $1 AND event_type = $2",
         vec![feed.into(), event_type.into()],
     )
     .await
@@ -112,7 +112,7 @@ async fn events_of(conn: &DatabaseConnection, feed: &str, event_type: &str) -> i
 async fn rows_of(conn: &DatabaseConnection, feed: &str) -> i64 {
     count(
         conn,
-        "SELECT COUNT(*) FROM feed_entries WHERE feed_id = ?",
+        "SELECT COUNT(*) FROM feed_entries WHERE feed_id = $1",
         vec![feed.into()],
     )
     .await

@@ -193,6 +193,12 @@ async fn sigterm_under_load_drains_and_leaves_no_partial_commit() {
     let events: BTreeMap<i64, String> = outbox_events(&conn, &user.id, DISPLAY_NAME_CHANGED)
         .await
         .into_iter()
+        .map(|(version, envelope)| {
+            let payload = envelope.payload.expect("a payload");
+            let changed: saas_proto::identity::v1::UserDisplayNameChanged =
+                payload.to_msg().expect("a UserDisplayNameChanged");
+            (version, changed.display_name)
+        })
         .collect();
 
     // Every committed version has exactly its outbox row, and every outbox row its version.
@@ -209,19 +215,18 @@ async fn sigterm_under_load_drains_and_leaves_no_partial_commit() {
     // Every acknowledged write is in the state: its version is committed with its name.
     for (acked, name) in &acks {
         assert!(*acked <= final_version, "acknowledged v{acked} was lost");
-        let payload = events
+        let committed = events
             .get(&(*acked as i64))
             .unwrap_or_else(|| panic!("acknowledged v{acked} has no outbox row"));
-        assert!(
-            payload.contains(&format!("\"{name}\"")),
-            "v{acked} was acknowledged as {name:?} but committed as {payload}"
+        assert_eq!(
+            committed, name,
+            "v{acked} was acknowledged as {name:?} but committed as {committed:?}"
         );
     }
     let latest = &events[&(final_version as i64)];
-    assert!(
-        latest.contains(&format!("\"{}\"", after.display_name)),
-        "the stored name {:?} is the last event's {latest}",
-        after.display_name
+    assert_eq!(
+        *latest, after.display_name,
+        "the stored name is the last event's"
     );
     assert_eq!(
         unfinished_idempotency_rows(&conn).await,

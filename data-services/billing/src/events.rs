@@ -30,7 +30,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionTrialStarted",
             &pb::SubscriptionTrialStarted {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -48,7 +47,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionPlanChanged",
             &pb::SubscriptionPlanChanged {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -67,7 +65,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionSeatsChanged",
             &pb::SubscriptionSeatsChanged {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -85,7 +82,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionPaymentSucceeded",
             &pb::SubscriptionPaymentSucceeded {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -101,7 +97,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionPaymentFailed",
             &pb::SubscriptionPaymentFailed {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -115,7 +110,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionTrialExpired",
             &pb::SubscriptionTrialExpired {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -127,7 +121,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionPeriodEnded",
             &pb::SubscriptionPeriodEnded {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -140,7 +133,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionCancellationScheduled",
             &pb::SubscriptionCancellationScheduled {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -153,7 +145,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionResumed",
             &pb::SubscriptionResumed {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),
@@ -166,7 +157,6 @@ pub fn integration_event(
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.billing.v1.SubscriptionCanceled",
             &pb::SubscriptionCanceled {
                 subscription_id: subscription_id.to_string(),
                 workspace_id: workspace_id.to_string(),

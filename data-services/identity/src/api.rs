@@ -8,13 +8,14 @@ use identity_domain::{
 };
 use kernel_domain::Rejection;
 use platform::{
-    rpc::{FieldCheck, PageRequest, Target, parse_email, parse_id, parse_request_id, parse_token},
-    store::{Command, Stored},
+    endpoint::Endpoint,
+    rpc::{PageRequest, parse_email, parse_id, parse_token},
+    store::{Command, StoreError, Stored},
 };
 use saas_proto::identity::v1::{self as pb, user_service_server::UserService};
 use tonic::{Request, Response, Status};
 
-use crate::{UserStore, wire};
+use crate::{UserSchema, UserStore, wire};
 
 /// The most ids one `BatchGetUsers` may ask for.
 pub const MAX_BATCH: usize = 100;
@@ -22,7 +23,7 @@ pub const MAX_BATCH: usize = 100;
 /// The `UserService` implementation.
 #[derive(Clone)]
 pub struct UserApi {
-    store: UserStore,
+    api: Endpoint<UserSchema, pb::User>,
     hasher: Arc<dyn PasswordHasher>,
     /// Password hashing is deliberately expensive (argon2id, 19 MiB per hash): at most
     /// `limit.slots` run at once, and a call that cannot get a slot within `limit.wait` is
@@ -65,7 +66,7 @@ impl UserApi {
         limit: HashingLimit,
     ) -> Self {
         UserApi {
-            store,
+            api: Endpoint::new(store, wire::user),
             hasher,
             hashing: Arc::new(tokio::sync::Semaphore::new(limit.slots.max(1))),
             hashing_wait: limit.wait,
@@ -82,7 +83,7 @@ impl UserApi {
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| {
-                self.reject(Rejection::new(
+                self.api.status(Rejection::new(
                     kernel_domain::RejectionKind::Unavailable,
                     "OVERLOADED",
                     "too many password checks at once; retry with backoff",
@@ -90,13 +91,9 @@ impl UserApi {
             })?;
         let result = tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| self.store.internal(e));
+            .map_err(|e| self.api.status(StoreError::internal(e)));
         drop(slot);
         result
-    }
-
-    fn reject(&self, rejection: impl Into<Rejection>) -> Status {
-        self.store.reject(&rejection.into())
     }
 
     /// Hashes off the async workers: argon2 takes tens of milliseconds by design.
@@ -111,7 +108,7 @@ impl UserApi {
         password: Password,
     ) -> Result<identity_domain::CredentialCheck, Status> {
         let hasher = self.hasher.clone();
-        let now = self.store.now();
+        let now = self.api.store().now();
         self.hashing(move || user.check_credentials(&password, hasher.as_ref(), now))
             .await
     }
@@ -120,8 +117,8 @@ impl UserApi {
 /// How often a password check is repeated when a concurrent change to the user spent it.
 const CHECK_ATTEMPTS: usize = 5;
 
-fn is_stale_check(status: &Status) -> bool {
-    platform::rpc::error_reason(status).as_deref() == Some(UserError::PasswordCheckStale.reason())
+fn is_stale_check(error: &StoreError) -> bool {
+    error.is_rejected_as(UserError::PasswordCheckStale.reason())
 }
 
 fn invalid_credentials() -> Rejection {
@@ -136,36 +133,20 @@ fn password(field: &str, raw: &str) -> Result<Password, Rejection> {
     Password::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
 }
 
-fn user_id(raw: &str) -> Result<uuid::Uuid, Rejection> {
-    parse_id("id", raw)
-}
-
-fn target(fields: &mut FieldCheck, id: &str, request_id: &str, etag: &str) -> Option<Target> {
-    Target::parse(fields, id, request_id, etag)
+fn session_id(raw: &str) -> Result<SessionId, Rejection> {
+    parse_id("session_id", raw).map(SessionId::from_uuid)
 }
 
 impl UserApi {
-    /// Runs `decide` on an existing user as `method`, rendering the user.
-    async fn command<M: prost::Message>(
-        &self,
-        method: &'static str,
-        target: Target,
-        fingerprinted: &M,
-        mut decide: impl FnMut(
-            &mut User,
-            kernel_domain::Timestamp,
-        ) -> Result<Vec<identity_domain::UserEvent>, UserError>,
-    ) -> Result<Response<pb::User>, Status> {
-        let command = Command::new(method, target.request_id, fingerprinted, target.expected);
-        self.store
-            .update(
-                command,
-                target.id,
-                |user, now| decide(user, now).map_err(Rejection::from),
-                wire::user,
-            )
-            .await
-            .map(Response::new)
+    /// Reads a user or answers `NOT_FOUND`.
+    async fn existing(&self, id: uuid::Uuid) -> Result<User, Status> {
+        let stored = self.api.store().get_existing(id).await;
+        stored.map(|s| s.aggregate).map_err(|e| self.api.status(e))
+    }
+
+    /// Renders `users` as of now.
+    fn users<'a>(&self, users: impl Iterator<Item = &'a Stored<User>>) -> Vec<pb::User> {
+        users.map(|user| self.api.render(user)).collect()
     }
 }
 
@@ -175,9 +156,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let id = user_id(&request.get_ref().id).map_err(|r| self.reject(r))?;
-        let stored = self.store.get_existing(id).await?;
-        Ok(Response::new(wire::user(&stored, self.store.now())))
+        self.api.get(parse_id("id", &request.get_ref().id)).await
     }
 
     async fn batch_get_users(
@@ -186,23 +165,24 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::BatchGetUsersResponse>, Status> {
         let ids = &request.get_ref().ids;
         if ids.len() > MAX_BATCH {
-            return Err(self.reject(Rejection::invalid_field(
+            return Err(self.api.status(Rejection::invalid_field(
                 "TOO_MANY_IDS",
                 "ids",
                 format!("at most {MAX_BATCH} ids per call"),
             )));
         }
-        let mut fields = FieldCheck::new();
-        let parsed: Vec<_> = ids
-            .iter()
-            .enumerate()
-            .filter_map(|(i, id)| fields.check(parse_id(&format!("ids[{i}]"), id)))
-            .collect();
-        fields.finish().map_err(|r| self.reject(r))?;
-        let users = self.store.get_many(&parsed).await?;
-        let now = self.store.now();
+        let parsed = self.api.check(|fields| {
+            let parsed: Vec<_> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| fields.check(parse_id(&format!("ids[{i}]"), id)))
+                .collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>()
+        })?;
+        let users = self.api.store().get_many(&parsed).await;
+        let users = users.map_err(|e| self.api.status(e))?;
         Ok(Response::new(pb::BatchGetUsersResponse {
-            users: users.iter().map(|u| wire::user(u, now)).collect(),
+            users: self.users(users.iter()),
         }))
     }
 
@@ -210,9 +190,10 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::LookupUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let email = parse_email("email", &request.get_ref().email).map_err(|r| self.reject(r))?;
-        let stored = self.store.find_existing_by("email", email.as_str()).await?;
-        Ok(Response::new(wire::user(&stored, self.store.now())))
+        let email = parse_email("email", &request.get_ref().email);
+        self.api
+            .find("email", email.map(|email| email.as_str().to_owned()))
+            .await
     }
 
     async fn list_users(
@@ -221,11 +202,11 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let request = request.get_ref();
         let page = PageRequest::parse(request.page_size, &request.page_token)
-            .map_err(|r| self.reject(r))?;
-        let page = self.store.list(page).await?;
-        let now = self.store.now();
+            .map_err(|r| self.api.status(r))?;
+        let page = self.api.store().list(page).await;
+        let page = page.map_err(|e| self.api.status(e))?;
         Ok(Response::new(pb::ListUsersResponse {
-            users: page.items.iter().map(|u| wire::user(u, now)).collect(),
+            users: self.users(page.items.iter()),
             next_page_token: page.next_page_token,
         }))
     }
@@ -234,106 +215,91 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::RegisterUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let request_id = fields.check(parse_request_id(&request.request_id));
-            let email = fields.check(parse_email("email", &request.email));
-            let name = fields.check(display_name(&request.display_name));
-            let password = fields.check(password("password", &request.password));
-            platform::checked!(fields, request_id, email, name, password);
-            Ok((request_id, email, name, password))
-        })();
-        let (request_id, email, name, password) = parsed.map_err(|r| self.reject(r))?;
-        let hash = self.hash(password).await?;
-        let fingerprinted = pb::RegisterUserRequest {
+        let call = self.api.parse(request, |r, fields| {
+            let email = fields.check(parse_email("email", &r.email));
+            let name = fields.check(display_name(&r.display_name));
+            let password = fields.check(password("password", &r.password));
+            Some((email?, name?, password?))
+        })?;
+        let call = call.fingerprint(|r, _| pb::RegisterUserRequest {
             password: String::new(),
-            ..request
-        };
-        let command = Command::new("RegisterUser", request_id, &fingerprinted, None);
+            ..r
+        });
+        let hash = self.hash(call.args.2.clone()).await?;
         let id = UserId::from_uuid(platform::new_id());
-        self.store
-            .create(
-                command,
-                |now| Ok(User::register(id, email, name, hash, now)),
-                wire::user,
-            )
+        self.api
+            .create(call, |(email, name, _), now| {
+                let user = User::register(id, email.clone(), name.clone(), hash, now);
+                Ok::<_, Rejection>(user)
+            })
             .await
-            .map(Response::new)
     }
 
     async fn change_display_name(
         &self,
         request: Request<pb::ChangeDisplayNameRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let name = fields.check(display_name(&request.display_name));
-            platform::checked!(fields, target, name);
-            Ok((target, name))
-        })();
-        let (target, name) = parsed.map_err(|r| self.reject(r))?;
-        self.command("ChangeDisplayName", target, &request, |user, now| {
-            user.change_display_name(name.clone(), now)
-        })
-        .await
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(display_name(&r.display_name))
+        })?;
+        self.api
+            .update(call, |user, name, now| {
+                user.change_display_name(name.clone(), now)
+            })
+            .await
     }
 
     async fn change_email(
         &self,
         request: Request<pb::ChangeEmailRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let email = fields.check(parse_email("email", &request.email));
-            platform::checked!(fields, target, email);
-            Ok((target, email))
-        })();
-        let (target, email) = parsed.map_err(|r| self.reject(r))?;
-        self.command("ChangeEmail", target, &request, |user, now| {
-            user.change_email(email.clone(), now)
-        })
-        .await
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(parse_email("email", &r.email))
+        })?;
+        self.api
+            .update(call, |user, email, now| {
+                user.change_email(email.clone(), now)
+            })
+            .await
     }
 
     async fn change_password(
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let old = fields.check(password("old_password", &request.old_password));
-            let new = fields.check(password("new_password", &request.new_password));
-            platform::checked!(fields, target, old, new);
-            Ok((target, old, new))
-        })();
-        let (target, old, new) = parsed.map_err(|r| self.reject(r))?;
-        let new_hash = self.hash(new).await?;
-        let fingerprinted = pb::ChangePasswordRequest {
+        let call = self.api.parse(request, |r, fields| {
+            let old = fields.check(password("old_password", &r.old_password));
+            let new = fields.check(password("new_password", &r.new_password));
+            Some((old?, new?))
+        })?;
+        let call = call.fingerprint(|r, _| pb::ChangePasswordRequest {
             old_password: String::new(),
             new_password: String::new(),
-            ..request
-        };
+            ..r
+        });
+        let new_hash = self.hash(call.args.1.clone()).await?;
+        let id = call.target().map_err(|e| self.api.status(e))?;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let user = self.store.get_existing(target.id).await?.aggregate;
-            let mut check = Some(self.check(user, old.clone()).await?);
+            let user = self.existing(id).await?;
+            let mut check = Some(self.check(user, call.args.0.clone()).await?);
             let result = self
-                .command("ChangePassword", target, &fingerprinted, |user, now| {
-                    let check = check.take().ok_or(UserError::PasswordCheckStale)?;
-                    user.change_password(check, new_hash.clone(), now)
-                })
+                .api
+                .store()
+                .update(
+                    call.command(),
+                    id,
+                    |user, now| {
+                        let check = check.take().ok_or(UserError::PasswordCheckStale)?;
+                        Ok(user.change_password(check, new_hash.clone(), now)?)
+                    },
+                    wire::user,
+                )
                 .await;
             match result {
-                Err(status) if is_stale_check(&status) && attempts < CHECK_ATTEMPTS => continue,
-                other => return other,
+                Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => continue,
+                other => return other.map(Response::new).map_err(|e| self.api.status(e)),
             }
         }
     }
@@ -342,20 +308,18 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::VerifyCredentialsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let email = fields.check(parse_email("email", &request.email));
-            let password = fields.check(password("password", &request.password));
-            platform::checked!(fields, email, password);
-            Ok((email, password))
-        })();
-        let (email, password) = parsed.map_err(|r| self.reject(r))?;
-        let Some(found) = self.store.find_by("email", email.as_str()).await? else {
+        let r = request.get_ref();
+        let (email, password) = self.api.check(|fields| {
+            let email = fields.check(parse_email("email", &r.email));
+            let password = fields.check(password("password", &r.password));
+            Some((email?, password?))
+        })?;
+        let found = self.api.store().find_by("email", email.as_str()).await;
+        let Some(found) = found.map_err(|e| self.api.status(e))? else {
             // Spend the same time as a wrong password, then answer the same.
             let hasher = self.hasher.clone();
             self.hashing(move || hasher.verify(&password, None)).await?;
-            return Err(self.reject(invalid_credentials()));
+            return Err(self.api.status(invalid_credentials()));
         };
         let id = found.aggregate.id().as_uuid();
         let mut user = found.aggregate;
@@ -365,7 +329,8 @@ impl UserService for UserApi {
             let mut check = Some(self.check(user, password.clone()).await?);
             let mut outcome = LoginOutcome::Refused;
             let result = self
-                .store
+                .api
+                .store()
                 .update(
                     Command::unrecorded("VerifyCredentials"),
                     id,
@@ -386,15 +351,15 @@ impl UserService for UserApi {
                 Ok(rendered) if outcome == LoginOutcome::Accepted => {
                     return Ok(Response::new(rendered));
                 }
-                Ok(_) => return Err(self.reject(invalid_credentials())),
-                Err(status) if is_stale_check(&status) && attempts < CHECK_ATTEMPTS => {
-                    user = self.store.get_existing(id).await?.aggregate;
+                Ok(_) => return Err(self.api.status(invalid_credentials())),
+                Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => {
+                    user = self.existing(id).await?;
                 }
                 // Out of attempts: still one answer for every refused login.
-                Err(status) if is_stale_check(&status) => {
-                    return Err(self.reject(invalid_credentials()));
+                Err(e) if is_stale_check(&e) => {
+                    return Err(self.api.status(invalid_credentials()));
                 }
-                Err(status) => return Err(status),
+                Err(e) => return Err(self.api.status(e)),
             }
         }
     }
@@ -403,221 +368,156 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionResponse>, Status> {
-        let request = request.into_inner();
-        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
-            .map_err(|r| self.reject(r))?;
+        let call = self.api.parse(request, |_, _| Some(()))?;
         let session_id = SessionId::from_uuid(platform::new_id());
-        let command = Command::new("OpenSession", target.request_id, &request, target.expected);
-        self.store
-            .update(
-                command,
-                target.id,
-                |user, now| user.open_session(session_id, now).map_err(Rejection::from),
+        self.api
+            .update_with(
+                call,
+                |user, _, now| user.open_session(session_id, now),
                 |stored, now| pb::OpenSessionResponse {
                     user: Some(wire::user(stored, now)),
                     session: find_session(stored, session_id),
                 },
             )
             .await
-            .map(Response::new)
     }
 
     async fn refresh_session(
         &self,
         request: Request<pb::RefreshSessionRequest>,
     ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, "");
-            let session = fields.check(parse_id("session_id", &request.session_id));
-            platform::checked!(fields, target, session);
-            Ok((target, SessionId::from_uuid(session)))
-        })();
-        let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
-        let command = Command::new("RefreshSession", target.request_id, &request, None);
-        self.store
-            .update(
-                command,
-                target.id,
-                |user, now| {
-                    user.refresh_session(session_id, now)
-                        .map_err(Rejection::from)
-                },
+        let call = self
+            .api
+            .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
+        let session_id = call.args;
+        self.api
+            .update_with(
+                call,
+                |user, session, now| user.refresh_session(*session, now),
                 |stored, now| pb::RefreshSessionResponse {
                     user: Some(wire::user(stored, now)),
                     session: find_session(stored, session_id),
                 },
             )
             .await
-            .map(Response::new)
     }
 
     async fn close_session(
         &self,
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, "");
-            let session = fields.check(parse_id("session_id", &request.session_id));
-            platform::checked!(fields, target, session);
-            Ok((target, SessionId::from_uuid(session)))
-        })();
-        let (target, session_id) = parsed.map_err(|r| self.reject(r))?;
-        self.command("CloseSession", target, &request, |user, now| {
-            user.close_session(session_id, now)
-        })
-        .await
+        let call = self
+            .api
+            .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
+        self.api
+            .update(call, |user, session, now| user.close_session(*session, now))
+            .await
     }
 
     async fn start_email_verification(
         &self,
         request: Request<pb::StartEmailVerificationRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let token = fields.check(parse_token("token", &request.token));
-            platform::checked!(fields, target, token);
-            Ok((target, token))
-        })();
-        let (target, token) = parsed.map_err(|r| self.reject(r))?;
-        let fingerprinted = pb::StartEmailVerificationRequest {
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(parse_token("token", &r.token))
+        })?;
+        let call = call.fingerprint(|r, token| pb::StartEmailVerificationRequest {
             token: token.to_hex(),
-            ..request
-        };
-        self.command(
-            "StartEmailVerification",
-            target,
-            &fingerprinted,
-            |user, now| user.start_email_verification(token.clone(), now),
-        )
-        .await
+            ..r
+        });
+        self.api
+            .update(call, |user, token, now| {
+                user.start_email_verification(token.clone(), now)
+            })
+            .await
     }
 
     async fn confirm_email_verification(
         &self,
         request: Request<pb::ConfirmEmailVerificationRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(parse_token("token", &request.token));
-            platform::checked!(fields, target, token);
-            Ok((target, token))
-        })();
-        let (target, token) = parsed.map_err(|r| self.reject(r))?;
-        let fingerprinted = pb::ConfirmEmailVerificationRequest {
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(parse_token("token", &r.token))
+        })?;
+        let call = call.fingerprint(|r, token| pb::ConfirmEmailVerificationRequest {
             token: token.to_hex(),
-            ..request
-        };
-        self.command(
-            "ConfirmEmailVerification",
-            target,
-            &fingerprinted,
-            |user, now| user.confirm_email_verification(&token, now),
-        )
-        .await
+            ..r
+        });
+        self.api
+            .update(call, |user, token, now| {
+                user.confirm_email_verification(token, now)
+            })
+            .await
     }
 
     async fn start_password_reset(
         &self,
         request: Request<pb::StartPasswordResetRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(parse_token("token", &request.token));
-            platform::checked!(fields, target, token);
-            Ok((target, token))
-        })();
-        let (target, token) = parsed.map_err(|r| self.reject(r))?;
-        let fingerprinted = pb::StartPasswordResetRequest {
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(parse_token("token", &r.token))
+        })?;
+        let call = call.fingerprint(|r, token| pb::StartPasswordResetRequest {
             token: token.to_hex(),
-            ..request
-        };
-        self.command("StartPasswordReset", target, &fingerprinted, |user, now| {
-            user.start_password_reset(token.clone(), now)
-        })
-        .await
+            ..r
+        });
+        self.api
+            .update(call, |user, token, now| {
+                user.start_password_reset(token.clone(), now)
+            })
+            .await
     }
 
     async fn complete_password_reset(
         &self,
         request: Request<pb::CompletePasswordResetRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, "");
-            let token = fields.check(parse_token("token", &request.token));
-            let new = fields.check(password("new_password", &request.new_password));
-            platform::checked!(fields, target, token, new);
-            Ok((target, token, new))
-        })();
-        let (target, token, new) = parsed.map_err(|r| self.reject(r))?;
-        let new_hash = self.hash(new).await?;
-        let fingerprinted = pb::CompletePasswordResetRequest {
+        let call = self.api.parse(request, |r, fields| {
+            let token = fields.check(parse_token("token", &r.token));
+            let new = fields.check(password("new_password", &r.new_password));
+            Some((token?, new?))
+        })?;
+        let call = call.fingerprint(|r, (token, _)| pb::CompletePasswordResetRequest {
             token: token.to_hex(),
             new_password: String::new(),
-            ..request
-        };
-        self.command(
-            "CompletePasswordReset",
-            target,
-            &fingerprinted,
-            |user, now| user.complete_password_reset(&token, new_hash.clone(), now),
-        )
-        .await
+            ..r
+        });
+        let new_hash = self.hash(call.args.1.clone()).await?;
+        self.api
+            .update(call, |user, (token, _), now| {
+                user.complete_password_reset(token, new_hash.clone(), now)
+            })
+            .await
     }
 
     async fn suspend_user(
         &self,
         request: Request<pb::SuspendUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let target = target(&mut fields, &request.id, &request.request_id, &request.etag);
-            let reason =
-                fields.check(SuspensionReason::parse(&request.reason).map_err(Rejection::from));
-            platform::checked!(fields, target, reason);
-            Ok((target, reason))
-        })();
-        let (target, reason) = parsed.map_err(|r| self.reject(r))?;
-        self.command("SuspendUser", target, &request, |user, now| {
-            user.suspend(reason.clone(), now)
-        })
-        .await
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(SuspensionReason::parse(&r.reason).map_err(Rejection::from))
+        })?;
+        self.api
+            .update(call, |user, reason, now| user.suspend(reason.clone(), now))
+            .await
     }
 
     async fn reactivate_user(
         &self,
         request: Request<pb::ReactivateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
-            .map_err(|r| self.reject(r))?;
-        self.command("ReactivateUser", target, &request, |user, now| {
-            user.reactivate(now)
-        })
-        .await
+        let call = self.api.parse(request, |_, _| Some(()))?;
+        self.api
+            .update(call, |user, _, now| user.reactivate(now))
+            .await
     }
 
     async fn erase_user(
         &self,
         request: Request<pb::EraseUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let request = request.into_inner();
-        let target = Target::parse_alone(&request.id, &request.request_id, &request.etag)
-            .map_err(|r| self.reject(r))?;
-        self.command("EraseUser", target, &request, |user, now| user.erase(now))
-            .await
+        let call = self.api.parse(request, |_, _| Some(()))?;
+        self.api.update(call, |user, _, now| user.erase(now)).await
     }
 }
 

@@ -19,162 +19,113 @@ pub fn integration_event(_user: &User, event: &UserEvent) -> IntegrationEvent {
             email,
             display_name,
             ..
-        } => publish(
-            "saas.identity.v1.UserRegistered",
-            &pb::UserRegistered {
-                user_id: user_id.to_string(),
-                email: email.as_str().to_owned(),
-                display_name: display_name.as_str().to_owned(),
-            },
-        ),
+        } => publish(&pb::UserRegistered {
+            user_id: user_id.to_string(),
+            email: email.as_str().to_owned(),
+            display_name: display_name.as_str().to_owned(),
+        }),
         UserEvent::DisplayNameChanged {
             user_id,
             display_name,
             ..
-        } => publish(
-            "saas.identity.v1.UserDisplayNameChanged",
-            &pb::UserDisplayNameChanged {
-                user_id: user_id.to_string(),
-                display_name: display_name.as_str().to_owned(),
-            },
-        ),
-        UserEvent::EmailChanged { user_id, email, .. } => publish(
-            "saas.identity.v1.UserEmailChanged",
-            &pb::UserEmailChanged {
-                user_id: user_id.to_string(),
-                email: email.as_str().to_owned(),
-            },
-        ),
-        UserEvent::PasswordChanged { user_id, .. } => publish(
-            "saas.identity.v1.UserPasswordChanged",
-            &pb::UserPasswordChanged {
-                user_id: user_id.to_string(),
-            },
-        ),
+        } => publish(&pb::UserDisplayNameChanged {
+            user_id: user_id.to_string(),
+            display_name: display_name.as_str().to_owned(),
+        }),
+        UserEvent::EmailChanged { user_id, email, .. } => publish(&pb::UserEmailChanged {
+            user_id: user_id.to_string(),
+            email: email.as_str().to_owned(),
+        }),
+        UserEvent::PasswordChanged { user_id, .. } => publish(&pb::UserPasswordChanged {
+            user_id: user_id.to_string(),
+        }),
         UserEvent::LoginFailed {
             user_id,
             consecutive_failures,
             ..
-        } => publish(
-            "saas.identity.v1.UserLoginFailed",
-            &pb::UserLoginFailed {
-                user_id: user_id.to_string(),
-                consecutive_failures: count(*consecutive_failures),
-            },
-        ),
-        UserEvent::AccountLocked { user_id, until, .. } => publish(
-            "saas.identity.v1.UserAccountLocked",
-            &pb::UserAccountLocked {
-                user_id: user_id.to_string(),
-                lock_expire_time: Some(timestamp(*until)),
-            },
-        ),
-        UserEvent::LoggedIn { user_id, .. } => publish(
-            "saas.identity.v1.UserLoggedIn",
-            &pb::UserLoggedIn {
-                user_id: user_id.to_string(),
-            },
-        ),
+        } => publish(&pb::UserLoginFailed {
+            user_id: user_id.to_string(),
+            consecutive_failures: count(*consecutive_failures),
+        }),
+        UserEvent::AccountLocked { user_id, until, .. } => publish(&pb::UserAccountLocked {
+            user_id: user_id.to_string(),
+            lock_expire_time: Some(timestamp(*until)),
+        }),
+        UserEvent::LoggedIn { user_id, .. } => publish(&pb::UserLoggedIn {
+            user_id: user_id.to_string(),
+        }),
         UserEvent::SessionOpened {
             user_id,
             session_id,
             expires_at,
             ..
-        } => publish(
-            "saas.identity.v1.UserSessionOpened",
-            &pb::UserSessionOpened {
-                user_id: user_id.to_string(),
-                session_id: session_id.to_string(),
-                expire_time: Some(timestamp(*expires_at)),
-            },
-        ),
+        } => publish(&pb::UserSessionOpened {
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            expire_time: Some(timestamp(*expires_at)),
+        }),
         UserEvent::SessionRefreshed {
             user_id,
             session_id,
             expires_at,
             ..
-        } => publish(
-            "saas.identity.v1.UserSessionRefreshed",
-            &pb::UserSessionRefreshed {
-                user_id: user_id.to_string(),
-                session_id: session_id.to_string(),
-                expire_time: Some(timestamp(*expires_at)),
-            },
-        ),
+        } => publish(&pb::UserSessionRefreshed {
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            expire_time: Some(timestamp(*expires_at)),
+        }),
         UserEvent::SessionClosed {
             user_id,
             session_id,
             reason,
             ..
-        } => publish(
-            "saas.identity.v1.UserSessionClosed",
-            &pb::UserSessionClosed {
-                user_id: user_id.to_string(),
-                session_id: session_id.to_string(),
-                reason: close_reason(*reason) as i32,
-            },
-        ),
+        } => publish(&pb::UserSessionClosed {
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            reason: close_reason(*reason) as i32,
+        }),
         UserEvent::EmailVerificationStarted {
             user_id,
             expires_at,
             ..
-        } => publish(
-            "saas.identity.v1.UserEmailVerificationStarted",
-            &pb::UserEmailVerificationStarted {
-                user_id: user_id.to_string(),
-                expire_time: Some(timestamp(*expires_at)),
-            },
-        ),
-        UserEvent::EmailVerified { user_id, .. } => publish(
-            "saas.identity.v1.UserEmailVerified",
-            &pb::UserEmailVerified {
-                user_id: user_id.to_string(),
-            },
-        ),
+        } => publish(&pb::UserEmailVerificationStarted {
+            user_id: user_id.to_string(),
+            expire_time: Some(timestamp(*expires_at)),
+        }),
+        UserEvent::EmailVerified { user_id, .. } => publish(&pb::UserEmailVerified {
+            user_id: user_id.to_string(),
+        }),
         UserEvent::PasswordResetStarted {
             user_id,
             expires_at,
             ..
-        } => publish(
-            "saas.identity.v1.UserPasswordResetStarted",
-            &pb::UserPasswordResetStarted {
+        } => publish(&pb::UserPasswordResetStarted {
+            user_id: user_id.to_string(),
+            expire_time: Some(timestamp(*expires_at)),
+        }),
+        UserEvent::PasswordResetCompleted { user_id, .. } => {
+            publish(&pb::UserPasswordResetCompleted {
                 user_id: user_id.to_string(),
-                expire_time: Some(timestamp(*expires_at)),
-            },
-        ),
-        UserEvent::PasswordResetCompleted { user_id, .. } => publish(
-            "saas.identity.v1.UserPasswordResetCompleted",
-            &pb::UserPasswordResetCompleted {
-                user_id: user_id.to_string(),
-            },
-        ),
+            })
+        }
         UserEvent::Suspended {
             user_id, reason, ..
-        } => publish(
-            "saas.identity.v1.UserSuspended",
-            &pb::UserSuspended {
-                user_id: user_id.to_string(),
-                suspension_reason: reason.as_str().to_owned(),
-            },
-        ),
-        UserEvent::Reactivated { user_id, .. } => publish(
-            "saas.identity.v1.UserReactivated",
-            &pb::UserReactivated {
-                user_id: user_id.to_string(),
-            },
-        ),
-        UserEvent::Erased { user_id, .. } => publish(
-            "saas.identity.v1.UserErased",
-            &pb::UserErased {
-                user_id: user_id.to_string(),
-            },
-        ),
+        } => publish(&pb::UserSuspended {
+            user_id: user_id.to_string(),
+            suspension_reason: reason.as_str().to_owned(),
+        }),
+        UserEvent::Reactivated { user_id, .. } => publish(&pb::UserReactivated {
+            user_id: user_id.to_string(),
+        }),
+        UserEvent::Erased { user_id, .. } => publish(&pb::UserErased {
+            user_id: user_id.to_string(),
+        }),
     }
 }
 
-/// Packs `message`, whose full proto name is `full_name`, for no workspace.
-fn publish(full_name: &str, message: &impl prost::Message) -> IntegrationEvent {
-    IntegrationEvent::new(None, full_name, message)
+/// Packs `message` for no workspace.
+fn publish<M: prost::Name>(message: &M) -> IntegrationEvent {
+    IntegrationEvent::new(None, message)
 }
 
 fn count(n: u32) -> i32 {

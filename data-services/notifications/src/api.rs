@@ -14,8 +14,9 @@ use std::{
 use kernel_domain::Rejection;
 use notifications_domain::{EntryKind, Feed, FeedId, Payload, SourceEventId, WorkspaceId};
 use platform::{
-    rpc::{FieldCheck, error_reason, parse_etag, parse_id, parse_request_id},
-    store::{Command, Schema},
+    endpoint::{Call, Endpoint},
+    rpc::{FieldCheck, parse_id},
+    store::{Schema, StoreError},
 };
 use saas_proto::notifications::v1::{self as pb, feed_service_server::FeedService};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -42,7 +43,7 @@ const SIGNAL_CAPACITY: usize = 1024;
 /// appends and the shutdown switch of open watches.
 #[derive(Clone)]
 pub struct FeedApi {
-    store: FeedStore,
+    api: Endpoint<FeedSchema, pb::Feed>,
     /// The id of every feed an append was just committed to.
     appended: broadcast::Sender<Uuid>,
     /// Turned on by [`FeedApi::end_watches`].
@@ -59,10 +60,8 @@ struct AppendOutcome {
     duplicate_of: i64,
 }
 
-/// An append, parsed.
+/// The arguments of an append, parsed.
 struct Append {
-    feed: Uuid,
-    request_id: Uuid,
     source: SourceEventId,
     kind: EntryKind,
     workspace: Option<WorkspaceId>,
@@ -73,7 +72,7 @@ impl FeedApi {
     /// A service over a store.
     pub fn new(store: FeedStore) -> Self {
         FeedApi {
-            store,
+            api: Endpoint::new(store, wire::feed),
             appended: broadcast::channel(SIGNAL_CAPACITY).0,
             closing: Arc::new(watch::channel(false).0),
         }
@@ -85,8 +84,8 @@ impl FeedApi {
         self.closing.send_replace(true);
     }
 
-    fn reject(&self, rejection: impl Into<Rejection>) -> Status {
-        self.store.reject(&rejection.into())
+    fn store(&self) -> &FeedStore {
+        self.api.store()
     }
 
     /// Appends through the pipeline, creating the feed on first use. Two first appends
@@ -94,17 +93,16 @@ impl FeedApi {
     /// it appends to the feed the winner created.
     async fn append(
         &self,
-        append: &Append,
-        request: &pb::AppendFeedEntryRequest,
-    ) -> Result<AppendOutcome, Status> {
-        let command = Command::new("AppendFeedEntry", append.request_id, request, None);
+        call: &Call<pb::AppendFeedEntryRequest, Append>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let (feed_id, append, command) = (call.target()?, &call.args, call.command());
         let appended = AtomicBool::new(false);
         let respond = |stored: &platform::store::Stored<Feed>, now| {
             let seq = stored.aggregate.source_seq(append.source).unwrap_or(0);
             if appended.load(Ordering::SeqCst) {
                 AppendOutcome {
                     entry: Some(pb::FeedEntry {
-                        feed_id: append.feed.to_string(),
+                        feed_id: feed_id.to_string(),
                         sequence: wire::sequence(seq),
                         kind: append.kind.as_str().to_owned(),
                         workspace_id: append
@@ -135,13 +133,13 @@ impl FeedApi {
             appended.store(!events.is_empty(), Ordering::SeqCst);
             events
         };
-        if self.store.get(append.feed).await?.is_none() {
+        if self.store().get(feed_id).await?.is_none() {
             let created = self
-                .store
+                .store()
                 .create(
                     command.clone(),
                     |now| {
-                        let mut feed = Feed::open(FeedId::from_uuid(append.feed), now);
+                        let mut feed = Feed::open(FeedId::from_uuid(feed_id), now);
                         let events = decide(&mut feed, now);
                         Ok((feed, events))
                     },
@@ -149,16 +147,16 @@ impl FeedApi {
                 )
                 .await;
             match created {
-                Err(status) if error_reason(&status).as_deref() == Some("FEED_EXISTS") => {
-                    tracing::debug!(feed = %append.feed, "lost the race to create the feed");
+                Err(e) if e.is_rejected_as("FEED_EXISTS") => {
+                    tracing::debug!(feed = %feed_id, "lost the race to create the feed");
                 }
                 other => return other,
             }
         }
-        self.store
+        self.store()
             .update(
                 command,
-                append.feed,
+                feed_id,
                 |feed, now| Ok(decide(feed, now)),
                 &respond,
             )
@@ -170,20 +168,21 @@ impl FeedApi {
     /// since).
     async fn appended_entry(
         &self,
+        feed_id: Uuid,
         append: &Append,
         outcome: AppendOutcome,
-    ) -> Result<pb::FeedEntry, Status> {
+    ) -> Result<pb::FeedEntry, StoreError> {
         if let Some(entry) = outcome.entry {
             // Nobody listening is fine.
-            let _ = self.appended.send(append.feed);
+            let _ = self.appended.send(feed_id);
             return Ok(entry);
         }
         let seq = u64::try_from(outcome.duplicate_of).unwrap_or(0);
-        if let Some(entry) = entries::one(&self.store, append.feed, seq).await? {
+        if let Some(entry) = entries::one(self.store(), feed_id, seq).await? {
             return Ok(entry);
         }
         Ok(pb::FeedEntry {
-            feed_id: append.feed.to_string(),
+            feed_id: feed_id.to_string(),
             sequence: outcome.duplicate_of,
             kind: append.kind.as_str().to_owned(),
             workspace_id: append
@@ -213,11 +212,11 @@ impl FeedApi {
         loop {
             // Catch up, a page at a time.
             loop {
-                let page = match entries::page(&self.store, feed, position, WATCH_PAGE).await {
+                let page = match entries::page(self.store(), feed, position, WATCH_PAGE).await {
                     Ok(Some(page)) => page,
                     Ok(None) => break,
-                    Err(status) => {
-                        let _ = out.send(Err(status)).await;
+                    Err(e) => {
+                        let _ = out.send(Err(self.api.status(e))).await;
                         return;
                     }
                 };
@@ -316,96 +315,87 @@ fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, Rejection> {
 pub type WatchStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::WatchFeedResponse, Status>> + Send>>;
 
+/// Parses a read of a feed's entries: the feed and the position after which to read.
+fn feed_position(
+    feed_id: &str,
+    after_sequence: i64,
+    fields: &mut FieldCheck,
+) -> Option<(Uuid, u64)> {
+    let feed = fields.check(parse_id("feed_id", feed_id));
+    let after = fields.check(sequence("after_sequence", after_sequence));
+    Some((feed?, after?))
+}
+
 #[tonic::async_trait]
 impl FeedService for FeedApi {
     async fn get_feed(
         &self,
         request: Request<pb::GetFeedRequest>,
     ) -> Result<Response<pb::Feed>, Status> {
-        let id = parse_id("feed_id", &request.get_ref().feed_id).map_err(|r| self.reject(r))?;
-        let stored = self.store.get_existing(id).await?;
-        Ok(Response::new(wire::feed(&stored, self.store.now())))
+        self.api
+            .get(parse_id("feed_id", &request.get_ref().feed_id))
+            .await
     }
 
     async fn append_feed_entry(
         &self,
         request: Request<pb::AppendFeedEntryRequest>,
     ) -> Result<Response<pb::FeedEntry>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let feed = fields.check(parse_id("feed_id", &request.feed_id));
-            let request_id = fields.check(parse_request_id(&request.request_id));
-            let source = fields.check(parse_id("source_event_id", &request.source_event_id));
-            let kind = fields.check(EntryKind::parse(&request.kind).map_err(Rejection::from));
-            let workspace = fields.check(optional_id("workspace_id", &request.workspace_id));
+        let call = self.api.parse(request, |r, fields| {
+            let source = fields.check(parse_id("source_event_id", &r.source_event_id));
+            let kind = fields.check(EntryKind::parse(&r.kind).map_err(Rejection::from));
+            let workspace = fields.check(optional_id("workspace_id", &r.workspace_id));
             let payload = fields.check(
-                Payload::parse(&request.payload_json)
+                Payload::parse(&r.payload_json)
                     .map_err(|e| Rejection::from(e).on_field("payload_json")),
             );
-            platform::checked!(fields, feed, request_id, source, kind, workspace, payload);
-            Ok(Append {
-                feed,
-                request_id,
-                source: SourceEventId::from_uuid(source),
-                kind,
-                workspace: workspace.map(WorkspaceId::from_uuid),
-                payload,
+            Some(Append {
+                source: SourceEventId::from_uuid(source?),
+                kind: kind?,
+                workspace: workspace?.map(WorkspaceId::from_uuid),
+                payload: payload?,
             })
-        })();
-        let append = parsed.map_err(|r| self.reject(r))?;
-        let outcome = self.append(&append, &request).await?;
-        self.appended_entry(&append, outcome)
+        })?;
+        let appended = async {
+            let outcome = self.append(&call).await?;
+            self.appended_entry(call.target()?, &call.args, outcome)
+                .await
+        };
+        appended
             .await
             .map(Response::new)
+            .map_err(|e| self.api.status(e))
     }
 
     async fn mark_feed_read(
         &self,
         request: Request<pb::MarkFeedReadRequest>,
     ) -> Result<Response<pb::Feed>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let feed = fields.check(parse_id("feed_id", &request.feed_id));
-            let request_id = fields.check(parse_request_id(&request.request_id));
-            let expected = fields.check(parse_etag(&request.etag));
-            let up_to = fields.check(sequence("up_to_sequence", request.up_to_sequence));
-            platform::checked!(fields, feed, request_id, expected, up_to);
-            Ok((feed, request_id, expected, up_to))
-        })();
-        let (feed, request_id, expected, up_to) = parsed.map_err(|r| self.reject(r))?;
-        self.store
-            .update(
-                Command::new("MarkFeedRead", request_id, &request, expected),
-                feed,
-                |feed, now| {
-                    feed.mark_read(up_to, now)
-                        .map_err(|e| Rejection::from(e).on_field("up_to_sequence"))
-                },
-                wire::feed,
-            )
+        let call = self.api.parse(request, |r, fields| {
+            fields.check(sequence("up_to_sequence", r.up_to_sequence))
+        })?;
+        self.api
+            .update(call, |feed, up_to, now| {
+                feed.mark_read(*up_to, now)
+                    .map_err(|e| Rejection::from(e).on_field("up_to_sequence"))
+            })
             .await
-            .map(Response::new)
     }
 
     async fn list_feed_entries(
         &self,
         request: Request<pb::ListFeedEntriesRequest>,
     ) -> Result<Response<pb::ListFeedEntriesResponse>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let feed = fields.check(parse_id("feed_id", &request.feed_id));
-            let after = fields.check(sequence("after_sequence", request.after_sequence));
-            let size = fields.check(page_size(request.page_size));
-            platform::checked!(fields, feed, after, size);
-            Ok((feed, after, size))
-        })();
-        let (feed, after, size) = parsed.map_err(|r| self.reject(r))?;
-        let page = entries::page(&self.store, feed, after, size)
-            .await?
-            .ok_or_else(|| self.reject(<FeedSchema as Schema>::not_found()))?;
+        let r = request.get_ref();
+        let ((feed, after), size) = self.api.check(|fields| {
+            let position = feed_position(&r.feed_id, r.after_sequence, fields);
+            let size = fields.check(page_size(r.page_size));
+            Some((position?, size?))
+        })?;
+        let page = entries::page(self.store(), feed, after, size)
+            .await
+            .map_err(|e| self.api.status(e))?
+            .ok_or_else(|| self.api.status(<FeedSchema as Schema>::not_found()))?;
         Ok(Response::new(pb::ListFeedEntriesResponse {
             entries: page.entries,
             reset: page.reset,
@@ -420,15 +410,10 @@ impl FeedService for FeedApi {
         &self,
         request: Request<pb::WatchFeedRequest>,
     ) -> Result<Response<Self::WatchFeedStream>, Status> {
-        let request = request.into_inner();
-        let parsed = (|| {
-            let mut fields = FieldCheck::new();
-            let feed = fields.check(parse_id("feed_id", &request.feed_id));
-            let after = fields.check(sequence("after_sequence", request.after_sequence));
-            platform::checked!(fields, feed, after);
-            Ok((feed, after))
-        })();
-        let (feed, after) = parsed.map_err(|r| self.reject(r))?;
+        let r = request.get_ref();
+        let (feed, after) = self
+            .api
+            .check(|fields| feed_position(&r.feed_id, r.after_sequence, fields))?;
         let (out, messages) = mpsc::channel(WATCH_BUFFER);
         // Listen before the first read, so no append between the two is missed.
         let appended = self.appended.subscribe();

@@ -1,10 +1,13 @@
 //! Reading a feed's entries from `feed_entries`, and one page of them after a sequence
 //! number with the reset rule.
 
-use platform::{db::placeholders, rpc::timestamp};
+use notifications_migrations::{FEED_ENTRIES_TABLE, FEED_ENTRY_COLUMNS};
+use platform::{rpc::timestamp, store::StoreError};
 use saas_proto::notifications::v1 as pb;
-use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
-use tonic::Status;
+use sea_orm::{
+    ConnectionTrait, QueryResult,
+    sea_query::{Expr, ExprTrait, Order, Query, SelectStatement},
+};
 use uuid::Uuid;
 
 use crate::{FeedStore, wire::sequence};
@@ -34,7 +37,7 @@ pub(crate) async fn page(
     feed: Uuid,
     after: u64,
     limit: u64,
-) -> Result<Option<EntryPage>, Status> {
+) -> Result<Option<EntryPage>, StoreError> {
     let entries = after_seq(store, feed, after, limit).await?;
     let Some(stored) = store.get(feed).await? else {
         return Ok(None);
@@ -48,25 +51,29 @@ pub(crate) async fn page(
     }))
 }
 
+/// The entry rows of `feed`, with their columns in [`FEED_ENTRY_COLUMNS`] order.
+fn rows_of(feed: Uuid) -> SelectStatement {
+    Query::select()
+        .columns(FEED_ENTRY_COLUMNS.iter().copied())
+        .from(FEED_ENTRIES_TABLE)
+        .and_where(Expr::col("feed_id").eq(feed.to_string()))
+        .to_owned()
+}
+
 /// Up to `limit` entries of `feed` after `after`, in order.
 async fn after_seq(
     store: &FeedStore,
     feed: Uuid,
     after: u64,
     limit: u64,
-) -> Result<Vec<pb::FeedEntry>, Status> {
-    let rows = query(
-        store,
-        "SELECT feed_id, seq, kind, workspace_id, payload, source_event_id, created_at \
-         FROM feed_entries WHERE feed_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        vec![
-            feed.to_string().into(),
-            sequence(after).into(),
-            sequence(limit).into(),
-        ],
-    )
-    .await?;
-    rows.iter().map(|row| entry(store, row)).collect()
+) -> Result<Vec<pb::FeedEntry>, StoreError> {
+    let query = rows_of(feed)
+        .and_where(Expr::col("seq").gt(sequence(after)))
+        .order_by("seq", Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let rows = store.db().query_all(&query).await?;
+    rows.iter().map(entry).collect()
 }
 
 /// The entry `seq` of `feed`, if it is still kept.
@@ -74,46 +81,26 @@ pub(crate) async fn one(
     store: &FeedStore,
     feed: Uuid,
     seq: u64,
-) -> Result<Option<pb::FeedEntry>, Status> {
-    let rows = query(
-        store,
-        "SELECT feed_id, seq, kind, workspace_id, payload, source_event_id, created_at \
-         FROM feed_entries WHERE feed_id = ? AND seq = ?",
-        vec![feed.to_string().into(), sequence(seq).into()],
-    )
-    .await?;
-    rows.first().map(|row| entry(store, row)).transpose()
+) -> Result<Option<pb::FeedEntry>, StoreError> {
+    let query = rows_of(feed)
+        .and_where(Expr::col("seq").eq(sequence(seq)))
+        .to_owned();
+    let row = store.db().query_one(&query).await?;
+    row.as_ref().map(entry).transpose()
 }
 
-async fn query(
-    store: &FeedStore,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<QueryResult>, Status> {
-    let backend = store.db().get_database_backend();
-    store
-        .db()
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            placeholders(backend, sql),
-            values,
-        ))
-        .await
-        .map_err(|e| store.internal(e))
-}
-
-fn entry(store: &FeedStore, row: &QueryResult) -> Result<pb::FeedEntry, Status> {
-    let created_at: i64 = row.try_get_by_index(6).map_err(|e| store.internal(e))?;
+fn entry(row: &QueryResult) -> Result<pb::FeedEntry, StoreError> {
+    let created_at: i64 = row.try_get_by_index(6)?;
     let created_at = chrono::DateTime::from_timestamp_micros(created_at)
-        .ok_or_else(|| store.internal(format!("entry time {created_at} is out of range")))?;
-    let workspace_id: Option<String> = row.try_get_by_index(3).map_err(|e| store.internal(e))?;
+        .ok_or_else(|| StoreError::internal(format!("entry time {created_at} is out of range")))?;
+    let workspace_id: Option<String> = row.try_get_by_index(3)?;
     Ok(pb::FeedEntry {
-        feed_id: row.try_get_by_index(0).map_err(|e| store.internal(e))?,
-        sequence: row.try_get_by_index(1).map_err(|e| store.internal(e))?,
-        kind: row.try_get_by_index(2).map_err(|e| store.internal(e))?,
+        feed_id: row.try_get_by_index(0)?,
+        sequence: row.try_get_by_index(1)?,
+        kind: row.try_get_by_index(2)?,
         workspace_id: workspace_id.unwrap_or_default(),
-        payload_json: row.try_get_by_index(4).map_err(|e| store.internal(e))?,
-        source_event_id: row.try_get_by_index(5).map_err(|e| store.internal(e))?,
+        payload_json: row.try_get_by_index(4)?,
+        source_event_id: row.try_get_by_index(5)?,
         create_time: Some(timestamp(created_at)),
     })
 }

@@ -24,7 +24,6 @@ pub fn integration_event(_feed: &Feed, event: &FeedEvent) -> IntegrationEvent {
             occurred_at,
         } => IntegrationEvent::new(
             workspace_id.map(|id| id.as_uuid()),
-            "saas.notifications.v1.FeedEntryAppended",
             &pb::FeedEntryAppended {
                 feed_id: feed_id.to_string(),
                 sequence: sequence(*seq),
@@ -42,7 +41,6 @@ pub fn integration_event(_feed: &Feed, event: &FeedEvent) -> IntegrationEvent {
             ..
         } => IntegrationEvent::new(
             None,
-            "saas.notifications.v1.FeedRead",
             &pb::FeedRead {
                 feed_id: feed_id.to_string(),
                 read_up_to_sequence: sequence(*read_up_to_seq),
@@ -54,7 +52,6 @@ pub fn integration_event(_feed: &Feed, event: &FeedEvent) -> IntegrationEvent {
             ..
         } => IntegrationEvent::new(
             None,
-            "saas.notifications.v1.FeedEntriesExpired",
             &pb::FeedEntriesExpired {
                 feed_id: feed_id.to_string(),
                 first_retained_sequence: sequence(*first_retained_seq),

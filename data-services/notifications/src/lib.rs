@@ -29,6 +29,7 @@ use platform::{
     store::{IntegrationEvent, Projection, Store},
 };
 use saas_proto::notifications::v1::feed_service_server::FeedServiceServer;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait};
 
 pub use api::FeedApi;
 
@@ -122,10 +123,11 @@ fn feed_exists() -> Rejection {
 
 /// Deletes the entry rows of `feed_id` before `first_retained`.
 fn drop_before(feed_id: String, first_retained: u64) -> Projection {
-    Projection::DeleteWhere {
+    Projection::Delete {
         table: notifications_migrations::FEED_ENTRIES_TABLE,
-        condition: "feed_id = ? AND seq < ?",
-        values: vec![feed_id.into(), wire::sequence(first_retained).into()],
+        condition: Cond::all()
+            .add(Expr::col("feed_id").eq(feed_id))
+            .add(Expr::col("seq").lt(wire::sequence(first_retained))),
     }
 }
 

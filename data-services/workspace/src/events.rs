@@ -24,7 +24,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceCreated",
             &pb::WorkspaceCreated {
                 workspace_id: workspace_id.to_string(),
                 slug: slug.as_str().to_owned(),
@@ -40,7 +39,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceRenamed",
             &pb::WorkspaceRenamed {
                 workspace_id: workspace_id.to_string(),
                 name: name.as_str().to_owned(),
@@ -57,7 +55,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceInvitationSent",
             &pb::WorkspaceInvitationSent {
                 workspace_id: workspace_id.to_string(),
                 invitation_id: invitation_id.to_string(),
@@ -74,7 +71,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceInvitationAccepted",
             &pb::WorkspaceInvitationAccepted {
                 workspace_id: workspace_id.to_string(),
                 invitation_id: invitation_id.to_string(),
@@ -88,7 +84,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceInvitationRevoked",
             &pb::WorkspaceInvitationRevoked {
                 workspace_id: workspace_id.to_string(),
                 invitation_id: invitation_id.to_string(),
@@ -101,7 +96,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceInvitationExpired",
             &pb::WorkspaceInvitationExpired {
                 workspace_id: workspace_id.to_string(),
                 invitation_id: invitation_id.to_string(),
@@ -114,7 +108,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceMemberJoined",
             &pb::WorkspaceMemberJoined {
                 workspace_id: workspace_id.to_string(),
                 user_id: user_id.to_string(),
@@ -130,7 +123,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceRoleChanged",
             &pb::WorkspaceRoleChanged {
                 workspace_id: workspace_id.to_string(),
                 user_id: user_id.to_string(),
@@ -146,7 +138,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceMemberRemoved",
             &pb::WorkspaceMemberRemoved {
                 workspace_id: workspace_id.to_string(),
                 user_id: user_id.to_string(),
@@ -159,7 +150,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceMemberLeft",
             &pb::WorkspaceMemberLeft {
                 workspace_id: workspace_id.to_string(),
                 user_id: user_id.to_string(),
@@ -171,7 +161,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceErasedUserRemoved",
             &pb::WorkspaceErasedUserRemoved {
                 workspace_id: workspace_id.to_string(),
                 user_id: user_id.to_string(),
@@ -183,7 +172,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceSeatLimitChanged",
             &pb::WorkspaceSeatLimitChanged {
                 workspace_id: workspace_id.to_string(),
                 seat_limit: count(*seat_limit),
@@ -195,7 +183,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceArchived",
             &pb::WorkspaceArchived {
                 workspace_id: workspace_id.to_string(),
                 archived_by_user_id: archived_by.map(|id| id.to_string()).unwrap_or_default(),
@@ -207,7 +194,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceUnarchived",
             &pb::WorkspaceUnarchived {
                 workspace_id: workspace_id.to_string(),
                 unarchived_by_user_id: unarchived_by.to_string(),
@@ -219,7 +205,6 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
             ..
         } => IntegrationEvent::new(
             id,
-            "saas.workspace.v1.WorkspaceDeleted",
             &pb::WorkspaceDeleted {
                 workspace_id: workspace_id.to_string(),
                 deleted_by_user_id: deleted_by.to_string(),

@@ -21,7 +21,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers), Box::new(OutboxEnvelope)]
+        vec![
+            Box::new(CreateUsers),
+            Box::new(OutboxEnvelope),
+            Box::new(OutboxEnvelopeOnly),
+        ]
     }
 }
 
@@ -58,5 +62,22 @@ impl MigrationName for OutboxEnvelope {
 impl MigrationTrait for OutboxEnvelope {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         platform::migration::add_outbox_envelope(manager).await
+    }
+}
+
+/// Drops the outbox's JSON `payload` column: the envelope is the one encoding of each event.
+/// Safe to run twice, for contexts that share one database.
+struct OutboxEnvelopeOnly;
+
+impl MigrationName for OutboxEnvelopeOnly {
+    fn name(&self) -> &str {
+        "m20261203_000003_identity_outbox_envelope_only"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxEnvelopeOnly {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        platform::migration::drop_outbox_payload(manager).await
     }
 }

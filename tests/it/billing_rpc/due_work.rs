@@ -162,7 +162,7 @@ async fn a_cancellation_at_the_period_end_is_carried_out_by_the_sweep() {
     let rows = outbox(&conn, &paying.id).await;
     let last = rows.last().unwrap();
     assert_eq!(last.event_type, event("canceled"));
-    assert_eq!(last.payload["at_period_end"], true);
+    assert!(last.message::<pb::SubscriptionCanceled>().at_period_end);
     assert_eq!(rows.len(), 4);
 }
 
@@ -290,12 +290,7 @@ async fn subscriptions_whose_due_work_keeps_failing_do_not_hide_the_ones_behind_
     for id in &broken {
         conn.execute_raw(sea_orm::Statement::from_sql_and_values(
             conn.get_database_backend(),
-            match conn.get_database_backend() {
-                sea_orm::DbBackend::Postgres => {
-                    "UPDATE subscriptions SET doc = 'not json' WHERE id = $1"
-                }
-                _ => "UPDATE subscriptions SET doc = 'not json' WHERE id = ?",
-            },
+            "UPDATE subscriptions SET doc = 'not json' WHERE id = $1",
             [id.clone().into()],
         ))
         .await

@@ -243,7 +243,7 @@ async fn canceling_now_cancels_at_once_and_for_good() {
     let conn = open(&services.databases[2]).await;
     let rows = super::outbox(&conn, &started.id).await;
     assert_eq!(rows[1].event_type, event("canceled"));
-    assert_eq!(rows[1].payload["at_period_end"], false);
+    assert!(!rows[1].message::<pb::SubscriptionCanceled>().at_period_end);
 }
 
 #[tokio::test]
@@ -275,8 +275,10 @@ async fn canceling_at_the_period_end_keeps_it_running_until_resumed() {
     let rows = super::outbox(&conn, &started.id).await;
     assert_eq!(rows[2].event_type, event("cancellation_scheduled"));
     assert_eq!(
-        rows[2].payload["cancels_at"],
-        serde_json::to_value(at(&active.period_end_time)).unwrap()
+        rows[2]
+            .message::<pb::SubscriptionCancellationScheduled>()
+            .cancel_time,
+        active.period_end_time
     );
     assert_eq!(rows[3].event_type, event("resumed"));
 }
@@ -371,6 +373,6 @@ async fn a_trial_or_period_set_to_cancel_at_its_end_is_canceled_when_it_ends() {
         let rows = super::outbox(&conn, id).await;
         let last = rows.last().unwrap();
         assert_eq!(last.event_type, event("canceled"));
-        assert_eq!(last.payload["at_period_end"], true);
+        assert!(last.message::<pb::SubscriptionCanceled>().at_period_end);
     }
 }

@@ -118,7 +118,7 @@ async fn no_password_or_token_is_kept_in_the_idempotency_records_or_the_outbox()
     .await;
     let outbox = rows(
         &db,
-        "SELECT event_id, aggregate_type, aggregate_id, event_type, payload FROM outbox",
+        "SELECT event_id, aggregate_type, aggregate_id, event_type, envelope FROM outbox",
         5,
     )
     .await;

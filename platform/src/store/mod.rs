@@ -1,0 +1,228 @@
+//! The document store and the command pipeline, generic over a context's [`Schema`].
+//!
+//! An aggregate is stored whole, as one JSON document per row, beside the columns the context
+//! indexes (unique ones such as `email` are enforced by the database). The store is split by
+//! concern:
+//!
+//! - [`schema`]: how a context plugs in ([`Schema`], [`Projection`], [`IntegrationEvent`]);
+//! - [`reads`]: reads, and the cache of decoded aggregates that makes them cheap;
+//! - [`pipeline`]: **the command pipeline**, [`Store::create`], [`Store::update`] and
+//!   [`Store::delete`], one transaction per command;
+//! - [`outbox`]: the rows a command appends for its events (the encoded envelope only) and
+//!   for its projections;
+//! - [`sweep`]: due work and the purge of old idempotency records.
+//!
+//! Every statement is built with sea-query, so the same code runs on SQLite and PostgreSQL
+//! without rewriting SQL strings. The store answers with its own [`StoreError`]; the RPC
+//! layer maps it to a status ([`crate::rpc::store_status`]), so persistence knows nothing of
+//! gRPC.
+//!
+//! **Invariant:** an accepted command changes the aggregate, its outbox rows and its
+//! idempotency record together or not at all. Rejected commands leave no trace, so a retry of
+//! a rejected request is evaluated afresh.
+//!
+//! After every commit that wrote outbox rows the store wakes its relay
+//! ([`Store::spawn_relay`], see [`crate::relay`]), which publishes the rows to the event bus.
+//!
+//! **Test-only fault hook:** when the environment variable `SAAS_FAULT_ABORT_AFTER_COMMIT` is
+//! set when the store is created, the process dies right after the first commit that wrote
+//! outbox rows, before anything else happens (no response, no relay wake-up): by SIGKILL when
+//! the value is `kill`, by `abort` otherwise. Tests use it to crash a service between commit
+//! and publish; never set it in production.
+
+pub mod outbox;
+pub mod pipeline;
+pub mod reads;
+pub mod schema;
+pub mod sweep;
+
+use std::{marker::PhantomData, sync::Arc};
+
+use kernel_domain::{AggregateRoot, Clock, Rejection, Timestamp, Version};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+pub use pipeline::{Command, Idempotency};
+pub use schema::{IntegrationEvent, Projection, Schema};
+pub use sweep::IDEMPOTENCY_RETENTION;
+
+use reads::ReadCache;
+
+/// Why the store did not do what it was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// Refused for a reason the caller can act on (not found, stale etag, a domain rule...).
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// A fault that is not the caller's (the database failed, a document did not decode). The
+    /// cause is for the log only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// A fault, with its cause for the log.
+    pub fn internal(cause: impl std::fmt::Display) -> StoreError {
+        StoreError::Internal(cause.to_string())
+    }
+
+    /// The rejection, if the store refused.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            StoreError::Rejected(rejection) => Some(rejection),
+            StoreError::Internal(_) => None,
+        }
+    }
+
+    /// Whether the store refused with `reason`.
+    pub fn is_rejected_as(&self, reason: &str) -> bool {
+        self.rejection().is_some_and(|r| r.reason == reason)
+    }
+}
+
+impl From<Rejection> for StoreError {
+    fn from(rejection: Rejection) -> Self {
+        StoreError::Rejected(rejection)
+    }
+}
+
+impl From<sea_orm::DbErr> for StoreError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        StoreError::internal(error)
+    }
+}
+
+/// An aggregate with the version it was stored at.
+#[derive(Debug, Clone)]
+pub struct Stored<A> {
+    /// The aggregate.
+    pub aggregate: A,
+    /// Its version (and so its etag).
+    pub version: Version,
+}
+
+/// One page of a list, and the token of the next (empty on the last page).
+#[derive(Debug, Clone)]
+pub struct Page<A> {
+    /// The aggregates on this page, in id order.
+    pub items: Vec<Stored<A>>,
+    /// The opaque token of the next page; empty when there is none.
+    pub next_page_token: String,
+}
+
+/// The environment variable of the test-only fault hook: when set as the store is created,
+/// the process aborts right after a commit that wrote outbox rows (see the module docs).
+pub const FAULT_ABORT_AFTER_COMMIT: &str = "SAAS_FAULT_ABORT_AFTER_COMMIT";
+
+/// The domain events of a schema's aggregate.
+pub type Event<S> = <<S as Schema>::Aggregate as AggregateRoot>::Event;
+
+/// The store of one context's aggregates and the command pipeline over it.
+pub struct Store<S: Schema> {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// SQLite has one writer at a time: writers in this process queue here instead of
+    /// spinning on the file lock (other processes still meet the busy timeout).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    reads: Arc<ReadCache<S::Aggregate>>,
+    /// Notified after every commit that wrote outbox rows; the relay waits on it.
+    wake: Arc<tokio::sync::Notify>,
+    /// The test-only fault hook `SAAS_FAULT_ABORT_AFTER_COMMIT` (see the module docs).
+    abort_after_commit: bool,
+    _schema: PhantomData<fn() -> S>,
+}
+
+impl<S: Schema> Clone for Store<S> {
+    fn clone(&self) -> Self {
+        Store {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            write_gate: self.write_gate.clone(),
+            reads: self.reads.clone(),
+            wake: self.wake.clone(),
+            abort_after_commit: self.abort_after_commit,
+            _schema: PhantomData,
+        }
+    }
+}
+
+impl<S: Schema> Store<S> {
+    /// A store over an open (and migrated) database.
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Store {
+            db,
+            clock,
+            write_gate,
+            reads: Arc::new(ReadCache::new()),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            abort_after_commit: std::env::var_os(FAULT_ABORT_AFTER_COMMIT).is_some(),
+            _schema: PhantomData,
+        }
+    }
+
+    /// Notified after every commit that wrote outbox rows (what [`Store::spawn_relay`]'s
+    /// relay waits on; hand it to [`crate::relay::Relay::spawn`] to run a relay of your own).
+    pub fn outbox_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs the outbox relay of this store's database to `publisher` until the process ends
+    /// (or the handle is aborted, which loses nothing): see [`crate::relay`].
+    pub fn spawn_relay(
+        &self,
+        publisher: Arc<dyn crate::bus::Publisher>,
+    ) -> tokio::task::JoinHandle<()> {
+        crate::relay::Relay::new(self.db.clone(), publisher)
+            .with_write_gate(self.write_gate.clone())
+            .spawn(self.wake.clone(), std::future::pending())
+    }
+
+    /// The database connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The current time by the injected clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Waits for this process's turn to write (SQLite only; PostgreSQL has row locks).
+    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+}
+
+/// The columns every document table has (see [`crate::migration::create_document_table`]).
+mod column {
+    pub const ID: &str = "id";
+    pub const VERSION: &str = "version";
+    pub const DOC: &str = "doc";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const DUE_AT: &str = "due_at";
+    /// The columns of a multi-valued index table `<table>_<name>`.
+    pub const SET_VALUE: &str = "value";
+    pub const SET_AGGREGATE_ID: &str = "aggregate_id";
+}
+
+/// The multi-valued index table of a schema, `<TABLE>_<SET_INDEX>`, if it has one.
+fn set_index_table<S: Schema>() -> Option<sea_orm::sea_query::Alias> {
+    S::SET_INDEX.map(|index| sea_orm::sea_query::Alias::new(format!("{}_{index}", S::TABLE)))
+}
+
+/// Decodes a `(version, doc)` row.
+fn decode<A: serde::de::DeserializeOwned>(
+    row: &sea_orm::QueryResult,
+) -> Result<Stored<A>, StoreError> {
+    let version: i64 = row.try_get_by_index(0)?;
+    let doc: String = row.try_get_by_index(1)?;
+    let aggregate = serde_json::from_str(&doc).map_err(StoreError::internal)?;
+    Ok(Stored {
+        aggregate,
+        version: Version::new(version as u64),
+    })
+}

@@ -1,0 +1,238 @@
+//! Reads, and the cache that makes reading an unchanged aggregate cheap.
+//!
+//! Every read asks the database for the current version; the document travels (and is
+//! decoded) only when this process has not decoded that version yet. So a read never serves
+//! a version the database no longer holds, also when other processes write.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use kernel_domain::{AggregateRoot, Version};
+use sea_orm::{
+    ConnectionTrait, QueryResult,
+    sea_query::{Expr, ExprTrait, Order, Query, SelectStatement},
+};
+use uuid::Uuid;
+
+use super::{Page, Schema, Store, StoreError, Stored, column, decode, set_index_table};
+use crate::rpc::{self, PageRequest};
+
+/// Decoded aggregates by id and version, so a read of an unchanged aggregate costs a version
+/// comparison instead of a document transfer and a JSON decode.
+pub(super) struct ReadCache<A> {
+    entries: Mutex<HashMap<Uuid, (Version, Arc<A>)>>,
+}
+
+impl<A> ReadCache<A> {
+    /// How many aggregates are kept; past that the cache starts over.
+    const CAPACITY: usize = 4096;
+
+    pub(super) fn new() -> Self {
+        ReadCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (Version, Arc<A>)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn version(&self, id: Uuid) -> Option<Version> {
+        self.lock().get(&id).map(|(version, _)| *version)
+    }
+
+    fn get(&self, id: Uuid, version: Version) -> Option<Arc<A>> {
+        self.lock()
+            .get(&id)
+            .filter(|(cached, _)| *cached == version)
+            .map(|(_, aggregate)| aggregate.clone())
+    }
+
+    fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
+        let mut entries = self.lock();
+        if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {
+            entries.clear();
+        }
+        entries.insert(id, (version, aggregate));
+    }
+}
+
+/// `SELECT version, doc, id FROM <table>`: the shape every document read decodes.
+pub(super) fn documents<S: Schema>() -> SelectStatement {
+    Query::select()
+        .columns([column::VERSION, column::DOC, column::ID])
+        .from(S::TABLE)
+        .to_owned()
+}
+
+impl<S: Schema> Store<S> {
+    /// Reads one aggregate. The document travels only when it changed since this process
+    /// last decoded it.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Stored<S::Aggregate>>, StoreError> {
+        let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
+        let query = Query::select()
+            .column(column::VERSION)
+            .expr(
+                Expr::case(Expr::col(column::VERSION).eq(cached), Expr::null())
+                    .finally(Expr::col(column::DOC)),
+            )
+            .from(S::TABLE)
+            .and_where(Expr::col(column::ID).eq(id.to_string()))
+            .to_owned();
+        let Some(row) = self.db.query_one(&query).await? else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get_by_index(0)?;
+        let version = Version::new(version as u64);
+        let doc: Option<String> = row.try_get_by_index(1)?;
+        let aggregate = match (doc, self.reads.get(id, version)) {
+            (None, Some(aggregate)) => aggregate,
+            (Some(doc), _) => {
+                let aggregate: Arc<S::Aggregate> =
+                    Arc::new(serde_json::from_str(&doc).map_err(StoreError::internal)?);
+                self.reads.put(id, version, aggregate.clone());
+                aggregate
+            }
+            // The cached entry was replaced between the two looks: read the document.
+            (None, None) => {
+                let query = documents::<S>()
+                    .and_where(Expr::col(column::ID).eq(id.to_string()))
+                    .to_owned();
+                let row = self.db.query_one(&query).await?;
+                return row.map(|row| decode(&row)).transpose();
+            }
+        };
+        Ok(Some(Stored {
+            aggregate: Arc::unwrap_or_clone(aggregate),
+            version,
+        }))
+    }
+
+    /// Reads one aggregate or answers the context's `NOT_FOUND`.
+    pub async fn get_existing(&self, id: Uuid) -> Result<Stored<S::Aggregate>, StoreError> {
+        self.get(id).await?.ok_or_else(|| S::not_found().into())
+    }
+
+    /// Finds the aggregate whose indexed `column` holds `value`.
+    pub async fn find_by(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Stored<S::Aggregate>>, StoreError> {
+        let column = Self::indexed(column)?;
+        let query = documents::<S>()
+            .and_where(Expr::col(column).eq(value))
+            .to_owned();
+        let row = self.db.query_one(&query).await?;
+        row.map(|row| decode(&row)).transpose()
+    }
+
+    /// Finds the aggregate whose indexed `column` holds `value`, or answers the context's
+    /// `NOT_FOUND`.
+    pub async fn find_existing_by(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Stored<S::Aggregate>, StoreError> {
+        self.find_by(column, value)
+            .await?
+            .ok_or_else(|| S::not_found().into())
+    }
+
+    fn indexed(column: &str) -> Result<&'static str, StoreError> {
+        S::COLUMNS
+            .iter()
+            .find(|c| c.name == column)
+            .map(|c| c.name)
+            .ok_or_else(|| StoreError::internal(format!("{column} is not an indexed column")))
+    }
+
+    /// Reads several aggregates, in the order of `ids`; unknown ids are left out.
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Stored<S::Aggregate>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = documents::<S>()
+            .and_where(Expr::col(column::ID).is_in(ids.iter().map(Uuid::to_string)))
+            .to_owned();
+        let mut found = HashMap::new();
+        for row in self.db.query_all(&query).await? {
+            let id: String = row.try_get_by_index(2)?;
+            found.insert(id, decode(&row)?);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(&id.to_string()).cloned())
+            .collect())
+    }
+
+    /// One page of aggregates in id (so creation) order, and the token of the next page.
+    pub async fn list(&self, page: PageRequest) -> Result<Page<S::Aggregate>, StoreError> {
+        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
+        let query = documents::<S>()
+            .and_where(Expr::col(column::ID).gt(after))
+            .order_by(column::ID, Order::Asc)
+            .limit(page.size + 1)
+            .to_owned();
+        let rows = self.db.query_all(&query).await?;
+        self.page(rows, page)
+    }
+
+    /// One page of the aggregates whose multi-valued index holds `value` (the workspaces of
+    /// a user, say), in id order.
+    pub async fn list_by_set_index(
+        &self,
+        value: &str,
+        page: PageRequest,
+    ) -> Result<Page<S::Aggregate>, StoreError> {
+        let Some(index) = set_index_table::<S>() else {
+            return Err(StoreError::internal(format!(
+                "{} has no set index",
+                S::TABLE
+            )));
+        };
+        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
+        let query = Query::select()
+            .columns([
+                (S::TABLE, column::VERSION),
+                (S::TABLE, column::DOC),
+                (S::TABLE, column::ID),
+            ])
+            .from(S::TABLE)
+            .inner_join(
+                index.clone(),
+                Expr::col((index.clone(), column::SET_AGGREGATE_ID)).equals((S::TABLE, column::ID)),
+            )
+            .and_where(Expr::col((index, column::SET_VALUE)).eq(value))
+            .and_where(Expr::col((S::TABLE, column::ID)).gt(after))
+            .order_by((S::TABLE, column::ID), Order::Asc)
+            .limit(page.size + 1)
+            .to_owned();
+        let rows = self.db.query_all(&query).await?;
+        self.page(rows, page)
+    }
+
+    fn page(
+        &self,
+        rows: Vec<QueryResult>,
+        page: PageRequest,
+    ) -> Result<Page<S::Aggregate>, StoreError> {
+        let more = rows.len() as u64 > page.size;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(page.size as usize) {
+            items.push(decode::<S::Aggregate>(row)?);
+        }
+        let next = match (more, items.last()) {
+            (true, Some(last)) => rpc::encode_page_token(last.aggregate.aggregate_id()),
+            _ => String::new(),
+        };
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+}
