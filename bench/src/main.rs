@@ -638,7 +638,13 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         } else {
             callgrind::Lengths::FULL
         };
-        callgrind::c1(&c1_db, &users, &out, lengths).await?
+        match callgrind::c1(&c1_db, &users, &out, lengths).await {
+            Ok(figures) => figures,
+            Err(e) => {
+                tracing::error!("C1 could not run: {e}");
+                callgrind::skipped(&format!("callgrind could not run: {e}"))
+            }
+        }
     };
     for mut figure in c1 {
         let n = figure.n.unwrap_or(0);
