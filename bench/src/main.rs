@@ -108,6 +108,10 @@ struct Args {
     /// Also measure C1 (instructions per call) with valgrind's callgrind.
     #[arg(long)]
     callgrind: bool,
+    /// Measure only C1 (implies --callgrind): the user fixture, then the server under
+    /// callgrind; the other figures are not printed.
+    #[arg(long)]
+    c1_only: bool,
     /// Keep callgrind's dumps in this folder (for `callgrind_annotate`).
     #[arg(long, value_name = "DIR")]
     callgrind_out: Option<PathBuf>,
@@ -285,7 +289,58 @@ fn w0_figure(id: &'static str, sample: &Sample) -> Figure {
     Figure::info(id, sample.throughput(), Unit::PerSecond, None).with_errors(sample.errors)
 }
 
+/// C1's lines (skipped without `--callgrind` or valgrind) on the Identity database `db`
+/// holding `users`.
+async fn c1(args: &Args, db: &Path, users: &[pb::User]) -> Result<(), BoxError> {
+    let figures = if !args.callgrind && !args.c1_only {
+        callgrind::skipped("needs --callgrind")
+    } else if let Err(why) = callgrind::available() {
+        callgrind::skipped(&why)
+    } else {
+        let out = args
+            .callgrind_out
+            .clone()
+            .unwrap_or_else(|| db.with_extension("callgrind"));
+        let lengths = if args.quick {
+            callgrind::Lengths::QUICK
+        } else {
+            callgrind::Lengths::FULL
+        };
+        match callgrind::c1(db, users, &out, lengths).await {
+            Ok(figures) => figures,
+            Err(e) => {
+                tracing::error!("C1 could not run: {e}");
+                callgrind::skipped(&format!("callgrind could not run: {e}"))
+            }
+        }
+    };
+    for mut figure in figures {
+        let n = figure.n.unwrap_or(0);
+        emit(&mut figure, args.quick, n)?;
+    }
+    Ok(())
+}
+
+/// `--c1-only`: the user fixture on the in-process Identity service, then C1.
+async fn c1_only(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    let service_db = dir.join("identity.db");
+    let (identity, identity_db) = services::start_identity(
+        &format!("sqlite://{}", service_db.display()),
+        PoolSize::default(),
+    )
+    .await?;
+    let client = services::user_client(identity.addr).await?;
+    let users = services::register_users(&client, args.size(USERS)).await;
+    drop(client);
+    identity.stop().await?;
+    identity_db.close().await?;
+    c1(args, &service_db, &users?).await
+}
+
 async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    if args.c1_only {
+        return c1_only(args, dir).await;
+    }
     // P5 needs the launcher's binary: refuse to start without it rather than fail late.
     let saas = launcher::saas_binary()?;
     tracing::info!("P5 starts {}", saas.display());
@@ -624,31 +679,6 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     emit(&mut figure, quick, n)?;
 
     // C1: instructions per call, the server under callgrind.
-    let c1 = if !args.callgrind {
-        callgrind::skipped("needs --callgrind")
-    } else if let Err(why) = callgrind::available() {
-        callgrind::skipped(&why)
-    } else {
-        let out = args
-            .callgrind_out
-            .clone()
-            .unwrap_or_else(|| dir.join("callgrind"));
-        let lengths = if quick {
-            callgrind::Lengths::QUICK
-        } else {
-            callgrind::Lengths::FULL
-        };
-        match callgrind::c1(&c1_db, &users, &out, lengths).await {
-            Ok(figures) => figures,
-            Err(e) => {
-                tracing::error!("C1 could not run: {e}");
-                callgrind::skipped(&format!("callgrind could not run: {e}"))
-            }
-        }
-    };
-    for mut figure in c1 {
-        let n = figure.n.unwrap_or(0);
-        emit(&mut figure, quick, n)?;
-    }
+    c1(args, &c1_db, &users).await?;
     Ok(())
 }
