@@ -1,4 +1,4 @@
-//! W0: the raw database write a `ChangeDisplayName` command does, through sqlx alone.
+//! W0.user: the raw database write a `ChangeDisplayName` command does, through sqlx alone.
 //!
 //! The same statements the command pipeline (`platform::store::Store::update`) runs, in one
 //! transaction, with the same values it writes:
@@ -15,28 +15,20 @@
 //! COMMIT;
 //! ```
 //!
-//! The database is a fresh file migrated by `identity_data::open` (so the tables and indexes
-//! are the service's), opened with `platform::db::sqlite_options` (WAL, `synchronous=NORMAL`,
-//! busy timeout, foreign keys), holding copies of the very user rows the service run uses.
+//! The database is a copy (`VACUUM INTO`) of the service's own database taken right before
+//! the run, so the tables, indexes and row counts are the service's, opened with
+//! `platform::db::sqlite_options` (WAL, `synchronous=NORMAL`, busy timeout, foreign keys).
 //!
-//! **Concurrency discipline:** as many calls in flight as the command benchmark, over a pool of
-//! `PoolSize::default()` connections (what the launcher gives the service), one writer at a
-//! time as SQLite allows. Two ways of getting one writer at a time are measured and W0 is the
-//! faster, so the baseline is never the handicapped one:
-//!
-//! - [`Discipline::SqliteLock`]: every transaction goes straight to `BEGIN IMMEDIATE` and
-//!   SQLite's lock (with the busy timeout of `sqlite_options`) picks the next writer;
-//! - [`Discipline::WriteGate`]: writers first queue on a FIFO `tokio::sync::Mutex` in this
-//!   process, exactly like the store's write gate, then `BEGIN IMMEDIATE`.
-//!
-//! (Measured here, the first is about twice as fast: the next writer's `BEGIN` is already
-//! waiting inside SQLite when the lock frees, instead of behind a chain of task wake-ups.)
-//! What the baseline leaves out is everything that is not the database write: gRPC, request
-//! parsing, the domain decision, sea-orm.
+//! **At its best:** one connection, one transaction at a time, every statement prepared once
+//! (sqlx keeps them cached on the connection). Writers are one at a time in SQLite anyway;
+//! this leaves out every wait for the lock. The commands are spread over the users as P2's
+//! are. What W0 leaves out is everything that is not the database write: gRPC, request
+//! parsing, the domain decision, sea-orm, the queue for the single writer. It is information,
+//! not the baseline of a target (P2's is R0, see [`crate::engine`]).
 
 use std::{path::Path, sync::Arc};
 
-use platform::db::{PoolSize, sqlite_options};
+use platform::db::sqlite_options;
 use saas_proto::identity::v1 as pb;
 use sqlx::{
     SqlitePool,
@@ -57,15 +49,6 @@ struct Target {
     response: Vec<u8>,
 }
 
-/// How writers are kept to one at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Discipline {
-    /// By SQLite's own lock: `BEGIN IMMEDIATE` waits (busy timeout) for the writer before it.
-    SqliteLock,
-    /// By an in-process FIFO mutex taken before `BEGIN IMMEDIATE`, like the store's write gate.
-    WriteGate,
-}
-
 /// The baseline's database, ready to run.
 pub struct W0 {
     pool: SqlitePool,
@@ -73,49 +56,15 @@ pub struct W0 {
 }
 
 impl W0 {
-    /// A fresh migrated database in `dir` holding copies of `users`' rows from the service's
-    /// database at `service_db`.
+    /// A copy of the service's database at `service_db` in `dir`, writing to `users`.
     pub async fn prepare(
         dir: &Path,
         service_db: &Path,
         users: &[pb::User],
     ) -> Result<W0, BoxError> {
-        let path = dir.join("w0.db");
-        let store = identity_data::open(
-            &format!("sqlite://{}", path.display()),
-            PoolSize { max: 1 },
-            Arc::new(platform::SystemClock),
-        )
-        .await?;
-        store.db().clone().close().await?;
-        drop(store);
-
-        let pool = SqlitePoolOptions::new()
-            .max_connections(PoolSize::default().max)
-            .min_connections(1)
-            .connect_with(sqlite_options(&path))
-            .await?;
-        let source = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(sqlite_options(service_db))
-            .await?;
-        let rows: Vec<(String, i64, String, i64, Option<String>)> =
-            sqlx::query_as("SELECT id, version, doc, updated_at, email FROM users")
-                .fetch_all(&source)
-                .await?;
-        source.close().await;
-        for (id, version, doc, updated_at, email) in rows {
-            sqlx::query(
-                "INSERT INTO users (id, version, doc, updated_at, email) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(version)
-            .bind(doc)
-            .bind(updated_at)
-            .bind(email)
-            .execute(&pool)
-            .await?;
-        }
+        let path = dir.join("w0-user.db");
+        copy_database(service_db, &path).await?;
+        let pool = one_connection(&path).await?;
         let targets = users
             .iter()
             .map(|user| Target {
@@ -129,22 +78,22 @@ impl W0 {
         })
     }
 
-    /// Runs the write at `plan.concurrency` in flight, worker `i` writing user `i % users`.
-    pub async fn run(&self, plan: Plan, discipline: Discipline) -> Result<Sample, BoxError> {
+    /// Runs the write sequentially (`plan.concurrency` is ignored), call `k` writing user
+    /// `k % users`.
+    pub async fn run(&self, plan: Plan) -> Result<Sample, BoxError> {
         let pool = self.pool.clone();
         let targets = self.targets.clone();
-        let gate =
-            (discipline == Discipline::WriteGate).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let label = format!("W0 raw sqlx write ({discipline:?})");
-        drive(&label, plan, move |worker, sequence| {
+        let plan = Plan {
+            concurrency: 1,
+            ..plan
+        };
+        drive("W0.user raw sqlx write", plan, move |worker, sequence| {
             let pool = pool.clone();
             let targets = targets.clone();
-            let gate = gate.clone();
             async move {
-                let target = targets
-                    .get(worker % targets.len().max(1))
-                    .ok_or("no users")?;
-                write(&pool, gate.as_deref(), target, worker, sequence)
+                let index = (sequence % targets.len().max(1) as u64) as usize;
+                let target = targets.get(index).ok_or("no users")?;
+                write(&pool, target, worker, sequence)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -169,17 +118,12 @@ impl W0 {
 
 async fn write(
     pool: &SqlitePool,
-    gate: Option<&tokio::sync::Mutex<()>>,
     target: &Target,
     worker: usize,
     sequence: u64,
 ) -> Result<(), BoxError> {
     let request = services::change_display_name(&target.id, worker, sequence);
     let fingerprint = platform::rpc::fingerprint(METHOD, &request);
-    let _writer = match gate {
-        Some(gate) => Some(gate.lock().await),
-        None => None,
-    };
     let now = chrono::Utc::now();
     let micros = now.timestamp_micros();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -265,4 +209,28 @@ async fn write(
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Copies the SQLite database at `source` (live: a read transaction) to a new file `target`.
+pub async fn copy_database(source: &Path, target: &Path) -> Result<(), BoxError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(sqlite_options(source))
+        .await?;
+    let copied = sqlx::query("VACUUM INTO ?")
+        .bind(target.display().to_string())
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    copied?;
+    Ok(())
+}
+
+/// One connection to the database at `path`, with the service's options.
+pub async fn one_connection(path: &Path) -> Result<SqlitePool, BoxError> {
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .connect_with(sqlite_options(path))
+        .await?)
 }

@@ -24,7 +24,8 @@ pub struct Plan {
 pub struct Sample {
     /// Latencies of the successful calls, sorted.
     pub latencies: Vec<Duration>,
-    /// Failed calls inside the window.
+    /// Failed calls, warm-up included: only OK answers count, and any failure fails the
+    /// figure.
     pub errors: u64,
     /// The window.
     pub window: Duration,
@@ -60,8 +61,9 @@ impl Sample {
     }
 }
 
-/// Runs `call(worker, sequence)` back to back on `plan.concurrency` tasks. A call counts
-/// when it completes inside the window; its latency is its own start to its completion.
+/// Runs `call(worker, sequence)` back to back on `plan.concurrency` tasks. A successful call
+/// counts when it completes inside the window; its latency is its own start to its
+/// completion. Every failed call counts as an error, in the warm-up too.
 pub async fn drive<F, Fut>(label: &str, plan: Plan, call: F) -> Result<Sample, BoxError>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
@@ -87,11 +89,9 @@ where
                 let outcome = call(worker, sequence).await;
                 sequence += 1;
                 let done = Instant::now();
-                if done < window_start || done > end {
-                    continue;
-                }
                 match outcome {
-                    Ok(()) => latencies.push(done - began),
+                    Ok(()) if done >= window_start && done <= end => latencies.push(done - began),
+                    Ok(()) => {}
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert(e);

@@ -3,7 +3,8 @@
 //! them (rate limits off), and the figures measured through its HTTP API.
 //!
 //! - **P4.read / P4.read.p50**: `GET /v1/me` (the edge checks the access token, then one
-//!   `GetUser` through the application service and the Identity data service), 64 in flight
+//!   `GetUser` through the application service and the Identity data service) as users drawn
+//!   uniformly from the fixture's (10,000 in a full run), 64 in flight
 //!   over a pool of HTTP/1.1 keep-alive connections, against an E0 measured right before it
 //!   at the same concurrency that echoes as many bytes as the answer's JSON body. Every
 //!   answer must be 200: a failure anywhere in the run (warm-up included) fails the figure.
@@ -61,8 +62,10 @@ const PATIENCE: Duration = Duration::from_secs(30);
 pub struct System {
     /// Where the HTTP edge listens.
     pub http_addr: SocketAddr,
-    /// The registered user's id.
+    /// The registered user's id (the first of `users`).
     pub user_id: uuid::Uuid,
+    /// Every registered user's id.
+    pub users: Vec<uuid::Uuid>,
     keys: Arc<JwtKeys>,
     identity_db: DatabaseConnection,
     other_dbs: Vec<DatabaseConnection>,
@@ -74,10 +77,10 @@ pub struct System {
 
 impl System {
     /// Starts the data services on fresh SQLite files `<dir>/<name>-{identity,workspace,
-    /// billing,notifications}.db` (default pools, system clock, cheap password hashing for the fixture),
-    /// the edge over them with rate limits off, registers one user and waits until
-    /// `/readyz` answers 200.
-    pub async fn start(dir: &Path, name: &str) -> Result<System, BoxError> {
+    /// billing,notifications}.db` (default pools, system clock, cheap password hashing for the
+    /// fixture), the edge over them with rate limits off, registers `fixture_users` users (at least
+    /// one) and waits until `/readyz` answers 200.
+    pub async fn start(dir: &Path, name: &str, fixture_users: usize) -> Result<System, BoxError> {
         let url = |context: &str| {
             format!(
                 "sqlite://{}",
@@ -115,13 +118,13 @@ impl System {
         )
         .await?;
 
-        let mut client = services::user_client(grpc.addr).await?;
-        let user = services::register_users(&mut client, 1)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or("no user was registered")?;
-        let user_id = uuid::Uuid::try_parse(&user.id)?;
+        let client = services::user_client(grpc.addr).await?;
+        let registered = services::register_users(&client, fixture_users.max(1)).await?;
+        let users = registered
+            .iter()
+            .map(|user| uuid::Uuid::try_parse(&user.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let user_id = *users.first().ok_or("no user was registered")?;
 
         let grpc_url = format!("http://{}", grpc.addr);
         let data = DataServices::connect_lazy(
@@ -158,6 +161,7 @@ impl System {
         let system = System {
             http_addr,
             user_id,
+            users,
             keys,
             identity_db,
             other_dbs,
@@ -175,12 +179,17 @@ impl System {
         format!("http://{}{path}", self.http_addr)
     }
 
-    /// A fresh access token of the registered user (a new session id; the edge checks only
-    /// the token).
+    /// A fresh access token of the first registered user (a new session id; the edge checks
+    /// only the token).
     pub fn access_token(&self) -> Result<String, BoxError> {
+        self.access_token_of(self.user_id)
+    }
+
+    /// A fresh access token of `user`.
+    pub fn access_token_of(&self, user: uuid::Uuid) -> Result<String, BoxError> {
         let (token, _) = self
             .keys
-            .issue_access(self.user_id, uuid::Uuid::now_v7(), chrono::Utc::now())
+            .issue_access(user, uuid::Uuid::now_v7(), chrono::Utc::now())
             .map_err(|e| format!("cannot issue an access token: {e}"))?;
         Ok(token)
     }
@@ -231,7 +240,8 @@ impl System {
     }
 }
 
-/// P4's load: `GET /v1/me` with a valid token at `plan.concurrency` in flight. Returns the
+/// P4's load: `GET /v1/me` at `plan.concurrency` in flight, each request as a user drawn
+/// uniformly from the registered ones (a token each, issued before the run). Returns the
 /// sample and the number of requests that failed at any time during the run.
 pub async fn read_me(system: &System, plan: Plan) -> Result<(Sample, u64), BoxError> {
     let client = reqwest::Client::builder()
@@ -239,13 +249,20 @@ pub async fn read_me(system: &System, plan: Plan) -> Result<(Sample, u64), BoxEr
         .tcp_nodelay(true)
         .build()?;
     let url = reqwest::Url::parse(&system.url("/v1/me"))?;
-    let authorization = format!("Bearer {}", system.access_token()?);
+    let authorizations = system
+        .users
+        .iter()
+        .map(|user| Ok(format!("Bearer {}", system.access_token_of(*user)?)))
+        .collect::<Result<Vec<String>, BoxError>>()?;
+    let authorizations = Arc::new(authorizations);
     let failures = Arc::new(AtomicU64::new(0));
     let counted = failures.clone();
     let sample = drive("P4 GET /v1/me", plan, move |_, _| {
+        let index = services::uniform(authorizations.len());
+        let authorization = authorizations.get(index).cloned().unwrap_or_default();
         let request = client
             .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, authorization.as_str());
+            .header(reqwest::header::AUTHORIZATION, authorization);
         let failures = counted.clone();
         async move {
             let outcome = ok_body(request).await.map(|_| ());

@@ -1,48 +1,52 @@
 //! `saas-bench`: measures the performance figures of QUALITY.md and their baselines in one
-//! run, and prints one JSON line per figure on stdout (logs go to stderr).
+//! run, and prints one JSON line per figure on stdout (logs go to stderr). Every id of
+//! QUALITY.md but the `P8.*` ones is printed, with `"skipped": "<why>"` where a figure cannot
+//! run here.
 //!
-//! - **E0** (baseline of P1): a bare `EchoService` served by the same `GrpcServer` stack
-//!   (credential check, load shedding, health, reflection, `TCP_NODELAY`), driven by the same
-//!   client (one tonic `Channel` = one HTTP/2 connection, `ServiceCredential` interceptor) at
-//!   the same concurrency, echoing a payload whose `EchoResponse` encodes to the size of the
-//!   `User` that `GetUser` returns. It runs right before P1.
-//! - **P1.user / P1.user.p99**: `GetUser` on the embedded SQLite Identity service (started
-//!   in-process as the launcher starts it: default pool, system clock), 64 in flight over one
-//!   connection, worker `i` reading user `i`.
-//! - **W0** (baseline of P2): the command's statements in one transaction through sqlx alone,
-//!   the faster of two ways to keep SQLite writers one at a time; see [`baseline`].
-//! - **P2.user**: unconditional `ChangeDisplayName` (no etag, a fresh `request_id` each), 64 in
-//!   flight, worker `i` writing user `i` of 64 (W0 uses the same spread).
-//! - **E0 again, P1.workspace / P1.workspace.p99**: `GetWorkspace` of a workspace with 50
-//!   members on the embedded SQLite Workspace service, 64 in flight over one connection,
-//!   against an E0 measured right before it that echoes as much as that `Workspace` encodes
-//!   to.
-//! - **W0 of invites, P2.workspace**: `InviteMember` (a fresh email and `request_id` each),
-//!   64 in flight, against the raw write of an invite; see [`workspace`].
+//! - **R0 / R0.reference**: the SQLite engine's best single-row write through rusqlite, and
+//!   the same loop in Python's `sqlite3`; see [`engine`]. R0 is P2's baseline.
+//! - **Fixtures**: 10,000 users registered through `RegisterUser` on the embedded SQLite
+//!   Identity service (started in-process as the launcher starts it: default pool, system
+//!   clock, cheap password hashing), and 1,000 workspaces of 50 members made through the
+//!   Workspace commands ([`workspace`]); `--quick` makes a tenth of each. Reads draw their
+//!   aggregate uniformly at random; commands are spread so that no two in flight touch one
+//!   aggregate and none is refused. Only OK answers count, and any failed call fails the
+//!   figure (`"errors"`).
+//! - **E0** (baseline of P1 and P4): a bare `EchoService` served by the same `GrpcServer`
+//!   stack (credential check, load shedding, health, reflection, `TCP_NODELAY`), driven by the
+//!   same client (one tonic `Channel` = one HTTP/2 connection, `ServiceCredential`
+//!   interceptor) at the same concurrency, echoing a payload whose `EchoResponse` encodes to
+//!   the size of the response it is compared with. It runs right before each figure.
+//! - **P1.user / P1.user.p99**: `GetUser`, 64 in flight over one connection.
+//! - **W0.user** (information): the command's statements at their best; see [`baseline`].
+//! - **P2.user / P2.user.p99**: unconditional `ChangeDisplayName` (no etag, a fresh
+//!   `request_id` each), 64 in flight, against R0.
+//! - **P1.workspace / P1.workspace.p99**: `GetWorkspace` of the 50-member workspaces.
+//! - **W0.workspace, P2.workspace / P2.workspace.p99**: `InviteMember`, 64 in flight, into
+//!   the same workspaces, against R0; see [`workspace`].
 //! - **P3.user** (with `--postgres`): see [`postgres`].
-//! - **E0 again, P4.read / P4.read.p50**: `GET /v1/me` through the HTTP edge, the
-//!   application service and the Identity data service of the embedded system, 64 in flight
-//!   over HTTP/1.1 keep-alive connections, against an E0 measured right before it at 64 in
-//!   flight that echoes as many bytes as the answer's body; see [`edge`].
+//! - **P4.read / P4.read.p50**: `GET /v1/me` through the HTTP edge, the application service
+//!   and the Identity data service of the embedded system, as users drawn from the fixture's;
+//!   see [`edge`].
 //! - **P5.rss / P5.ready**: the real `saas serve` started on a fresh data directory; see
 //!   [`launcher`]. The `saas` binary must be built next to this one
 //!   (`cargo build --release --bins`).
-//! - **P6.streams / P6.rss_per_stream / P6.delivery_p99**: SSE streams of `GET
-//!   /v1/me/feed/stream` held by the real `saas serve` (10,000; 1,000 with `--quick`), the
-//!   server's memory growth per stream, and an appended entry's delivery on its stream, p99;
-//!   see [`streams`].
+//! - **P6.streams / P6.rss_per_stream / P6.delivery_p99**: SSE streams held by the real
+//!   `saas serve`; see [`streams`].
 //! - **P7.errors / P7.connections**: 1,000 concurrent `GET /v1/me` on a freshly started
 //!   embedded system, each on its own connection; see [`edge`].
-//! - **E2.relay_latency_p99**: an event's commit to its consumer, p99, through the outbox
-//!   relay and the embedded bus, under `ChangeDisplayName` at a fixed 200 per second; see
-//!   [`relay`].
+//! - **E2.relay_latency_p99**: an event's commit to its consumer, p99; see [`relay`].
+//! - **C1.read / C1.command** (with `--callgrind`): instructions per call on the server under
+//!   callgrind; see [`callgrind`].
 //!
 //! Exit code 0 whether or not figures meet their targets; non-zero only when the benchmark
 //! itself fails.
 
 mod baseline;
+mod callgrind;
 mod drive;
 mod edge;
+mod engine;
 mod launcher;
 mod postgres;
 mod relay;
@@ -56,7 +60,7 @@ use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use clap::Parser;
@@ -72,16 +76,20 @@ use crate::{
 /// Errors that end the run.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Calls in flight for P1 and P2 (and their baselines).
+/// Calls in flight for P1 and P2 (and E0).
 const IN_FLIGHT: usize = 64;
-/// Users the commands are spread over (one per worker: no artificial hot spot).
-const USERS: usize = 64;
+/// Fixture users of a full run (reads spread over them, commands too).
+const USERS: usize = 10_000;
 /// SSE streams of P6 (10 workspaces of 1,000 members).
 const STREAMS: usize = 10_000;
 /// SSE streams of P6 with `--quick`.
 const QUICK_STREAMS: usize = 1_000;
 /// Requests of P7's burst (the same with `--quick`).
 const BURST: usize = 1_000;
+/// `--quick` makes this fraction of the fixtures.
+const QUICK_DIVISOR: usize = 10;
+/// pgbench's `-T` with `--quick`.
+const QUICK_PGBENCH_SECONDS: u64 = 5;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,13 +97,24 @@ const BURST: usize = 1_000;
     about = "Measures the performance figures against their baselines"
 )]
 struct Args {
-    /// Measure every figure at a smaller size (2 s windows), within a minute in all.
+    /// Measure every figure at a smaller size (2 s windows, a tenth of the fixtures, 5 s of
+    /// pgbench), within 120 seconds in all.
     #[arg(long)]
     quick: bool,
     /// Also measure P3 on this PostgreSQL server (an admin URL: a database is created and
     /// dropped on it).
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// Also measure C1 (instructions per call) with valgrind's callgrind.
+    #[arg(long)]
+    callgrind: bool,
+    /// Measure only C1 (implies --callgrind): the user fixture, then the server under
+    /// callgrind; the other figures are not printed.
+    #[arg(long)]
+    c1_only: bool,
+    /// Keep callgrind's dumps in this folder (for `callgrind_annotate`).
+    #[arg(long, value_name = "DIR")]
+    callgrind_out: Option<PathBuf>,
     /// Override the measured window per figure, in seconds.
     #[arg(long, value_name = "SECONDS")]
     seconds: Option<f64>,
@@ -118,6 +137,15 @@ impl Args {
             window,
         }
     }
+
+    /// A fixture size: `full`, or a tenth of it with `--quick`.
+    fn size(&self, full: usize) -> usize {
+        if self.quick {
+            (full / QUICK_DIVISOR).max(1)
+        } else {
+            full
+        }
+    }
 }
 
 #[tokio::main]
@@ -130,11 +158,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let dir = std::env::temp_dir().join(format!("saas-bench-{}", uuid::Uuid::now_v7()));
+    let began = Instant::now();
     let result = match std::fs::create_dir_all(&dir) {
         Ok(()) => run(&args, &dir).await,
         Err(e) => Err(e.into()),
     };
     std::fs::remove_dir_all(&dir).ok();
+    tracing::info!("the run took {:.0} s", began.elapsed().as_secs_f64());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -195,10 +225,122 @@ async fn echo_baseline(
     })
     .await;
     echo.stop().await?;
-    sample
+    let sample = sample?;
+    if sample.errors > 0 {
+        return Err(format!("{label}: {} echo calls failed", sample.errors).into());
+    }
+    Ok(sample)
+}
+
+/// The throughput and p99 lines of a read figure (against E0's throughput and p99).
+fn read_figures(
+    ids: (&'static str, &'static str),
+    sample: &Sample,
+    e0: &Sample,
+    targets: (f64, f64),
+) -> [Figure; 2] {
+    [
+        Figure::ratio(
+            ids.0,
+            sample.throughput(),
+            Unit::PerSecond,
+            e0.throughput(),
+            Target::AtLeast(targets.0),
+        )
+        .with_errors(sample.errors),
+        Figure::ratio(
+            ids.1,
+            sample.quantile_ms(0.99),
+            Unit::Millis,
+            e0.quantile_ms(0.99),
+            Target::AtMost(targets.1),
+        )
+        .with_errors(sample.errors),
+    ]
+}
+
+/// The throughput (against R0) and p99 (at most 20 ms) lines of a command figure.
+fn command_figures(
+    ids: (&'static str, &'static str),
+    sample: &Sample,
+    r0: f64,
+    target: f64,
+) -> [Figure; 2] {
+    [
+        Figure::ratio(
+            ids.0,
+            sample.throughput(),
+            Unit::PerSecond,
+            r0,
+            Target::AtLeast(target),
+        )
+        .with_errors(sample.errors),
+        Figure::absolute(
+            ids.1,
+            sample.quantile_ms(0.99),
+            Unit::Millis,
+            Target::AtMost(20.0),
+        )
+        .with_errors(sample.errors),
+    ]
+}
+
+fn w0_figure(id: &'static str, sample: &Sample) -> Figure {
+    Figure::info(id, sample.throughput(), Unit::PerSecond, None).with_errors(sample.errors)
+}
+
+/// C1's lines (skipped without `--callgrind` or valgrind) on the Identity database `db`
+/// holding `users`.
+async fn c1(args: &Args, db: &Path, users: &[pb::User]) -> Result<(), BoxError> {
+    let figures = if !args.callgrind && !args.c1_only {
+        callgrind::skipped("needs --callgrind")
+    } else if let Err(why) = callgrind::available() {
+        callgrind::skipped(&why)
+    } else {
+        let out = args
+            .callgrind_out
+            .clone()
+            .unwrap_or_else(|| db.with_extension("callgrind"));
+        let lengths = if args.quick {
+            callgrind::Lengths::QUICK
+        } else {
+            callgrind::Lengths::FULL
+        };
+        match callgrind::c1(db, users, &out, lengths).await {
+            Ok(figures) => figures,
+            Err(e) => {
+                tracing::error!("C1 could not run: {e}");
+                callgrind::skipped(&format!("callgrind could not run: {e}"))
+            }
+        }
+    };
+    for mut figure in figures {
+        let n = figure.n.unwrap_or(0);
+        emit(&mut figure, args.quick, n)?;
+    }
+    Ok(())
+}
+
+/// `--c1-only`: the user fixture on the in-process Identity service, then C1.
+async fn c1_only(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    let service_db = dir.join("identity.db");
+    let (identity, identity_db) = services::start_identity(
+        &format!("sqlite://{}", service_db.display()),
+        PoolSize::default(),
+    )
+    .await?;
+    let client = services::user_client(identity.addr).await?;
+    let users = services::register_users(&client, args.size(USERS)).await;
+    drop(client);
+    identity.stop().await?;
+    identity_db.close().await?;
+    c1(args, &service_db, &users?).await
 }
 
 async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
+    if args.c1_only {
+        return c1_only(args, dir).await;
+    }
     // P5 needs the launcher's binary: refuse to start without it rather than fail late.
     let saas = launcher::saas_binary()?;
     tracing::info!("P5 starts {}", saas.display());
@@ -209,6 +351,38 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         plan.warmup.as_secs_f64(),
         plan.window.as_secs_f64()
     );
+    let quick = args.quick;
+
+    // R0 and its reference, first, on fresh files.
+    let r0 = engine::r0(&dir.join("r0.db"), plan).await?;
+    let reference = engine::reference(&dir.join("r0-reference.db"), plan).await;
+    let mut r0_figure = match &reference {
+        Ok(reference) => Figure::ratio(
+            "R0",
+            r0.per_second(),
+            Unit::Transactions,
+            reference.per_second(),
+            Target::AtLeast(1.0),
+        ),
+        Err(why) => Figure::skipped("R0", Unit::Transactions, Some(Target::AtLeast(1.0)), why),
+    };
+    if reference.is_err() {
+        // R0 itself ran: print its value, with no reference to judge it by.
+        r0_figure.value = r0.per_second();
+    }
+    emit(&mut r0_figure, quick, r0.transactions)?;
+    let mut reference_figure = match &reference {
+        Ok(reference) => Figure::info(
+            "R0.reference",
+            reference.per_second(),
+            Unit::Transactions,
+            None,
+        ),
+        Err(why) => Figure::skipped("R0.reference", Unit::Transactions, None, why),
+    };
+    let reference_n = reference.as_ref().map_or(0, |r| r.transactions);
+    emit(&mut reference_figure, quick, reference_n)?;
+    let r0 = r0.per_second();
 
     // The embedded SQLite Identity service with its fixture users.
     let service_db: PathBuf = dir.join("identity.db");
@@ -218,7 +392,13 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     )
     .await?;
     let mut client = services::user_client(identity.addr).await?;
-    let users = services::register_users(&mut client, USERS).await?;
+    let seeding = Instant::now();
+    let users = services::register_users(&client, args.size(USERS)).await?;
+    tracing::info!(
+        "fixture: {} users registered in {:.1} s",
+        users.len(),
+        seeding.elapsed().as_secs_f64()
+    );
     let ids: Arc<Vec<String>> = Arc::new(users.iter().map(|u| u.id.clone()).collect());
     let first = client
         .get_user(pb::GetUserRequest {
@@ -227,39 +407,14 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         .await?
         .into_inner();
 
-    // The embedded SQLite Workspace service with its fixtures.
-    let workspace_db: PathBuf = dir.join("workspace.db");
-    let workspaces = services::WorkspaceServer::start(
-        &format!("sqlite://{}", workspace_db.display()),
-        PoolSize::default(),
-    )
-    .await?;
-    let mut workspace_client = services::workspace_client(workspaces.served.addr).await?;
-    let fifty = workspace::fifty_member_workspace(&mut workspace_client).await?;
-    let targets = Arc::new(workspace::invite_targets(&workspace_client, IN_FLIGHT).await?);
-    let first_target = workspace_client
-        .get_workspace(wpb::GetWorkspaceRequest {
-            id: targets.first().map(|t| t.id.clone()).unwrap_or_default(),
-        })
-        .await?
-        .into_inner();
-    tracing::info!(
-        "fixtures: {} users; a workspace of {} members; {} workspaces to invite into",
-        ids.len(),
-        fifty.members.len(),
-        targets.len()
-    );
-
-    // E0, right before P1.
+    // E0, right before P1.user.
     let e0 = echo_baseline("E0 echo (User-sized)", plan, "GetUser", first.encoded_len()).await?;
-
-    // P1: GetUser.
     let reader = client.clone();
     let read_ids = ids.clone();
-    let p1 = drive("P1 GetUser", plan, move |worker, _| {
+    let p1 = drive("P1 GetUser", plan, move |_, _| {
         let mut client = reader.clone();
         let id = read_ids
-            .get(worker % read_ids.len().max(1))
+            .get(services::uniform(read_ids.len()))
             .cloned()
             .unwrap_or_default();
         async move {
@@ -271,95 +426,31 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         }
     })
     .await?;
-    emit(
-        &mut Figure::ratio(
-            "P1.user",
-            p1.throughput(),
-            Unit::PerSecond,
-            e0.throughput(),
-            Target::AtLeast(0.5),
-        ),
-        args.quick,
-        p1.calls(),
-    )?;
-    emit(
-        &mut Figure::ratio(
-            "P1.user.p99",
-            p1.quantile_ms(0.99),
-            Unit::Millis,
-            e0.quantile_ms(0.99),
-            Target::AtMost(3.0),
-        ),
-        args.quick,
-        p1.calls(),
-    )?;
-
-    // E0 again at the size of the Workspace, right before P1.workspace.
-    let e0 = echo_baseline(
-        "E0 echo (Workspace-sized)",
-        plan,
-        "GetWorkspace",
-        fifty.encoded_len(),
-    )
-    .await?;
-    let reader = workspace_client.clone();
-    let id = fifty.id.clone();
-    let p1 = drive("P1 GetWorkspace", plan, move |_, _| {
-        let mut client = reader.clone();
-        let request = wpb::GetWorkspaceRequest { id: id.clone() };
-        async move {
-            client
-                .get_workspace(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await?;
-    emit(
-        &mut Figure::ratio(
-            "P1.workspace",
-            p1.throughput(),
-            Unit::PerSecond,
-            e0.throughput(),
-            Target::AtLeast(0.5),
-        ),
-        args.quick,
-        p1.calls(),
-    )?;
-    emit(
-        &mut Figure::ratio(
-            "P1.workspace.p99",
-            p1.quantile_ms(0.99),
-            Unit::Millis,
-            e0.quantile_ms(0.99),
-            Target::AtMost(3.0),
-        ),
-        args.quick,
-        p1.calls(),
-    )?;
-
-    // W0, then P2 on the same users.
-    let w0 = baseline::W0::prepare(dir, &service_db, &users).await?;
-    let mut w0_sample = w0.run(plan, baseline::Discipline::SqliteLock).await?;
-    let gated = w0.run(plan, baseline::Discipline::WriteGate).await?;
-    if gated.throughput() > w0_sample.throughput() {
-        w0_sample = gated;
+    for mut figure in read_figures(("P1.user", "P1.user.p99"), &p1, &e0, (0.7, 2.0)) {
+        emit(&mut figure, quick, p1.calls())?;
     }
+
+    // W0.user, then P2.user on the same users.
+    let w0 = baseline::W0::prepare(dir, &service_db, &users).await?;
+    let w0_sample = w0.run(plan).await;
     tracing::info!(
-        "W0 wrote {} outbox rows and {} idempotency records",
+        "W0.user wrote {} outbox rows and {} idempotency records in all",
         w0.count("outbox").await?,
         w0.count("idempotency").await?
     );
     w0.close().await;
+    let w0_sample = w0_sample?;
+    emit(
+        &mut w0_figure("W0.user", &w0_sample),
+        quick,
+        w0_sample.calls(),
+    )?;
     let writer = client.clone();
     let write_ids = ids.clone();
     let p2 = drive("P2 ChangeDisplayName", plan, move |worker, sequence| {
         let mut client = writer.clone();
-        let id = write_ids
-            .get(worker % write_ids.len().max(1))
-            .cloned()
-            .unwrap_or_default();
+        let index = services::spread(worker, sequence, IN_FLIGHT, write_ids.len());
+        let id = write_ids.get(index).cloned().unwrap_or_default();
         async move {
             client
                 .change_display_name(services::change_display_name(&id, worker, sequence))
@@ -369,48 +460,86 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         }
     })
     .await?;
-    emit(
-        &mut Figure::ratio(
-            "P2.user",
-            p2.throughput(),
-            Unit::PerSecond,
-            w0_sample.throughput(),
-            Target::AtLeast(0.5),
-        ),
-        args.quick,
-        p2.calls(),
-    )?;
+    for mut figure in command_figures(("P2.user", "P2.user.p99"), &p2, r0, 0.12) {
+        emit(&mut figure, quick, p2.calls())?;
+    }
     drop(client);
     identity.stop().await?;
     identity_db.close().await?;
+    // C1 runs last on a copy of this database; keep the fixture's file as it is now.
+    let c1_db = dir.join("c1-identity.db");
+    baseline::copy_database(&service_db, &c1_db).await?;
 
-    // W0 of invites (each discipline on its own copy of the fixture), then P2.workspace.
-    let mut w0_sample: Option<Sample> = None;
-    for (discipline, file) in [
-        (baseline::Discipline::SqliteLock, "w0-workspace-lock.db"),
-        (baseline::Discipline::WriteGate, "w0-workspace-gate.db"),
-    ] {
-        let path = dir.join(file);
-        let w0 =
-            workspace::InviteW0::prepare(&path, &workspace_db, &targets, &first_target).await?;
-        let sample = w0.run(plan, discipline).await;
-        w0.close().await;
-        let sample = sample?;
-        tracing::info!("{discipline:?}: {}", workspace::sizes(&path).await?);
-        if w0_sample
-            .as_ref()
-            .is_none_or(|best| sample.throughput() > best.throughput())
-        {
-            w0_sample = Some(sample);
+    // The embedded SQLite Workspace service with its fixtures.
+    let workspace_db: PathBuf = dir.join("workspace.db");
+    let workspaces = services::WorkspaceServer::start(
+        &format!("sqlite://{}", workspace_db.display()),
+        PoolSize::default(),
+    )
+    .await?;
+    let mut workspace_client = services::workspace_client(workspaces.served.addr).await?;
+    let seeding = Instant::now();
+    let targets =
+        Arc::new(workspace::seed(&workspace_client, args.size(workspace::WORKSPACES)).await?);
+    tracing::info!(
+        "fixture: {} workspaces of {} members made in {:.1} s",
+        targets.len(),
+        workspace::MEMBERS,
+        seeding.elapsed().as_secs_f64()
+    );
+    let first = workspace_client
+        .get_workspace(wpb::GetWorkspaceRequest {
+            id: targets.first().map(|t| t.id.clone()).unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+
+    // E0 again at the size of a Workspace, right before P1.workspace.
+    let e0 = echo_baseline(
+        "E0 echo (Workspace-sized)",
+        plan,
+        "GetWorkspace",
+        first.encoded_len(),
+    )
+    .await?;
+    let reader = workspace_client.clone();
+    let read_targets = targets.clone();
+    let p1 = drive("P1 GetWorkspace", plan, move |_, _| {
+        let mut client = reader.clone();
+        let id = read_targets
+            .get(services::uniform(read_targets.len()))
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        async move {
+            client
+                .get_workspace(wpb::GetWorkspaceRequest { id })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
+    })
+    .await?;
+    for mut figure in read_figures(("P1.workspace", "P1.workspace.p99"), &p1, &e0, (0.6, 2.0)) {
+        emit(&mut figure, quick, p1.calls())?;
     }
-    let w0_sample = w0_sample.ok_or("W0 of invites did not run")?;
+
+    // W0.workspace on a copy of the fixture, then P2.workspace.
+    let w0_path = dir.join("w0-workspace.db");
+    let w0 = workspace::InviteW0::prepare(&w0_path, &workspace_db, &targets, &first).await?;
+    let w0_sample = w0.run(plan).await;
+    w0.close().await;
+    let w0_sample = w0_sample?;
+    tracing::info!("W0.workspace: {}", workspace::sizes(&w0_path).await?);
+    emit(
+        &mut w0_figure("W0.workspace", &w0_sample),
+        quick,
+        w0_sample.calls(),
+    )?;
     let inviter = workspace_client.clone();
     let invite_targets = targets.clone();
     let p2 = drive("P2 InviteMember", plan, move |worker, sequence| {
         let mut client = inviter.clone();
-        let index =
-            workspace::invite_target(worker, sequence, workspace::INVITE_WORKSPACES_PER_WORKER);
+        let index = services::spread(worker, sequence, IN_FLIGHT, invite_targets.len());
         let request = invite_targets
             .get(index)
             .map(|target| services::as_actor(workspace::invite_request(&target.id), &target.actor));
@@ -426,51 +555,66 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     .await?;
     drop(workspace_client);
     workspaces.stop().await?;
-    tracing::info!("service: {}", workspace::sizes(&workspace_db).await?);
-    emit(
-        &mut Figure::ratio(
-            "P2.workspace",
-            p2.throughput(),
-            Unit::PerSecond,
-            w0_sample.throughput(),
-            Target::AtLeast(0.5),
-        ),
-        args.quick,
-        p2.calls(),
-    )?;
+    tracing::info!("P2.workspace: {}", workspace::sizes(&workspace_db).await?);
+    for mut figure in command_figures(("P2.workspace", "P2.workspace.p99"), &p2, r0, 0.08) {
+        emit(&mut figure, quick, p2.calls())?;
+    }
 
     // P3, with a PostgreSQL server.
-    if let Some(admin_url) = &args.postgres {
-        let mut figure = postgres::p3(admin_url, args.plan(postgres::CLIENTS), dir).await?;
-        let n = figure.n.unwrap_or(0);
-        emit(&mut figure, args.quick, n)?;
+    match &args.postgres {
+        Some(admin_url) => {
+            let seconds = if quick {
+                QUICK_PGBENCH_SECONDS
+            } else {
+                postgres::PGBENCH_SECONDS
+            };
+            let mut figure = postgres::p3(
+                admin_url,
+                args.plan(postgres::CLIENTS),
+                dir,
+                args.size(postgres::USERS),
+                seconds,
+            )
+            .await?;
+            let n = figure.n.unwrap_or(0);
+            emit(&mut figure, quick, n)?;
+        }
+        None => emit(
+            &mut Figure::skipped(
+                "P3.user",
+                Unit::PerSecond,
+                Some(Target::AtLeast(0.3)),
+                "needs --postgres URL",
+            ),
+            quick,
+            0,
+        )?,
     }
 
     // E0 at the size of the /v1/me body, right before P4, on the embedded system.
-    let system = edge::System::start(dir, "p4").await?;
+    let system = edge::System::start(dir, "p4", args.size(USERS)).await?;
     let body_len = edge::me_body_len(&system).await?;
     let e0 = echo_baseline("E0 echo (/v1/me-sized)", plan, "GET /v1/me", body_len).await?;
     let (p4, failures) = edge::read_me(&system, plan).await?;
     system.stop().await?;
-    let note = (failures > 0).then(|| format!("{failures} requests did not answer 200"));
     let mut figure = Figure::ratio(
         "P4.read",
         p4.throughput(),
         Unit::PerSecond,
         e0.throughput(),
-        Target::AtLeast(0.25),
-    );
-    figure.note = note.clone();
-    emit(&mut figure, args.quick, p4.calls())?;
+        Target::AtLeast(0.4),
+    )
+    .with_errors(failures);
+    emit(&mut figure, quick, p4.calls())?;
     let mut figure = Figure::ratio(
         "P4.read.p50",
         p4.quantile_ms(0.5),
         Unit::Millis,
         e0.quantile_ms(0.5),
-        Target::AtMost(4.0),
-    );
-    figure.note = note;
-    emit(&mut figure, args.quick, p4.calls())?;
+        Target::AtMost(3.0),
+    )
+    .with_errors(failures);
+    emit(&mut figure, quick, p4.calls())?;
 
     // P5: the real launcher on a fresh data directory.
     let startup = launcher::p5(&dir.join("p5")).await?;
@@ -481,7 +625,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             Unit::Mebibytes,
             Target::AtMost(60.0),
         ),
-        args.quick,
+        quick,
         1,
     )?;
     emit(
@@ -491,18 +635,18 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             Unit::Seconds,
             Target::AtMost(2.0),
         ),
-        args.quick,
+        quick,
         1,
     )?;
 
     // P6: SSE streams held by the real launcher on a fresh data directory.
-    let streams = if args.quick { QUICK_STREAMS } else { STREAMS };
+    let streams = if quick { QUICK_STREAMS } else { STREAMS };
     for mut figure in streams::p6(&dir.join("p6"), streams).await? {
-        emit(&mut figure, args.quick, streams as u64)?;
+        emit(&mut figure, quick, streams as u64)?;
     }
 
     // P7: a burst on a freshly started embedded system.
-    let system = edge::System::start(dir, "p7").await?;
+    let system = edge::System::start(dir, "p7", 1).await?;
     let burst = edge::burst(&system, BURST).await;
     system.stop().await?;
     let burst = burst?;
@@ -513,7 +657,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             Unit::Errors,
             Target::AtMost(0.0),
         ),
-        args.quick,
+        quick,
         burst.requests as u64,
     )?;
     emit(
@@ -523,14 +667,18 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             Unit::Connections,
             f64::from(burst.max_connections),
             Target::AtMost(1.0),
-        ),
-        args.quick,
+        )
+        .with_errors(burst.errors),
+        quick,
         burst.requests as u64,
     )?;
 
     // E2: commit to consumer through the relay and the embedded bus.
     let mut figure = relay::e2(dir, args.plan(1)).await?;
     let n = figure.n.unwrap_or(0);
-    emit(&mut figure, args.quick, n)?;
+    emit(&mut figure, quick, n)?;
+
+    // C1: instructions per call, the server under callgrind.
+    c1(args, &c1_db, &users).await?;
     Ok(())
 }

@@ -1,4 +1,11 @@
 //! P3: durable command RPCs on PostgreSQL against `pgbench` on the same server, same run.
+//!
+//! The service side: the Identity data service on a fresh database with a pool of 32,
+//! `ChangeDisplayName` at 32 in flight, spread over [`USERS`] users so that no two commands in
+//! flight write one user. The baseline, frozen: `pgbench -n -M prepared -c 32 -j 2 -T 30`
+//! (`-T` shorter with `--quick`) running the one-statement script
+//! `INSERT INTO bench_t (v) VALUES (1);` against the same server, whose
+//! `synchronous_commit` both sides share (the run logs it).
 
 use std::{path::Path, time::Duration};
 
@@ -14,10 +21,22 @@ use crate::{
 
 /// Clients on both sides of P3.
 pub const CLIENTS: usize = 32;
+/// Users the commands are spread over.
+pub const USERS: usize = 1_000;
+/// Why P3 is skipped without pgbench.
+const PGBENCH_MISSING: &str = "pgbench is not installed";
+/// pgbench's `-T` of a full run.
+pub const PGBENCH_SECONDS: u64 = 30;
 
 /// Measures P3.user on a fresh database `saas_bench_<uuid>` made through `admin_url`, dropped
-/// again afterwards whatever happened.
-pub async fn p3(admin_url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> {
+/// again afterwards whatever happened; pgbench runs for `pgbench_seconds`.
+pub async fn p3(
+    admin_url: &str,
+    plan: Plan,
+    dir: &Path,
+    users: usize,
+    pgbench_seconds: u64,
+) -> Result<Figure, BoxError> {
     let name = format!("saas_bench_{}", uuid::Uuid::now_v7().simple());
     let mut admin = PgConnection::connect(admin_url).await?;
     let commit: (String,) = sqlx::query_as("SHOW synchronous_commit")
@@ -33,7 +52,7 @@ pub async fn p3(admin_url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxEr
         .execute(&mut admin)
         .await?;
     let url = replace_database(admin_url, &name);
-    let result = measure(&url, plan, dir).await;
+    let result = measure(&url, plan, dir, users, pgbench_seconds).await;
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -46,7 +65,13 @@ pub async fn p3(admin_url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxEr
     result
 }
 
-async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> {
+async fn measure(
+    url: &str,
+    plan: Plan,
+    dir: &Path,
+    users: usize,
+    pgbench_seconds: u64,
+) -> Result<Figure, BoxError> {
     // The service side: the Identity data service on this database with a pool of 32.
     let (server, db) = services::start_identity(
         url,
@@ -55,8 +80,8 @@ async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> 
         },
     )
     .await?;
-    let mut client = services::user_client(server.addr).await?;
-    let users = services::register_users(&mut client, CLIENTS).await?;
+    let client = services::user_client(server.addr).await?;
+    let users = services::register_users(&client, users).await?;
     let ids: std::sync::Arc<Vec<String>> =
         std::sync::Arc::new(users.into_iter().map(|u| u.id).collect());
     let commands = drive(
@@ -64,10 +89,8 @@ async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> 
         plan,
         move |worker, sequence| {
             let mut client = client.clone();
-            let id = ids
-                .get(worker % ids.len().max(1))
-                .cloned()
-                .unwrap_or_default();
+            let index = services::spread(worker, sequence, CLIENTS, ids.len());
+            let id = ids.get(index).cloned().unwrap_or_default();
             async move {
                 client
                     .change_display_name(services::change_display_name(&id, worker, sequence))
@@ -90,7 +113,7 @@ async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> 
     conn.close().await?;
     let script = dir.join("pgbench-insert.sql");
     std::fs::write(&script, "INSERT INTO bench_t(v) VALUES (1);\n")?;
-    let seconds = plan.window.as_secs().max(1);
+    let seconds = pgbench_seconds.max(1);
     let mut figure = Figure::ratio(
         "P3.user",
         commands.throughput(),
@@ -99,6 +122,7 @@ async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> 
         Target::AtLeast(0.3),
     );
     figure.n = Some(commands.calls());
+    figure.errors = commands.errors;
     match pgbench(url, &script, seconds).await {
         Ok(tps) => {
             tracing::info!(
@@ -109,7 +133,11 @@ async fn measure(url: &str, plan: Plan, dir: &Path) -> Result<Figure, BoxError> 
         Err(note) => {
             tracing::warn!("pgbench: {note}");
             figure.baseline = None;
-            figure.note = Some(note);
+            if note == PGBENCH_MISSING {
+                figure.skipped = Some(note);
+            } else {
+                figure.note = Some(note);
+            }
         }
     }
     Ok(figure)
@@ -120,7 +148,7 @@ async fn pgbench(url: &str, script: &Path, seconds: u64) -> Result<f64, String> 
     let output = tokio::time::timeout(
         Duration::from_secs(seconds + 60),
         tokio::process::Command::new("pgbench")
-            .arg("-n")
+            .args(["-n", "-M", "prepared"])
             .args(["-c", &CLIENTS.to_string(), "-j", "2"])
             .args(["-T", &seconds.to_string()])
             .arg("-f")
@@ -132,7 +160,7 @@ async fn pgbench(url: &str, script: &Path, seconds: u64) -> Result<f64, String> 
     .await
     .map_err(|_| "pgbench did not finish in time".to_owned())?
     .map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "pgbench is not installed".to_owned(),
+        std::io::ErrorKind::NotFound => PGBENCH_MISSING.to_owned(),
         _ => format!("pgbench could not run: {e}"),
     })?;
     let stdout = String::from_utf8_lossy(&output.stdout);

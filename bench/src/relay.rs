@@ -119,8 +119,8 @@ async fn measure(
     addr: std::net::SocketAddr,
     plan: Plan,
 ) -> Result<Figure, BoxError> {
-    let mut client = services::user_client(addr).await?;
-    let ids: Vec<String> = services::register_users(&mut client, USERS)
+    let client = services::user_client(addr).await?;
+    let ids: Vec<String> = services::register_users(&client, USERS)
         .await?
         .into_iter()
         .map(|user| user.id)
@@ -191,6 +191,7 @@ async fn measure(
         Target::AtMost(TARGET_MS),
     );
     figure.n = Some(latencies.len() as u64);
+    figure.errors = sent.failed;
     figure.note = (!problems.is_empty()).then(|| problems.join("; "));
     Ok(figure)
 }

@@ -54,6 +54,10 @@ pub enum Unit {
     Streams,
     /// Kibibytes (2^10 bytes), printed to a tenth.
     Kibibytes,
+    /// Transactions per second, printed as a whole number.
+    Transactions,
+    /// Machine instructions (callgrind's `Ir`) per call, printed as a whole number.
+    Instructions,
 }
 
 impl Unit {
@@ -67,12 +71,19 @@ impl Unit {
             Unit::Connections => "connections",
             Unit::Streams => "streams",
             Unit::Kibibytes => "KiB",
+            Unit::Transactions => "transactions/s",
+            Unit::Instructions => "instructions/call",
         }
     }
 
     fn round(self, x: f64) -> f64 {
         match self {
-            Unit::PerSecond | Unit::Errors | Unit::Connections | Unit::Streams => x.round(),
+            Unit::PerSecond
+            | Unit::Errors
+            | Unit::Connections
+            | Unit::Streams
+            | Unit::Transactions
+            | Unit::Instructions => x.round(),
             Unit::Millis | Unit::Seconds => round_to(x, 3),
             Unit::Mebibytes | Unit::Kibibytes => round_to(x, 1),
         }
@@ -82,7 +93,12 @@ impl Unit {
     fn whole(self) -> bool {
         matches!(
             self,
-            Unit::PerSecond | Unit::Errors | Unit::Connections | Unit::Streams
+            Unit::PerSecond
+                | Unit::Errors
+                | Unit::Connections
+                | Unit::Streams
+                | Unit::Transactions
+                | Unit::Instructions
         )
     }
 }
@@ -98,12 +114,17 @@ pub struct Figure {
     pub unit: Unit,
     /// The baseline measured in the same run, if the figure has one.
     pub baseline: Option<f64>,
-    /// The target, on the ratio (or on the value without a baseline).
-    pub target: Target,
+    /// The target, on the ratio (or on the value without a baseline); `None` for a figure
+    /// that is information only (`"target": null, "pass": null`).
+    pub target: Option<Target>,
+    /// Failed calls behind the figure; any fails it.
+    pub errors: u64,
     /// How much was measured (calls), printed in `--quick` mode.
     pub n: Option<u64>,
     /// Why the figure could not be measured properly; forces `pass: false`.
     pub note: Option<String>,
+    /// Why the figure could not run here at all (`"skipped": "<why>"`, no value).
+    pub skipped: Option<String>,
 }
 
 impl Figure {
@@ -114,9 +135,11 @@ impl Figure {
             value,
             unit,
             baseline: Some(baseline),
-            target,
+            target: Some(target),
+            errors: 0,
             n: None,
             note: None,
+            skipped: None,
         }
     }
 
@@ -127,10 +150,49 @@ impl Figure {
             value,
             unit,
             baseline: None,
-            target,
+            target: Some(target),
+            errors: 0,
             n: None,
             note: None,
+            skipped: None,
         }
+    }
+
+    /// A figure that is information only (`"target": null, "pass": null`), with or without
+    /// a baseline.
+    pub fn info(id: &'static str, value: f64, unit: Unit, baseline: Option<f64>) -> Self {
+        Figure {
+            id,
+            value,
+            unit,
+            baseline,
+            target: None,
+            errors: 0,
+            n: None,
+            note: None,
+            skipped: None,
+        }
+    }
+
+    /// A figure that cannot run here, and why; `target` is what it would be held to.
+    pub fn skipped(id: &'static str, unit: Unit, target: Option<Target>, why: &str) -> Self {
+        Figure {
+            id,
+            value: f64::NAN,
+            unit,
+            baseline: None,
+            target,
+            errors: 0,
+            n: None,
+            note: None,
+            skipped: Some(why.to_owned()),
+        }
+    }
+
+    /// The same figure with `errors` failed calls behind it.
+    pub fn with_errors(mut self, errors: u64) -> Self {
+        self.errors = errors;
+        self
     }
 
     /// `value / baseline`, rounded as printed; `None` without a (positive) baseline.
@@ -140,16 +202,21 @@ impl Figure {
         (baseline > 0.0).then(|| round_to(value / baseline, 3))
     }
 
-    /// The verdict, on the printed numbers so a reader can check it.
-    pub fn pass(&self) -> bool {
-        if self.note.is_some() {
-            return false;
+    /// The verdict, on the printed numbers so a reader can check it; `None` for information
+    /// and skipped figures. A figure with errors or a note fails.
+    pub fn pass(&self) -> Option<bool> {
+        let target = self.target?;
+        if self.skipped.is_some() {
+            return None;
         }
-        match (self.baseline, self.ratio_value()) {
-            (Some(_), Some(ratio)) => self.target.met_by(ratio),
+        if self.note.is_some() || self.errors > 0 {
+            return Some(false);
+        }
+        Some(match (self.baseline, self.ratio_value()) {
+            (Some(_), Some(ratio)) => target.met_by(ratio),
             (Some(_), None) => false,
-            (None, _) => self.target.met_by(self.unit.round(self.value)),
-        }
+            (None, _) => target.met_by(self.unit.round(self.value)),
+        })
     }
 
     /// The JSON line, keys in the order of QUALITY.md's example.
@@ -161,9 +228,14 @@ impl Figure {
                 serde_json::json!(x)
             }
         };
+        let value = if self.skipped.is_some() || !self.value.is_finite() {
+            serde_json::Value::Null
+        } else {
+            number(self.unit.round(self.value))
+        };
         let mut fields: Vec<(&str, serde_json::Value)> = vec![
             ("id", serde_json::json!(self.id)),
-            ("value", number(self.unit.round(self.value))),
+            ("value", value),
             ("unit", serde_json::json!(self.unit.name())),
             (
                 "baseline",
@@ -171,14 +243,21 @@ impl Figure {
                     .map_or(serde_json::Value::Null, |b| number(self.unit.round(b))),
             ),
             ("ratio", serde_json::json!(self.ratio_value())),
-            ("target", serde_json::json!(self.target.to_string())),
+            (
+                "target",
+                serde_json::json!(self.target.map(|t| t.to_string())),
+            ),
             ("pass", serde_json::json!(self.pass())),
+            ("errors", serde_json::json!(self.errors)),
         ];
         if let Some(n) = self.n {
             fields.push(("n", serde_json::json!(n)));
         }
         if let Some(note) = &self.note {
             fields.push(("note", serde_json::json!(note)));
+        }
+        if let Some(why) = &self.skipped {
+            fields.push(("skipped", serde_json::json!(why)));
         }
         let body: Vec<String> = fields
             .iter()
@@ -233,7 +312,7 @@ mod tests {
         );
         assert_eq!(
             figure.json_line(),
-            r#"{"id": "P1.user", "value": 21000, "unit": "calls/s", "baseline": 39000, "ratio": 0.538, "target": ">= 0.5", "pass": true}"#
+            r#"{"id": "P1.user", "value": 21000, "unit": "calls/s", "baseline": 39000, "ratio": 0.538, "target": ">= 0.5", "pass": true, "errors": 0}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&figure.json_line()).unwrap();
         assert_eq!(parsed["ratio"], 0.538);
@@ -243,13 +322,13 @@ mod tests {
     fn latency_targets_are_upper_bounds_and_quick_mode_says_n() {
         let mut figure = Figure::ratio("P1.user.p99", 7.5, Unit::Millis, 2.0, Target::AtMost(3.0));
         figure.n = Some(1234);
-        assert!(!figure.pass());
+        assert_eq!(figure.pass(), Some(false));
         assert_eq!(
             figure.json_line(),
-            r#"{"id": "P1.user.p99", "value": 7.5, "unit": "ms", "baseline": 2.0, "ratio": 3.75, "target": "<= 3.0", "pass": false, "n": 1234}"#
+            r#"{"id": "P1.user.p99", "value": 7.5, "unit": "ms", "baseline": 2.0, "ratio": 3.75, "target": "<= 3.0", "pass": false, "errors": 0, "n": 1234}"#
         );
         figure.value = 6.0;
-        assert!(figure.pass(), "exactly 3x meets <= 3.0");
+        assert_eq!(figure.pass(), Some(true), "exactly 3x meets <= 3.0");
     }
 
     #[test]
@@ -257,7 +336,7 @@ mod tests {
         let mut figure =
             Figure::ratio("P3.user", 900.0, Unit::PerSecond, 0.0, Target::AtLeast(0.3));
         assert_eq!(figure.ratio_value(), None);
-        assert!(!figure.pass());
+        assert_eq!(figure.pass(), Some(false));
         figure.baseline = None;
         figure.note = Some("pgbench is not installed".into());
         let parsed: serde_json::Value = serde_json::from_str(&figure.json_line()).unwrap();
@@ -273,12 +352,12 @@ mod tests {
         ready.n = Some(1);
         assert_eq!(
             ready.json_line(),
-            r#"{"id": "P5.ready", "value": 0.412, "unit": "s", "baseline": null, "ratio": null, "target": "<= 2.0", "pass": true, "n": 1}"#
+            r#"{"id": "P5.ready", "value": 0.412, "unit": "s", "baseline": null, "ratio": null, "target": "<= 2.0", "pass": true, "errors": 0, "n": 1}"#
         );
         ready.value = 2.0004;
-        assert!(ready.pass(), "2.000 s as printed meets <= 2.0");
+        assert_eq!(ready.pass(), Some(true), "2.000 s as printed meets <= 2.0");
         ready.value = 2.1;
-        assert!(!ready.pass());
+        assert_eq!(ready.pass(), Some(false));
 
         let rss = Figure::absolute("P5.rss", 61.26, Unit::Mebibytes, Target::AtMost(60.0));
         let parsed: serde_json::Value = serde_json::from_str(&rss.json_line()).unwrap();
@@ -287,14 +366,14 @@ mod tests {
         assert_eq!(parsed["pass"], false);
 
         let errors = Figure::absolute("P7.errors", 0.0, Unit::Errors, Target::AtMost(0.0));
-        assert!(errors.pass());
+        assert_eq!(errors.pass(), Some(true));
         assert!(
             errors
                 .json_line()
                 .contains(r#""value": 0, "unit": "errors""#)
         );
         let errors = Figure::absolute("P7.errors", 1.0, Unit::Errors, Target::AtMost(0.0));
-        assert!(!errors.pass());
+        assert_eq!(errors.pass(), Some(false));
 
         let streams = Figure::absolute(
             "P6.streams",
@@ -302,7 +381,7 @@ mod tests {
             Unit::Streams,
             Target::AtLeast(10_000.0),
         );
-        assert!(!streams.pass());
+        assert_eq!(streams.pass(), Some(false));
         assert!(
             streams
                 .json_line()
@@ -328,7 +407,48 @@ mod tests {
         );
         assert_eq!(
             connections.json_line(),
-            r#"{"id": "P7.connections", "value": 4, "unit": "connections", "baseline": 4, "ratio": 1.0, "target": "<= 1.0", "pass": true}"#
+            r#"{"id": "P7.connections", "value": 4, "unit": "connections", "baseline": 4, "ratio": 1.0, "target": "<= 1.0", "pass": true, "errors": 0}"#
+        );
+    }
+
+    #[test]
+    fn errors_fail_a_figure_and_information_has_no_verdict() {
+        let figure = Figure::ratio(
+            "P2.user",
+            9_000.0,
+            Unit::PerSecond,
+            40_000.0,
+            Target::AtLeast(0.12),
+        );
+        assert_eq!(figure.pass(), Some(true));
+        let failed = figure.clone().with_errors(1);
+        assert_eq!(failed.pass(), Some(false));
+        let parsed: serde_json::Value = serde_json::from_str(&failed.json_line()).unwrap();
+        assert_eq!(parsed["errors"], 1);
+        assert_eq!(parsed["pass"], false);
+
+        let info = Figure::info("W0.user", 3_000.0, Unit::PerSecond, None);
+        assert_eq!(
+            info.json_line(),
+            r#"{"id": "W0.user", "value": 3000, "unit": "calls/s", "baseline": null, "ratio": null, "target": null, "pass": null, "errors": 0}"#
+        );
+        let reference = Figure::info("C1.read", 123_456.4, Unit::Instructions, None);
+        assert!(
+            reference
+                .json_line()
+                .contains(r#""value": 123456, "unit": "instructions/call""#)
+        );
+
+        let skipped = Figure::skipped(
+            "P3.user",
+            Unit::PerSecond,
+            Some(Target::AtLeast(0.3)),
+            "needs --postgres URL",
+        );
+        assert_eq!(skipped.pass(), None);
+        assert_eq!(
+            skipped.json_line(),
+            r#"{"id": "P3.user", "value": null, "unit": "calls/s", "baseline": null, "ratio": null, "target": ">= 0.3", "pass": null, "errors": 0, "skipped": "needs --postgres URL"}"#
         );
     }
 }

@@ -226,25 +226,63 @@ pub async fn echo_client(addr: SocketAddr) -> Result<EchoClient, BoxError> {
     ))
 }
 
-/// Registers `count` users and returns them as the service rendered them.
-pub async fn register_users(
-    client: &mut UserClient,
-    count: usize,
-) -> Result<Vec<pb::User>, BoxError> {
-    let mut users = Vec::with_capacity(count);
-    for i in 0..count {
-        let user = client
-            .register_user(pb::RegisterUserRequest {
-                request_id: uuid::Uuid::now_v7().to_string(),
-                email: format!("bench-user-{i}@example.com"),
-                display_name: format!("Bench User {i}"),
-                password: "correct horse battery staple".into(),
-            })
-            .await?
-            .into_inner();
-        users.push(user);
+/// Registrations in flight while seeding users.
+const REGISTRARS: usize = 64;
+
+/// Registers `count` users through `RegisterUser` ([`REGISTRARS`] at a time) and returns them
+/// in order, as the service rendered them.
+pub async fn register_users(client: &UserClient, count: usize) -> Result<Vec<pb::User>, BoxError> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(REGISTRARS);
+    for _ in 0..REGISTRARS.min(count) {
+        let mut client = client.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let user = client
+                    .register_user(pb::RegisterUserRequest {
+                        request_id: uuid::Uuid::now_v7().to_string(),
+                        email: format!("bench-user-{i}@example.com"),
+                        display_name: format!("Bench User {i}"),
+                        password: "correct horse battery staple".into(),
+                    })
+                    .await?
+                    .into_inner();
+                made.push((i, user));
+            }
+            Ok::<_, BoxError>(made)
+        }));
     }
-    Ok(users)
+    let mut users = Vec::with_capacity(count);
+    for task in tasks {
+        users.extend(task.await??);
+    }
+    users.sort_by_key(|(i, _)| *i);
+    Ok(users.into_iter().map(|(_, user)| user).collect())
+}
+
+/// An index drawn uniformly from `0..n` (0 when `n` is 0): which fixture a read asks for.
+pub fn uniform(n: usize) -> usize {
+    rand::Rng::gen_range(&mut rand::thread_rng(), 0..n.max(1))
+}
+
+/// The aggregate (of `total`) of the `sequence`-th command of `worker` (of `workers`): its
+/// own aggregates `worker, worker + workers, ...` in turn, so no two commands in flight write
+/// one aggregate. With fewer aggregates than workers, workers share them.
+pub fn spread(worker: usize, sequence: u64, workers: usize, total: usize) -> usize {
+    let workers = workers.max(1);
+    let total = total.max(1);
+    if total < workers {
+        return worker % total;
+    }
+    let first = worker % workers;
+    let mine = (total - first).div_ceil(workers) as u64;
+    first + workers * (sequence % mine) as usize
 }
 
 /// An unconditional `ChangeDisplayName` with a fresh request id.
@@ -279,5 +317,32 @@ mod tests {
             };
             assert!(bigger.encoded_len() > encoded);
         }
+    }
+
+    #[test]
+    fn each_worker_cycles_through_its_own_aggregates() {
+        let (workers, total) = (64, 1_000);
+        let mut seen = std::collections::HashSet::new();
+        for worker in 0..workers {
+            let mine: std::collections::HashSet<usize> = (0..100)
+                .map(|sequence| spread(worker, sequence, workers, total))
+                .collect();
+            assert!(mine.iter().all(|&i| i % workers == worker && i < total));
+            assert!(
+                seen.is_disjoint(&mine),
+                "worker {worker} shares a workspace"
+            );
+            seen.extend(mine);
+        }
+        assert_eq!(seen.len(), total, "every workspace gets invites");
+        assert_eq!(spread(3, 0, 64, 1_000), 3);
+        assert_eq!(spread(3, 1, 64, 1_000), 67);
+        assert_eq!(
+            spread(3, 16, 64, 1_000),
+            3,
+            "16 workspaces, then round again"
+        );
+        assert_eq!(spread(5, 7, 64, 3), 2, "fewer workspaces than workers");
+        assert_eq!(spread(5, 7, 0, 0), 0, "zero counts as one");
     }
 }

@@ -300,6 +300,7 @@ async fn measure(
         Target::AtLeast(streams as f64),
     );
     streams_figure.n = Some(n);
+    streams_figure.errors = failures as u64;
     let ended = (streams - failures).saturating_sub(holding);
     if failures > 0 || ended > 0 {
         streams_figure.note = Some(format!(
@@ -320,6 +321,7 @@ async fn measure(
     let mut delivery_figure =
         Figure::absolute("P6.delivery_p99", p99, Unit::Millis, Target::AtMost(1000.0));
     delivery_figure.n = Some(n);
+    delivery_figure.errors = (append_failures + missing) as u64;
     if targets.is_empty() {
         delivery_figure.note = Some("no stream was held".into());
     } else if missing > 0 {

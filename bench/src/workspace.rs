@@ -1,19 +1,19 @@
 //! The Workspace figures: their fixtures, and W0 for an `InviteMember` command.
 //!
-//! **P1.workspace** reads one workspace of [`MEMBERS`] members: created by `CreateWorkspace`,
-//! then joined by 49 users, each through `InviteMember` (by the owner) and
-//! `AcceptInvitation` (by the user, a fresh UUIDv7: the service does not look users up).
+//! **The fixture** is [`WORKSPACES`] workspaces (fewer with `--quick`) of [`MEMBERS`] members
+//! each, made through the real commands: `CreateWorkspace`, then 49 users joining, each
+//! through `InviteMember` (by the owner) and `AcceptInvitation` (by the user, a fresh UUIDv7:
+//! the service does not look users up), 64 workspaces at a time. Their seat limit is far above
+//! anything a run invites ([`SEAT_LIMIT`]), so no invite is ever refused for seats.
+//!
+//! **P1.workspace** reads them uniformly at random.
 //!
 //! **P2.workspace** sends `InviteMember` (by the owner, role Member, a fresh email, token and
-//! `request_id` each call) to [`INVITE_WORKSPACES_PER_WORKER`] workspaces per worker, which
-//! start with their owner alone. A workspace keeps every invitation it ever sent, so its
-//! document (and the response, which lists the invitations) grows by about 360 bytes with
-//! every invite. With one workspace per worker, a 2 s window puts over a hundred invitations
-//! into each of W0's documents (tens of KB) and a third as many into the service's, so the
-//! faster side would write larger documents and be penalised for being faster; spread over
-//! 32 workspaces per worker, each gets a handful of invites per window and both sides write
-//! documents of about 1 to 2 KB (the run logs the averages of both). Worker `i` only ever
-//! writes its own workspaces ([`invite_target`]), in the service run and in W0 alike.
+//! `request_id` each call) into the same workspaces. Worker `i` of `W` only ever writes
+//! workspaces `i, i + W, i + 2W, ...` in turn ([`crate::services::spread`]), so no two calls in flight
+//! touch one workspace (no version conflicts) and each workspace gets a handful of invites
+//! per window. A workspace keeps every invitation it ever sent, so its document grows by
+//! about 360 bytes per invite; the run logs the average sizes.
 //!
 //! **W0** for P2.workspace runs the statements `platform::store::Store::update` runs for an
 //! invite, in one transaction, through sqlx alone:
@@ -36,17 +36,18 @@
 //! encoded `InviteMemberResponse` are made by the domain's `Workspace::invite`, the service's
 //! `WorkspaceSchema` and the service's rendering (checked against `GetWorkspace` before the
 //! run), and the fingerprint is bound to the actor as the service binds it. They are worked
-//! out **before** the transaction, from the worker's in-memory copy of its workspace (nobody
-//! else writes it), so the transaction itself holds nothing but the database work; the
-//! `SELECT` still reads the document and its version is checked against the copy's. Each
-//! concurrency discipline (see [`crate::baseline`]) runs on its own fresh copy of the
-//! fixture's rows, so each starts from the documents P2 starts from; W0 is the faster.
+//! out **before** the transaction, from an in-memory copy of the workspace (nobody else
+//! writes it), so the transaction itself holds nothing but the database work; the `SELECT`
+//! still reads the document and its version is checked against the copy's. Like W0.user it
+//! runs at its best: one connection, one transaction at a time, statements prepared once, on
+//! a copy (`VACUUM INTO`) of the service's database, call `k` inviting into workspace
+//! `k % count`.
 
 use std::{path::Path, sync::Arc};
 
 use kernel_domain::{DomainEvent as _, Email, Version};
 use platform::{
-    db::{PoolSize, sqlite_options},
+    db::sqlite_options,
     rpc::timestamp,
     store::{Command, Schema as _, Stored, outbox::envelope},
 };
@@ -62,18 +63,20 @@ use workspace_domain::{
 
 use crate::{
     BoxError,
-    baseline::Discipline,
+    baseline::{copy_database, one_connection},
     drive::{Plan, Sample, drive},
     services::{WorkspaceClient, actor_value, as_actor},
 };
 
-/// Members of the workspace P1.workspace reads.
+/// Members of each fixture workspace.
 pub const MEMBERS: usize = 50;
-/// Workspaces each P2.workspace worker invites into, in turn (see the module documentation).
-pub const INVITE_WORKSPACES_PER_WORKER: usize = 32;
-/// The seat limit of the P2 workspaces: pending invitations hold seats, so it is far above
-/// the invites any run makes (a workspace gets a few hundred at most).
-const INVITE_SEAT_LIMIT: i32 = 1_000_000;
+/// Fixture workspaces of a full run.
+pub const WORKSPACES: usize = 1_000;
+/// The seat limit of the fixture workspaces: pending invitations hold seats, so it is far
+/// above the invites any run makes (a workspace gets a few hundred at most).
+const SEAT_LIMIT: i32 = 1_000_000;
+/// Workspaces made at once while seeding.
+const SEEDERS: usize = 64;
 const METHOD: &str = "InviteMember";
 
 /// The statements W0 runs, as literals; [`check_schema`] proves they name the service's
@@ -83,12 +86,6 @@ const UPDATE: &str = "UPDATE workspaces SET version = ?, doc = ?, updated_at = ?
                       slug = ? WHERE id = ? AND version = ?";
 const UNINDEX: &str = "DELETE FROM workspaces_members WHERE value = ? AND aggregate_id = ?";
 const INDEX: &str = "INSERT INTO workspaces_members (value, aggregate_id) VALUES (?, ?)";
-
-/// The workspace of `sequence`-th call of `worker`: its own `per_worker` workspaces in turn.
-pub fn invite_target(worker: usize, sequence: u64, per_worker: usize) -> usize {
-    let per_worker = per_worker.max(1);
-    worker * per_worker + (sequence % per_worker as u64) as usize
-}
 
 /// A workspace the invites go to, and its owner (the acting user of the invites).
 #[derive(Debug, Clone)]
@@ -147,14 +144,12 @@ async fn create(
     Ok((workspace, target))
 }
 
-/// Creates the workspace of [`MEMBERS`] members and returns it as `GetWorkspace` renders it.
-pub async fn fifty_member_workspace(
-    client: &mut WorkspaceClient,
-) -> Result<pb::Workspace, BoxError> {
-    let (workspace, owner) = create(client, "bench-members".into(), MEMBERS as i32).await?;
+/// Makes one fixture workspace of [`MEMBERS`] members through the real commands.
+async fn seed_one(client: &mut WorkspaceClient, index: usize) -> Result<InviteTarget, BoxError> {
+    let (workspace, owner) = create(client, format!("bench-{index}"), SEAT_LIMIT).await?;
     for i in 1..MEMBERS {
         let request = pb::InviteMemberRequest {
-            email: format!("member-{i}@example.com"),
+            email: format!("member-{index}-{i}@example.com"),
             ..invite_request(&workspace.id)
         };
         let invited = client
@@ -178,42 +173,48 @@ pub async fn fifty_member_workspace(
             ))
             .await?;
     }
-    let workspace = client
-        .get_workspace(pb::GetWorkspaceRequest { id: workspace.id })
-        .await?
-        .into_inner();
-    if workspace.members.len() != MEMBERS {
-        return Err(format!(
-            "the fixture workspace has {} members, not {MEMBERS}",
-            workspace.members.len()
-        )
-        .into());
-    }
-    Ok(workspace)
+    Ok(owner)
 }
 
-/// Creates `workers * INVITE_WORKSPACES_PER_WORKER` workspaces for the invites, in the order
-/// [`invite_target`] numbers them.
-pub async fn invite_targets(
-    client: &WorkspaceClient,
-    workers: usize,
-) -> Result<Vec<InviteTarget>, BoxError> {
-    let mut tasks = Vec::with_capacity(workers);
-    for worker in 0..workers {
+/// Makes `count` fixture workspaces of [`MEMBERS`] members, [`SEEDERS`] at a time, and
+/// returns them in order; checks the first has its members.
+pub async fn seed(client: &WorkspaceClient, count: usize) -> Result<Vec<InviteTarget>, BoxError> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(SEEDERS);
+    for _ in 0..SEEDERS.min(count) {
         let mut client = client.clone();
+        let next = next.clone();
         tasks.push(tokio::spawn(async move {
-            let mut made = Vec::with_capacity(INVITE_WORKSPACES_PER_WORKER);
-            for k in 0..INVITE_WORKSPACES_PER_WORKER {
-                let index = worker * INVITE_WORKSPACES_PER_WORKER + k;
-                let slug = format!("bench-invites-{index}");
-                made.push(create(&mut client, slug, INVITE_SEAT_LIMIT).await?.1);
+            let mut made = Vec::new();
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if index >= count {
+                    break;
+                }
+                made.push((index, seed_one(&mut client, index).await?));
             }
             Ok::<_, BoxError>(made)
         }));
     }
-    let mut targets = Vec::with_capacity(workers * INVITE_WORKSPACES_PER_WORKER);
+    let mut made = Vec::with_capacity(count);
     for task in tasks {
-        targets.extend(task.await??);
+        made.extend(task.await??);
+    }
+    made.sort_by_key(|(index, _)| *index);
+    let targets: Vec<InviteTarget> = made.into_iter().map(|(_, target)| target).collect();
+    let mut client = client.clone();
+    let first = client
+        .get_workspace(pb::GetWorkspaceRequest {
+            id: targets.first().map(|t| t.id.clone()).unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    if first.members.len() != MEMBERS {
+        return Err(format!(
+            "the fixture workspace has {} members, not {MEMBERS}",
+            first.members.len()
+        )
+        .into());
     }
     Ok(targets)
 }
@@ -393,17 +394,16 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
     })
 }
 
-/// W0 of P2.workspace on one fresh copy of the fixture's rows.
+/// W0.workspace on a copy of the service's database.
 pub struct InviteW0 {
     pool: SqlitePool,
     copies: Arc<Vec<std::sync::Mutex<Replica>>>,
 }
 
 impl InviteW0 {
-    /// A fresh database at `path`, migrated by `workspace_data::open` and holding copies of
-    /// every row of the service's database at `service_db` (workspaces and their member
-    /// index). `expected` is `GetWorkspace` of `targets[0]`: the bench's rendering must
-    /// match it, or the response bytes W0 stores would not be the service's.
+    /// A copy at `path` of the service's database at `service_db`, inviting into `targets`.
+    /// `expected` is `GetWorkspace` of `targets[0]`: the bench's rendering must match it, or
+    /// the response bytes W0 stores would not be the service's.
     pub async fn prepare(
         path: &Path,
         service_db: &Path,
@@ -411,65 +411,17 @@ impl InviteW0 {
         expected: &pb::Workspace,
     ) -> Result<InviteW0, BoxError> {
         check_schema()?;
-        let store = workspace_data::open(
-            &format!("sqlite://{}", path.display()),
-            PoolSize { max: 1 },
-            Arc::new(platform::SystemClock),
-        )
-        .await?;
-        store.db().clone().close().await?;
-        drop(store);
-
-        let pool = SqlitePoolOptions::new()
-            .max_connections(PoolSize::default().max)
-            .min_connections(1)
-            .connect_with(sqlite_options(path))
-            .await?;
-        let source = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(sqlite_options(service_db))
-            .await?;
-        type Row = (String, i64, String, i64, Option<i64>, Option<String>);
-        let rows: Vec<Row> =
-            sqlx::query_as("SELECT id, version, doc, updated_at, due_at, slug FROM workspaces")
-                .fetch_all(&source)
-                .await?;
-        let members: Vec<(String, String)> =
-            sqlx::query_as("SELECT value, aggregate_id FROM workspaces_members")
-                .fetch_all(&source)
-                .await?;
-        source.close().await;
-        let mut copies = std::collections::HashMap::new();
-        for (id, version, doc, updated_at, due_at, slug) in rows {
-            sqlx::query(
-                "INSERT INTO workspaces (id, version, doc, updated_at, due_at, slug) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&id)
-            .bind(version)
-            .bind(&doc)
-            .bind(updated_at)
-            .bind(due_at)
-            .bind(slug)
-            .execute(&pool)
-            .await?;
-            copies.insert(id, (version, doc));
-        }
-        for (value, aggregate_id) in members {
-            sqlx::query(INDEX)
-                .bind(value)
-                .bind(aggregate_id)
-                .execute(&pool)
-                .await?;
-        }
+        copy_database(service_db, path).await?;
+        let pool = one_connection(path).await?;
         let mut ordered = Vec::with_capacity(targets.len());
         for target in targets {
-            let (version, doc) = copies.get(&target.id).ok_or_else(|| {
-                format!("workspace {} is not in the service's database", target.id)
-            })?;
+            let (version, doc): (i64, String) = sqlx::query_as(SELECT)
+                .bind(&target.id)
+                .fetch_one(&pool)
+                .await?;
             ordered.push(std::sync::Mutex::new(Replica {
-                workspace: serde_json::from_str(doc)?,
-                version: *version,
+                workspace: serde_json::from_str(&doc)?,
+                version,
                 owner: UserId::from_uuid(Uuid::try_parse(&target.owner)?),
             }));
         }
@@ -485,23 +437,22 @@ impl InviteW0 {
         })
     }
 
-    /// Runs the invites at `plan.concurrency` in flight, spread as [`invite_target`] says.
-    pub async fn run(&self, plan: Plan, discipline: Discipline) -> Result<Sample, BoxError> {
+    /// Runs the invites sequentially (`plan.concurrency` is ignored), call `k` inviting into
+    /// workspace `k % count`.
+    pub async fn run(&self, plan: Plan) -> Result<Sample, BoxError> {
         let pool = self.pool.clone();
         let copies = self.copies.clone();
-        let gate =
-            (discipline == Discipline::WriteGate).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let label = format!("W0 raw sqlx invite ({discipline:?})");
-        drive(&label, plan, move |worker, sequence| {
+        let plan = Plan {
+            concurrency: 1,
+            ..plan
+        };
+        drive("W0.workspace raw sqlx invite", plan, move |_, sequence| {
             let pool = pool.clone();
             let copies = copies.clone();
-            let gate = gate.clone();
             async move {
-                let index = invite_target(worker, sequence, INVITE_WORKSPACES_PER_WORKER);
+                let index = (sequence % copies.len().max(1) as u64) as usize;
                 let copy = copies.get(index).ok_or("no such workspace")?;
-                write(&pool, gate.as_deref(), copy)
-                    .await
-                    .map_err(|e| e.to_string())
+                write(&pool, copy).await.map_err(|e| e.to_string())
             }
         })
         .await
@@ -513,18 +464,10 @@ impl InviteW0 {
     }
 }
 
-async fn write(
-    pool: &SqlitePool,
-    gate: Option<&tokio::sync::Mutex<()>>,
-    copy: &std::sync::Mutex<Replica>,
-) -> Result<(), BoxError> {
+async fn write(pool: &SqlitePool, copy: &std::sync::Mutex<Replica>) -> Result<(), BoxError> {
     let invite = {
         let copy = copy.lock().map_err(|_| "a workspace copy is poisoned")?;
         decide(&copy)?
-    };
-    let _writer = match gate {
-        Some(gate) => Some(gate.lock().await),
-        None => None,
     };
     let now = chrono::Utc::now().timestamp_micros();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -613,7 +556,7 @@ pub async fn sizes(path: &Path) -> Result<String, BoxError> {
         .await?;
     let docs: (i64, f64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COALESCE(AVG(LENGTH(doc)), 0.0), COALESCE(SUM(version - 1), 0) \
-         FROM workspaces WHERE slug LIKE 'bench-invites-%'",
+         FROM workspaces WHERE slug LIKE 'bench-%'",
     )
     .fetch_one(&pool)
     .await?;
@@ -640,24 +583,6 @@ pub async fn sizes(path: &Path) -> Result<String, BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_worker_cycles_through_its_own_workspaces() {
-        let per_worker = 8;
-        let mut seen = std::collections::HashSet::new();
-        for worker in 0..64 {
-            let mine: std::collections::HashSet<usize> = (0..100)
-                .map(|sequence| invite_target(worker, sequence, per_worker))
-                .collect();
-            assert_eq!(mine.len(), per_worker, "worker {worker}");
-            assert!(mine.iter().all(|&i| i / per_worker == worker));
-            assert!(seen.is_disjoint(&mine));
-            seen.extend(mine);
-        }
-        assert_eq!(seen.len(), 64 * per_worker);
-        assert_eq!(invite_target(3, 9, 8), 25);
-        assert_eq!(invite_target(5, 7, 0), 5, "zero per worker counts as one");
-    }
 
     #[test]
     fn w0_statements_name_the_service_schema() {
