@@ -536,3 +536,90 @@ fn the_checker_catches_every_other_rule() {
         ["data service billing-data depends on the data service identity-data"]
     );
 }
+
+/// The names in ARCHITECTURE.md that look like files or folders of the tree: a backticked
+/// token with a `/` or a file extension, without placeholders (`<ctx>`, `{a,b}`, `*`),
+/// URLs, HTTP routes or media types.
+fn named_paths(text: &str) -> Vec<&str> {
+    const EXTENSIONS: &[&str] = &[
+        ".rs", ".proto", ".toml", ".md", ".sh", ".py", ".yaml", ".binpb",
+    ];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|token| {
+            !token.is_empty()
+                && !token.contains(|c: char| c.is_whitespace() || "<>{}*=:\"".contains(c))
+                && !token.starts_with('/')
+                && !token.starts_with("application/")
+                && !token.starts_with("W/")
+                && (token.contains('/') || EXTENSIONS.iter().any(|ext| token.ends_with(ext)))
+        })
+        .collect()
+}
+
+/// Every file of the tree (relative, with `/`), skipping build output and version control.
+fn tree_files(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name == ".git" || name == "node_modules" {
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            if path.is_dir() {
+                files.push(format!("{relative}/"));
+                pending.push(path);
+            } else {
+                files.push(relative);
+            }
+        }
+    }
+    files
+}
+
+/// The map must be true: every file or folder ARCHITECTURE.md names exists in the tree
+/// (as a path from the root, or as the tail of one, for names given inside a crate's section).
+#[test]
+fn every_path_architecture_md_names_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository");
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let files = tree_files(root);
+    let missing: Vec<&str> = named_paths(&text)
+        .into_iter()
+        .filter(|name| {
+            let name = name.trim_start_matches("./");
+            let dir = format!("{}/", name.trim_end_matches('/'));
+            !files.iter().any(|file| {
+                file == name
+                    || file == &dir
+                    || file.ends_with(&format!("/{name}"))
+                    || file.ends_with(&format!("/{dir}"))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names paths that are not in the tree: {missing:?}"
+    );
+}
+
+#[test]
+fn the_path_check_reads_names_not_routes() {
+    let names = named_paths(
+        "`platform/src/store/` and `bus.rs`, not `GET /v1/me`, `<data dir>/mail`, \
+         `application/problem+json`, `dns://` or `app-services/{a,b}`",
+    );
+    assert_eq!(names, ["platform/src/store/", "bus.rs"]);
+}
