@@ -54,7 +54,8 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
         Some(value) => match value
             .to_str()
             .ok()
-            .and_then(|v| Uuid::try_parse(v.trim()).ok())
+            .filter(|v| is_hyphenated_uuid(v))
+            .and_then(|v| Uuid::try_parse(v).ok())
         {
             Some(key) => (key, true),
             None => (Uuid::now_v7(), false),
@@ -95,6 +96,20 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     response
+}
+
+/// The pattern of an `Idempotency-Key` as the OpenAPI document states it: a UUID in its
+/// hyphenated form (any case), nothing around it.
+pub const IDEMPOTENCY_KEY_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// Whether `value` matches [`IDEMPOTENCY_KEY_PATTERN`].
+fn is_hyphenated_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// Whether a client's `X-Request-Id` can be used as the correlation id.
