@@ -315,6 +315,8 @@ fn describe_edge(operation: &mut Operation) {
             .schema(Some(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
+                    .min_length(Some(36))
+                    .max_length(Some(36))
                     .pattern(Some(crate::request::IDEMPOTENCY_KEY_PATTERN)),
             ))
             .build(),

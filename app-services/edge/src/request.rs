@@ -100,8 +100,10 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
 
 /// The pattern of an `Idempotency-Key` as the OpenAPI document states it: a UUID in its
 /// hyphenated form (any case), nothing around it.
+/// Anchored at the start only, with the length (36) stated apart: a `$` would also let a
+/// trailing newline through in some regex dialects.
 pub const IDEMPOTENCY_KEY_PATTERN: &str =
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
 /// Whether `value` matches [`IDEMPOTENCY_KEY_PATTERN`].
 fn is_hyphenated_uuid(value: &str) -> bool {

@@ -46,7 +46,11 @@ impl RequestBody for ChangePasswordBody {
 #[schema(as = TokenRequest)]
 pub struct TokenBody {
     /// The mailed token: the target's id (32 hex digits), a dot, 43 base64url characters.
-    #[schema(pattern = r"^[0-9a-fA-F]{32}\.[A-Za-z0-9_-]{43}$")]
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{32}\.[A-Za-z0-9_-]{43}",
+        min_length = 76,
+        max_length = 76
+    )]
     pub token: String,
 }
 
@@ -71,7 +75,11 @@ impl RequestBody for PasswordResetBody {
 #[schema(as = CompletePasswordResetRequest)]
 pub struct CompletePasswordResetBody {
     /// The mailed token: the user's id (32 hex digits), a dot, 43 base64url characters.
-    #[schema(pattern = r"^[0-9a-fA-F]{32}\.[A-Za-z0-9_-]{43}$")]
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{32}\.[A-Za-z0-9_-]{43}",
+        min_length = 76,
+        max_length = 76
+    )]
     pub token: String,
     #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
