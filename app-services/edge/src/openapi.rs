@@ -312,13 +312,11 @@ fn describe_edge(operation: &mut Operation) {
                  the original answer; the same key for a different request is 422 \
                  REQUEST_ID_REUSED, one that is not a UUID 400 INVALID_IDEMPOTENCY_KEY.",
             ))
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(36))
-                    .max_length(Some(36))
-                    .pattern(Some(crate::request::IDEMPOTENCY_KEY_PATTERN)),
-            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).format(
+                Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Uuid,
+                )),
+            )))
             .build(),
     ));
     for response in operation.responses.responses.values_mut() {

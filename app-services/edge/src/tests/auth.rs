@@ -193,3 +193,30 @@ async fn an_idempotency_key_that_is_not_a_uuid_is_refused() {
     let body = reply.problem(StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY");
     assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_405_even_with_a_bad_idempotency_key() {
+    let router = World::new().router();
+    for (method, path, status) in [
+        (Method::TRACE, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, "/v1/nope", StatusCode::NOT_FOUND),
+        (Method::GET, "/healthz", StatusCode::BAD_REQUEST),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("idempotency-key", "a".repeat(37))
+            .body(Body::empty())
+            .expect("a request");
+        let reply = send(&router, request).await;
+        assert_eq!(reply.status, status, "{method} {path}");
+    }
+    // Only the hyphenated form is a key, as the document's `uuid` format says.
+    let simple = Uuid::now_v7().simple().to_string();
+    let request = Request::builder()
+        .uri("/healthz")
+        .header("idempotency-key", simple)
+        .body(Body::empty())
+        .expect("a request");
+    assert_eq!(send(&router, request).await.status, StatusCode::BAD_REQUEST);
+}
