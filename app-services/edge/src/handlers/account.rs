@@ -32,6 +32,7 @@ impl RequestBody for ChangeDisplayNameBody {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = ChangePasswordRequest)]
 pub struct ChangePasswordBody {
+    #[schema(min_length = 12, max_length = 128)]
     pub old_password: String,
     #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
