@@ -148,6 +148,7 @@ OPEN_OPERATIONS = {
     "POST /v1/auth/refresh",
     "POST /v1/email-verification/confirm",
     "POST /v1/password-reset/confirm",
+    "POST /v1/signup",
 }
 
 
@@ -155,7 +156,10 @@ OPEN_OPERATIONS = {
 # the mail knows, the last owner leaving, a plan's seat limit): every positive case gets
 # real data.
 ALWAYS_REAL = {
+    "DELETE /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
+    "DELETE /v1/workspaces/{workspace_id}/members/{user_id}",
     "POST /v1/email-verification/confirm",
+    "POST /v1/signup",
     "POST /v1/me/feed/read",
     "POST /v1/workspaces/{workspace_id}/invitations",
     "POST /v1/workspaces/{workspace_id}/leave",
@@ -181,6 +185,14 @@ def _wants_real_data(key, case):
         return key not in _succeeded or seen % every == 0
 
 
+def _fresh_idempotency_key(case):
+    """A valid case names a command of its own: a generated key (the same few UUIDs come up
+    again and again) would replay or refuse as REQUEST_ID_REUSED another case's command."""
+    for name in list(case.headers or {}):
+        if name.lower() == "idempotency-key":
+            case.headers[name] = str(uuid.uuid4())
+
+
 def _bearer(case, token):
     case.headers = case.headers or {}
     case.headers["Authorization"] = f"Bearer {token}"
@@ -201,6 +213,8 @@ def before_call(ctx, case, **kwargs):
     open_operation = key in OPEN_OPERATIONS
     if not open_operation and not _carries_run_token(case):
         return
+    if _is_positive(case):
+        _fresh_idempotency_key(case)
 
     # Operations that would end the run's user or subscription act as a user of their own.
     if key in ("DELETE /v1/me", "POST /v1/me/password"):
@@ -219,7 +233,7 @@ def before_call(ctx, case, **kwargs):
             user = User()
             _bearer(case, user.token)
             case.path_parameters["workspace_id"] = user.workspace_id
-            if key.endswith("/resume") and _wants_real_data(key, case):
+            if key.endswith("/resume") and _is_positive(case):
                 _ok(
                     "POST",
                     f"/v1/workspaces/{user.workspace_id}/subscription/cancel",
@@ -284,6 +298,11 @@ def _give_real_data(key, case, body):
         case.path_parameters["invitation_id"] = invitation["id"]
     elif key == "POST /v1/workspaces/{workspace_id}/invitations":
         _in_own_workspace(case, User())
+        if body is not None:
+            body["email"] = f"st-{uuid.uuid4().hex[:20]}@example.com"
+    elif key == "POST /v1/signup" and body is not None:
+        tag = uuid.uuid4().hex[:20]
+        body["email"], body["workspace_slug"] = f"st-{tag}@example.com", f"st-{tag}"
     elif key == "POST /v1/workspaces/{workspace_id}/subscription/plan" and body is not None:
         # A new workspace is on the Team trial: Business is a change that fits its seats.
         _in_own_workspace(case, User())
