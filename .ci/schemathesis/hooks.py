@@ -6,6 +6,9 @@
   tokens, a member to act on, a second session): a positive case of such an operation is
   given it before it is sent, while the operation has had no 2xx answer yet and on every
   third positive case after that, so the other cases stay as generated.
+- A valid case names a command of its own: its generated `Idempotency-Key`, if any, is
+  replaced by a fresh UUID (generation repeats the same few, and a repeated key replays or
+  refuses as REQUEST_ID_REUSED the command another case sent).
 - Operations that would end the run's user (erasing it, changing its password, logging its
   session out, cancelling its subscription now) run as a user of their own, signed up for
   the purpose.

@@ -16,7 +16,7 @@ use crate::views::{Resource, UserView};
 
 /// `PATCH /v1/me`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ChangeDisplayNameRequest)]
+#[schema(as = ChangeDisplayNameRequest, examples(json!({"display_name": "Ada King"})))]
 pub struct ChangeDisplayNameBody {
     #[schema(
         pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
@@ -30,7 +30,7 @@ impl RequestBody for ChangeDisplayNameBody {
 
 /// `POST /v1/me/password`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ChangePasswordRequest)]
+#[schema(as = ChangePasswordRequest, examples(json!({"old_password": "correct horse battery staple", "new_password": "a longer and newer passphrase"})))]
 pub struct ChangePasswordBody {
     #[schema(min_length = 12, max_length = 128)]
     pub old_password: String,
@@ -44,7 +44,7 @@ impl RequestBody for ChangePasswordBody {
 
 /// `POST /v1/email-verification/confirm` and `POST /v1/invitations/accept`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = TokenRequest)]
+#[schema(as = TokenRequest, examples(json!({"token": "0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})))]
 pub struct TokenBody {
     /// The mailed token: the target's id (32 hex digits), a dot, 43 base64url characters.
     #[schema(
@@ -61,7 +61,7 @@ impl RequestBody for TokenBody {
 
 /// `POST /v1/password-reset`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = PasswordResetRequest)]
+#[schema(as = PasswordResetRequest, examples(json!({"email": "ada@example.com"})))]
 pub struct PasswordResetBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
@@ -73,7 +73,7 @@ impl RequestBody for PasswordResetBody {
 
 /// `POST /v1/password-reset/confirm`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = CompletePasswordResetRequest)]
+#[schema(as = CompletePasswordResetRequest, examples(json!({"token": "0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "new_password": "a longer and newer passphrase"})))]
 pub struct CompletePasswordResetBody {
     /// The mailed token: the user's id (32 hex digits), a dot, 43 base64url characters.
     #[schema(

@@ -17,7 +17,7 @@ use crate::views::{SubscriptionView, TokensView, UserView, WorkspaceView};
 
 /// `POST /v1/signup`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = SignUpRequest)]
+#[schema(as = SignUpRequest, examples(json!({"email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada Lovelace", "workspace_name": "Analytical Engines", "workspace_slug": "analytical-engines"})))]
 pub struct SignUpBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
@@ -47,7 +47,7 @@ impl RequestBody for SignUpBody {
 
 /// `POST /v1/auth/login`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = LoginRequest)]
+#[schema(as = LoginRequest, examples(json!({"email": "ada@example.com", "password": "correct horse battery staple"})))]
 pub struct LoginBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
@@ -61,7 +61,7 @@ impl RequestBody for LoginBody {
 
 /// `POST /v1/auth/refresh`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = RefreshRequest)]
+#[schema(as = RefreshRequest, examples(json!({"refresh_token": "0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})))]
 pub struct RefreshBody {
     pub refresh_token: String,
 }

@@ -15,7 +15,7 @@ pub use crate::views::PlanName;
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/plan`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ChangePlanRequest)]
+#[schema(as = ChangePlanRequest, examples(json!({"plan": "business"})))]
 pub struct ChangePlanBody {
     pub plan: PlanName,
 }
@@ -26,7 +26,7 @@ impl RequestBody for ChangePlanBody {
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/seats`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ChangeSeatsRequest)]
+#[schema(as = ChangeSeatsRequest, examples(json!({"seats": 3})))]
 pub struct ChangeSeatsBody {
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "crate::json::whole_number")]
@@ -39,7 +39,7 @@ impl RequestBody for ChangeSeatsBody {
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/cancel`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = CancelRequest)]
+#[schema(as = CancelRequest, examples(json!({"at_period_end": true})))]
 pub struct CancelBody {
     pub at_period_end: bool,
 }

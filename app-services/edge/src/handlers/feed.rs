@@ -32,7 +32,7 @@ pub struct FeedPage {
 
 /// `POST /v1/me/feed/read`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = MarkFeedReadRequest)]
+#[schema(as = MarkFeedReadRequest, examples(json!({"up_to_sequence": 0})))]
 pub struct MarkReadBody {
     #[schema(minimum = 0)]
     #[serde(deserialize_with = "crate::json::whole_number")]

@@ -27,7 +27,7 @@ pub use crate::views::RoleName;
 
 /// `PATCH /v1/workspaces/{workspace_id}`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = RenameWorkspaceRequest)]
+#[schema(as = RenameWorkspaceRequest, examples(json!({"name": "Difference Engines"})))]
 pub struct RenameBody {
     #[schema(
         pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
@@ -41,7 +41,7 @@ impl RequestBody for RenameBody {
 
 /// `PATCH /v1/workspaces/{workspace_id}/members/{user_id}`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ChangeRoleRequest)]
+#[schema(as = ChangeRoleRequest, examples(json!({"role": "admin"})))]
 pub struct ChangeRoleBody {
     pub role: RoleName,
 }
@@ -69,7 +69,7 @@ impl From<InviteRole> for workspace::Role {
 
 /// `POST /v1/workspaces/{workspace_id}/invitations`.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = InviteRequest)]
+#[schema(as = InviteRequest, examples(json!({"email": "charles@example.com", "role": "member"})))]
 pub struct InviteBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,

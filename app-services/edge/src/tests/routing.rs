@@ -388,3 +388,71 @@ fn a_view_shows_an_unspecified_enum_as_null_which_its_schema_allows() {
     let state = &document["components"]["schemas"]["UserState"]["enum"];
     assert_eq!(state, &serde_json::json!(["active", "suspended", "erased"]));
 }
+
+/// Decodes `example` as the body type behind the request schema `name`.
+fn decodes_as(name: &str, example: &Value) -> Result<(), String> {
+    use crate::handlers::{account, auth, billing, feed, workspaces};
+    fn check<T: serde::de::DeserializeOwned>(example: &Value) -> Result<(), String> {
+        serde_json::from_value::<T>(example.clone())
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+    match name {
+        "SignUpRequest" => check::<auth::SignUpBody>(example),
+        "LoginRequest" => check::<auth::LoginBody>(example),
+        "RefreshRequest" => check::<auth::RefreshBody>(example),
+        "ChangeDisplayNameRequest" => check::<account::ChangeDisplayNameBody>(example),
+        "ChangePasswordRequest" => check::<account::ChangePasswordBody>(example),
+        "TokenRequest" => check::<account::TokenBody>(example),
+        "PasswordResetRequest" => check::<account::PasswordResetBody>(example),
+        "CompletePasswordResetRequest" => check::<account::CompletePasswordResetBody>(example),
+        "ChangePlanRequest" => check::<billing::ChangePlanBody>(example),
+        "ChangeSeatsRequest" => check::<billing::ChangeSeatsBody>(example),
+        "CancelRequest" => check::<billing::CancelBody>(example),
+        "MarkFeedReadRequest" => check::<feed::MarkReadBody>(example),
+        "RenameWorkspaceRequest" => check::<workspaces::RenameBody>(example),
+        "ChangeRoleRequest" => check::<workspaces::ChangeRoleBody>(example),
+        "InviteRequest" => check::<workspaces::InviteBody>(example),
+        other => Err(format!("no body type known for {other}")),
+    }
+}
+
+#[test]
+fn every_request_body_has_an_example_its_handler_decodes() {
+    let document = openapi();
+    let schemas = &document["components"]["schemas"];
+    let mut names = BTreeSet::new();
+    for item in document["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("path item").values() {
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            if let Some(reference) = body.as_str() {
+                names.insert(
+                    reference
+                        .trim_start_matches("#/components/schemas/")
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    assert!(names.len() >= 15, "request bodies found: {names:?}");
+    for name in names {
+        let schema = &schemas[name.as_str()];
+        let examples = schema["examples"].as_array().cloned().unwrap_or_default();
+        assert!(!examples.is_empty(), "{name} has no example");
+        let properties: BTreeSet<&String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        for example in &examples {
+            let keys: BTreeSet<&String> = example.as_object().expect("an object").keys().collect();
+            assert_eq!(
+                keys, properties,
+                "{name}: the example's fields are the schema's"
+            );
+            if let Err(error) = decodes_as(&name, example) {
+                panic!("{name}: {example} does not decode: {error}");
+            }
+        }
+    }
+}
