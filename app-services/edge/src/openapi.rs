@@ -299,7 +299,11 @@ fn describe_edge(operation: &mut Operation) {
                 "A correlation id, echoed back when it is 1 to 128 visible ASCII characters; \
                  any other value is replaced by the request id (never refused).",
             ))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples([json!("checkout-2f9c41")]),
+            ))
             .build(),
     ));
     parameters.push(RefOr::T(
