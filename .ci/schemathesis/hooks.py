@@ -3,7 +3,7 @@
 - Authentication: the signed-up user of the run logs in again every two minutes, well before
   the 5-minute access token expires; every request carries that token.
 - Real data for operations whose success needs what only the server can hand out (mailed
-  tokens, a member to act on, a second session): a positive case of such an operation is
+  tokens, a member to act on, a second session, a page token): a positive case of such an operation is
   given it before it is sent, while the operation has had no 2xx answer yet and on every
   third positive case after that, so the other cases stay as generated.
 - A valid case names a command of its own: its generated `Idempotency-Key`, if any, is
@@ -130,6 +130,23 @@ def member_of(owner):
     return user
 
 
+_page_token = []
+
+
+def page_token():
+    """A `page_token` the service issued: the run's user also joins a second workspace (once),
+    so the first page of one workspace has a next one."""
+    with _lock:
+        if _page_token:
+            return _page_token[0]
+        run_user = type("RunUserRef", (), {"email": EMAIL})()
+        _, token = invitation_for(run_user, User())
+        _ok("POST", "/v1/invitations/accept", {"token": token}, login()["access_token"])
+        page = _ok("GET", "/v1/workspaces?page_size=1", None, login()["access_token"])
+        _page_token.append(page["next_page_token"])
+        return _page_token[0]
+
+
 @schemathesis.auth(refresh_interval=120)
 class RunUser:
     """The run's user, logged in again every two minutes (access tokens last five)."""
@@ -161,6 +178,8 @@ OPEN_OPERATIONS = {
 ALWAYS_REAL = {
     "DELETE /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
     "DELETE /v1/workspaces/{workspace_id}/members/{user_id}",
+    "GET /v1/workspaces",
+    "PATCH /v1/workspaces/{workspace_id}/members/{user_id}",
     "POST /v1/email-verification/confirm",
     "POST /v1/signup",
     "POST /v1/me/feed/read",
@@ -313,6 +332,9 @@ def _give_real_data(key, case, body):
     elif key == "POST /v1/workspaces/{workspace_id}/subscription/seats" and body is not None:
         _in_own_workspace(case, User())
         body["seats"] = 3
+    elif key == "GET /v1/workspaces" and case.query and "page_token" in case.query:
+        case.query["page_token"] = page_token()
+        case.query["page_size"] = 1
     elif key == "POST /v1/me/feed/read" and body is not None:
         body["up_to_sequence"] = 0
 
