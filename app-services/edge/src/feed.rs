@@ -381,14 +381,19 @@ pub fn live_entry(envelope: &EventEnvelope) -> Option<LiveEntry> {
 // Views and SSE events
 
 /// A feed entry as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = FeedEntry)]
 pub struct EntryView {
     pub sequence: i64,
+    /// snake_case, e.g. `member_joined`.
     pub kind: String,
     /// The workspace it is about, or `null`.
+    #[schema(format = Uuid)]
     pub workspace_id: Option<String>,
     /// Its details (a JSON object).
+    #[schema(value_type = Object)]
     pub payload: Value,
+    #[schema(format = DateTime)]
     pub create_time: Option<String>,
 }
 

@@ -17,6 +17,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -100,4 +101,31 @@ pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid_field(path, detail)
         }
     })
+}
+
+/// Reads a JSON integer as JSON Schema counts integers: `12` and `12.0` alike (a number
+/// with a zero fraction), into any integer type it fits; other numbers and values are
+/// refused like serde's own integers.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::{Error, Unexpected};
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = if let Some(n) = number.as_i64() {
+        Some(n)
+    } else if let Some(f) = number.as_f64() {
+        // Exactly representable whole numbers only.
+        (f.fract() == 0.0 && (-9_007_199_254_740_992.0..=9_007_199_254_740_992.0).contains(&f))
+            .then_some(f as i64)
+    } else {
+        None
+    };
+    let expected = "a whole number in range";
+    let whole = whole.ok_or_else(|| match number.as_f64() {
+        Some(f) => D::Error::invalid_type(Unexpected::Float(f), &expected),
+        None => D::Error::invalid_value(Unexpected::Other("a number out of range"), &expected),
+    })?;
+    T::try_from(whole).map_err(|_| D::Error::invalid_value(Unexpected::Signed(whole), &expected))
 }

@@ -3,9 +3,10 @@
 //!
 //! Rules:
 //!
-//! - **One route table.** [`routes()`] lists every route with its method, path, [`Guard`] and
-//!   handler; [`router`] is built from it, [`route_set`] enumerates it, and the OpenAPI
-//!   document ([`openapi()`], served at `/openapi.json`) must list exactly the same routes.
+//! - **One description per operation.** Each handler carries its OpenAPI description
+//!   (`#[utoipa::path]`); [`routes`] registers each under its [`Guard`]. The router, the
+//!   route set ([`route_set`]) and the OpenAPI document ([`openapi()`], served at
+//!   `/openapi.json`) are all made from that one list.
 //! - **Who may call.** A route's guard runs before its handler: open, open under the extra
 //!   per-IP quota for credentials, signed in (`Authorization: Bearer <access token>`, checked
 //!   by `Access::authenticate`; 401 otherwise), or a member of the path's `{workspace_id}`
@@ -72,15 +73,17 @@ pub fn router(state: EdgeState) -> Router {
     // Adding a second method to a path merges it into the path's method router (axum
     // refuses only the same method twice).
     let mut router = Router::new();
-    for route in routes() {
-        let guard = route.guard;
-        let guarded = route.handler.route_layer(from_fn_with_state(
+    for described in routes::described_routes() {
+        let guard = described.guard;
+        let guarded = described.handler.route_layer(from_fn_with_state(
             state.clone(),
             move |State(state): State<EdgeState>, request: Request, next: Next| {
                 request::enforce(state, guard, request, next)
             },
         ));
-        router = router.route(route.path, guarded);
+        for path in described.paths.paths.keys() {
+            router = router.route(path, guarded.clone());
+        }
     }
     let mut router = router
         .fallback(route_not_found)

@@ -301,6 +301,13 @@ impl From<AppError> for ApiError {
         if error.kind == ErrorKind::Internal || status == StatusCode::INTERNAL_SERVER_ERROR {
             return ApiError::internal();
         }
+        // An idempotency key reused for a different request is a valid request the server
+        // cannot process (422), as the IETF Idempotency-Key draft has it, not bad syntax.
+        let status = if error.code == "REQUEST_ID_REUSED" {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            status
+        };
         ApiError {
             status,
             code: error.code,

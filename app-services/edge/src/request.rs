@@ -54,7 +54,8 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
         Some(value) => match value
             .to_str()
             .ok()
-            .and_then(|v| Uuid::try_parse(v.trim()).ok())
+            .filter(|v| is_hyphenated_uuid(v))
+            .and_then(|v| Uuid::try_parse(v).ok())
         {
             Some(key) => (key, true),
             None => (Uuid::now_v7(), false),
@@ -97,6 +98,16 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// Whether `value` is a UUID as JSON Schema's `uuid` format has it (and the OpenAPI
+/// document states the header): the hyphenated form, any case, nothing around it.
+fn is_hyphenated_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Whether a client's `X-Request-Id` can be used as the correlation id.
 fn is_sane_request_id(value: &str) -> bool {
     !value.is_empty()
@@ -104,7 +115,7 @@ fn is_sane_request_id(value: &str) -> bool {
         && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Counts the request against its client IP, refuses a bad `Idempotency-Key`, and answers
+/// Counts the request against its client IP and answers
 /// 504 `TIMEOUT` when the rest takes longer than the configured request timeout.
 pub(crate) async fn admit(
     State(state): State<EdgeState>,
@@ -115,13 +126,6 @@ pub(crate) async fn admit(
     let admitted = async {
         let ip = client_ip(&request);
         state.limit(|l| l.per_ip, format!("ip:{ip}")).await?;
-        if request
-            .extensions()
-            .get::<InvalidIdempotencyKey>()
-            .is_some()
-        {
-            return Err(ApiError::invalid_idempotency_key());
-        }
         Ok(next.run(request).await)
     };
     match tokio::time::timeout(timeout, admitted).await {
@@ -189,6 +193,14 @@ pub(crate) async fn enforce(
     mut request: Request,
     next: Next,
 ) -> ApiResult<Response> {
+    // Checked once routed, so an unknown route or method is still 404 or 405.
+    if request
+        .extensions()
+        .get::<InvalidIdempotencyKey>()
+        .is_some()
+    {
+        return Err(ApiError::invalid_idempotency_key());
+    }
     match guard {
         Guard::Open => {}
         Guard::Credentials => {

@@ -1,12 +1,16 @@
-//! The route table: every route of the edge with its method, path, guard and handler. The
-//! router, the OpenAPI document and the tests all read it, so they cannot disagree unnoticed.
+//! Every route of the edge: each handler, described by its `#[utoipa::path]`, under the
+//! [`Guard`] that runs before it. The router, the route set and the OpenAPI document are all
+//! made from [`described_routes`], so they cannot disagree.
 
 use std::collections::BTreeSet;
 
-use axum::handler::Handler;
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::MethodRouter;
 use http::Method;
 use team_app::Role;
+use utoipa::openapi::path::{PathItem, Paths};
+use utoipa::openapi::{RefOr, schema::Schema};
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use crate::handlers::{account, auth, billing, feed, ops, workspaces};
 use crate::state::EdgeState;
@@ -39,180 +43,121 @@ impl Guard {
     }
 }
 
-/// One route.
+/// One route: its method, its path in axum's syntax (also OpenAPI's,
+/// `/v1/workspaces/{workspace_id}`) and its guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub method: Method,
-    /// The path in axum's syntax, which is also OpenAPI's (`/v1/workspaces/{workspace_id}`).
-    pub path: &'static str,
+    pub path: String,
     pub guard: Guard,
-    pub handler: MethodRouter<EdgeState>,
 }
 
-impl Route {
-    fn new<H, T>(method: Method, path: &'static str, guard: Guard, handler: H) -> Route
-    where
-        H: Handler<T, EdgeState>,
-        T: 'static,
-    {
-        // The table below only uses methods a filter exists for.
-        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
-        Route {
-            method,
-            path,
-            guard,
-            handler: on(filter, handler),
-        }
+/// A handler with its description (`#[utoipa::path]`) and the guard it runs under.
+pub(crate) struct Described {
+    pub(crate) guard: Guard,
+    pub(crate) schemas: Vec<(String, RefOr<Schema>)>,
+    pub(crate) paths: Paths,
+    pub(crate) handler: MethodRouter<EdgeState>,
+}
+
+fn guarded(guard: Guard, routes: UtoipaMethodRouter<EdgeState>) -> Described {
+    let (schemas, paths, handler) = routes;
+    Described {
+        guard,
+        schemas,
+        paths,
+        handler,
     }
+}
+
+/// Every handler of the edge under its guard: the one source of the router
+/// ([`crate::router`]), the route set and the OpenAPI document ([`crate::openapi()`]).
+pub(crate) fn described_routes() -> Vec<Described> {
+    use Guard::{Credentials, Open, User, UserOrTicket, Workspace};
+    use Role::{Admin, Member, Owner};
+    vec![
+        guarded(Open, routes!(ops::healthz)),
+        guarded(Open, routes!(ops::readyz)),
+        guarded(Open, routes!(ops::openapi_json)),
+        // Access.
+        guarded(Credentials, routes!(auth::sign_up)),
+        guarded(Credentials, routes!(auth::login)),
+        guarded(Credentials, routes!(auth::refresh)),
+        guarded(User, routes!(auth::logout)),
+        // Account.
+        guarded(User, routes!(account::me)),
+        guarded(User, routes!(account::change_display_name)),
+        guarded(User, routes!(account::erase)),
+        guarded(User, routes!(account::change_password)),
+        guarded(User, routes!(account::start_email_verification)),
+        // Feed.
+        guarded(User, routes!(feed::list)),
+        guarded(User, routes!(feed::mark_read)),
+        guarded(User, routes!(feed::issue_stream_ticket)),
+        guarded(UserOrTicket, routes!(feed::stream)),
+        guarded(Open, routes!(account::confirm_email_verification)),
+        guarded(Credentials, routes!(account::request_password_reset)),
+        guarded(Credentials, routes!(account::complete_password_reset)),
+        // Workspaces, members, invitations.
+        guarded(User, routes!(workspaces::list)),
+        guarded(Workspace(Member), routes!(workspaces::get)),
+        guarded(Workspace(Admin), routes!(workspaces::rename)),
+        guarded(Workspace(Member), routes!(workspaces::members)),
+        guarded(Workspace(Owner), routes!(workspaces::change_role)),
+        guarded(Workspace(Admin), routes!(workspaces::remove_member)),
+        guarded(Workspace(Member), routes!(workspaces::leave)),
+        guarded(Workspace(Admin), routes!(workspaces::invitations)),
+        guarded(Workspace(Admin), routes!(workspaces::invite)),
+        guarded(Workspace(Admin), routes!(workspaces::revoke)),
+        guarded(User, routes!(workspaces::accept)),
+        // Subscription.
+        guarded(Workspace(Member), routes!(billing::get)),
+        guarded(Workspace(Owner), routes!(billing::change_plan)),
+        guarded(Workspace(Owner), routes!(billing::change_seats)),
+        guarded(Workspace(Owner), routes!(billing::cancel)),
+        guarded(Workspace(Owner), routes!(billing::resume)),
+    ]
+}
+
+/// The method of every operation of a path item.
+fn methods(item: &PathItem) -> Vec<Method> {
+    [
+        (Method::GET, item.get.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
 }
 
 /// Every route of the edge.
 pub fn routes() -> Vec<Route> {
-    use Guard::{Credentials, Open, User, UserOrTicket, Workspace};
-    use Method as M;
-    use Role::{Admin, Member, Owner};
-    vec![
-        Route::new(M::GET, "/healthz", Open, ops::healthz),
-        Route::new(M::GET, "/readyz", Open, ops::readyz),
-        Route::new(M::GET, "/openapi.json", Open, ops::openapi_json),
-        // Access.
-        Route::new(M::POST, "/v1/signup", Credentials, auth::sign_up),
-        Route::new(M::POST, "/v1/auth/login", Credentials, auth::login),
-        Route::new(M::POST, "/v1/auth/refresh", Credentials, auth::refresh),
-        Route::new(M::POST, "/v1/auth/logout", User, auth::logout),
-        // Account.
-        Route::new(M::GET, "/v1/me", User, account::me),
-        Route::new(M::PATCH, "/v1/me", User, account::change_display_name),
-        Route::new(M::DELETE, "/v1/me", User, account::erase),
-        Route::new(M::POST, "/v1/me/password", User, account::change_password),
-        Route::new(
-            M::POST,
-            "/v1/me/email-verification",
-            User,
-            account::start_email_verification,
-        ),
-        // Feed.
-        Route::new(M::GET, "/v1/me/feed", User, feed::list),
-        Route::new(M::POST, "/v1/me/feed/read", User, feed::mark_read),
-        Route::new(
-            M::POST,
-            "/v1/me/feed/stream-tickets",
-            User,
-            feed::issue_stream_ticket,
-        ),
-        Route::new(M::GET, "/v1/me/feed/stream", UserOrTicket, feed::stream),
-        Route::new(
-            M::POST,
-            "/v1/email-verification/confirm",
-            Open,
-            account::confirm_email_verification,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/password-reset",
-            Credentials,
-            account::request_password_reset,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/password-reset/confirm",
-            Credentials,
-            account::complete_password_reset,
-        ),
-        // Workspaces, members, invitations.
-        Route::new(M::GET, "/v1/workspaces", User, workspaces::list),
-        Route::new(
-            M::GET,
-            "/v1/workspaces/{workspace_id}",
-            Workspace(Member),
-            workspaces::get,
-        ),
-        Route::new(
-            M::PATCH,
-            "/v1/workspaces/{workspace_id}",
-            Workspace(Admin),
-            workspaces::rename,
-        ),
-        Route::new(
-            M::GET,
-            "/v1/workspaces/{workspace_id}/members",
-            Workspace(Member),
-            workspaces::members,
-        ),
-        Route::new(
-            M::PATCH,
-            "/v1/workspaces/{workspace_id}/members/{user_id}",
-            Workspace(Owner),
-            workspaces::change_role,
-        ),
-        Route::new(
-            M::DELETE,
-            "/v1/workspaces/{workspace_id}/members/{user_id}",
-            Workspace(Admin),
-            workspaces::remove_member,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/leave",
-            Workspace(Member),
-            workspaces::leave,
-        ),
-        Route::new(
-            M::GET,
-            "/v1/workspaces/{workspace_id}/invitations",
-            Workspace(Admin),
-            workspaces::invitations,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/invitations",
-            Workspace(Admin),
-            workspaces::invite,
-        ),
-        Route::new(
-            M::DELETE,
-            "/v1/workspaces/{workspace_id}/invitations/{invitation_id}",
-            Workspace(Admin),
-            workspaces::revoke,
-        ),
-        Route::new(M::POST, "/v1/invitations/accept", User, workspaces::accept),
-        // Subscription.
-        Route::new(
-            M::GET,
-            "/v1/workspaces/{workspace_id}/subscription",
-            Workspace(Member),
-            billing::get,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/subscription/plan",
-            Workspace(Owner),
-            billing::change_plan,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/subscription/seats",
-            Workspace(Owner),
-            billing::change_seats,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/subscription/cancel",
-            Workspace(Owner),
-            billing::cancel,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/workspaces/{workspace_id}/subscription/resume",
-            Workspace(Owner),
-            billing::resume,
-        ),
-    ]
+    described_routes()
+        .into_iter()
+        .flat_map(|described| {
+            let guard = described.guard;
+            described
+                .paths
+                .paths
+                .into_iter()
+                .flat_map(move |(path, item)| {
+                    methods(&item).into_iter().map(move |method| Route {
+                        method,
+                        path: path.clone(),
+                        guard,
+                    })
+                })
+        })
+        .collect()
 }
 
 /// The `(method, path)` of every route, e.g. `("GET", "/v1/me")`.
 pub fn route_set() -> BTreeSet<(String, String)> {
     routes()
         .into_iter()
-        .map(|route| (route.method.to_string(), route.path.to_owned()))
+        .map(|route| (route.method.to_string(), route.path))
         .collect()
 }

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat};
 use http::{HeaderValue, StatusCode, header};
 use ports_app::wire::{billing, identity, workspace};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use team_app::MemberView;
+use utoipa::ToSchema;
 
 /// A wire time as RFC 3339 UTC, or `None` when unset or out of range.
 pub fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -21,16 +22,99 @@ pub fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
 }
 
 /// A user as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
     pub display_name: String,
-    pub status: &'static str,
+    /// `null` only if the service did not say (a broken contract, logged).
+    pub status: Option<UserState>,
     pub email_verified: bool,
+    /// The user's version, also sent as `ETag`.
     pub etag: String,
+    #[schema(format = DateTime)]
     pub create_time: Option<String>,
+    #[schema(format = DateTime)]
     pub update_time: Option<String>,
+}
+
+/// Whether a user may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    Active,
+    Suspended,
+    Erased,
+}
+
+/// A role in a workspace, as JSON names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Role)]
+pub enum RoleName {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<RoleName> for workspace::Role {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Owner => workspace::Role::Owner,
+            RoleName::Admin => workspace::Role::Admin,
+            RoleName::Member => workspace::Role::Member,
+        }
+    }
+}
+
+/// A plan, as JSON names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Plan)]
+pub enum PlanName {
+    Free,
+    Team,
+    Business,
+}
+
+impl From<PlanName> for billing::Plan {
+    fn from(plan: PlanName) -> Self {
+        match plan {
+            PlanName::Free => billing::Plan::Free,
+            PlanName::Team => billing::Plan::Team,
+            PlanName::Business => billing::Plan::Business,
+        }
+    }
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationState {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// Where a subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    Trialing,
+    Active,
+    PastDue,
+    Canceled,
+}
+
+/// Logs a wire enum the service left unspecified: the view shows `null`, never a value its
+/// schema does not have.
+fn unspecified<T>(what: &str) -> Option<T> {
+    tracing::warn!(what, "a service answered an unspecified enum value");
+    None
 }
 
 impl From<&identity::User> for UserView {
@@ -48,27 +132,33 @@ impl From<&identity::User> for UserView {
     }
 }
 
-fn user_status(status: identity::UserStatus) -> &'static str {
+fn user_status(status: identity::UserStatus) -> Option<UserState> {
     match status {
-        identity::UserStatus::Active => "active",
-        identity::UserStatus::Suspended => "suspended",
-        identity::UserStatus::Erased => "erased",
-        identity::UserStatus::Unspecified => "unspecified",
+        identity::UserStatus::Active => Some(UserState::Active),
+        identity::UserStatus::Suspended => Some(UserState::Suspended),
+        identity::UserStatus::Erased => Some(UserState::Erased),
+        identity::UserStatus::Unspecified => unspecified("user status"),
     }
 }
 
 /// A workspace without its members and invitations (they have routes of their own, the
 /// invitations for Admins only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Workspace)]
 pub struct WorkspaceView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub slug: String,
     pub name: String,
     pub seat_limit: i32,
+    /// Members plus pending invitations.
     pub seats_in_use: i32,
     pub archived: bool,
+    /// The workspace's version, also sent as `ETag`.
     pub etag: String,
+    #[schema(format = DateTime)]
     pub create_time: Option<String>,
+    #[schema(format = DateTime)]
     pub update_time: Option<String>,
 }
 
@@ -88,21 +178,24 @@ impl From<&workspace::Workspace> for WorkspaceView {
     }
 }
 
-/// A role as JSON names it.
-pub fn role_name(role: workspace::Role) -> &'static str {
+/// A role as JSON names it (`None`, shown as `null`, if unspecified).
+pub fn role_name(role: workspace::Role) -> Option<RoleName> {
     match role {
-        workspace::Role::Owner => "owner",
-        workspace::Role::Admin => "admin",
-        workspace::Role::Member => "member",
-        workspace::Role::Unspecified => "unspecified",
+        workspace::Role::Owner => Some(RoleName::Owner),
+        workspace::Role::Admin => Some(RoleName::Admin),
+        workspace::Role::Member => Some(RoleName::Member),
+        workspace::Role::Unspecified => unspecified("role"),
     }
 }
 
 /// A member with the profile Identity has of them (`null`s when it has none).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Member)]
 pub struct MemberJson {
+    #[schema(format = Uuid)]
     pub user_id: String,
-    pub role: &'static str,
+    pub role: Option<RoleName>,
+    #[schema(format = DateTime)]
     pub join_time: Option<String>,
     pub email: Option<String>,
     pub display_name: Option<String>,
@@ -121,14 +214,19 @@ impl From<&MemberView> for MemberJson {
 }
 
 /// An invitation, without its token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Invitation)]
 pub struct InvitationView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
-    pub role: &'static str,
+    pub role: Option<RoleName>,
+    #[schema(format = Uuid)]
     pub inviter_id: String,
+    #[schema(format = DateTime)]
     pub expire_time: Option<String>,
-    pub state: &'static str,
+    pub state: Option<InvitationState>,
 }
 
 impl From<&workspace::Invitation> for InvitationView {
@@ -140,48 +238,60 @@ impl From<&workspace::Invitation> for InvitationView {
             inviter_id: invitation.inviter_id.clone(),
             expire_time: time(invitation.expire_time.as_ref()),
             state: match invitation.state() {
-                workspace::InvitationState::Pending => "pending",
-                workspace::InvitationState::Accepted => "accepted",
-                workspace::InvitationState::Revoked => "revoked",
-                workspace::InvitationState::Expired => "expired",
-                workspace::InvitationState::Unspecified => "unspecified",
+                workspace::InvitationState::Pending => Some(InvitationState::Pending),
+                workspace::InvitationState::Accepted => Some(InvitationState::Accepted),
+                workspace::InvitationState::Revoked => Some(InvitationState::Revoked),
+                workspace::InvitationState::Expired => Some(InvitationState::Expired),
+                workspace::InvitationState::Unspecified => unspecified("invitation state"),
             },
         }
     }
 }
 
 /// An amount of money in minor units (cents).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Money)]
 pub struct MoneyView {
+    /// Minor units (cents).
     pub amount_minor: i64,
+    /// ISO 4217, always USD.
     pub currency: String,
 }
 
 /// A workspace's subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Subscription)]
 pub struct SubscriptionView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub workspace_id: String,
-    pub plan: &'static str,
+    pub plan: Option<PlanName>,
     pub seats: i32,
-    pub status: &'static str,
+    pub status: Option<SubscriptionState>,
+    #[schema(format = DateTime)]
     pub trial_end_time: Option<String>,
+    #[schema(format = DateTime)]
     pub period_end_time: Option<String>,
     pub cancel_at_period_end: bool,
+    #[schema(format = DateTime)]
     pub cancel_time: Option<String>,
     pub monthly_amount: MoneyView,
+    /// The subscription's version, also sent as `ETag`.
     pub etag: String,
+    #[schema(format = DateTime)]
     pub create_time: Option<String>,
+    #[schema(format = DateTime)]
     pub update_time: Option<String>,
 }
 
-/// A plan as JSON names it.
-pub fn plan_name(plan: billing::Plan) -> &'static str {
+/// A plan as JSON names it (`None`, shown as `null`, if unspecified).
+pub fn plan_name(plan: billing::Plan) -> Option<PlanName> {
     match plan {
-        billing::Plan::Free => "free",
-        billing::Plan::Team => "team",
-        billing::Plan::Business => "business",
-        billing::Plan::Unspecified => "unspecified",
+        billing::Plan::Free => Some(PlanName::Free),
+        billing::Plan::Team => Some(PlanName::Team),
+        billing::Plan::Business => Some(PlanName::Business),
+        billing::Plan::Unspecified => unspecified("plan"),
     }
 }
 
@@ -193,11 +303,11 @@ impl From<&billing::Subscription> for SubscriptionView {
             plan: plan_name(subscription.plan()),
             seats: subscription.seats,
             status: match subscription.status() {
-                billing::SubscriptionStatus::Trialing => "trialing",
-                billing::SubscriptionStatus::Active => "active",
-                billing::SubscriptionStatus::PastDue => "past_due",
-                billing::SubscriptionStatus::Canceled => "canceled",
-                billing::SubscriptionStatus::Unspecified => "unspecified",
+                billing::SubscriptionStatus::Trialing => Some(SubscriptionState::Trialing),
+                billing::SubscriptionStatus::Active => Some(SubscriptionState::Active),
+                billing::SubscriptionStatus::PastDue => Some(SubscriptionState::PastDue),
+                billing::SubscriptionStatus::Canceled => Some(SubscriptionState::Canceled),
+                billing::SubscriptionStatus::Unspecified => unspecified("subscription status"),
             },
             trial_end_time: time(subscription.trial_end_time.as_ref()),
             period_end_time: time(subscription.period_end_time.as_ref()),
@@ -210,6 +320,39 @@ impl From<&billing::Subscription> for SubscriptionView {
             etag: subscription.etag.clone(),
             create_time: time(subscription.create_time.as_ref()),
             update_time: time(subscription.update_time.as_ref()),
+        }
+    }
+}
+
+/// What login and refresh hand out (RFC 6749 names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Tokens)]
+pub struct TokensView {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(pattern = "^Bearer$")]
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Seconds.
+    pub refresh_expires_in: i64,
+    #[schema(format = Uuid)]
+    pub user_id: String,
+    #[schema(format = Uuid)]
+    pub session_id: String,
+}
+
+impl From<access_app::Tokens> for TokensView {
+    fn from(tokens: access_app::Tokens) -> Self {
+        TokensView {
+            access_token: tokens.access_token,
+            token_type: tokens.token_type.to_owned(),
+            expires_in: tokens.expires_in,
+            refresh_token: tokens.refresh_token,
+            refresh_expires_in: tokens.refresh_expires_in,
+            user_id: tokens.user_id.to_string(),
+            session_id: tokens.session_id.to_string(),
         }
     }
 }

@@ -6,20 +6,32 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::json::{ApiJson, RequestBody};
+use crate::openapi::Problem;
 use crate::problem::ApiResult;
 use crate::request::{Caller, RequestCtx};
 use crate::state::EdgeState;
-use crate::views::{SubscriptionView, UserView, WorkspaceView};
+use crate::views::{SubscriptionView, TokensView, UserView, WorkspaceView};
 
 /// `POST /v1/signup`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SignUpRequest, examples(json!({"email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada Lovelace", "workspace_name": "Analytical Engines", "workspace_slug": "analytical-engines"})))]
 pub struct SignUpBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
+    #[schema(
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub display_name: String,
+    #[schema(
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub workspace_name: String,
+    #[schema(pattern = r"^\s*[A-Za-z0-9][A-Za-z0-9-]{1,38}[A-Za-z0-9]\s*$")]
     pub workspace_slug: String,
 }
 
@@ -34,9 +46,12 @@ impl RequestBody for SignUpBody {
 }
 
 /// `POST /v1/auth/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LoginRequest, examples(json!({"email": "ada@example.com", "password": "correct horse battery staple"})))]
 pub struct LoginBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
 }
 
@@ -45,7 +60,8 @@ impl RequestBody for LoginBody {
 }
 
 /// `POST /v1/auth/refresh`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RefreshRequest, examples(json!({"refresh_token": "0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})))]
 pub struct RefreshBody {
     pub refresh_token: String,
 }
@@ -55,7 +71,8 @@ impl RequestBody for RefreshBody {
 }
 
 /// What a sign-up made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SignUp)]
 pub struct SignedUpView {
     pub user: UserView,
     pub workspace: WorkspaceView,
@@ -63,6 +80,14 @@ pub struct SignedUpView {
 }
 
 /// Registers a user with their workspace and its trial: 201.
+#[utoipa::path(post, path = "/v1/signup", tag = "auth", operation_id = "signUp",
+    summary = "Register a user with their workspace and a Team trial",
+    request_body = SignUpBody,
+    responses(
+        (status = 201, description = "Signed up", body = SignedUpView),
+        (status = 409, description = "EMAIL_TAKEN or SLUG_TAKEN", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A business rule refuses it", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn sign_up(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
@@ -86,7 +111,7 @@ pub async fn sign_up(
 
 /// Tokens are secrets: never cached anywhere (RFC 6749, section 5.1).
 fn tokens(tokens: Tokens) -> Response {
-    let mut response = Json(tokens).into_response();
+    let mut response = Json(TokensView::from(tokens)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -94,6 +119,14 @@ fn tokens(tokens: Tokens) -> Response {
 }
 
 /// Logs in: 200 with tokens.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
+    summary = "Log in with email and password",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = TokensView),
+        (status = 401, description = "INVALID_CREDENTIALS (unknown email, wrong password, suspended or erased user)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The account is locked after repeated failures", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn login(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
@@ -107,6 +140,13 @@ pub async fn login(
 }
 
 /// Exchanges a refresh token: 200 with new tokens.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", operation_id = "refresh",
+    summary = "Exchange a refresh token for new tokens (rotation)",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens", body = TokensView),
+        (status = 401, description = "The refresh token is unknown, expired, reused or its session closed", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn refresh(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
@@ -117,6 +157,9 @@ pub async fn refresh(
 }
 
 /// Closes the caller's session: 204.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
+    summary = "Close the caller's session",
+    responses((status = 204, description = "Logged out")))]
 pub async fn logout(State(state): State<EdgeState>, caller: Caller) -> ApiResult<StatusCode> {
     state.access.logout(&caller.ctx, &caller.claims).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,36 +1,21 @@
 //! A workspace's subscription: plan, seats, cancel and resume.
 
 use axum::extract::State;
-use ports_app::wire::billing;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::json::{ApiJson, RequestBody};
+use crate::openapi::Problem;
 use crate::problem::ApiResult;
 use crate::request::Tenant;
 use crate::state::EdgeState;
 use crate::views::{Resource, SubscriptionView};
 
-/// A plan as requests name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanName {
-    Free,
-    Team,
-    Business,
-}
-
-impl From<PlanName> for billing::Plan {
-    fn from(plan: PlanName) -> Self {
-        match plan {
-            PlanName::Free => billing::Plan::Free,
-            PlanName::Team => billing::Plan::Team,
-            PlanName::Business => billing::Plan::Business,
-        }
-    }
-}
+pub use crate::views::PlanName;
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/plan`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangePlanRequest, examples(json!({"plan": "business"})))]
 pub struct ChangePlanBody {
     pub plan: PlanName,
 }
@@ -40,8 +25,11 @@ impl RequestBody for ChangePlanBody {
 }
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/seats`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangeSeatsRequest, examples(json!({"seats": 3})))]
 pub struct ChangeSeatsBody {
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub seats: i32,
 }
 
@@ -50,7 +38,8 @@ impl RequestBody for ChangeSeatsBody {
 }
 
 /// `POST /v1/workspaces/{workspace_id}/subscription/cancel`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CancelRequest, examples(json!({"at_period_end": true})))]
 pub struct CancelBody {
     pub at_period_end: bool,
 }
@@ -60,6 +49,12 @@ impl RequestBody for CancelBody {
 }
 
 /// The workspace's subscription.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace_id}/subscription", tag = "billing", operation_id = "getSubscription",
+    summary = "The workspace's subscription",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView, headers(("ETag" = String, description = "The subscription's version"))),
+    ))]
 pub async fn get(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -72,6 +67,15 @@ pub async fn get(
 }
 
 /// Moves to another plan.
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/subscription/plan", tag = "billing", operation_id = "changePlan",
+    summary = "Move to another plan",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    request_body = ChangePlanBody,
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView, headers(("ETag" = String, description = "The subscription's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The subscription is canceled, or the seats in use do not fit the plan", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn change_plan(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -85,6 +89,15 @@ pub async fn change_plan(
 }
 
 /// Changes the number of seats.
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/subscription/seats", tag = "billing", operation_id = "changeSeats",
+    summary = "Change the number of seats",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    request_body = ChangeSeatsBody,
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView, headers(("ETag" = String, description = "The subscription's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fewer seats than in use, more than the plan allows, or the subscription is canceled", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn change_seats(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -98,6 +111,15 @@ pub async fn change_seats(
 }
 
 /// Cancels now or at the period end.
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/subscription/cancel", tag = "billing", operation_id = "cancelSubscription",
+    summary = "Cancel now or at the period end",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView, headers(("ETag" = String, description = "The subscription's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The subscription is already canceled", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn cancel(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -111,6 +133,14 @@ pub async fn cancel(
 }
 
 /// Undoes a cancel at period end.
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/subscription/resume", tag = "billing", operation_id = "resumeSubscription",
+    summary = "Undo a cancel at period end",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView, headers(("ETag" = String, description = "The subscription's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Nothing to resume", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn resume(
     State(state): State<EdgeState>,
     tenant: Tenant,

@@ -10,15 +10,17 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use ports_app::wire::notifications;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::feed::{self, EntryView, KEEP_ALIVE, TICKET_LIFETIME};
 use crate::json::{ApiJson, RequestBody};
+use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::request::{Caller, RequestCtx};
 use crate::state::EdgeState;
 
 /// `GET /v1/me/feed`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeedPage {
     /// In sequence order, contiguous.
     pub entries: Vec<EntryView>,
@@ -29,8 +31,11 @@ pub struct FeedPage {
 }
 
 /// `POST /v1/me/feed/read`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = MarkFeedReadRequest, examples(json!({"up_to_sequence": 0})))]
 pub struct MarkReadBody {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub up_to_sequence: i64,
 }
 
@@ -39,7 +44,7 @@ impl RequestBody for MarkReadBody {
 }
 
 /// `POST /v1/me/feed/stream-tickets`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StreamTicket {
     pub ticket: String,
     /// Seconds.
@@ -57,7 +62,6 @@ fn malformed_query() -> ApiError {
 /// A whole number of at least 0.
 fn whole(field: &str, value: &str) -> ApiResult<i64> {
     value
-        .trim()
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
@@ -66,6 +70,13 @@ fn whole(field: &str, value: &str) -> ApiResult<i64> {
 
 /// A page of the caller's entries after `after` (default 0: the oldest retained), at most
 /// `page_size` (0 or absent: the service's default; at most 1000).
+#[utoipa::path(get, path = "/v1/me/feed", tag = "feed", operation_id = "listFeed",
+    summary = "A page of the caller's feed entries",
+    params(
+        ("after" = Option<i64>, Query, minimum = 0, description = "Entries after this sequence number; 0 or absent for the oldest retained"),
+        ("page_size" = Option<i32>, Query, minimum = 0, maximum = 1000, description = "At most this many entries; 0 or absent means 100"),
+    ),
+    responses((status = 200, description = "A page", body = FeedPage)))]
 pub async fn list(
     State(state): State<EdgeState>,
     caller: Caller,
@@ -115,6 +126,14 @@ pub async fn list(
 }
 
 /// Marks the caller's entries up to `up_to_sequence` as read (never backwards); 204.
+#[utoipa::path(post, path = "/v1/me/feed/read", tag = "feed", operation_id = "markFeedRead",
+    summary = "Mark the caller's entries up to a sequence number as read (never backwards)",
+    request_body = MarkReadBody,
+    responses(
+        (status = 204, description = "Marked"),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The feed has no entry with that sequence number (SEQUENCE_BEYOND_END)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn mark_read(
     State(state): State<EdgeState>,
     caller: Caller,
@@ -148,6 +167,9 @@ pub async fn mark_read(
 }
 
 /// A single-use ticket for one stream, valid for 60 seconds; 201.
+#[utoipa::path(post, path = "/v1/me/feed/stream-tickets", tag = "feed", operation_id = "issueStreamTicket",
+    summary = "A single-use ticket for one stream, valid for 60 seconds",
+    responses((status = 201, description = "The ticket", body = StreamTicket)))]
 pub async fn issue_stream_ticket(
     State(state): State<EdgeState>,
     caller: Caller,
@@ -187,6 +209,21 @@ pub fn resume_point(headers: &HeaderMap, uri: &Uri) -> ApiResult<Option<i64>> {
 }
 
 /// The caller's entries as server-sent events: after the resume point, then live.
+#[utoipa::path(get, path = "/v1/me/feed/stream", tag = "feed", operation_id = "streamFeed",
+    summary = "The caller's entries as server-sent events, then live",
+    description = "`id: <sequence>`, `event: entry`, `data: <FeedEntry as JSON>`; `event: reset`, \
+        `data: {\"first_sequence\": N}` when the resume point is before the retained range; `:` \
+        comments as keep-alives. Reconnect with Last-Event-ID to resume.",
+    params(
+        ("ticket" = Option<String>, Query, description = "A stream ticket, for clients that cannot send Authorization (EventSource); used up by the first attempt"),
+        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "Resume after this sequence number when no Last-Event-ID header is sent"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this sequence number"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No valid access token, or the ticket is unknown, expired or used (INVALID_TICKET)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server is shutting down (SHUTTING_DOWN); reconnect", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn stream(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,

@@ -11,9 +11,11 @@ use http::{StatusCode, Uri};
 use ports_app::AppError;
 use ports_app::wire::workspace;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::handlers::PathIds;
 use crate::json::{ApiJson, RequestBody};
+use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::request::{Caller, Tenant};
 use crate::state::EdgeState;
@@ -21,28 +23,15 @@ use crate::views::{InvitationView, MemberJson, Resource, WorkspaceView};
 
 use super::account::TokenBody;
 
-/// A role as requests name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleName {
-    Owner,
-    Admin,
-    Member,
-}
-
-impl From<RoleName> for workspace::Role {
-    fn from(role: RoleName) -> Self {
-        match role {
-            RoleName::Owner => workspace::Role::Owner,
-            RoleName::Admin => workspace::Role::Admin,
-            RoleName::Member => workspace::Role::Member,
-        }
-    }
-}
+pub use crate::views::RoleName;
 
 /// `PATCH /v1/workspaces/{workspace_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RenameWorkspaceRequest, examples(json!({"name": "Difference Engines"})))]
 pub struct RenameBody {
+    #[schema(
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub name: String,
 }
 
@@ -51,7 +40,8 @@ impl RequestBody for RenameBody {
 }
 
 /// `PATCH /v1/workspaces/{workspace_id}/members/{user_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangeRoleRequest, examples(json!({"role": "admin"})))]
 pub struct ChangeRoleBody {
     pub role: RoleName,
 }
@@ -61,7 +51,7 @@ impl RequestBody for ChangeRoleBody {
 }
 
 /// The roles an invitation may offer (Owners are made by changing a member's role).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteRole {
     Admin,
@@ -78,8 +68,10 @@ impl From<InviteRole> for workspace::Role {
 }
 
 /// `POST /v1/workspaces/{workspace_id}/invitations`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = InviteRequest, examples(json!({"email": "charles@example.com", "role": "member"})))]
 pub struct InviteBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     pub role: InviteRole,
 }
@@ -89,20 +81,20 @@ impl RequestBody for InviteBody {
 }
 
 /// A page of the caller's workspaces; `next_page_token` is `null` on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceList {
     pub workspaces: Vec<WorkspaceView>,
     pub next_page_token: Option<String>,
 }
 
 /// A workspace's members.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberList {
     pub members: Vec<MemberJson>,
 }
 
 /// A workspace's invitations.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationList {
     pub invitations: Vec<InvitationView>,
 }
@@ -146,6 +138,13 @@ fn paging(uri: &Uri) -> ApiResult<(i32, String)> {
 }
 
 /// The caller's workspaces, paged.
+#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", operation_id = "listWorkspaces",
+    summary = "The caller's workspaces, paged",
+    params(
+        ("page_size" = Option<i32>, Query, minimum = 0, description = "How many per page; 0 or absent means the default, and the service caps it"),
+        ("page_token" = Option<String>, Query, description = "The `next_page_token` of the previous page"),
+    ),
+    responses((status = 200, description = "A page", body = WorkspaceList)))]
 pub async fn list(
     State(state): State<EdgeState>,
     caller: Caller,
@@ -163,11 +162,24 @@ pub async fn list(
 }
 
 /// One workspace, as the tenancy check read it.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace_id}", tag = "workspaces", operation_id = "getWorkspace",
+    summary = "One workspace",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses((status = 200, description = "The workspace", body = WorkspaceView, headers(("ETag" = String, description = "The workspace's version")))))]
 pub async fn get(tenant: Tenant) -> Resource<WorkspaceView> {
     Resource::workspace(&tenant.workspace)
 }
 
 /// Renames the workspace.
+#[utoipa::path(patch, path = "/v1/workspaces/{workspace_id}", tag = "workspaces", operation_id = "renameWorkspace",
+    summary = "Rename the workspace",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    request_body = RenameBody,
+    responses(
+        (status = 200, description = "The renamed workspace", body = WorkspaceView, headers(("ETag" = String, description = "The workspace's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The workspace is archived", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn rename(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -181,6 +193,10 @@ pub async fn rename(
 }
 
 /// The members with their profiles.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace_id}/members", tag = "workspaces", operation_id = "listMembers",
+    summary = "The members with their profiles",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses((status = 200, description = "The members", body = MemberList)))]
 pub async fn members(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -192,6 +208,15 @@ pub async fn members(
 }
 
 /// Changes a member's role; answers the workspace.
+#[utoipa::path(patch, path = "/v1/workspaces/{workspace_id}/members/{user_id}", tag = "workspaces", operation_id = "changeRole",
+    summary = "Change a member's role",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND"), ("user_id" = String, Path, format = Uuid, description = "The member; one that is unknown or not a UUID answers 404 MEMBER_NOT_FOUND")),
+    request_body = ChangeRoleBody,
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceView, headers(("ETag" = String, description = "The workspace's version"))),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The change would leave no Owner, or the workspace is archived", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn change_role(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -207,6 +232,14 @@ pub async fn change_role(
 }
 
 /// Removes a member: 204.
+#[utoipa::path(delete, path = "/v1/workspaces/{workspace_id}/members/{user_id}", tag = "workspaces", operation_id = "removeMember",
+    summary = "Remove a member",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND"), ("user_id" = String, Path, format = Uuid, description = "The member; one that is unknown or not a UUID answers 404 MEMBER_NOT_FOUND")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The last Owner cannot be removed, or the workspace is archived", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn remove_member(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -221,12 +254,24 @@ pub async fn remove_member(
 }
 
 /// The caller leaves the workspace: 204.
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/leave", tag = "workspaces", operation_id = "leaveWorkspace",
+    summary = "The caller leaves the workspace",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The last Owner cannot leave", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> ApiResult<StatusCode> {
     state.team.leave(&tenant.ctx, tenant.workspace_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The invitations of the workspace, as the tenancy check read it.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace_id}/invitations", tag = "workspaces", operation_id = "listInvitations",
+    summary = "The workspace's invitations",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    responses((status = 200, description = "The invitations", body = InvitationList)))]
 pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
     Json(InvitationList {
         invitations: tenant
@@ -239,6 +284,15 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
 }
 
 /// Invites someone by email: 201 with the invitation (its token goes by mail only).
+#[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/invitations", tag = "workspaces", operation_id = "invite",
+    summary = "Invite someone by email (the token goes by mail only)",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
+    request_body = InviteBody,
+    responses(
+        (status = 201, description = "The invitation", body = InvitationView),
+        (status = 409, description = "Already a member or invited, or a concurrent change won", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No free seat, too many invitations, or the workspace is archived", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn invite(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -252,6 +306,14 @@ pub async fn invite(
 }
 
 /// Revokes a pending invitation: 204.
+#[utoipa::path(delete, path = "/v1/workspaces/{workspace_id}/invitations/{invitation_id}", tag = "workspaces", operation_id = "revokeInvitation",
+    summary = "Revoke a pending invitation",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND"), ("invitation_id" = String, Path, format = Uuid, description = "The invitation; one that is unknown or not a UUID answers 404 INVITATION_NOT_FOUND")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The invitation is no longer pending", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn revoke(
     State(state): State<EdgeState>,
     tenant: Tenant,
@@ -266,6 +328,15 @@ pub async fn revoke(
 }
 
 /// Accepts an invitation with its mailed token; answers the workspace joined.
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "workspaces", operation_id = "acceptInvitation",
+    summary = "Accept an invitation with its mailed token",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The workspace joined", body = WorkspaceView, headers(("ETag" = String, description = "The workspace's version"))),
+        (status = 404, description = "The token is unknown (INVITATION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The invitation is expired, revoked or for another address, or no seat is free", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn accept(
     State(state): State<EdgeState>,
     caller: Caller,

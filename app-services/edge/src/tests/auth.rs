@@ -145,16 +145,38 @@ async fn without_a_request_id_the_answer_carries_the_request_id() {
 #[tokio::test]
 async fn an_unusable_request_id_is_replaced() {
     let router = World::new().router();
-    for bad in ["has spaces", &"x".repeat(129), ""] {
+    let bad: Vec<http::HeaderValue> = vec![
+        http::HeaderValue::from_static("has spaces"),
+        http::HeaderValue::from_str(&"x".repeat(129)).expect("a header value"),
+        http::HeaderValue::from_static(""),
+        http::HeaderValue::from_static("tab\there"),
+        // Not ASCII: UTF-8 and Latin-1 bytes.
+        http::HeaderValue::from_bytes("caf\u{e9}".as_bytes()).expect("a header value"),
+        http::HeaderValue::from_bytes(b"caf\xe9").expect("a header value"),
+    ];
+    for value in bad {
         let request = Request::builder()
             .uri("/healthz")
-            .header("x-request-id", bad)
+            .header("x-request-id", value.clone())
             .body(Body::empty())
             .expect("a request");
         let reply = send(&router, request).await;
         let echoed = reply.header("x-request-id").expect("an X-Request-Id");
-        assert!(Uuid::try_parse(echoed).is_ok(), "{bad:?} -> {echoed}");
+        assert!(Uuid::try_parse(echoed).is_ok(), "{value:?} -> {echoed}");
     }
+}
+
+#[tokio::test]
+async fn a_request_id_of_128_visible_characters_is_echoed() {
+    let router = World::new().router();
+    let longest = "~".repeat(64) + &"!".repeat(64);
+    let request = Request::builder()
+        .uri("/healthz")
+        .header("x-request-id", longest.as_str())
+        .body(Body::empty())
+        .expect("a request");
+    let reply = send(&router, request).await;
+    assert_eq!(reply.header("x-request-id"), Some(longest.as_str()));
 }
 
 #[tokio::test]
@@ -170,4 +192,31 @@ async fn an_idempotency_key_that_is_not_a_uuid_is_refused() {
     let reply = send(&router, request).await;
     let body = reply.problem(StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY");
     assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_even_with_a_bad_idempotency_key() {
+    let router = World::new().router();
+    for (method, path, status) in [
+        (Method::TRACE, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, "/v1/nope", StatusCode::NOT_FOUND),
+        (Method::GET, "/healthz", StatusCode::BAD_REQUEST),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("idempotency-key", "a".repeat(37))
+            .body(Body::empty())
+            .expect("a request");
+        let reply = send(&router, request).await;
+        assert_eq!(reply.status, status, "{method} {path}");
+    }
+    // Only the hyphenated form is a key, as the document's `uuid` format says.
+    let simple = Uuid::now_v7().simple().to_string();
+    let request = Request::builder()
+        .uri("/healthz")
+        .header("idempotency-key", simple)
+        .body(Body::empty())
+        .expect("a request");
+    assert_eq!(send(&router, request).await.status, StatusCode::BAD_REQUEST);
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{World, json_request, send, token_for, workspace};
-use crate::openapi::OPERATIONS;
+use crate::routes::routes;
 use crate::{EdgeConfig, openapi};
 
 fn raw(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
@@ -120,8 +120,9 @@ async fn every_body_reports_exactly_the_required_fields_its_schema_names() {
     let (router, workspace_id, token) = owned_workspace();
     let document = openapi();
     let mut checked = 0;
-    for operation in OPERATIONS {
-        let Some(schema) = document["paths"][operation.path][operation.method]["requestBody"]
+    for operation in routes() {
+        let lower = operation.method.as_str().to_ascii_lowercase();
+        let Some(schema) = document["paths"][&operation.path][&lower]["requestBody"]
             ["content"]["application/json"]["schema"]["$ref"]
             .as_str()
         else {
@@ -138,8 +139,7 @@ async fn every_body_reports_exactly_the_required_fields_its_schema_names() {
             .path
             .replace("{workspace_id}", &workspace_id.to_string())
             .replace("{user_id}", &Uuid::now_v7().to_string());
-        let method =
-            Method::from_bytes(operation.method.to_ascii_uppercase().as_bytes()).expect("a method");
+        let method = operation.method.clone();
         let reply = send(
             &router,
             json_request(method, &path, Some(&token), &json!({})),
@@ -264,5 +264,26 @@ async fn a_bad_page_size_is_an_invalid_field() {
         .await;
         reply.problem(StatusCode::BAD_REQUEST, "INVALID_FIELD");
         assert_eq!(reply.error_fields(), ["page_size"], "{query}");
+    }
+}
+
+#[test]
+fn a_whole_number_written_with_a_zero_fraction_is_an_integer_as_json_schema_says() {
+    use crate::handlers::billing::ChangeSeatsBody;
+    use crate::json::parse_body;
+    let seats = |body: &str| parse_body::<ChangeSeatsBody>(body.as_bytes()).map(|b| b.seats);
+    assert_eq!(seats(r#"{"seats": 3}"#).ok(), Some(3));
+    assert_eq!(seats(r#"{"seats": 3.0}"#).ok(), Some(3));
+    assert_eq!(seats(r#"{"seats": -2.0}"#).ok(), Some(-2));
+    for bad in [
+        r#"{"seats": 3.5}"#,
+        r#"{"seats": 1e10}"#,
+        r#"{"seats": 2147483648}"#,
+        r#"{"seats": "3"}"#,
+        r#"{"seats": 1e300}"#,
+    ] {
+        let error = seats(bad).expect_err(bad);
+        assert_eq!(error.code(), "INVALID_FIELD", "{bad}");
+        assert_eq!(error.errors()[0].field, "seats", "{bad}");
     }
 }
