@@ -526,9 +526,9 @@ fn check_peer(
 #[test]
 fn ports_and_probes_are_the_ones_the_processes_serve() {
     let Some(overlays) = rendered() else { return };
-    let open_gets: BTreeSet<&str> = edge_app::routes()
+    let open_gets: BTreeSet<String> = edge_app::routes()
         .into_iter()
-        .filter(|route| route.method == "GET" && route.guard == edge_app::Guard::Open)
+        .filter(|route| route.method.as_str() == "GET" && route.guard == edge_app::Guard::Open)
         .map(|route| route.path)
         .collect();
     for (overlay, manifests) in &overlays {
