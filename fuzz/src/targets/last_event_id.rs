@@ -47,9 +47,10 @@ fn query() -> impl Strategy<Value = String> {
     })
 }
 
-/// What a whole number of at least 0 reads as, the way a client means it.
+/// What a whole number of at least 0 reads as: exactly the integer the document describes,
+/// with no surrounding blanks (a blank value means no resume point).
 fn whole(raw: &str) -> Option<i64> {
-    raw.trim().parse::<i64>().ok().filter(|n| *n >= 0)
+    raw.parse::<i64>().ok().filter(|n| *n >= 0)
 }
 
 #[test]
