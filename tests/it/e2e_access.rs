@@ -250,9 +250,10 @@ async fn a_sign_up_retried_with_the_same_idempotency_key_makes_everything_once()
     assert_eq!(workspaces.len(), 1, "{workspaces:?}");
     assert_eq!(workspaces[0]["id"], first.body["workspace"]["id"]);
 
-    // The same key with another form is refused, naming the header it came in.
+    // The same key with another form is refused (422, as the IETF Idempotency-Key draft
+    // has it), naming the header it came in.
     let other = sign_up_with_key(&system, key, &sign_up_form("grace@example.com", "engines")).await;
-    assert_problem(&other, 400, "REQUEST_ID_REUSED");
+    assert_problem(&other, 422, "REQUEST_ID_REUSED");
     assert_eq!(
         other.body["errors"][0]["field"], "Idempotency-Key",
         "{:?}",
