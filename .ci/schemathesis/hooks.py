@@ -181,6 +181,8 @@ ALWAYS_REAL = {
     "GET /v1/workspaces",
     "PATCH /v1/workspaces/{workspace_id}/members/{user_id}",
     "POST /v1/email-verification/confirm",
+    "POST /v1/invitations/accept",
+    "POST /v1/password-reset/confirm",
     "POST /v1/signup",
     "POST /v1/me/feed/read",
     "POST /v1/workspaces/{workspace_id}/invitations",
