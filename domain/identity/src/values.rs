@@ -7,49 +7,21 @@ use crate::UserError;
 pub use kernel_domain::text::TextError;
 use kernel_domain::text::trimmed_line;
 
-/// The name a user is shown by: 1 to 100 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DisplayName(String);
+kernel_domain::text_value! {
+    /// The name a user is shown by: 1 to 100 characters after trimming, no control characters.
+    pub struct DisplayName {
+        rule: kernel_domain::text::display_name,
+        error: UserError = UserError::InvalidDisplayName,
+    }
+}
 
 impl DisplayName {
     /// The longest display name, in characters.
     pub const MAX_LEN: usize = kernel_domain::text::DISPLAY_NAME_MAX_LEN;
 
-    /// Parses a display name as the user typed it (surrounding whitespace is dropped).
-    pub fn parse(raw: &str) -> Result<Self, UserError> {
-        kernel_domain::text::display_name(raw)
-            .map(|name| DisplayName(name.to_owned()))
-            .map_err(UserError::InvalidDisplayName)
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// What an erased user is called: their real name is gone for good.
     pub(crate) fn erased() -> Self {
         DisplayName("Erased user".to_owned())
-    }
-}
-
-impl TryFrom<String> for DisplayName {
-    type Error = UserError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        DisplayName::parse(&value)
-    }
-}
-
-impl From<DisplayName> for String {
-    fn from(name: DisplayName) -> Self {
-        name.0
-    }
-}
-
-impl std::fmt::Display for DisplayName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -111,44 +83,20 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// Why a user was suspended, as the operator wrote it: 1 to 500 characters after trimming,
-/// no control characters at all (not even newlines).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SuspensionReason(String);
+kernel_domain::text_value! {
+    /// Why a user was suspended, as the operator wrote it: 1 to 500 characters after trimming,
+    /// no control characters at all (not even newlines).
+    pub struct SuspensionReason {
+        rule: suspension_reason,
+        error: UserError = UserError::InvalidSuspensionReason,
+    }
+}
 
 impl SuspensionReason {
     /// The longest reason, in characters.
     pub const MAX_LEN: usize = 500;
-
-    /// Parses a reason (surrounding whitespace is dropped).
-    pub fn parse(raw: &str) -> Result<Self, UserError> {
-        trimmed_line(raw, Self::MAX_LEN)
-            .map(|reason| SuspensionReason(reason.to_owned()))
-            .map_err(UserError::InvalidSuspensionReason)
-    }
-
-    /// The reason.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for SuspensionReason {
-    type Error = UserError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        SuspensionReason::parse(&value)
-    }
-}
-
-impl From<SuspensionReason> for String {
-    fn from(reason: SuspensionReason) -> Self {
-        reason.0
-    }
-}
-
-impl std::fmt::Display for SuspensionReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn suspension_reason(raw: &str) -> Result<&str, TextError> {
+    trimmed_line(raw, SuspensionReason::MAX_LEN)
 }

@@ -198,3 +198,75 @@ pub fn slug(raw: &str) -> Result<String, SlugError> {
     }
     Ok(slug)
 }
+
+/// Declares a text value type: a `String` newtype that exists only if its rule accepted it.
+///
+/// The type gets `parse` (the rule, its error mapped into the context's error), `as_str`,
+/// `Display`, `TryFrom<String>` and `From<T> for String`, and serializes as its text, checked
+/// again when read back. The rule is a function from `&str` to `Result<S, E>` where `S` is
+/// `&str` or `String` (a rule may normalise, as [`slug`] lower-cases); `map` turns `E` into the
+/// context's `error`. Context-specific constants and constructors go in an `impl` of their own.
+///
+/// ```
+/// #[derive(Debug, PartialEq, thiserror::Error)]
+/// pub enum ProfileError {
+///     #[error("bad name: {0}")]
+///     BadName(kernel_domain::text::TextError),
+/// }
+///
+/// kernel_domain::text_value! {
+///     /// A nickname.
+///     pub struct Nickname { rule: kernel_domain::text::display_name, error: ProfileError = ProfileError::BadName }
+/// }
+/// assert_eq!(Nickname::parse("  Ada ").unwrap().as_str(), "Ada");
+/// assert!(Nickname::parse(" ").is_err());
+/// ```
+#[macro_export]
+macro_rules! text_value {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { rule: $rule:path, error: $error:ty = $map:expr $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
+        #[serde(try_from = "String", into = "String")]
+        $vis struct $name(String);
+
+        impl $name {
+            /// Parses the value as given, by the type's rule.
+            pub fn parse(raw: &str) -> ::std::result::Result<Self, $error> {
+                match $rule(raw) {
+                    Ok(value) => Ok($name(::std::string::String::from(value))),
+                    Err(error) => Err(($map)(error)),
+                }
+            }
+
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::convert::TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
+                $name::parse(&value)
+            }
+        }
+
+        impl ::std::convert::From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}

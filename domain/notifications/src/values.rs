@@ -5,35 +5,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::{FeedError, MAX_KIND_LEN, MAX_PAYLOAD_BYTES};
 
-/// What kind of notification an entry is: snake_case, a lower-case ASCII letter followed by
-/// lower-case ASCII letters, digits or `_`, 1 to [`MAX_KIND_LEN`] characters in all
-/// (`subscription_past_due`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EntryKind(String);
-
-impl EntryKind {
-    /// Parses a kind exactly as given (no trimming, no case folding).
-    pub fn parse(raw: &str) -> Result<EntryKind, FeedError> {
-        let mut chars = raw.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if first_ok && rest_ok && raw.len() <= MAX_KIND_LEN {
-            Ok(EntryKind(raw.to_owned()))
-        } else {
-            Err(FeedError::InvalidKind)
-        }
-    }
-
-    /// The kind as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+kernel_domain::text_value! {
+    /// What kind of notification an entry is: snake_case, a lower-case ASCII letter followed
+    /// by lower-case ASCII letters, digits or `_`, 1 to [`MAX_KIND_LEN`] characters in all
+    /// (`subscription_past_due`), taken exactly as given (no trimming, no case folding).
+    pub struct EntryKind { rule: entry_kind, error: FeedError = std::convert::identity }
 }
 
-impl std::fmt::Display for EntryKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+fn entry_kind(raw: &str) -> Result<&str, FeedError> {
+    let mut chars = raw.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if first_ok && rest_ok && raw.len() <= MAX_KIND_LEN {
+        Ok(raw)
+    } else {
+        Err(FeedError::InvalidKind)
     }
 }
 
