@@ -179,6 +179,7 @@ ALWAYS_REAL = {
     "DELETE /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
     "DELETE /v1/workspaces/{workspace_id}/members/{user_id}",
     "GET /v1/workspaces",
+    "GET /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
     "PATCH /v1/workspaces/{workspace_id}/members/{user_id}",
     "POST /v1/email-verification/confirm",
     "POST /v1/invitations/accept",
@@ -315,7 +316,10 @@ def _give_real_data(key, case, body):
         member = member_of(owner)
         _in_own_workspace(case, owner)
         case.path_parameters["user_id"] = member.id
-    elif key == "DELETE /v1/workspaces/{workspace_id}/invitations/{invitation_id}":
+    elif key in (
+        "GET /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
+        "DELETE /v1/workspaces/{workspace_id}/invitations/{invitation_id}",
+    ):
         owner = User()
         invitation, _ = invitation_for(User(), owner)
         _in_own_workspace(case, owner)

@@ -123,6 +123,7 @@ static MATRIX: &[Row] = &[
     row("GET",    "/v1/workspaces/{workspace_id}/members",                     [U, A, A, A, H, A]),
     row("GET",    "/v1/workspaces/{workspace_id}/invitations",                 [U, F, A, A, H, F]),
     row("POST",   "/v1/workspaces/{workspace_id}/invitations",                 [U, F, A, A, H, F]),
+    row("GET",    "/v1/workspaces/{workspace_id}/invitations/{invitation_id}", [U, F, A, A, H, F]),
     row("DELETE", "/v1/workspaces/{workspace_id}/invitations/{invitation_id}", [U, F, A, A, H, F]),
     row("PATCH",  "/v1/workspaces/{workspace_id}/members/{user_id}",           [U, F, F, A, H, F]),
     row("DELETE", "/v1/workspaces/{workspace_id}/members/{user_id}",           [U, F, A, A, H, F]),
@@ -641,7 +642,7 @@ impl Fixture {
                 let victim = system.join(&self.owner, &email, &slug, "member").await;
                 ids.user_id = victim.user_id;
             }
-            ("DELETE", "/v1/workspaces/{workspace_id}/invitations/{invitation_id}") => {
+            (_, "/v1/workspaces/{workspace_id}/invitations/{invitation_id}") => {
                 ids.invitation_id = pending_invitation(system, &self.owner).await;
             }
             ("POST", "/v1/invitations/accept") => {

@@ -206,6 +206,40 @@ async fn owners_change_roles_remove_members_and_members_leave() {
 }
 
 #[tokio::test]
+async fn one_invitation_is_read_by_its_id_in_its_own_workspace_only() {
+    let system = System::spawn().await;
+    let owner = system.sign_up("ada@example.com", "engines").await;
+    let other = system.sign_up("charles@example.com", "analytical").await;
+    let invited = invite(&system, &owner, "grace@example.com", "admin").await;
+    assert_eq!(invited.status, 201, "{:?}", invited.body);
+    let id = invited.body["id"].as_str().expect("an id");
+    let one = |workspace_id: &str, invitation_id: &str| {
+        format!("/v1/workspaces/{workspace_id}/invitations/{invitation_id}")
+    };
+
+    let read = system
+        .get(&one(&owner.workspace_id, id), &owner.access_token)
+        .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    assert_eq!(read.body, invited.body);
+
+    // Another workspace's id, an unknown id and a malformed one all answer the same 404.
+    let elsewhere = system
+        .get(&one(&other.workspace_id, id), &other.access_token)
+        .await;
+    assert_problem(&elsewhere, 404, "INVITATION_NOT_FOUND");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let unknown = system
+        .get(&one(&owner.workspace_id, &unknown), &owner.access_token)
+        .await;
+    assert_problem(&unknown, 404, "INVITATION_NOT_FOUND");
+    let malformed = system
+        .get(&one(&owner.workspace_id, "not-a-uuid"), &owner.access_token)
+        .await;
+    assert_problem(&malformed, 404, "INVITATION_NOT_FOUND");
+}
+
+#[tokio::test]
 async fn a_revoked_invitation_cannot_be_accepted() {
     let system = System::spawn().await;
     let owner = system.sign_up("ada@example.com", "engines").await;

@@ -108,6 +108,7 @@ pub(crate) fn described_routes() -> Vec<Described> {
         guarded(Workspace(Member), routes!(workspaces::leave)),
         guarded(Workspace(Admin), routes!(workspaces::invitations)),
         guarded(Workspace(Admin), routes!(workspaces::invite)),
+        guarded(Workspace(Admin), routes!(workspaces::invitation)),
         guarded(Workspace(Admin), routes!(workspaces::revoke)),
         guarded(User, routes!(workspaces::accept)),
         // Subscription.

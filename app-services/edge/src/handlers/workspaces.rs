@@ -283,6 +283,23 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
     })
 }
 
+/// One invitation of the workspace, as the tenancy check read it: whatever its state, so an
+/// admin can see whether it was accepted, revoked or let expire.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace_id}/invitations/{invitation_id}", tag = "workspaces", operation_id = "getInvitation",
+    summary = "One invitation of the workspace",
+    params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND"), ("invitation_id" = String, Path, format = Uuid, description = "The invitation; one that is unknown, not a UUID or another workspace's answers 404 INVITATION_NOT_FOUND")),
+    responses(
+        (status = 200, description = "The invitation", body = InvitationView),
+        (status = 404, description = "No such invitation in this workspace (INVITATION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn invitation(tenant: Tenant, path: PathIds) -> ApiResult<Json<InvitationView>> {
+    let id = path.uuid("invitation_id", invitation_not_found)?.to_string();
+    let invitations = &tenant.workspace.invitations;
+    let invitation = invitations.iter().find(|invitation| invitation.id == id);
+    let invitation = invitation.ok_or_else(invitation_not_found)?;
+    Ok(Json(InvitationView::from(invitation)))
+}
+
 /// Invites someone by email: 201 with the invitation (its token goes by mail only).
 #[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/invitations", tag = "workspaces", operation_id = "invite",
     summary = "Invite someone by email (the token goes by mail only)",
