@@ -280,6 +280,71 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
         self.update_with(call, decide, self.render).await
     }
 
+    /// Parses a command ([`Endpoint::parse`]) and runs it on its aggregate
+    /// ([`Endpoint::update`]): the whole of most RPCs.
+    pub async fn command<Q, T, E>(
+        &self,
+        request: Request<Q>,
+        args: impl FnOnce(&Q, &mut FieldCheck) -> Option<T>,
+        decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>,
+    ) -> Result<Response<R>, Status>
+    where
+        Q: CommandRequest + prost::Name,
+        E: Into<Rejection>,
+    {
+        self.update(self.parse(request, args)?, decide).await
+    }
+
+    /// [`Endpoint::command`] for a command made on behalf of a person: `decide` gets the
+    /// actor with the arguments.
+    pub async fn command_as_actor<Q, A, T, E>(
+        &self,
+        request: Request<Q>,
+        args: impl FnOnce(&Q, &mut FieldCheck) -> Option<T>,
+        decide: impl FnMut(&mut S::Aggregate, &(A, T), Timestamp) -> Result<Vec<Event<S>>, E>,
+    ) -> Result<Response<R>, Status>
+    where
+        Q: CommandRequest + prost::Name,
+        A: From<Uuid>,
+        E: Into<Rejection>,
+    {
+        self.update(self.parse_as_actor(request, args)?, decide)
+            .await
+    }
+
+    /// [`Endpoint::command`] for a command with no arguments but its target.
+    pub async fn run<Q, E>(
+        &self,
+        request: Request<Q>,
+        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, E>,
+    ) -> Result<Response<R>, Status>
+    where
+        Q: CommandRequest + prost::Name,
+        E: Into<Rejection>,
+    {
+        let call = self.parse(request, |_, _| Some(()))?;
+        self.update(call, |aggregate, _, now| decide(aggregate, now))
+            .await
+    }
+
+    /// [`Endpoint::run`] for a command made on behalf of a person: `decide` gets the actor.
+    pub async fn run_as_actor<Q, A, E>(
+        &self,
+        request: Request<Q>,
+        mut decide: impl FnMut(&mut S::Aggregate, A, Timestamp) -> Result<Vec<Event<S>>, E>,
+    ) -> Result<Response<R>, Status>
+    where
+        Q: CommandRequest + prost::Name,
+        A: From<Uuid> + Copy,
+        E: Into<Rejection>,
+    {
+        let call = self.parse_as_actor(request, |_, _| Some(()))?;
+        self.update(call, |aggregate, (actor, ()), now| {
+            decide(aggregate, *actor, now)
+        })
+        .await
+    }
+
     /// Runs a command on an existing aggregate and answers with `respond`.
     pub async fn update_with<Q, T, E, P>(
         &self,
@@ -327,6 +392,54 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
             .map(Response::new)
             .map_err(|e| self.status(e))
     }
+}
+
+/// Implements a tonic service trait as a table of RPCs: each `rpc` names the method, binds the
+/// service (`this`) and the request, and gives the body, which answers
+/// `Result<Response<Output>, Status>`; the stream types of streaming RPCs come first. The
+/// trait's signatures (`&self`, `Request<...>`, `Result<Response<...>, Status>`,
+/// `async_trait`) are written once, here.
+///
+/// ```text
+/// platform::grpc_service! {
+///     impl SubscriptionService for SubscriptionApi {
+///         /// Ends the current period.
+///         rpc end_period(this, request: pb::EndPeriodRequest) -> pb::Subscription {
+///             this.api.run(request, |s, now| s.end_period(now)).await
+///         }
+///     }
+/// }
+/// ```
+///
+/// rustfmt does not format inside a macro: keep each RPC short (the endpoint's methods are
+/// made for one-line bodies) and its lines under 100 characters.
+#[macro_export]
+macro_rules! grpc_service {
+    (
+        impl $service:ident for $api:ty {
+            $(type $stream:ident = $stream_type:ty;)*
+            $(
+                $(#[$meta:meta])*
+                rpc $name:ident($this:ident, $request:ident: $input:ty) -> $output:ty $body:block
+            )*
+        }
+    ) => {
+        #[::tonic::async_trait]
+        impl $service for $api {
+            $(type $stream = $stream_type;)*
+            $(
+                $(#[$meta])*
+                async fn $name(
+                    &self,
+                    request: ::tonic::Request<$input>,
+                ) -> ::std::result::Result<::tonic::Response<$output>, ::tonic::Status> {
+                    let $this = self;
+                    let $request = request;
+                    $body
+                }
+            )*
+        }
+    };
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 use billing_domain::{BillingError, Plan, Seats, Subscription, SubscriptionId, WorkspaceId};
 use kernel_domain::Rejection;
-use platform::{endpoint::Endpoint, rpc::parse_id};
+use platform::{
+    endpoint::Endpoint,
+    rpc::{FieldCheck, parse_id},
+};
 use saas_proto::billing::v1::{self as pb, subscription_service_server::SubscriptionService};
-use tonic::{Request, Response, Status};
 
 use crate::{SubscriptionSchema, SubscriptionStore, wire};
 
@@ -51,128 +53,90 @@ fn seats_in_use(value: i32) -> Result<u32, Rejection> {
     })
 }
 
-#[tonic::async_trait]
-impl SubscriptionService for SubscriptionApi {
-    async fn get_subscription(
-        &self,
-        request: Request<pb::GetSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        self.api.get(parse_id("id", &request.get_ref().id)).await
-    }
+/// Both `plan` and `seats_in_use`, every bad one reported.
+fn plan_and_in_use(r: &pb::ChangePlanRequest, fields: &mut FieldCheck) -> Option<(Plan, u32)> {
+    let (plan, in_use) = (
+        fields.check(plan(r.plan)),
+        fields.check(seats_in_use(r.seats_in_use)),
+    );
+    Some((plan?, in_use?))
+}
 
-    async fn lookup_subscription(
-        &self,
-        request: Request<pb::LookupSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let workspace = parse_id("workspace_id", &request.get_ref().workspace_id);
-        self.api
-            .find("workspace_id", workspace.map(|id| id.to_string()))
-            .await
-    }
+/// Both `seats` and `seats_in_use`, every bad one reported.
+fn seats_and_in_use(r: &pb::ChangeSeatsRequest, fields: &mut FieldCheck) -> Option<(Seats, u32)> {
+    let (seats, in_use) = (
+        fields.check(seats(r.seats)),
+        fields.check(seats_in_use(r.seats_in_use)),
+    );
+    Some((seats?, in_use?))
+}
 
-    async fn start_trial(
-        &self,
-        request: Request<pb::StartTrialRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(parse_id("workspace_id", &r.workspace_id))
-        })?;
-        let id = SubscriptionId::from_uuid(platform::new_id());
-        self.api
-            .create(call, |workspace, now| {
-                let workspace = WorkspaceId::from_uuid(*workspace);
-                Ok::<_, Rejection>(Subscription::start_trial(id, workspace, now))
-            })
-            .await
-    }
+platform::grpc_service! {
+    impl SubscriptionService for SubscriptionApi {
+        rpc get_subscription(this, request: pb::GetSubscriptionRequest) -> pb::Subscription {
+            this.api.get(parse_id("id", &request.get_ref().id)).await
+        }
 
-    async fn change_plan(
-        &self,
-        request: Request<pb::ChangePlanRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let (plan, in_use) = (
-                fields.check(plan(r.plan)),
-                fields.check(seats_in_use(r.seats_in_use)),
-            );
-            Some((plan?, in_use?))
-        })?;
-        self.api
-            .update(call, |s, (plan, in_use), now| {
+        rpc lookup_subscription(this, request: pb::LookupSubscriptionRequest) -> pb::Subscription {
+            let workspace = parse_id("workspace_id", &request.get_ref().workspace_id);
+            this.api.find("workspace_id", workspace.map(|id| id.to_string())).await
+        }
+
+        rpc start_trial(this, request: pb::StartTrialRequest) -> pb::Subscription {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(parse_id("workspace_id", &r.workspace_id))
+            })?;
+            let id = SubscriptionId::from_uuid(platform::new_id());
+            this.api
+                .create(call, |workspace, now| {
+                    let workspace = WorkspaceId::from_uuid(*workspace);
+                    Ok::<_, Rejection>(Subscription::start_trial(id, workspace, now))
+                })
+                .await
+        }
+
+        rpc change_plan(this, request: pb::ChangePlanRequest) -> pb::Subscription {
+            let change = |s: &mut Subscription, (plan, in_use): &(Plan, u32), now| {
                 s.change_plan(*plan, *in_use, now)
-            })
-            .await
-    }
+            };
+            this.api.command(request, plan_and_in_use, change).await
+        }
 
-    async fn change_seats(
-        &self,
-        request: Request<pb::ChangeSeatsRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let (seats, in_use) = (
-                fields.check(seats(r.seats)),
-                fields.check(seats_in_use(r.seats_in_use)),
-            );
-            Some((seats?, in_use?))
-        })?;
-        self.api
-            .update(call, |s, (seats, in_use), now| {
+        rpc change_seats(this, request: pb::ChangeSeatsRequest) -> pb::Subscription {
+            let change = |s: &mut Subscription, (seats, in_use): &(Seats, u32), now| {
                 s.change_seats(*seats, *in_use, now)
-            })
-            .await
-    }
+            };
+            this.api.command(request, seats_and_in_use, change).await
+        }
 
-    async fn record_payment_succeeded(
-        &self,
-        request: Request<pb::RecordPaymentSucceededRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api
-            .update(call, |s, _, now| s.record_payment_succeeded(now))
-            .await
-    }
+        rpc record_payment_succeeded(this, request: pb::RecordPaymentSucceededRequest)
+            -> pb::Subscription {
+            this.api.run(request, |s, now| s.record_payment_succeeded(now)).await
+        }
 
-    async fn record_payment_failed(
-        &self,
-        request: Request<pb::RecordPaymentFailedRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api
-            .update(call, |s, _, now| s.record_payment_failed(now))
-            .await
-    }
+        rpc record_payment_failed(this, request: pb::RecordPaymentFailedRequest)
+            -> pb::Subscription {
+            this.api.run(request, |s, now| s.record_payment_failed(now)).await
+        }
 
-    async fn cancel_subscription(
-        &self,
-        request: Request<pb::CancelSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |r, _| Some(r.at_period_end))?;
-        self.api
-            .update(call, |s, at_period_end, now| s.cancel(*at_period_end, now))
-            .await
-    }
+        rpc cancel_subscription(this, request: pb::CancelSubscriptionRequest) -> pb::Subscription {
+            let at_period_end = |r: &pb::CancelSubscriptionRequest, _: &mut FieldCheck| {
+                Some(r.at_period_end)
+            };
+            let cancel = |s: &mut Subscription, at_end: &bool, now| s.cancel(*at_end, now);
+            this.api.command(request, at_period_end, cancel).await
+        }
 
-    async fn resume_subscription(
-        &self,
-        request: Request<pb::ResumeSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api.update(call, |s, _, now| s.resume(now)).await
-    }
+        rpc resume_subscription(this, request: pb::ResumeSubscriptionRequest) -> pb::Subscription {
+            this.api.run(request, |s, now| s.resume(now)).await
+        }
 
-    async fn expire_trial(
-        &self,
-        request: Request<pb::ExpireTrialRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api.update(call, |s, _, now| s.expire_trial(now)).await
-    }
+        rpc expire_trial(this, request: pb::ExpireTrialRequest) -> pb::Subscription {
+            this.api.run(request, |s, now| s.expire_trial(now)).await
+        }
 
-    async fn end_period(
-        &self,
-        request: Request<pb::EndPeriodRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api.update(call, |s, _, now| s.end_period(now)).await
+        rpc end_period(this, request: pb::EndPeriodRequest) -> pb::Subscription {
+            this.api.run(request, |s, now| s.end_period(now)).await
+        }
     }
 }

@@ -13,7 +13,7 @@ use platform::{
     store::{Command, StoreError, Stored},
 };
 use saas_proto::identity::v1::{self as pb, user_service_server::UserService};
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 
 use crate::{UserSchema, UserStore, wire};
 
@@ -150,374 +150,320 @@ impl UserApi {
     }
 }
 
-#[tonic::async_trait]
-impl UserService for UserApi {
-    async fn get_user(
-        &self,
-        request: Request<pb::GetUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        self.api.get(parse_id("id", &request.get_ref().id)).await
-    }
-
-    async fn batch_get_users(
-        &self,
-        request: Request<pb::BatchGetUsersRequest>,
-    ) -> Result<Response<pb::BatchGetUsersResponse>, Status> {
-        let ids = &request.get_ref().ids;
-        if ids.len() > MAX_BATCH {
-            return Err(self.api.status(Rejection::invalid_field(
-                "TOO_MANY_IDS",
-                "ids",
-                format!("at most {MAX_BATCH} ids per call"),
-            )));
+platform::grpc_service! {
+    impl UserService for UserApi {
+        rpc get_user(this, request: pb::GetUserRequest) -> pb::User {
+            this.api.get(parse_id("id", &request.get_ref().id)).await
         }
-        let parsed = self.api.check(|fields| {
-            let parsed: Vec<_> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| fields.check(parse_id(&format!("ids[{i}]"), id)))
-                .collect();
-            parsed.into_iter().collect::<Option<Vec<_>>>()
-        })?;
-        let users = self.api.store().get_many(&parsed).await;
-        let users = users.map_err(|e| self.api.status(e))?;
-        Ok(Response::new(pb::BatchGetUsersResponse {
-            users: self.users(users.iter()),
-        }))
-    }
 
-    async fn lookup_user(
-        &self,
-        request: Request<pb::LookupUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let email = parse_email("email", &request.get_ref().email);
-        self.api
-            .find("email", email.map(|email| email.as_str().to_owned()))
-            .await
-    }
+        rpc batch_get_users(this, request: pb::BatchGetUsersRequest) -> pb::BatchGetUsersResponse {
+            let ids = &request.get_ref().ids;
+            if ids.len() > MAX_BATCH {
+                return Err(this.api.status(Rejection::invalid_field(
+                    "TOO_MANY_IDS",
+                    "ids",
+                    format!("at most {MAX_BATCH} ids per call"),
+                )));
+            }
+            let parsed = this.api.check(|fields| {
+                let parsed: Vec<_> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| fields.check(parse_id(&format!("ids[{i}]"), id)))
+                    .collect();
+                parsed.into_iter().collect::<Option<Vec<_>>>()
+            })?;
+            let users = this.api.store().get_many(&parsed).await;
+            let users = users.map_err(|e| this.api.status(e))?;
+            Ok(Response::new(pb::BatchGetUsersResponse {
+                users: this.users(users.iter()),
+            }))
+        }
 
-    async fn list_users(
-        &self,
-        request: Request<pb::ListUsersRequest>,
-    ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let request = request.get_ref();
-        let page = PageRequest::parse(request.page_size, &request.page_token)
-            .map_err(|r| self.api.status(r))?;
-        let page = self.api.store().list(page).await;
-        let page = page.map_err(|e| self.api.status(e))?;
-        Ok(Response::new(pb::ListUsersResponse {
-            users: self.users(page.items.iter()),
-            next_page_token: page.next_page_token,
-        }))
-    }
+        rpc lookup_user(this, request: pb::LookupUserRequest) -> pb::User {
+            let email = parse_email("email", &request.get_ref().email);
+            this.api
+                .find("email", email.map(|email| email.as_str().to_owned()))
+                .await
+        }
 
-    async fn register_user(
-        &self,
-        request: Request<pb::RegisterUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let email = fields.check(parse_email("email", &r.email));
-            let name = fields.check(display_name(&r.display_name));
-            let password = fields.check(password("password", &r.password));
-            Some((email?, name?, password?))
-        })?;
-        let call = call.fingerprint(|r, _| pb::RegisterUserRequest {
-            password: String::new(),
-            ..r
-        });
-        let hash = self.hash(call.args.2.clone()).await?;
-        let id = UserId::from_uuid(platform::new_id());
-        self.api
-            .create(call, |(email, name, _), now| {
-                let user = User::register(id, email.clone(), name.clone(), hash, now);
-                Ok::<_, Rejection>(user)
-            })
-            .await
-    }
+        rpc list_users(this, request: pb::ListUsersRequest) -> pb::ListUsersResponse {
+            let request = request.get_ref();
+            let page = PageRequest::parse(request.page_size, &request.page_token)
+                .map_err(|r| this.api.status(r))?;
+            let page = this.api.store().list(page).await;
+            let page = page.map_err(|e| this.api.status(e))?;
+            Ok(Response::new(pb::ListUsersResponse {
+                users: this.users(page.items.iter()),
+                next_page_token: page.next_page_token,
+            }))
+        }
 
-    async fn change_display_name(
-        &self,
-        request: Request<pb::ChangeDisplayNameRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(display_name(&r.display_name))
-        })?;
-        self.api
-            .update(call, |user, name, now| {
-                user.change_display_name(name.clone(), now)
-            })
-            .await
-    }
+        rpc register_user(this, request: pb::RegisterUserRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                let email = fields.check(parse_email("email", &r.email));
+                let name = fields.check(display_name(&r.display_name));
+                let password = fields.check(password("password", &r.password));
+                Some((email?, name?, password?))
+            })?;
+            let call = call.fingerprint(|r, _| pb::RegisterUserRequest {
+                password: String::new(),
+                ..r
+            });
+            let hash = this.hash(call.args.2.clone()).await?;
+            let id = UserId::from_uuid(platform::new_id());
+            this.api
+                .create(call, |(email, name, _), now| {
+                    let user = User::register(id, email.clone(), name.clone(), hash, now);
+                    Ok::<_, Rejection>(user)
+                })
+                .await
+        }
 
-    async fn change_email(
-        &self,
-        request: Request<pb::ChangeEmailRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(parse_email("email", &r.email))
-        })?;
-        self.api
-            .update(call, |user, email, now| {
-                user.change_email(email.clone(), now)
-            })
-            .await
-    }
+        rpc change_display_name(this, request: pb::ChangeDisplayNameRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(display_name(&r.display_name))
+            })?;
+            this.api
+                .update(call, |user, name, now| {
+                    user.change_display_name(name.clone(), now)
+                })
+                .await
+        }
 
-    async fn change_password(
-        &self,
-        request: Request<pb::ChangePasswordRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let old = fields.check(password("old_password", &r.old_password));
-            let new = fields.check(password("new_password", &r.new_password));
-            Some((old?, new?))
-        })?;
-        let call = call.fingerprint(|r, _| pb::ChangePasswordRequest {
-            old_password: String::new(),
-            new_password: String::new(),
-            ..r
-        });
-        let new_hash = self.hash(call.args.1.clone()).await?;
-        let id = call.target().map_err(|e| self.api.status(e))?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let user = self.existing(id).await?;
-            let mut check = Some(self.check(user, call.args.0.clone()).await?);
-            let result = self
-                .api
-                .store()
-                .update(
-                    call.command(),
-                    id,
-                    |user, now| {
-                        let check = check.take().ok_or(UserError::PasswordCheckStale)?;
-                        Ok(user.change_password(check, new_hash.clone(), now)?)
-                    },
-                    wire::user,
-                )
-                .await;
-            match result {
-                Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => continue,
-                other => return other.map(Response::new).map_err(|e| self.api.status(e)),
+        rpc change_email(this, request: pb::ChangeEmailRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(parse_email("email", &r.email))
+            })?;
+            this.api
+                .update(call, |user, email, now| {
+                    user.change_email(email.clone(), now)
+                })
+                .await
+        }
+
+        rpc change_password(this, request: pb::ChangePasswordRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                let old = fields.check(password("old_password", &r.old_password));
+                let new = fields.check(password("new_password", &r.new_password));
+                Some((old?, new?))
+            })?;
+            let call = call.fingerprint(|r, _| pb::ChangePasswordRequest {
+                old_password: String::new(),
+                new_password: String::new(),
+                ..r
+            });
+            let new_hash = this.hash(call.args.1.clone()).await?;
+            let id = call.target().map_err(|e| this.api.status(e))?;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let user = this.existing(id).await?;
+                let mut check = Some(this.check(user, call.args.0.clone()).await?);
+                let result = this
+                    .api
+                    .store()
+                    .update(
+                        call.command(),
+                        id,
+                        |user, now| {
+                            let check = check.take().ok_or(UserError::PasswordCheckStale)?;
+                            Ok(user.change_password(check, new_hash.clone(), now)?)
+                        },
+                        wire::user,
+                    )
+                    .await;
+                match result {
+                    Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => continue,
+                    other => return other.map(Response::new).map_err(|e| this.api.status(e)),
+                }
             }
         }
-    }
 
-    async fn verify_credentials(
-        &self,
-        request: Request<pb::VerifyCredentialsRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let r = request.get_ref();
-        let (email, password) = self.api.check(|fields| {
-            let email = fields.check(parse_email("email", &r.email));
-            let password = fields.check(password("password", &r.password));
-            Some((email?, password?))
-        })?;
-        let found = self.api.store().find_by("email", email.as_str()).await;
-        let Some(found) = found.map_err(|e| self.api.status(e))? else {
-            // Spend the same time as a wrong password, then answer the same.
-            let hasher = self.hasher.clone();
-            self.hashing(move || hasher.verify(&password, None)).await?;
-            return Err(self.api.status(invalid_credentials()));
-        };
-        let id = found.aggregate.id().as_uuid();
-        let mut user = found.aggregate;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let mut check = Some(self.check(user, password.clone()).await?);
-            let mut outcome = LoginOutcome::Refused;
-            let result = self
-                .api
-                .store()
-                .update(
-                    Command::unrecorded("VerifyCredentials"),
-                    id,
-                    |user, now| {
-                        // A lost race spends the proof; check the password again on the
-                        // fresh state rather than judge the attempt on a stale one.
-                        let check = check.take().ok_or(UserError::PasswordCheckStale)?;
-                        let (result, events) = user
-                            .record_login(check, now)
-                            .map_err(|_| invalid_credentials())?;
-                        outcome = result;
-                        Ok(events)
-                    },
-                    wire::user,
-                )
-                .await;
-            match result {
-                Ok(rendered) if outcome == LoginOutcome::Accepted => {
-                    return Ok(Response::new(rendered));
+        rpc verify_credentials(this, request: pb::VerifyCredentialsRequest) -> pb::User {
+            let r = request.get_ref();
+            let (email, password) = this.api.check(|fields| {
+                let email = fields.check(parse_email("email", &r.email));
+                let password = fields.check(password("password", &r.password));
+                Some((email?, password?))
+            })?;
+            let found = this.api.store().find_by("email", email.as_str()).await;
+            let Some(found) = found.map_err(|e| this.api.status(e))? else {
+                // Spend the same time as a wrong password, then answer the same.
+                let hasher = this.hasher.clone();
+                this.hashing(move || hasher.verify(&password, None)).await?;
+                return Err(this.api.status(invalid_credentials()));
+            };
+            let id = found.aggregate.id().as_uuid();
+            let mut user = found.aggregate;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let mut check = Some(this.check(user, password.clone()).await?);
+                let mut outcome = LoginOutcome::Refused;
+                let result = this
+                    .api
+                    .store()
+                    .update(
+                        Command::unrecorded("VerifyCredentials"),
+                        id,
+                        |user, now| {
+                            // A lost race spends the proof; check the password again on the
+                            // fresh state rather than judge the attempt on a stale one.
+                            let check = check.take().ok_or(UserError::PasswordCheckStale)?;
+                            let (result, events) = user
+                                .record_login(check, now)
+                                .map_err(|_| invalid_credentials())?;
+                            outcome = result;
+                            Ok(events)
+                        },
+                        wire::user,
+                    )
+                    .await;
+                match result {
+                    Ok(rendered) if outcome == LoginOutcome::Accepted => {
+                        return Ok(Response::new(rendered));
+                    }
+                    Ok(_) => return Err(this.api.status(invalid_credentials())),
+                    Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => {
+                        user = this.existing(id).await?;
+                    }
+                    // Out of attempts: still one answer for every refused login.
+                    Err(e) if is_stale_check(&e) => {
+                        return Err(this.api.status(invalid_credentials()));
+                    }
+                    Err(e) => return Err(this.api.status(e)),
                 }
-                Ok(_) => return Err(self.api.status(invalid_credentials())),
-                Err(e) if is_stale_check(&e) && attempts < CHECK_ATTEMPTS => {
-                    user = self.existing(id).await?;
-                }
-                // Out of attempts: still one answer for every refused login.
-                Err(e) if is_stale_check(&e) => {
-                    return Err(self.api.status(invalid_credentials()));
-                }
-                Err(e) => return Err(self.api.status(e)),
             }
         }
-    }
 
-    async fn open_session(
-        &self,
-        request: Request<pb::OpenSessionRequest>,
-    ) -> Result<Response<pb::OpenSessionResponse>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        let session_id = SessionId::from_uuid(platform::new_id());
-        self.api
-            .update_with(
-                call,
-                |user, _, now| user.open_session(session_id, now),
-                |stored, now| pb::OpenSessionResponse {
-                    user: Some(wire::user(stored, now)),
-                    session: find_session(stored, session_id),
-                },
-            )
-            .await
-    }
+        rpc open_session(this, request: pb::OpenSessionRequest) -> pb::OpenSessionResponse {
+            let call = this.api.parse(request, |_, _| Some(()))?;
+            let session_id = SessionId::from_uuid(platform::new_id());
+            this.api
+                .update_with(
+                    call,
+                    |user, _, now| user.open_session(session_id, now),
+                    |stored, now| pb::OpenSessionResponse {
+                        user: Some(wire::user(stored, now)),
+                        session: find_session(stored, session_id),
+                    },
+                )
+                .await
+        }
 
-    async fn refresh_session(
-        &self,
-        request: Request<pb::RefreshSessionRequest>,
-    ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
-        let call = self
-            .api
-            .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
-        let session_id = call.args;
-        self.api
-            .update_with(
-                call,
-                |user, session, now| user.refresh_session(*session, now),
-                |stored, now| pb::RefreshSessionResponse {
-                    user: Some(wire::user(stored, now)),
-                    session: find_session(stored, session_id),
-                },
-            )
-            .await
-    }
+        rpc refresh_session(this, request: pb::RefreshSessionRequest)
+            -> pb::RefreshSessionResponse {
+            let call = this
+                .api
+                .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
+            let session_id = call.args;
+            this.api
+                .update_with(
+                    call,
+                    |user, session, now| user.refresh_session(*session, now),
+                    |stored, now| pb::RefreshSessionResponse {
+                        user: Some(wire::user(stored, now)),
+                        session: find_session(stored, session_id),
+                    },
+                )
+                .await
+        }
 
-    async fn close_session(
-        &self,
-        request: Request<pb::CloseSessionRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self
-            .api
-            .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
-        self.api
-            .update(call, |user, session, now| user.close_session(*session, now))
-            .await
-    }
+        rpc close_session(this, request: pb::CloseSessionRequest) -> pb::User {
+            let call = this
+                .api
+                .parse(request, |r, fields| fields.check(session_id(&r.session_id)))?;
+            this.api
+                .update(call, |user, session, now| user.close_session(*session, now))
+                .await
+        }
 
-    async fn start_email_verification(
-        &self,
-        request: Request<pb::StartEmailVerificationRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(parse_token("token", &r.token))
-        })?;
-        let call = call.fingerprint(|r, token| pb::StartEmailVerificationRequest {
-            token: token.to_hex(),
-            ..r
-        });
-        self.api
-            .update(call, |user, token, now| {
-                user.start_email_verification(token.clone(), now)
-            })
-            .await
-    }
+        rpc start_email_verification(this, request: pb::StartEmailVerificationRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(parse_token("token", &r.token))
+            })?;
+            let call = call.fingerprint(|r, token| pb::StartEmailVerificationRequest {
+                token: token.to_hex(),
+                ..r
+            });
+            this.api
+                .update(call, |user, token, now| {
+                    user.start_email_verification(token.clone(), now)
+                })
+                .await
+        }
 
-    async fn confirm_email_verification(
-        &self,
-        request: Request<pb::ConfirmEmailVerificationRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(parse_token("token", &r.token))
-        })?;
-        let call = call.fingerprint(|r, token| pb::ConfirmEmailVerificationRequest {
-            token: token.to_hex(),
-            ..r
-        });
-        self.api
-            .update(call, |user, token, now| {
-                user.confirm_email_verification(token, now)
-            })
-            .await
-    }
+        rpc confirm_email_verification(this, request: pb::ConfirmEmailVerificationRequest)
+            -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(parse_token("token", &r.token))
+            })?;
+            let call = call.fingerprint(|r, token| pb::ConfirmEmailVerificationRequest {
+                token: token.to_hex(),
+                ..r
+            });
+            this.api
+                .update(call, |user, token, now| {
+                    user.confirm_email_verification(token, now)
+                })
+                .await
+        }
 
-    async fn start_password_reset(
-        &self,
-        request: Request<pb::StartPasswordResetRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(parse_token("token", &r.token))
-        })?;
-        let call = call.fingerprint(|r, token| pb::StartPasswordResetRequest {
-            token: token.to_hex(),
-            ..r
-        });
-        self.api
-            .update(call, |user, token, now| {
-                user.start_password_reset(token.clone(), now)
-            })
-            .await
-    }
+        rpc start_password_reset(this, request: pb::StartPasswordResetRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(parse_token("token", &r.token))
+            })?;
+            let call = call.fingerprint(|r, token| pb::StartPasswordResetRequest {
+                token: token.to_hex(),
+                ..r
+            });
+            this.api
+                .update(call, |user, token, now| {
+                    user.start_password_reset(token.clone(), now)
+                })
+                .await
+        }
 
-    async fn complete_password_reset(
-        &self,
-        request: Request<pb::CompletePasswordResetRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let token = fields.check(parse_token("token", &r.token));
-            let new = fields.check(password("new_password", &r.new_password));
-            Some((token?, new?))
-        })?;
-        let call = call.fingerprint(|r, (token, _)| pb::CompletePasswordResetRequest {
-            token: token.to_hex(),
-            new_password: String::new(),
-            ..r
-        });
-        let new_hash = self.hash(call.args.1.clone()).await?;
-        self.api
-            .update(call, |user, (token, _), now| {
-                user.complete_password_reset(token, new_hash.clone(), now)
-            })
-            .await
-    }
+        rpc complete_password_reset(this, request: pb::CompletePasswordResetRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                let token = fields.check(parse_token("token", &r.token));
+                let new = fields.check(password("new_password", &r.new_password));
+                Some((token?, new?))
+            })?;
+            let call = call.fingerprint(|r, (token, _)| pb::CompletePasswordResetRequest {
+                token: token.to_hex(),
+                new_password: String::new(),
+                ..r
+            });
+            let new_hash = this.hash(call.args.1.clone()).await?;
+            this.api
+                .update(call, |user, (token, _), now| {
+                    user.complete_password_reset(token, new_hash.clone(), now)
+                })
+                .await
+        }
 
-    async fn suspend_user(
-        &self,
-        request: Request<pb::SuspendUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(SuspensionReason::parse(&r.reason).map_err(Rejection::from))
-        })?;
-        self.api
-            .update(call, |user, reason, now| user.suspend(reason.clone(), now))
-            .await
-    }
+        rpc suspend_user(this, request: pb::SuspendUserRequest) -> pb::User {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(SuspensionReason::parse(&r.reason).map_err(Rejection::from))
+            })?;
+            this.api
+                .update(call, |user, reason, now| user.suspend(reason.clone(), now))
+                .await
+        }
 
-    async fn reactivate_user(
-        &self,
-        request: Request<pb::ReactivateUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api
-            .update(call, |user, _, now| user.reactivate(now))
-            .await
-    }
+        rpc reactivate_user(this, request: pb::ReactivateUserRequest) -> pb::User {
+            let call = this.api.parse(request, |_, _| Some(()))?;
+            this.api
+                .update(call, |user, _, now| user.reactivate(now))
+                .await
+        }
 
-    async fn erase_user(
-        &self,
-        request: Request<pb::EraseUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let call = self.api.parse(request, |_, _| Some(()))?;
-        self.api.update(call, |user, _, now| user.erase(now)).await
+        rpc erase_user(this, request: pb::EraseUserRequest) -> pb::User {
+            let call = this.api.parse(request, |_, _| Some(()))?;
+            this.api.update(call, |user, _, now| user.erase(now)).await
+        }
     }
 }
 

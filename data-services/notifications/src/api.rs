@@ -20,7 +20,7 @@ use platform::{
 };
 use saas_proto::notifications::v1::{self as pb, feed_service_server::FeedService};
 use tokio::sync::{broadcast, mpsc, watch};
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 use uuid::Uuid;
 
 use crate::{FeedSchema, FeedStore, entries, wire};
@@ -326,100 +326,87 @@ fn feed_position(
     Some((feed?, after?))
 }
 
-#[tonic::async_trait]
-impl FeedService for FeedApi {
-    async fn get_feed(
-        &self,
-        request: Request<pb::GetFeedRequest>,
-    ) -> Result<Response<pb::Feed>, Status> {
-        self.api
-            .get(parse_id("feed_id", &request.get_ref().feed_id))
-            .await
-    }
+platform::grpc_service! {
+    impl FeedService for FeedApi {
+        type WatchFeedStream = WatchStream;
 
-    async fn append_feed_entry(
-        &self,
-        request: Request<pb::AppendFeedEntryRequest>,
-    ) -> Result<Response<pb::FeedEntry>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            let source = fields.check(parse_id("source_event_id", &r.source_event_id));
-            let kind = fields.check(EntryKind::parse(&r.kind).map_err(Rejection::from));
-            let workspace = fields.check(optional_id("workspace_id", &r.workspace_id));
-            let payload = fields.check(
-                Payload::parse(&r.payload_json)
-                    .map_err(|e| Rejection::from(e).on_field("payload_json")),
-            );
-            Some(Append {
-                source: SourceEventId::from_uuid(source?),
-                kind: kind?,
-                workspace: workspace?.map(WorkspaceId::from_uuid),
-                payload: payload?,
-            })
-        })?;
-        let appended = async {
-            let outcome = self.append(&call).await?;
-            self.appended_entry(call.target()?, &call.args, outcome)
+        rpc get_feed(this, request: pb::GetFeedRequest) -> pb::Feed {
+            this.api
+                .get(parse_id("feed_id", &request.get_ref().feed_id))
                 .await
-        };
-        appended
-            .await
-            .map(Response::new)
-            .map_err(|e| self.api.status(e))
-    }
+        }
 
-    async fn mark_feed_read(
-        &self,
-        request: Request<pb::MarkFeedReadRequest>,
-    ) -> Result<Response<pb::Feed>, Status> {
-        let call = self.api.parse(request, |r, fields| {
-            fields.check(sequence("up_to_sequence", r.up_to_sequence))
-        })?;
-        self.api
-            .update(call, |feed, up_to, now| {
-                feed.mark_read(*up_to, now)
-                    .map_err(|e| Rejection::from(e).on_field("up_to_sequence"))
-            })
-            .await
-    }
+        rpc append_feed_entry(this, request: pb::AppendFeedEntryRequest) -> pb::FeedEntry {
+            let call = this.api.parse(request, |r, fields| {
+                let source = fields.check(parse_id("source_event_id", &r.source_event_id));
+                let kind = fields.check(EntryKind::parse(&r.kind).map_err(Rejection::from));
+                let workspace = fields.check(optional_id("workspace_id", &r.workspace_id));
+                let payload = fields.check(
+                    Payload::parse(&r.payload_json)
+                        .map_err(|e| Rejection::from(e).on_field("payload_json")),
+                );
+                Some(Append {
+                    source: SourceEventId::from_uuid(source?),
+                    kind: kind?,
+                    workspace: workspace?.map(WorkspaceId::from_uuid),
+                    payload: payload?,
+                })
+            })?;
+            let appended = async {
+                let outcome = this.append(&call).await?;
+                this.appended_entry(call.target()?, &call.args, outcome)
+                    .await
+            };
+            appended
+                .await
+                .map(Response::new)
+                .map_err(|e| this.api.status(e))
+        }
 
-    async fn list_feed_entries(
-        &self,
-        request: Request<pb::ListFeedEntriesRequest>,
-    ) -> Result<Response<pb::ListFeedEntriesResponse>, Status> {
-        let r = request.get_ref();
-        let ((feed, after), size) = self.api.check(|fields| {
-            let position = feed_position(&r.feed_id, r.after_sequence, fields);
-            let size = fields.check(page_size(r.page_size));
-            Some((position?, size?))
-        })?;
-        let page = entries::page(self.store(), feed, after, size)
-            .await
-            .map_err(|e| self.api.status(e))?
-            .ok_or_else(|| self.api.status(<FeedSchema as Schema>::not_found()))?;
-        Ok(Response::new(pb::ListFeedEntriesResponse {
-            entries: page.entries,
-            reset: page.reset,
-            last_sequence: wire::sequence(page.last),
-            first_retained_sequence: wire::sequence(page.first_retained),
-        }))
-    }
+        rpc mark_feed_read(this, request: pb::MarkFeedReadRequest) -> pb::Feed {
+            let call = this.api.parse(request, |r, fields| {
+                fields.check(sequence("up_to_sequence", r.up_to_sequence))
+            })?;
+            this.api
+                .update(call, |feed, up_to, now| {
+                    feed.mark_read(*up_to, now)
+                        .map_err(|e| Rejection::from(e).on_field("up_to_sequence"))
+                })
+                .await
+        }
 
-    type WatchFeedStream = WatchStream;
+        rpc list_feed_entries(this, request: pb::ListFeedEntriesRequest)
+            -> pb::ListFeedEntriesResponse {
+            let r = request.get_ref();
+            let ((feed, after), size) = this.api.check(|fields| {
+                let position = feed_position(&r.feed_id, r.after_sequence, fields);
+                let size = fields.check(page_size(r.page_size));
+                Some((position?, size?))
+            })?;
+            let page = entries::page(this.store(), feed, after, size)
+                .await
+                .map_err(|e| this.api.status(e))?
+                .ok_or_else(|| this.api.status(<FeedSchema as Schema>::not_found()))?;
+            Ok(Response::new(pb::ListFeedEntriesResponse {
+                entries: page.entries,
+                reset: page.reset,
+                last_sequence: wire::sequence(page.last),
+                first_retained_sequence: wire::sequence(page.first_retained),
+            }))
+        }
 
-    async fn watch_feed(
-        &self,
-        request: Request<pb::WatchFeedRequest>,
-    ) -> Result<Response<Self::WatchFeedStream>, Status> {
-        let r = request.get_ref();
-        let (feed, after) = self
-            .api
-            .check(|fields| feed_position(&r.feed_id, r.after_sequence, fields))?;
-        let (out, messages) = mpsc::channel(WATCH_BUFFER);
-        // Listen before the first read, so no append between the two is missed.
-        let appended = self.appended.subscribe();
-        tokio::spawn(self.clone().follow(feed, after, out, appended));
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(messages),
-        )))
+        rpc watch_feed(this, request: pb::WatchFeedRequest) -> Self::WatchFeedStream {
+            let r = request.get_ref();
+            let (feed, after) = this
+                .api
+                .check(|fields| feed_position(&r.feed_id, r.after_sequence, fields))?;
+            let (out, messages) = mpsc::channel(WATCH_BUFFER);
+            // Listen before the first read, so no append between the two is missed.
+            let appended = this.appended.subscribe();
+            tokio::spawn(this.clone().follow(feed, after, out, appended));
+            Ok(Response::new(Box::pin(
+                tokio_stream::wrappers::ReceiverStream::new(messages),
+            )))
+        }
     }
 }
