@@ -293,7 +293,9 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
         (status = 404, description = "No such invitation in this workspace (INVITATION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn invitation(tenant: Tenant, path: PathIds) -> ApiResult<Json<InvitationView>> {
-    let id = path.uuid("invitation_id", invitation_not_found)?.to_string();
+    let id = path
+        .uuid("invitation_id", invitation_not_found)?
+        .to_string();
     let invitations = &tenant.workspace.invitations;
     let invitation = invitations.iter().find(|invitation| invitation.id == id);
     let invitation = invitation.ok_or_else(invitation_not_found)?;

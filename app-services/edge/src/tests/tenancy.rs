@@ -115,13 +115,19 @@ async fn below_the_least_role_is_403_and_outsiders_get_the_unknown_workspace_404
         assert_eq!(malformed, unknown, "{method} {path}");
     }
     // Member-level routes deny no one; admin-level ones the member; owner-level ones two.
-    assert!(denials >= 10, "only {denials} denials: the gate was hardly tried");
+    assert!(
+        denials >= 10,
+        "only {denials} denials: the gate was hardly tried"
+    );
 }
 
 #[tokio::test]
 async fn routes_that_need_a_token_refuse_anonymous_callers() {
     let t = tenancy();
-    for route in routes().into_iter().filter(|route| route.guard.needs_token()) {
+    for route in routes()
+        .into_iter()
+        .filter(|route| route.guard.needs_token())
+    {
         let path = route
             .path
             .replace("{workspace_id}", &t.id.to_string())
