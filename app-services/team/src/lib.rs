@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kernel_domain::RejectionKind;
-use ports_app::wire::{billing, identity, workspace};
+use ports_app::wire::{identity, workspace};
 use ports_app::{
-    AppError, AppResult, Ctx, Mail, MailKind, Mailer, Subscriptions, Users, Workspaces,
+    AppError, AppResult, Ctx, Mail, MailKind, Mailer, SubscriptionReadError, Subscriptions, Users,
+    Workspaces,
 };
 use uuid::Uuid;
 
@@ -79,14 +80,6 @@ fn workspace_not_found() -> AppError {
 /// What a token whose invitation cannot be found answers, whatever the reason.
 fn invitation_not_found() -> AppError {
     AppError::not_found("INVITATION_NOT_FOUND", "no such invitation")
-}
-
-/// Whether a subscription in this status lets the workspace invite.
-fn may_invite(status: billing::SubscriptionStatus) -> bool {
-    matches!(
-        status,
-        billing::SubscriptionStatus::Trialing | billing::SubscriptionStatus::Active
-    )
 }
 
 /// An email address compared the way Identity and Workspace store it (trimmed, lower-case).
@@ -358,18 +351,12 @@ impl Team {
         };
         match self
             .subscriptions
-            .lookup_subscription(
-                ctx,
-                billing::LookupSubscriptionRequest {
-                    workspace_id: workspace_id.to_string(),
-                },
-            )
+            .lookup_subscription(ctx, workspace_id.into())
             .await
         {
-            Ok(subscription) if may_invite(subscription.status()) => Ok(()),
-            Ok(_) => Err(inactive()),
-            Err(error) if error.is(RejectionKind::NotFound) => Err(inactive()),
-            Err(error) => Err(error),
+            Ok(subscription) if subscription.status.allows_invitations() => Ok(()),
+            Ok(_) | Err(SubscriptionReadError::NotFound(_)) => Err(inactive()),
+            Err(SubscriptionReadError::Other(error)) => Err(error),
         }
     }
 
