@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kernel_domain::RejectionKind;
+use kernel_domain::{Email, Rejection, RejectionKind};
 use ports_app::wire::{identity, workspace};
 use ports_app::{
     AppError, AppResult, Ctx, Mail, MailKind, Mailer, SubscriptionReadError, Subscriptions, Users,
@@ -269,6 +269,9 @@ impl Team {
         role: workspace::Role,
     ) -> AppResult<workspace::Invitation> {
         ctx.user()?;
+        // The whole request first (the role is typed): a malformed address is refused as
+        // the Workspace service words it, before any call.
+        Email::parse(&email).map_err(|error| Rejection::from(error).on_field("email"))?;
         let workspace_id = Uuid::try_parse(&checked.id).map_err(|_| {
             AppError::internal(format!("workspace id {:?} is not a UUID", checked.id))
         })?;
@@ -360,8 +363,8 @@ impl Team {
         }
     }
 
-    /// The id of the user who holds `email` now, or empty when nobody does. A malformed
-    /// address is left to the invitation itself, which reports it with any other bad field.
+    /// The id of the user who holds `email` now, or empty when nobody does (or Identity
+    /// finds the address malformed: the invitation then decides).
     async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<String> {
         match self
             .users

@@ -725,27 +725,23 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
 }
 
 #[tokio::test]
-async fn a_malformed_email_is_reported_by_the_workspace_service() {
+async fn a_malformed_email_is_refused_before_any_call_as_the_workspace_service_words_it() {
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active, 1);
     invite
         .mocks
-        .users
-        .expect_lookup_user()
-        .times(1)
-        .returning(|_, _| {
-            Err(AppError::invalid_field(
-                "INVALID_EMAIL",
-                "email",
-                "not an address",
-            ))
-        });
-    let bad = AppError::invalid_field("INVALID_EMAIL", "email", "the email is not an address");
-    invite.invitation_answers(vec![Err(bad.clone())], true);
+        .subscriptions
+        .expect_lookup_subscription()
+        .never();
+    invite.mocks.users.expect_lookup_user().never();
+    invite.mocks.workspaces.expect_invite_member().never();
     let outcome = invite.run("not an email", workspace::Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err(), bad);
-    assert_eq!(outcome.requests.len(), 1);
-    assert_eq!(outcome.requests[0].invitee_user_id, "");
+    let error = outcome.result.unwrap_err();
+    let expected =
+        kernel_domain::Rejection::from(kernel_domain::Email::parse("not an email").unwrap_err())
+            .on_field("email");
+    assert_eq!(error, AppError::from(expected));
+    assert!(error.is(RejectionKind::InvalidArgument));
+    assert_eq!(error.fields[0].field, "email");
     assert!(outcome.mails.is_empty());
 }
 
