@@ -222,6 +222,30 @@ async fn password_reset_answers_alike_for_unknown_emails_and_sets_the_password_w
         )
         .await;
     assert_problem(&garbage, 400, "INVALID_TOKEN");
+    // The whole request is checked first: both bad fields at once, named as sent.
+    let all_bad = system
+        .post(
+            "/v1/password-reset/confirm",
+            None,
+            json!({ "token": "garbage", "new_password": "short" }),
+        )
+        .await;
+    assert_problem(&all_bad, 400, "INVALID_TOKEN");
+    let fields: Vec<&str> = all_bad.body["errors"]
+        .as_array()
+        .expect("field errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["token", "new_password"]);
+    let short = system
+        .post(
+            "/v1/password-reset/confirm",
+            None,
+            json!({ "token": token, "new_password": "short" }),
+        )
+        .await;
+    assert_problem(&short, 400, "INVALID_PASSWORD");
     // The wrong tokens changed nothing.
     assert_eq!(
         try_login(&system, &account.email, PASSWORD).await.status,

@@ -435,4 +435,12 @@ async fn an_invitation_costs_four_calls_in_three_round_trips() {
     let again = calls_of(&system, &owner, "grace@example.com", "count-invite-again").await;
     assert_problem(&again, 409, "INVITATION_ALREADY_PENDING");
     assert_eq!(system.data.calls.paths_with("count-invite-again").len(), 4);
+    // A malformed address is refused before any call past the gate's read.
+    let malformed = calls_of(&system, &owner, "not an email", "count-invite-malformed").await;
+    assert_problem(&malformed, 400, "INVALID_EMAIL");
+    assert_eq!(malformed.body["errors"][0]["field"], "email");
+    assert_eq!(
+        system.data.calls.paths_with("count-invite-malformed"),
+        ["/saas.workspace.v1.WorkspaceService/GetWorkspace"]
+    );
 }

@@ -5,10 +5,13 @@
 
 use std::time::Duration;
 
-use kernel_domain::RejectionKind;
+use kernel_domain::{RejectionKind, Version};
 use ports_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
-use ports_app::wire::{billing, identity, workspace};
-use ports_app::{Ctx, ErrorKind};
+use ports_app::wire::{identity, workspace};
+use ports_app::{
+    Ctx, ErrorKind, Plan, StartTrialError, SubscriptionChangeError, SubscriptionReadError,
+    SubscriptionStatus, WorkspaceId,
+};
 use saas_tests::{DataServices, SERVICE_TOKEN};
 use uuid::Uuid;
 
@@ -92,19 +95,74 @@ async fn a_workspace_command_is_made_for_the_acting_user() {
     );
     assert_eq!(error.code, "ACTOR_REQUIRED");
 
-    // The billing adapter reaches its service too.
+    // The billing adapter reaches its service too, in the application's types.
+    let workspace_id = WorkspaceId::from(Uuid::parse_str(&created.id).unwrap());
     let subscription = ports
         .subscriptions
-        .start_trial(
-            &ctx,
-            billing::StartTrialRequest {
-                request_id: ctx.step("start-trial"),
-                workspace_id: created.id.clone(),
-            },
-        )
+        .start_trial(&ctx, "start-trial", workspace_id)
         .await
         .unwrap();
-    assert_eq!(subscription.workspace_id, created.id);
+    assert_eq!(subscription.workspace_id, workspace_id);
+    assert_eq!(subscription.plan, Plan::Team);
+    assert_eq!(subscription.status, SubscriptionStatus::Trialing);
+    assert_eq!(subscription.version, Version::INITIAL);
+    assert!(subscription.trial_end_time.is_some());
+
+    // The same step is the same request id (replayed); another step is a second trial.
+    let replayed = ports
+        .subscriptions
+        .start_trial(&ctx, "start-trial", workspace_id)
+        .await
+        .unwrap();
+    assert_eq!(replayed, subscription);
+    let again = ports
+        .subscriptions
+        .start_trial(&ctx, "start-another-trial", workspace_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, StartTrialError::AlreadyStarted(error) if error.code == "SUBSCRIPTION_EXISTS"),
+        "{again:?}"
+    );
+
+    // Reads and commands answer the same subscription, and typed errors.
+    let found = ports
+        .subscriptions
+        .lookup_subscription(&ctx, workspace_id)
+        .await
+        .unwrap();
+    assert_eq!(found, subscription);
+    let by_id = ports
+        .subscriptions
+        .get_subscription(&ctx, subscription.id)
+        .await
+        .unwrap();
+    assert_eq!(by_id, subscription);
+    let missing = ports
+        .subscriptions
+        .get_subscription(&ctx, Uuid::now_v7().into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, SubscriptionReadError::NotFound(_)),
+        "{missing:?}"
+    );
+    let changed = ports
+        .subscriptions
+        .change_seats(&ctx, "change-seats", subscription.id, 7, 1)
+        .await
+        .unwrap();
+    assert_eq!(changed.seats, 7);
+    assert_eq!(changed.version, Version::new(2));
+    let refused = ports
+        .subscriptions
+        .change_seats(&ctx, "change-seats-again", subscription.id, 7_000, 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, SubscriptionChangeError::Refused(_)),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

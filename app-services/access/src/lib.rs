@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use kernel_domain::text::{self, SlugError};
 use kernel_domain::{Clock, Email, RejectionKind, Timestamp};
-use ports_app::wire::{billing, identity, workspace};
+use ports_app::wire::{identity, workspace};
 use ports_app::{
-    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Subscriptions, Users, Workspaces,
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, StartTrialError, Subscription, Subscriptions,
+    Users, WorkspaceId, Workspaces,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -98,7 +99,7 @@ impl SignUpForm {
 pub struct SignedUp {
     pub user: identity::User,
     pub workspace: workspace::Workspace,
-    pub subscription: billing::Subscription,
+    pub subscription: Subscription,
 }
 
 /// The sign-up and login use cases.
@@ -182,21 +183,16 @@ impl Access {
             }
         };
 
+        let workspace_id = WorkspaceId::from(parse_wire_id("workspace", &workspace.id)?);
         let started = self
             .subscriptions
-            .start_trial(
-                &actor,
-                billing::StartTrialRequest {
-                    request_id: ctx.step(STEP_START_TRIAL),
-                    workspace_id: workspace.id.clone(),
-                },
-            )
+            .start_trial(&actor, STEP_START_TRIAL, workspace_id)
             .await;
         let subscription = match started {
             Ok(subscription) => subscription,
             // A subscription for the workspace exists already: it did start, so the
             // workspace must stay.
-            Err(error) if error.is(RejectionKind::AlreadyExists) => {
+            Err(StartTrialError::AlreadyStarted(error)) => {
                 tracing::warn!(
                     workspace = %workspace.id,
                     code = %error.code,
@@ -204,13 +200,12 @@ impl Access {
                 );
                 return Err(error);
             }
-            Err(error) => {
-                if refused_for_good(&error) {
-                    self.undo_create_workspace(ctx, &actor, &workspace.id).await;
-                    self.undo_register(ctx, user_id).await;
-                }
+            Err(StartTrialError::Refused(error)) => {
+                self.undo_create_workspace(ctx, &actor, &workspace.id).await;
+                self.undo_register(ctx, user_id).await;
                 return Err(error);
             }
+            Err(StartTrialError::Other(error)) => return Err(error),
         };
 
         Ok(SignedUp {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use kernel_domain::{ManualClock, RejectionKind, Timestamp};
-use ports_app::wire::{billing, identity, workspace};
+use ports_app::Subscription;
+use ports_app::types::examples;
+use ports_app::wire::{identity, workspace};
 use ports_app::{AppError, ErrorKind, MockSubscriptions, MockUsers, MockWorkspaces};
 use uuid::Uuid;
 
@@ -68,15 +70,8 @@ fn a_workspace(id: Uuid, owner: Uuid) -> workspace::Workspace {
     }
 }
 
-fn subscription(workspace_id: Uuid) -> billing::Subscription {
-    billing::Subscription {
-        id: Uuid::now_v7().to_string(),
-        workspace_id: workspace_id.to_string(),
-        plan: billing::Plan::Team as i32,
-        seats: crate::TRIAL_SEATS,
-        status: billing::SubscriptionStatus::Trialing as i32,
-        ..Default::default()
-    }
+fn subscription(workspace_id: Uuid) -> Subscription {
+    examples::subscription(workspace_id.into())
 }
 
 fn rejected(kind: RejectionKind, code: &'static str) -> AppError {

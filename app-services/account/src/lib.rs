@@ -7,10 +7,12 @@
 
 use std::sync::Arc;
 
-use kernel_domain::RejectionKind;
+use kernel_domain::{RejectionKind, text};
 use ports_app::token::{new_token, token_target};
 use ports_app::wire::{identity, workspace};
-use ports_app::{AppError, AppResult, Ctx, ErrorKind, Mail, MailKind, Mailer, Users, Workspaces};
+use ports_app::{
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Mail, MailKind, Mailer, Users, Workspaces,
+};
 use uuid::Uuid;
 
 #[cfg(test)]
@@ -221,15 +223,31 @@ impl Account {
     }
 
     /// Sets a new password with the mailed token; every session closes. Tokens are refused
-    /// as in [`Account::confirm_email_verification`]; a new password that breaks the rules
-    /// is refused by Identity as it is.
+    /// as in [`Account::confirm_email_verification`]. The whole request is checked first: a
+    /// malformed token and a new password that breaks the kernel's rule (the one Identity
+    /// applies, answered as Identity answers it) are reported together, and nothing is asked.
     pub async fn complete_password_reset(
         &self,
         ctx: &Ctx,
         token: String,
         new_password: String,
     ) -> AppResult<()> {
-        let user_id = token_target("token", &token)?;
+        let target = token_target("token", &token);
+        let mut bad = FieldErrors::new();
+        if let Err(error) = &target {
+            for field in &error.fields {
+                bad.add("INVALID_TOKEN", &field.field, field.description.clone());
+            }
+        }
+        if let Err(error) = text::password(&new_password) {
+            bad.add(
+                "INVALID_PASSWORD",
+                "new_password",
+                format!("the password {error}"),
+            );
+        }
+        bad.finish()?;
+        let user_id = target?;
         self.users
             .complete_password_reset(
                 ctx,

@@ -8,7 +8,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat};
 use http::{HeaderValue, StatusCode, header};
-use ports_app::wire::{billing, identity, workspace};
+use kernel_domain::Timestamp;
+use ports_app::wire::{identity, workspace};
+use ports_app::{Plan, Subscription, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 use team_app::MemberView;
 use utoipa::ToSchema;
@@ -80,12 +82,22 @@ pub enum PlanName {
     Business,
 }
 
-impl From<PlanName> for billing::Plan {
+impl From<PlanName> for Plan {
     fn from(plan: PlanName) -> Self {
         match plan {
-            PlanName::Free => billing::Plan::Free,
-            PlanName::Team => billing::Plan::Team,
-            PlanName::Business => billing::Plan::Business,
+            PlanName::Free => Plan::Free,
+            PlanName::Team => Plan::Team,
+            PlanName::Business => Plan::Business,
+        }
+    }
+}
+
+impl From<Plan> for PlanName {
+    fn from(plan: Plan) -> Self {
+        match plan {
+            Plan::Free => PlanName::Free,
+            Plan::Team => PlanName::Team,
+            Plan::Business => PlanName::Business,
         }
     }
 }
@@ -285,41 +297,35 @@ pub struct SubscriptionView {
     pub update_time: Option<String>,
 }
 
-/// A plan as JSON names it (`None`, shown as `null`, if unspecified).
-pub fn plan_name(plan: billing::Plan) -> Option<PlanName> {
-    match plan {
-        billing::Plan::Free => Some(PlanName::Free),
-        billing::Plan::Team => Some(PlanName::Team),
-        billing::Plan::Business => Some(PlanName::Business),
-        billing::Plan::Unspecified => unspecified("plan"),
-    }
+/// An application time as JSON shows it (RFC 3339, UTC).
+fn app_time(timestamp: Timestamp) -> String {
+    timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-impl From<&billing::Subscription> for SubscriptionView {
-    fn from(subscription: &billing::Subscription) -> Self {
+impl From<&Subscription> for SubscriptionView {
+    fn from(subscription: &Subscription) -> Self {
         SubscriptionView {
-            id: subscription.id.clone(),
-            workspace_id: subscription.workspace_id.clone(),
-            plan: plan_name(subscription.plan()),
+            id: subscription.id.to_string(),
+            workspace_id: subscription.workspace_id.to_string(),
+            plan: Some(subscription.plan.into()),
             seats: subscription.seats,
-            status: match subscription.status() {
-                billing::SubscriptionStatus::Trialing => Some(SubscriptionState::Trialing),
-                billing::SubscriptionStatus::Active => Some(SubscriptionState::Active),
-                billing::SubscriptionStatus::PastDue => Some(SubscriptionState::PastDue),
-                billing::SubscriptionStatus::Canceled => Some(SubscriptionState::Canceled),
-                billing::SubscriptionStatus::Unspecified => unspecified("subscription status"),
-            },
-            trial_end_time: time(subscription.trial_end_time.as_ref()),
-            period_end_time: time(subscription.period_end_time.as_ref()),
+            status: Some(match subscription.status {
+                SubscriptionStatus::Trialing => SubscriptionState::Trialing,
+                SubscriptionStatus::Active => SubscriptionState::Active,
+                SubscriptionStatus::PastDue => SubscriptionState::PastDue,
+                SubscriptionStatus::Canceled => SubscriptionState::Canceled,
+            }),
+            trial_end_time: subscription.trial_end_time.map(app_time),
+            period_end_time: subscription.period_end_time.map(app_time),
             cancel_at_period_end: subscription.cancel_at_period_end,
-            cancel_time: time(subscription.cancel_time.as_ref()),
+            cancel_time: subscription.cancel_time.map(app_time),
             monthly_amount: MoneyView {
                 amount_minor: subscription.monthly_amount_minor,
                 currency: subscription.currency_code.clone(),
             },
-            etag: subscription.etag.clone(),
-            create_time: time(subscription.create_time.as_ref()),
-            update_time: time(subscription.update_time.as_ref()),
+            etag: subscription.version.to_etag(),
+            create_time: Some(app_time(subscription.create_time)),
+            update_time: Some(app_time(subscription.update_time)),
         }
     }
 }
@@ -389,8 +395,11 @@ impl Resource<WorkspaceView> {
 }
 
 impl Resource<SubscriptionView> {
-    pub fn subscription(subscription: &billing::Subscription) -> Self {
-        Resource::ok(&subscription.etag, SubscriptionView::from(subscription))
+    pub fn subscription(subscription: &Subscription) -> Self {
+        Resource::ok(
+            &subscription.version.to_etag(),
+            SubscriptionView::from(subscription),
+        )
     }
 }
 

@@ -15,10 +15,11 @@
 
 use std::sync::Arc;
 
-use kernel_domain::RejectionKind;
-use ports_app::wire::{billing, workspace};
-use ports_app::{AppError, AppResult, Ctx, ErrorKind, Subscriptions, Workspaces};
-use uuid::Uuid;
+use ports_app::wire::workspace;
+use ports_app::{
+    AppError, AppResult, Ctx, Plan, Subscription, SubscriptionChangeError, Subscriptions,
+    WorkspaceId, Workspaces,
+};
 
 #[cfg(test)]
 mod tests;
@@ -27,12 +28,6 @@ mod tests;
 pub struct Plans {
     workspaces: Arc<dyn Workspaces>,
     subscriptions: Arc<dyn Subscriptions>,
-}
-
-/// Whether a failure is final: a refusal that asking again would not change. A timeout,
-/// an internal failure or an overloaded service leave the outcome open.
-fn refused_for_good(error: &AppError) -> bool {
-    matches!(error.kind, ErrorKind::Rejected(kind) if kind != RejectionKind::Unavailable)
 }
 
 /// The same call made by the system rather than a person.
@@ -51,7 +46,11 @@ impl Plans {
         }
     }
 
-    async fn workspace(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<workspace::Workspace> {
+    async fn workspace(
+        &self,
+        ctx: &Ctx,
+        workspace_id: WorkspaceId,
+    ) -> AppResult<workspace::Workspace> {
         self.workspaces
             .get_workspace(
                 ctx,
@@ -66,7 +65,7 @@ impl Plans {
     async fn set_seat_limit(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         step: &str,
         seat_limit: i32,
     ) -> AppResult<workspace::Workspace> {
@@ -86,21 +85,12 @@ impl Plans {
     async fn change_subscription_seats(
         &self,
         ctx: &Ctx,
-        subscription: &billing::Subscription,
+        subscription: &Subscription,
         seats: i32,
         seats_in_use: i32,
-    ) -> AppResult<billing::Subscription> {
+    ) -> Result<Subscription, SubscriptionChangeError> {
         self.subscriptions
-            .change_seats(
-                ctx,
-                billing::ChangeSeatsRequest {
-                    id: subscription.id.clone(),
-                    request_id: ctx.step("change-seats"),
-                    etag: String::new(),
-                    seats,
-                    seats_in_use,
-                },
-            )
+            .change_seats(ctx, "change-seats", subscription.id, seats, seats_in_use)
             .await
     }
 
@@ -108,47 +98,34 @@ impl Plans {
     pub async fn subscription(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
-    ) -> AppResult<billing::Subscription> {
-        self.subscriptions
-            .lookup_subscription(
-                ctx,
-                billing::LookupSubscriptionRequest {
-                    workspace_id: workspace_id.to_string(),
-                },
-            )
-            .await
+        workspace_id: WorkspaceId,
+    ) -> AppResult<Subscription> {
+        Ok(self
+            .subscriptions
+            .lookup_subscription(ctx, workspace_id)
+            .await?)
     }
 
-    /// Changes the plan (seats in use passed from the workspace). The plan must be one of
-    /// the catalogue (`INVALID_PLAN` on `plan`); Billing checks that it holds the seats.
+    /// Changes the plan (seats in use passed from the workspace); Billing checks that the
+    /// plan holds them.
     pub async fn change_plan(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
-        plan: billing::Plan,
-    ) -> AppResult<billing::Subscription> {
-        if plan == billing::Plan::Unspecified {
-            return Err(AppError::invalid_field(
-                "INVALID_PLAN",
-                "plan",
-                "the plan must be one of free, team or business",
-            ));
-        }
+        workspace_id: WorkspaceId,
+        plan: Plan,
+    ) -> AppResult<Subscription> {
         let current = self.workspace(ctx, workspace_id).await?;
         let subscription = self.subscription(ctx, workspace_id).await?;
-        self.subscriptions
+        Ok(self
+            .subscriptions
             .change_plan(
                 ctx,
-                billing::ChangePlanRequest {
-                    id: subscription.id,
-                    request_id: ctx.step("change-plan"),
-                    etag: String::new(),
-                    plan: plan as i32,
-                    seats_in_use: current.seats_in_use,
-                },
+                "change-plan",
+                subscription.id,
+                plan,
+                current.seats_in_use,
             )
-            .await
+            .await?)
     }
 
     /// Changes the seats, in the order described above. At least 1 seat (`INVALID_SEATS` on
@@ -164,9 +141,9 @@ impl Plans {
     pub async fn change_seats(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         seats: i32,
-    ) -> AppResult<billing::Subscription> {
+    ) -> AppResult<Subscription> {
         if seats < 1 {
             return Err(AppError::invalid_field(
                 "INVALID_SEATS",
@@ -180,8 +157,9 @@ impl Plans {
             self.lower_seats(ctx, workspace_id, current, &subscription, seats)
                 .await
         } else if seats > subscription.seats {
-            self.change_subscription_seats(ctx, &subscription, seats, current.seats_in_use)
-                .await
+            Ok(self
+                .change_subscription_seats(ctx, &subscription, seats, current.seats_in_use)
+                .await?)
         } else {
             if current.seat_limit > seats {
                 self.set_seat_limit(
@@ -204,11 +182,11 @@ impl Plans {
     async fn lower_seats(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         current: workspace::Workspace,
-        subscription: &billing::Subscription,
+        subscription: &Subscription,
         seats: i32,
-    ) -> AppResult<billing::Subscription> {
+    ) -> AppResult<Subscription> {
         let previous_limit = current.seat_limit;
         let (lowered, changed_limit) = if current.seat_limit == seats {
             (current, false)
@@ -223,7 +201,7 @@ impl Plans {
         {
             Ok(changed) => Ok(changed),
             Err(error) => {
-                if changed_limit && refused_for_good(&error) {
+                if changed_limit && matches!(error, SubscriptionChangeError::Refused(_)) {
                     let step = format!("restore-seat-limit/{}", lowered.etag);
                     if let Err(restore_error) = self
                         .set_seat_limit(ctx, workspace_id, &step, previous_limit)
@@ -237,7 +215,7 @@ impl Plans {
                         );
                     }
                 }
-                Err(error)
+                Err(error.into())
             }
         }
     }
@@ -246,35 +224,22 @@ impl Plans {
     pub async fn cancel(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         at_period_end: bool,
-    ) -> AppResult<billing::Subscription> {
+    ) -> AppResult<Subscription> {
         let subscription = self.subscription(ctx, workspace_id).await?;
-        self.subscriptions
-            .cancel_subscription(
-                ctx,
-                billing::CancelSubscriptionRequest {
-                    id: subscription.id,
-                    request_id: ctx.step("cancel"),
-                    etag: String::new(),
-                    at_period_end,
-                },
-            )
-            .await
+        Ok(self
+            .subscriptions
+            .cancel_subscription(ctx, "cancel", subscription.id, at_period_end)
+            .await?)
     }
 
     /// Undoes a cancel at period end.
-    pub async fn resume(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<billing::Subscription> {
+    pub async fn resume(&self, ctx: &Ctx, workspace_id: WorkspaceId) -> AppResult<Subscription> {
         let subscription = self.subscription(ctx, workspace_id).await?;
-        self.subscriptions
-            .resume_subscription(
-                ctx,
-                billing::ResumeSubscriptionRequest {
-                    id: subscription.id,
-                    request_id: ctx.step("resume"),
-                    etag: String::new(),
-                },
-            )
-            .await
+        Ok(self
+            .subscriptions
+            .resume_subscription(ctx, "resume", subscription.id)
+            .await?)
     }
 }

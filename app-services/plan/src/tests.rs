@@ -1,8 +1,13 @@
 use std::sync::{Arc, Mutex};
 
 use kernel_domain::RejectionKind;
-use ports_app::wire::{billing, workspace};
-use ports_app::{AppError, Ctx, ErrorKind, MockSubscriptions, MockWorkspaces};
+use kernel_domain::Version;
+use ports_app::wire::workspace;
+use ports_app::{
+    AppError, Ctx, ErrorKind, MockSubscriptions, MockWorkspaces, Plan, Subscription,
+    SubscriptionChangeError, SubscriptionId, SubscriptionReadError, SubscriptionStatus,
+    WorkspaceId,
+};
 use uuid::Uuid;
 
 use crate::Plans;
@@ -14,8 +19,8 @@ struct Setup {
     workspaces: MockWorkspaces,
     subscriptions: MockSubscriptions,
     ctx: Ctx,
-    workspace_id: Uuid,
-    subscription_id: String,
+    workspace_id: WorkspaceId,
+    subscription_id: SubscriptionId,
     log: Log,
 }
 
@@ -25,8 +30,8 @@ impl Setup {
             workspaces: MockWorkspaces::new(),
             subscriptions: MockSubscriptions::new(),
             ctx: Ctx::anonymous().acting_as(Uuid::now_v7()),
-            workspace_id: Uuid::now_v7(),
-            subscription_id: Uuid::now_v7().to_string(),
+            workspace_id: Uuid::now_v7().into(),
+            subscription_id: Uuid::now_v7().into(),
             log: Arc::default(),
         }
     }
@@ -49,16 +54,8 @@ impl Setup {
         }
     }
 
-    fn a_subscription(&self, seats: i32) -> billing::Subscription {
-        billing::Subscription {
-            id: self.subscription_id.clone(),
-            workspace_id: self.workspace_id.to_string(),
-            plan: billing::Plan::Team as i32,
-            seats,
-            status: billing::SubscriptionStatus::Active as i32,
-            etag: "W/\"v3\"".into(),
-            ..Default::default()
-        }
+    fn a_subscription(&self, seats: i32) -> Subscription {
+        a_subscription(self.subscription_id, self.workspace_id, seats)
     }
 
     fn workspace_is(&mut self, seat_limit: i32, seats_in_use: i32, etag: &str) {
@@ -76,7 +73,7 @@ impl Setup {
         let id = self.workspace_id;
         self.subscriptions
             .expect_lookup_subscription()
-            .withf(move |_, request| request.workspace_id == id.to_string())
+            .withf(move |_, workspace_id| *workspace_id == id)
             .times(1)
             .returning(move |_, _| Ok(found.clone()));
     }
@@ -113,30 +110,26 @@ impl Setup {
         &mut self,
         seats: i32,
         in_use: i32,
-        answer: Result<billing::Subscription, AppError>,
+        answer: Result<Subscription, SubscriptionChangeError>,
     ) {
         let log = self.log.clone();
-        let request_id = self.ctx.step("change-seats");
-        let id = self.subscription_id.clone();
+        let id = self.subscription_id;
         self.subscriptions
             .expect_change_seats()
-            .withf(move |_, request| {
-                request.id == id
-                    && request.request_id == request_id
-                    && request.seats == seats
-                    && request.seats_in_use == in_use
+            .withf(move |_, step, subscription, asked, asked_in_use| {
+                step == "change-seats"
+                    && *subscription == id
+                    && *asked == seats
+                    && *asked_in_use == in_use
             })
             .times(1)
-            .returning(move |_, _| {
+            .returning(move |_, _, _, _, _| {
                 log.lock().unwrap().push(format!("change-seats {seats}"));
                 answer.clone()
             });
     }
 
-    async fn change_seats(
-        self,
-        seats: i32,
-    ) -> (Result<billing::Subscription, AppError>, Vec<String>) {
+    async fn change_seats(self, seats: i32) -> (Result<Subscription, AppError>, Vec<String>) {
         let (ctx, id) = (self.ctx.clone(), self.workspace_id);
         let (plans, log) = self.plans();
         let result = plans.change_seats(&ctx, id, seats).await;
@@ -151,6 +144,26 @@ fn refused(kind: RejectionKind, code: &'static str) -> AppError {
 
 fn unavailable() -> AppError {
     refused(RejectionKind::Unavailable, "OVERLOADED")
+}
+
+fn a_subscription(id: SubscriptionId, workspace_id: WorkspaceId, seats: i32) -> Subscription {
+    let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("a valid time");
+    Subscription {
+        id,
+        workspace_id,
+        plan: Plan::Team,
+        seats,
+        status: SubscriptionStatus::Active,
+        trial_end_time: None,
+        period_end_time: None,
+        cancel_at_period_end: false,
+        cancel_time: None,
+        monthly_amount_minor: i64::from(seats) * 800,
+        currency_code: "USD".into(),
+        version: Version::new(3),
+        create_time: now,
+        update_time: now,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +183,12 @@ async fn the_subscription_is_looked_up_by_workspace() {
         .subscriptions
         .expect_lookup_subscription()
         .times(1)
-        .returning(|_, _| Err(AppError::not_found("SUBSCRIPTION_NOT_FOUND", "none")));
+        .returning(|_, _| {
+            Err(SubscriptionReadError::NotFound(AppError::not_found(
+                "SUBSCRIPTION_NOT_FOUND",
+                "none",
+            )))
+        });
     let (ctx, id) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     assert_eq!(
@@ -184,44 +202,27 @@ async fn a_plan_change_carries_the_seats_in_use_of_the_workspace() {
     let mut setup = Setup::new();
     setup.workspace_is(5, 4, "W/\"v2\"");
     setup.subscription_is(5);
-    let (step, id) = (setup.ctx.step("change-plan"), setup.subscription_id.clone());
+    let id = setup.subscription_id;
     let mut changed = setup.a_subscription(5);
-    changed.plan = billing::Plan::Business as i32;
+    changed.plan = Plan::Business;
     let answer = changed.clone();
     setup
         .subscriptions
         .expect_change_plan()
-        .withf(move |_, request| {
-            request.id == id
-                && request.request_id == step
-                && request.plan == billing::Plan::Business as i32
-                && request.seats_in_use == 4
+        .withf(move |_, step, subscription, plan, seats_in_use| {
+            step == "change-plan"
+                && *subscription == id
+                && *plan == Plan::Business
+                && *seats_in_use == 4
         })
         .times(1)
-        .returning(move |_, _| Ok(answer.clone()));
+        .returning(move |_, _, _, _, _| Ok(answer.clone()));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     assert_eq!(
-        plans
-            .change_plan(&ctx, ws, billing::Plan::Business)
-            .await
-            .unwrap(),
+        plans.change_plan(&ctx, ws, Plan::Business).await.unwrap(),
         changed
     );
-}
-
-#[tokio::test]
-async fn an_unspecified_plan_is_a_bad_field_and_nothing_is_asked() {
-    let setup = Setup::new();
-    let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
-    let (plans, _) = setup.plans();
-    let error = plans
-        .change_plan(&ctx, ws, billing::Plan::Unspecified)
-        .await
-        .unwrap_err();
-    assert!(error.is(RejectionKind::InvalidArgument));
-    assert_eq!(error.code, "INVALID_PLAN");
-    assert_eq!(error.fields[0].field, "plan");
 }
 
 #[tokio::test]
@@ -235,7 +236,7 @@ async fn plan_change_failures_reach_the_caller_unchanged() {
         .returning(|_, _| Err(unavailable()));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
-    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    let error = plans.change_plan(&ctx, ws, Plan::Free).await;
     assert_eq!(error.unwrap_err(), unavailable());
 
     // No subscription.
@@ -247,10 +248,10 @@ async fn plan_change_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_lookup_subscription()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _| Err(SubscriptionReadError::NotFound(answer.clone())));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
-    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    let error = plans.change_plan(&ctx, ws, Plan::Free).await;
     assert_eq!(error.unwrap_err(), missing);
 
     // Billing refuses.
@@ -263,10 +264,10 @@ async fn plan_change_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_change_plan()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _, _| Err(SubscriptionChangeError::Refused(answer.clone())));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
-    let error = plans.change_plan(&ctx, ws, billing::Plan::Free).await;
+    let error = plans.change_plan(&ctx, ws, Plan::Free).await;
     assert_eq!(error.unwrap_err(), refusal);
 }
 
@@ -324,7 +325,7 @@ async fn a_subscription_that_refuses_fewer_seats_gets_the_seat_limit_back() {
         let lowered = setup.a_workspace(6, 4, "W/\"v9\"");
         setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Ok(lowered));
         let refusal = refused(RejectionKind::FailedPrecondition, "SUBSCRIPTION_CANCELED");
-        setup.change_seats_answers(6, 4, Err(refusal.clone()));
+        setup.change_seats_answers(6, 4, Err(SubscriptionChangeError::Refused(refusal.clone())));
         let restored = setup.a_workspace(10, 4, "W/\"v10\"");
         setup.seat_limit_answers(
             "restore-seat-limit/W/\"v9\"",
@@ -361,7 +362,7 @@ async fn an_open_outcome_of_the_subscription_change_keeps_the_lowered_limit() {
         setup.subscription_is(10);
         let lowered = setup.a_workspace(6, 4, "W/\"v9\"");
         setup.seat_limit_answers("lower-seat-limit/W/\"v8\"", 6, Ok(lowered));
-        setup.change_seats_answers(6, 4, Err(open.clone()));
+        setup.change_seats_answers(6, 4, Err(SubscriptionChangeError::Other(open.clone())));
         let (result, log) = setup.change_seats(6).await;
         assert_eq!(result.unwrap_err(), open);
         assert_eq!(log, vec!["lower-seat-limit/W/\"v8\" 6", "change-seats 6"]);
@@ -385,7 +386,7 @@ async fn a_retry_after_the_limit_was_lowered_goes_on_with_the_subscription() {
     setup.workspace_is(6, 4, "W/\"v9\"");
     setup.subscription_is(10);
     let refusal = refused(RejectionKind::FailedPrecondition, "SUBSCRIPTION_CANCELED");
-    setup.change_seats_answers(6, 4, Err(refusal.clone()));
+    setup.change_seats_answers(6, 4, Err(SubscriptionChangeError::Refused(refusal.clone())));
     let (result, log) = setup.change_seats(6).await;
     assert_eq!(result.unwrap_err(), refusal);
     assert_eq!(log, vec!["change-seats 6"]);
@@ -410,7 +411,11 @@ async fn a_subscription_that_refuses_more_seats_leaves_the_limit_alone() {
     setup.workspace_is(5, 5, "W/\"v4\"");
     setup.subscription_is(5);
     let refusal = refused(RejectionKind::FailedPrecondition, "SEATS_EXCEED_PLAN");
-    setup.change_seats_answers(80, 5, Err(refusal.clone()));
+    setup.change_seats_answers(
+        80,
+        5,
+        Err(SubscriptionChangeError::Refused(refusal.clone())),
+    );
     let (result, log) = setup.change_seats(80).await;
     assert_eq!(result.unwrap_err(), refusal);
     assert_eq!(log, vec!["change-seats 80"]);
@@ -480,7 +485,7 @@ async fn seat_change_reads_that_fail_reach_the_caller_unchanged() {
         .subscriptions
         .expect_lookup_subscription()
         .times(1)
-        .returning(|_, _| Err(unavailable()));
+        .returning(|_, _| Err(SubscriptionReadError::Other(unavailable())));
     let (result, log) = setup.change_seats(3).await;
     assert_eq!(result.unwrap_err(), unavailable());
     assert!(log.is_empty());
@@ -494,20 +499,18 @@ async fn cancel_and_resume_act_on_the_workspaces_subscription() {
     for at_period_end in [true, false] {
         let mut setup = Setup::new();
         setup.subscription_is(5);
-        let (step, id) = (setup.ctx.step("cancel"), setup.subscription_id.clone());
+        let id = setup.subscription_id;
         let mut canceled = setup.a_subscription(5);
         canceled.cancel_at_period_end = at_period_end;
         let answer = canceled.clone();
         setup
             .subscriptions
             .expect_cancel_subscription()
-            .withf(move |_, request| {
-                request.id == id
-                    && request.request_id == step
-                    && request.at_period_end == at_period_end
+            .withf(move |_, step, subscription, at_end| {
+                step == "cancel" && *subscription == id && *at_end == at_period_end
             })
             .times(1)
-            .returning(move |_, _| Ok(answer.clone()));
+            .returning(move |_, _, _, _| Ok(answer.clone()));
         let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
         let (plans, _) = setup.plans();
         assert_eq!(
@@ -518,15 +521,15 @@ async fn cancel_and_resume_act_on_the_workspaces_subscription() {
 
     let mut setup = Setup::new();
     setup.subscription_is(5);
-    let (step, id) = (setup.ctx.step("resume"), setup.subscription_id.clone());
+    let id = setup.subscription_id;
     let resumed = setup.a_subscription(5);
     let answer = resumed.clone();
     setup
         .subscriptions
         .expect_resume_subscription()
-        .withf(move |_, request| request.id == id && request.request_id == step)
+        .withf(move |_, step, subscription| step == "resume" && *subscription == id)
         .times(1)
-        .returning(move |_, _| Ok(answer.clone()));
+        .returning(move |_, _, _| Ok(answer.clone()));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     assert_eq!(plans.resume(&ctx, ws).await.unwrap(), resumed);
@@ -539,7 +542,7 @@ async fn cancel_and_resume_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_lookup_subscription()
         .times(2)
-        .returning(|_, _| Err(unavailable()));
+        .returning(|_, _| Err(SubscriptionReadError::Other(unavailable())));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     assert_eq!(
@@ -553,12 +556,7 @@ async fn cancel_and_resume_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_lookup_subscription()
         .times(2)
-        .returning(|_, _| {
-            Ok(billing::Subscription {
-                id: "s".into(),
-                ..Default::default()
-            })
-        });
+        .returning(|_, workspace_id| Ok(a_subscription(Uuid::now_v7().into(), workspace_id, 5)));
     let scheduled = refused(
         RejectionKind::FailedPrecondition,
         "CANCEL_ALREADY_SCHEDULED",
@@ -568,14 +566,14 @@ async fn cancel_and_resume_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_cancel_subscription()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _| Err(SubscriptionChangeError::Refused(answer.clone())));
     let not_scheduled = refused(RejectionKind::FailedPrecondition, "CANCEL_NOT_SCHEDULED");
     let answer = not_scheduled.clone();
     setup
         .subscriptions
         .expect_resume_subscription()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _| Err(SubscriptionChangeError::Refused(answer.clone())));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     assert_eq!(plans.cancel(&ctx, ws, true).await.unwrap_err(), scheduled);

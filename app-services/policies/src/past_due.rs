@@ -2,8 +2,8 @@
 
 use platform::consume::HandlerError;
 use ports_app::{
-    ErrorKind, Mail, MailKind,
-    wire::{billing, identity, workspace},
+    ErrorKind, Mail, MailKind, SubscriptionStatus,
+    wire::{identity, workspace},
 };
 use saas_proto::{
     billing::v1::{SubscriptionPaymentFailed, SubscriptionPeriodEnded, SubscriptionTrialExpired},
@@ -71,24 +71,19 @@ impl Policies {
             _ => return Ok(()),
         };
         let ctx = event_ctx(&envelope)?;
-        payload_id("subscription_id", &subscription_id)?;
+        let subscription_id = payload_id("subscription_id", &subscription_id)?;
         let workspace_id = payload_id("workspace_id", &workspace_id)?;
 
         let subscription = self
             .subscriptions
-            .get_subscription(
-                &ctx,
-                billing::GetSubscriptionRequest {
-                    id: subscription_id,
-                },
-            )
+            .get_subscription(&ctx, subscription_id.into())
             .await
-            .map_err(|e| handler_error(&e))?;
-        if subscription.status() != billing::SubscriptionStatus::PastDue {
+            .map_err(|e| handler_error(e.app_error()))?;
+        if subscription.status != SubscriptionStatus::PastDue {
             tracing::debug!(
                 event_id = %envelope.event_id,
                 %workspace_id,
-                status = ?subscription.status(),
+                status = ?subscription.status,
                 "the subscription is no longer past due; nobody is told"
             );
             return Ok(());

@@ -1,7 +1,7 @@
 //! The seat limit follows the seats.
 
 use platform::consume::HandlerError;
-use ports_app::wire::{billing, workspace};
+use ports_app::wire::workspace;
 use saas_proto::{billing::v1::SubscriptionSeatsChanged, events::v1::EventEnvelope};
 
 use crate::{Policies, SEAT_LIMIT, SEATS_CHANGED, event_ctx, handler_error, payload, payload_id};
@@ -31,7 +31,7 @@ impl Policies {
         let changed: SubscriptionSeatsChanged =
             payload(&envelope, "saas.billing.v1.SubscriptionSeatsChanged")?;
         let workspace_id = payload_id("workspace_id", &changed.workspace_id)?;
-        payload_id("subscription_id", &changed.subscription_id)?;
+        let subscription_id = payload_id("subscription_id", &changed.subscription_id)?;
         if changed.seats < 1 {
             return Err(HandlerError::Permanent(format!(
                 "the event {} carries {} seats",
@@ -40,14 +40,9 @@ impl Policies {
         }
         let subscription = self
             .subscriptions
-            .get_subscription(
-                &ctx,
-                billing::GetSubscriptionRequest {
-                    id: changed.subscription_id.clone(),
-                },
-            )
+            .get_subscription(&ctx, subscription_id.into())
             .await
-            .map_err(|e| handler_error(&e))?;
+            .map_err(|e| handler_error(e.app_error()))?;
         if subscription.seats != changed.seats {
             tracing::debug!(
                 event_id = %envelope.event_id,

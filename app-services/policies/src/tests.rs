@@ -7,8 +7,9 @@ use kernel_domain::RejectionKind;
 use platform::consume::HandlerError;
 use ports_app::{
     AppError, ErrorKind, Mail, MailKind, MockFeeds, MockMailer, MockSubscriptions, MockUsers,
-    MockWorkspaces,
-    wire::{billing, identity, workspace},
+    MockWorkspaces, Subscription, SubscriptionReadError, SubscriptionStatus,
+    types::examples,
+    wire::{identity, workspace},
 };
 use prost::Message as _;
 use saas_proto::{
@@ -271,18 +272,17 @@ impl SeatCase {
 
     /// Billing answers the subscription with `seats`, `times` times.
     fn subscription_has(&self, mocks: &mut Mocks, seats: i32, times: usize) {
-        let id = self.subscription_id.to_string();
-        let answer = billing::Subscription {
-            id: id.clone(),
-            workspace_id: self.workspace_id.to_string(),
+        let id = self.subscription_id;
+        let answer = Subscription {
+            id: id.into(),
             seats,
-            status: billing::SubscriptionStatus::Active as i32,
-            ..Default::default()
+            status: SubscriptionStatus::Active,
+            ..examples::subscription(self.workspace_id.into())
         };
         mocks
             .subscriptions
             .expect_get_subscription()
-            .withf(move |ctx, request| ctx.actor.is_none() && request.id == id)
+            .withf(move |ctx, asked| ctx.actor.is_none() && asked.as_uuid() == id)
             .times(times)
             .returning(move |_, _| Ok(answer.clone()));
     }
@@ -383,7 +383,7 @@ async fn seat_limit_failures_settle_by_their_kind() {
         .subscriptions
         .expect_get_subscription()
         .times(1)
-        .returning(|_, _| Err(timeout()));
+        .returning(|_, _| Err(SubscriptionReadError::Other(timeout())));
     mocks.workspaces.expect_set_seat_limit().never();
     let result = mocks.policies().seat_limit(case.event).await;
     assert!(is_retry(&result, "TIMEOUT"), "{result:?}");
@@ -396,10 +396,10 @@ async fn seat_limit_failures_settle_by_their_kind() {
         .expect_get_subscription()
         .times(1)
         .returning(|_, _| {
-            Err(AppError::not_found(
+            Err(SubscriptionReadError::NotFound(AppError::not_found(
                 "SUBSCRIPTION_NOT_FOUND",
                 "no such subscription",
-            ))
+            )))
         });
     let result = mocks.policies().seat_limit(case.event).await;
     assert!(
@@ -755,18 +755,18 @@ impl PastDueCase {
         ]
     }
 
-    fn status_is(&self, mocks: &mut Mocks, status: billing::SubscriptionStatus) {
-        let id = self.subscription_id.to_string();
+    fn status_is(&self, mocks: &mut Mocks, status: SubscriptionStatus) {
+        let id = self.subscription_id;
         mocks
             .subscriptions
             .expect_get_subscription()
-            .withf(move |_, request| request.id == id)
+            .withf(move |_, asked| asked.as_uuid() == id)
             .times(1)
-            .returning(move |_, request| {
-                Ok(billing::Subscription {
-                    id: request.id.clone(),
-                    status: status as i32,
-                    ..Default::default()
+            .returning(move |_, asked| {
+                Ok(Subscription {
+                    id: asked,
+                    status,
+                    ..examples::subscription(Uuid::now_v7().into())
                 })
             });
     }
@@ -868,7 +868,7 @@ async fn every_owner_is_mailed_when_the_subscription_falls_past_due() {
     let case = PastDueCase::new();
     for event in case.events() {
         let mut mocks = Mocks::default();
-        case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+        case.status_is(&mut mocks, SubscriptionStatus::PastDue);
         let (members, users) = owners_and_a_member();
         let owners = [&members[0].0, &members[2].0, &members[3].0].map(|id| id.to_string());
         case.members_are(&mut mocks, members);
@@ -901,10 +901,7 @@ async fn every_owner_is_mailed_when_the_subscription_falls_past_due() {
 #[tokio::test]
 async fn a_subscription_no_longer_past_due_tells_nobody() {
     let case = PastDueCase::new();
-    for status in [
-        billing::SubscriptionStatus::Active,
-        billing::SubscriptionStatus::Canceled,
-    ] {
+    for status in [SubscriptionStatus::Active, SubscriptionStatus::Canceled] {
         let mut mocks = Mocks::default();
         case.status_is(&mut mocks, status);
         mocks.workspaces.expect_get_workspace().never();
@@ -918,7 +915,7 @@ async fn a_subscription_no_longer_past_due_tells_nobody() {
 async fn owners_are_looked_up_in_batches_of_a_hundred() {
     let case = PastDueCase::new();
     let mut mocks = Mocks::default();
-    case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    case.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let ids: Vec<String> = (0..150).map(|_| Uuid::now_v7().to_string()).collect();
     case.members_are(
         &mut mocks,
@@ -952,7 +949,7 @@ async fn a_mail_that_fails_retries_the_event_and_a_refused_address_is_skipped() 
     // The mailer fails: the event is retried (Owners before may be mailed again).
     let case = PastDueCase::new();
     let mut mocks = Mocks::default();
-    case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    case.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let (members, users) = owners_and_a_member();
     case.members_are(&mut mocks, members);
     users_are(&mut mocks, users);
@@ -970,7 +967,7 @@ async fn a_mail_that_fails_retries_the_event_and_a_refused_address_is_skipped() 
     // An address the mailer refuses is skipped; the others are mailed.
     let case = PastDueCase::new();
     let mut mocks = Mocks::default();
-    case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    case.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let (members, users) = owners_and_a_member();
     case.members_are(&mut mocks, members);
     users_are(&mut mocks, users);
@@ -1003,13 +1000,13 @@ async fn past_due_read_failures_and_bad_payloads() {
         .subscriptions
         .expect_get_subscription()
         .times(1)
-        .returning(|_, _| Err(timeout()));
+        .returning(|_, _| Err(SubscriptionReadError::Other(timeout())));
     let result = mocks.policies().past_due(case.events().remove(1)).await;
     assert!(is_retry(&result, "TIMEOUT"), "{result:?}");
 
     // The workspace is gone: parked.
     let mut mocks = Mocks::default();
-    case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    case.status_is(&mut mocks, SubscriptionStatus::PastDue);
     mocks
         .workspaces
         .expect_get_workspace()
@@ -1021,7 +1018,7 @@ async fn past_due_read_failures_and_bad_payloads() {
 
     // Identity is overloaded: retried.
     let mut mocks = Mocks::default();
-    case.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    case.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let (members, _) = owners_and_a_member();
     case.members_are(&mut mocks, members);
     mocks
@@ -1108,7 +1105,7 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
         1,
     );
     let removal_log = removal_answers(&mut mocks, user_id, |_| Ok(workspace::Workspace::default()));
-    past_due.status_is(&mut mocks, billing::SubscriptionStatus::PastDue);
+    past_due.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let (members, users) = owners_and_a_member();
     // Read by the past-due policy and by the feed policy.
     past_due.members_are_times(&mut mocks, members, 2);

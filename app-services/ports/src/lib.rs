@@ -2,9 +2,15 @@
 //!
 //! Use cases reach the data services only through the traits here: [`Users`] (Identity),
 //! [`Workspaces`] (Workspace), [`Subscriptions`] (Billing) and [`Feeds`] (Notifications),
-//! plus [`Mailer`] for outgoing mail. The traits speak the published language (`saas-proto` messages), so an adapter is a
-//! thin gRPC call ([`grpc`]) and a unit test mocks the trait (`MockUsers`, ... with the
-//! `testsuite` feature).
+//! plus [`Mailer`] for outgoing mail. A unit test mocks the trait (`MockUsers`, ... with the
+//! `testsuite` feature; [`types::examples`] has ready-made values).
+//!
+//! [`Subscriptions`] speaks the application's language ([`types`]): typed ids, the kernel's
+//! `Version` instead of etag strings, plain enums and structs, a step name instead of a
+//! request id, and per method a typed error enum ([`SubscriptionReadError`], ...) whose
+//! variants a use case `match`es on, with `Other` for everything else. Its adapter
+//! ([`grpc::GrpcSubscriptions`]) maps to and from the wire. The other traits still take
+//! and return the published language's messages (`saas-proto`), one thin gRPC call each.
 //!
 //! Every call carries a [`Ctx`]: the acting user, the use case's request id (from which each
 //! step's request id is derived, so a retried use case converges) and a correlation id for
@@ -19,11 +25,16 @@ pub mod grpc;
 pub mod mail;
 mod ports;
 pub mod token;
+pub mod types;
 
 pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
 pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
 pub use mail::{Mail, MailKind, Mailer};
 pub use ports::{FeedWatch, Feeds, Subscriptions, Users, Workspaces};
+pub use types::{
+    Plan, StartTrialError, Subscription, SubscriptionChangeError, SubscriptionId,
+    SubscriptionReadError, SubscriptionStatus, WorkspaceId,
+};
 
 #[cfg(any(test, feature = "testsuite"))]
 pub use mail::MockMailer;

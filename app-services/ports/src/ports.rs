@@ -1,9 +1,15 @@
-//! The data services as the use cases see them: one method per RPC they call, taking the
-//! wire request and a [`Ctx`] (which the adapter turns into call metadata).
+//! The data services as the use cases see them: one method per RPC they call, taking a
+//! [`Ctx`] (which the adapter turns into call metadata). `Subscriptions` speaks the
+//! application's types ([`crate::types`]) and answers a typed error per method; the other
+//! ports still take the wire request.
 
 use async_trait::async_trait;
 
-use crate::wire::{billing, identity, notifications, workspace};
+use crate::types::{
+    Plan, StartTrialError, Subscription, SubscriptionChangeError, SubscriptionId,
+    SubscriptionReadError, WorkspaceId,
+};
+use crate::wire::{identity, notifications, workspace};
 use crate::{AppResult, Ctx};
 
 /// The messages of a feed watch, in order, until the watch ends or fails.
@@ -175,44 +181,65 @@ pub trait Workspaces: Send + Sync + 'static {
 }
 
 /// The Billing data service (`saas.billing.v1.SubscriptionService`).
+///
+/// Commands take the use case's `step` name: the adapter sends [`Ctx::step`] of it as the
+/// command's request id, so a retried use case replays the step instead of repeating it.
+/// Billing decides on the subscription as it finds it (no etag is sent).
 #[cfg_attr(any(test, feature = "testsuite"), mockall::automock)]
 #[async_trait]
 pub trait Subscriptions: Send + Sync + 'static {
+    /// The subscription with this id.
     async fn get_subscription(
         &self,
         ctx: &Ctx,
-        request: billing::GetSubscriptionRequest,
-    ) -> AppResult<billing::Subscription>;
+        id: SubscriptionId,
+    ) -> Result<Subscription, SubscriptionReadError>;
+    /// The workspace's subscription.
     async fn lookup_subscription(
         &self,
         ctx: &Ctx,
-        request: billing::LookupSubscriptionRequest,
-    ) -> AppResult<billing::Subscription>;
+        workspace_id: WorkspaceId,
+    ) -> Result<Subscription, SubscriptionReadError>;
+    /// Starts the sign-up trial of a workspace: Team, 5 seats, 14 days.
     async fn start_trial(
         &self,
         ctx: &Ctx,
-        request: billing::StartTrialRequest,
-    ) -> AppResult<billing::Subscription>;
+        step: &str,
+        workspace_id: WorkspaceId,
+    ) -> Result<Subscription, StartTrialError>;
+    /// Moves to `plan`; Billing checks that it holds `seats_in_use`.
     async fn change_plan(
         &self,
         ctx: &Ctx,
-        request: billing::ChangePlanRequest,
-    ) -> AppResult<billing::Subscription>;
+        step: &str,
+        id: SubscriptionId,
+        plan: Plan,
+        seats_in_use: i32,
+    ) -> Result<Subscription, SubscriptionChangeError>;
+    /// Changes the seats, never below `seats_in_use`.
     async fn change_seats(
         &self,
         ctx: &Ctx,
-        request: billing::ChangeSeatsRequest,
-    ) -> AppResult<billing::Subscription>;
+        step: &str,
+        id: SubscriptionId,
+        seats: i32,
+        seats_in_use: i32,
+    ) -> Result<Subscription, SubscriptionChangeError>;
+    /// Cancels now, or at the period end.
     async fn cancel_subscription(
         &self,
         ctx: &Ctx,
-        request: billing::CancelSubscriptionRequest,
-    ) -> AppResult<billing::Subscription>;
+        step: &str,
+        id: SubscriptionId,
+        at_period_end: bool,
+    ) -> Result<Subscription, SubscriptionChangeError>;
+    /// Undoes a cancel at period end.
     async fn resume_subscription(
         &self,
         ctx: &Ctx,
-        request: billing::ResumeSubscriptionRequest,
-    ) -> AppResult<billing::Subscription>;
+        step: &str,
+        id: SubscriptionId,
+    ) -> Result<Subscription, SubscriptionChangeError>;
 }
 
 /// The Notifications data service (`saas.notifications.v1.FeedService`): each user's feed,

@@ -13,10 +13,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kernel_domain::RejectionKind;
-use ports_app::wire::{billing, identity, workspace};
+use kernel_domain::{Email, Rejection, RejectionKind};
+use ports_app::wire::{identity, workspace};
 use ports_app::{
-    AppError, AppResult, Ctx, Mail, MailKind, Mailer, Subscriptions, Users, Workspaces,
+    AppError, AppResult, Ctx, Mail, MailKind, Mailer, SubscriptionReadError, Subscriptions, Users,
+    Workspaces,
 };
 use uuid::Uuid;
 
@@ -79,14 +80,6 @@ fn workspace_not_found() -> AppError {
 /// What a token whose invitation cannot be found answers, whatever the reason.
 fn invitation_not_found() -> AppError {
     AppError::not_found("INVITATION_NOT_FOUND", "no such invitation")
-}
-
-/// Whether a subscription in this status lets the workspace invite.
-fn may_invite(status: billing::SubscriptionStatus) -> bool {
-    matches!(
-        status,
-        billing::SubscriptionStatus::Trialing | billing::SubscriptionStatus::Active
-    )
 }
 
 /// An email address compared the way Identity and Workspace store it (trimmed, lower-case).
@@ -276,6 +269,9 @@ impl Team {
         role: workspace::Role,
     ) -> AppResult<workspace::Invitation> {
         ctx.user()?;
+        // The whole request first (the role is typed): a malformed address is refused as
+        // the Workspace service words it, before any call.
+        Email::parse(&email).map_err(|error| Rejection::from(error).on_field("email"))?;
         let workspace_id = Uuid::try_parse(&checked.id).map_err(|_| {
             AppError::internal(format!("workspace id {:?} is not a UUID", checked.id))
         })?;
@@ -358,23 +354,17 @@ impl Team {
         };
         match self
             .subscriptions
-            .lookup_subscription(
-                ctx,
-                billing::LookupSubscriptionRequest {
-                    workspace_id: workspace_id.to_string(),
-                },
-            )
+            .lookup_subscription(ctx, workspace_id.into())
             .await
         {
-            Ok(subscription) if may_invite(subscription.status()) => Ok(()),
-            Ok(_) => Err(inactive()),
-            Err(error) if error.is(RejectionKind::NotFound) => Err(inactive()),
-            Err(error) => Err(error),
+            Ok(subscription) if subscription.status.allows_invitations() => Ok(()),
+            Ok(_) | Err(SubscriptionReadError::NotFound(_)) => Err(inactive()),
+            Err(SubscriptionReadError::Other(error)) => Err(error),
         }
     }
 
-    /// The id of the user who holds `email` now, or empty when nobody does. A malformed
-    /// address is left to the invitation itself, which reports it with any other bad field.
+    /// The id of the user who holds `email` now, or empty when nobody does (or Identity
+    /// finds the address malformed: the invitation then decides).
     async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<String> {
         match self
             .users

@@ -1,10 +1,11 @@
 use std::sync::{Arc, Mutex};
 
 use kernel_domain::RejectionKind;
-use ports_app::wire::{billing, identity, workspace};
+use ports_app::types::examples;
+use ports_app::wire::{identity, workspace};
 use ports_app::{
     AppError, Ctx, ErrorKind, Mail, MailKind, MockMailer, MockSubscriptions, MockUsers,
-    MockWorkspaces,
+    MockWorkspaces, Subscription, SubscriptionReadError, SubscriptionStatus,
 };
 use uuid::Uuid;
 
@@ -74,15 +75,10 @@ fn invitation(email: &str, state: workspace::InvitationState) -> workspace::Invi
     }
 }
 
-fn subscription(workspace_id: Uuid, status: billing::SubscriptionStatus) -> billing::Subscription {
-    billing::Subscription {
-        id: Uuid::now_v7().to_string(),
-        workspace_id: workspace_id.to_string(),
-        plan: billing::Plan::Team as i32,
-        seats: 5,
-        status: status as i32,
-        etag: "W/\"v1\"".into(),
-        ..Default::default()
+fn subscription(workspace_id: Uuid, status: SubscriptionStatus) -> Subscription {
+    Subscription {
+        status,
+        ..examples::subscription(workspace_id.into())
     }
 }
 
@@ -478,12 +474,12 @@ impl Invite {
         )
     }
 
-    fn subscription_is(&mut self, status: billing::SubscriptionStatus, times: usize) {
+    fn subscription_is(&mut self, status: SubscriptionStatus, times: usize) {
         let id = self.workspace_id;
         self.mocks
             .subscriptions
             .expect_lookup_subscription()
-            .withf(move |_, request| request.workspace_id == id.to_string())
+            .withf(move |_, workspace_id| workspace_id.as_uuid() == id)
             .times(times)
             .returning(move |_, _| Ok(subscription(id, status)));
     }
@@ -574,10 +570,7 @@ struct InviteOutcome {
 
 #[tokio::test]
 async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed() {
-    for status in [
-        billing::SubscriptionStatus::Trialing,
-        billing::SubscriptionStatus::Active,
-    ] {
+    for status in [SubscriptionStatus::Trialing, SubscriptionStatus::Active] {
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
         invite.subscription_is(status, 1);
@@ -616,7 +609,7 @@ async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed(
 async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
     let mut invite = Invite::new();
     let holder = Uuid::now_v7();
-    invite.subscription_is(billing::SubscriptionStatus::Trialing, 1);
+    invite.subscription_is(SubscriptionStatus::Trialing, 1);
     invite
         .mocks
         .users
@@ -635,11 +628,7 @@ async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
 
 #[tokio::test]
 async fn no_invitation_without_a_trialing_or_active_subscription() {
-    for status in [
-        billing::SubscriptionStatus::PastDue,
-        billing::SubscriptionStatus::Canceled,
-        billing::SubscriptionStatus::Unspecified,
-    ] {
+    for status in [SubscriptionStatus::PastDue, SubscriptionStatus::Canceled] {
         let mut invite = Invite::new();
         invite.subscription_is(status, 1);
         invite.nobody_holds_the_email();
@@ -661,10 +650,10 @@ async fn a_workspace_without_a_subscription_cannot_invite() {
         .expect_lookup_subscription()
         .times(1)
         .returning(|_, _| {
-            Err(AppError::not_found(
+            Err(SubscriptionReadError::NotFound(AppError::not_found(
                 "SUBSCRIPTION_NOT_FOUND",
                 "no such subscription",
-            ))
+            )))
         });
     invite.nobody_holds_the_email();
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
@@ -682,7 +671,7 @@ async fn billing_failures_reach_the_caller_unchanged() {
         .subscriptions
         .expect_lookup_subscription()
         .times(1)
-        .returning(|_, _| Err(unavailable()));
+        .returning(|_, _| Err(SubscriptionReadError::Other(unavailable())));
     invite.nobody_holds_the_email();
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
@@ -693,7 +682,7 @@ async fn billing_failures_reach_the_caller_unchanged() {
 async fn the_seat_limit_is_left_to_the_workspace_service() {
     // The gate's read shows every seat taken; the aggregate decides, atomically.
     let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active, 1);
     invite.nobody_holds_the_email();
     let full = refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED");
     invite.invitation_answers(vec![Err(full.clone())], true);
@@ -711,7 +700,7 @@ async fn the_seat_limit_is_left_to_the_workspace_service() {
 #[tokio::test]
 async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active, 1);
     invite.nobody_holds_the_email();
     invite.invitation_answers(vec![Err(unavailable())], true);
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;
@@ -723,7 +712,7 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     );
 
     let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active, 1);
     invite
         .mocks
         .users
@@ -736,27 +725,23 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
 }
 
 #[tokio::test]
-async fn a_malformed_email_is_reported_by_the_workspace_service() {
+async fn a_malformed_email_is_refused_before_any_call_as_the_workspace_service_words_it() {
     let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 1);
     invite
         .mocks
-        .users
-        .expect_lookup_user()
-        .times(1)
-        .returning(|_, _| {
-            Err(AppError::invalid_field(
-                "INVALID_EMAIL",
-                "email",
-                "not an address",
-            ))
-        });
-    let bad = AppError::invalid_field("INVALID_EMAIL", "email", "the email is not an address");
-    invite.invitation_answers(vec![Err(bad.clone())], true);
+        .subscriptions
+        .expect_lookup_subscription()
+        .never();
+    invite.mocks.users.expect_lookup_user().never();
+    invite.mocks.workspaces.expect_invite_member().never();
     let outcome = invite.run("not an email", workspace::Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err(), bad);
-    assert_eq!(outcome.requests.len(), 1);
-    assert_eq!(outcome.requests[0].invitee_user_id, "");
+    let error = outcome.result.unwrap_err();
+    let expected =
+        kernel_domain::Rejection::from(kernel_domain::Email::parse("not an email").unwrap_err())
+            .on_field("email");
+    assert_eq!(error, AppError::from(expected));
+    assert!(error.is(RejectionKind::InvalidArgument));
+    assert_eq!(error.fields[0].field, "email");
     assert!(outcome.mails.is_empty());
 }
 
@@ -770,7 +755,7 @@ async fn the_workspace_services_refusals_reach_the_caller_unchanged() {
         refused(RejectionKind::Aborted, "CONFLICT"),
     ] {
         let mut invite = Invite::new();
-        invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+        invite.subscription_is(SubscriptionStatus::Active, 1);
         invite.nobody_holds_the_email();
         invite.invitation_answers(vec![Err(refusal.clone())], true);
         let outcome = invite.run("new@example.com", workspace::Role::Member).await;
@@ -785,7 +770,7 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
     for revoke_answer in [Ok(()), Err(unavailable())] {
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
-        invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+        invite.subscription_is(SubscriptionStatus::Active, 1);
         let found = invite.workspace();
         invite.nobody_holds_the_email();
         invite.invitation_answers(vec![Ok(())], true);
@@ -813,7 +798,7 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
 #[tokio::test]
 async fn an_invitation_answer_without_the_invitation_is_an_internal_error() {
     let mut invite = Invite::new();
-    invite.subscription_is(billing::SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active, 1);
     invite.nobody_holds_the_email();
     invite.invitation_answers(vec![Ok(())], false);
     let outcome = invite.run("new@example.com", workspace::Role::Member).await;

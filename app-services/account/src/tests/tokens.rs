@@ -607,6 +607,51 @@ async fn a_malformed_reset_token_is_refused_without_asking_identity() {
 }
 
 #[tokio::test]
+async fn a_malformed_reset_token_and_a_bad_new_password_are_reported_together() {
+    let mut ports = Ports::default();
+    ports.users.expect_complete_password_reset().never();
+
+    let error = ports
+        .account()
+        .complete_password_reset(&Ctx::anonymous(), "garbage".to_owned(), "short".to_owned())
+        .await
+        .expect_err("bad request");
+
+    assert_eq!(
+        error.kind,
+        ErrorKind::Rejected(RejectionKind::InvalidArgument)
+    );
+    assert_eq!(error.code, "INVALID_TOKEN");
+    let fields: Vec<&str> = error.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["token", "new_password"]);
+}
+
+#[tokio::test]
+async fn a_new_password_that_breaks_the_rule_is_refused_as_identity_would_without_asking() {
+    let mut ports = Ports::default();
+    ports.users.expect_complete_password_reset().never();
+    let token = ports_app::token::new_token(Uuid::now_v7());
+
+    let error = ports
+        .account()
+        .complete_password_reset(&Ctx::anonymous(), token, "short".to_owned())
+        .await
+        .expect_err("bad password");
+
+    assert_eq!(
+        error.kind,
+        ErrorKind::Rejected(RejectionKind::InvalidArgument)
+    );
+    assert_eq!(error.code, "INVALID_PASSWORD");
+    assert_eq!(
+        error.message,
+        "the password must be at least 12 characters long"
+    );
+    assert_eq!(error.fields.len(), 1);
+    assert_eq!(error.fields[0].field, "new_password");
+}
+
+#[tokio::test]
 async fn a_reset_token_naming_an_unknown_or_inactive_user_answers_as_a_wrong_token() {
     for refusal in refusals_about_the_user() {
         let ctx = Ctx::anonymous();

@@ -24,12 +24,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use chrono::DateTime;
 use http::{HeaderMap, Method, Request, StatusCode, header};
-use kernel_domain::{ManualClock, Timestamp};
+use kernel_domain::{ManualClock, Timestamp, Version};
 use plan_app::Plans;
-use ports_app::wire::{billing, identity, workspace};
+use ports_app::wire::{identity, workspace};
 use ports_app::{
     AppError, Feeds, Mailer, MockFeeds, MockMailer, MockSubscriptions, MockUsers, MockWorkspaces,
-    Subscriptions, Users, Workspaces,
+    Plan, Subscription, SubscriptionStatus, Subscriptions, Users, Workspaces,
 };
 use serde_json::Value;
 use team_app::Team;
@@ -347,22 +347,22 @@ pub fn workspace(id: Uuid, members: &[(Uuid, workspace::Role)]) -> workspace::Wo
     }
 }
 
-pub fn subscription(workspace_id: Uuid) -> billing::Subscription {
-    billing::Subscription {
-        id: Uuid::now_v7().to_string(),
-        workspace_id: workspace_id.to_string(),
-        plan: billing::Plan::Team as i32,
+pub fn subscription(workspace_id: Uuid) -> Subscription {
+    Subscription {
+        id: Uuid::now_v7().into(),
+        workspace_id: workspace_id.into(),
+        plan: Plan::Team,
         seats: 5,
-        status: billing::SubscriptionStatus::Trialing as i32,
-        trial_end_time: wire_time(14 * 86_400),
+        status: SubscriptionStatus::Trialing,
+        trial_end_time: Some(now() + chrono::Duration::days(14)),
         period_end_time: None,
         cancel_at_period_end: false,
         cancel_time: None,
         monthly_amount_minor: 4_000,
         currency_code: "USD".to_owned(),
-        etag: "W/\"v1\"".to_owned(),
-        create_time: wire_time(-86_400),
-        update_time: wire_time(-86_400),
+        version: Version::INITIAL,
+        create_time: now() - chrono::Duration::days(1),
+        update_time: now() - chrono::Duration::days(1),
     }
 }
 

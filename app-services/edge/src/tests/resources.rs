@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use http::{Method, StatusCode};
 use ports_app::AppError;
 use ports_app::wire::workspace::Role;
-use ports_app::wire::{billing, identity, workspace as ws};
+use ports_app::wire::{identity, workspace as ws};
+use ports_app::{Plan, SubscriptionStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -279,7 +280,7 @@ async fn a_subscription_shows_its_money_and_status_in_json_words() {
     world
         .subscriptions
         .expect_lookup_subscription()
-        .withf(move |_, request| request.workspace_id == id.to_string())
+        .withf(move |_, workspace_id| workspace_id.as_uuid() == id)
         .returning(move |_, _| Ok(subscription(id)));
     let router = world.router();
     let reply = send(
@@ -315,11 +316,11 @@ async fn an_owner_changes_the_plan_by_name() {
     world
         .subscriptions
         .expect_change_plan()
-        .withf(|_, request| request.plan == billing::Plan::Business as i32)
-        .returning(move |_, _| {
+        .withf(|_, _, _, plan, _| *plan == Plan::Business)
+        .returning(move |_, _, _, _, _| {
             let mut changed = subscription(id);
-            changed.plan = billing::Plan::Business as i32;
-            changed.status = billing::SubscriptionStatus::PastDue as i32;
+            changed.plan = Plan::Business;
+            changed.status = SubscriptionStatus::PastDue;
             changed.monthly_amount_minor = 7_500;
             Ok(changed)
         });
@@ -365,7 +366,7 @@ async fn sign_up_answers_201_with_what_it_made_and_no_password() {
     world
         .subscriptions
         .expect_start_trial()
-        .returning(move |_, _| Ok(subscription(workspace_id)));
+        .returning(move |_, _, _| Ok(subscription(workspace_id)));
     let router = world.router();
     let reply = send(
         &router,

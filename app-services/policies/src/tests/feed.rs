@@ -1,5 +1,6 @@
 //! The feed policy: who gets an entry for which event, once per event.
 
+use ports_app::wire::billing;
 use saas_proto::{
     billing::v1::SubscriptionPlanChanged,
     workspace::v1::{WorkspaceMemberJoined, WorkspaceMemberRemoved, WorkspaceRoleChanged},
