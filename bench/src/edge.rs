@@ -25,15 +25,15 @@ use std::{
 };
 
 use access_app::JwtKeys;
+use adapters_app::{
+    grpc::{DataServices, HealthCheck},
+    mail::MemoryMailer,
+};
 use edge_app::{
     EdgeConfig,
     assemble::{Parts, assemble},
 };
 use platform::{db::PoolSize, server::GrpcServer};
-use ports_app::{
-    grpc::{DataServices, HealthCheck},
-    mail::MemoryMailer,
-};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},

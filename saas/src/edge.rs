@@ -4,6 +4,10 @@
 use std::{sync::Arc, time::Duration};
 
 use access_app::JwtKeys;
+use adapters_app::{
+    grpc::{DataServices, HealthCheck, PeerChannels},
+    mail::{FileMailer, SmtpMailer},
+};
 use edge_app::{
     EdgeConfig,
     assemble::{Parts, assemble},
@@ -13,11 +17,7 @@ use edge_app::{
 use kernel_domain::Clock;
 use platform::bus::Subscriber;
 use policies_app::Policies;
-use ports_app::{
-    Mailer,
-    grpc::{DataServices, HealthCheck, PeerChannels},
-    mail::{FileMailer, SmtpMailer},
-};
+use ports_app::Mailer;
 
 use crate::config::Config;
 

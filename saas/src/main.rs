@@ -10,12 +10,12 @@ mod edge;
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
+use adapters_app::grpc::PeerChannels;
 use clap::{Parser, Subcommand, ValueEnum};
 use platform::{
     discovery::{self, PeerSource, Registration, RegistrationConfig, etcd::Etcd},
     server::{GrpcServer, ServerConfig},
 };
-use ports_app::grpc::PeerChannels;
 
 use crate::config::Config;
 
@@ -369,7 +369,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     let edge = if wants(Component::Edge) {
         let local = match &grpc {
             Some((bound, _)) => Some(
-                ports_app::grpc::lazy_channel(&format!("http://{bound}"))
+                adapters_app::grpc::lazy_channel(&format!("http://{bound}"))
                     .map_err(|e| e.to_string())?,
             ),
             None => None,

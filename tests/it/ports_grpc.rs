@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use adapters_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
 use kernel_domain::{RejectionKind, Version};
-use ports_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
 use ports_app::wire::{identity, workspace};
 use ports_app::{
     Ctx, ErrorKind, Plan, StartTrialError, SubscriptionChangeError, SubscriptionReadError,

@@ -10,7 +10,8 @@ use std::{
     time::Duration,
 };
 
-use ports_app::{MailKind, mail::read_mails};
+use adapters_app::mail::read_mails;
+use ports_app::MailKind;
 use saas_tests::{SERVICE_TOKEN, ServerProcess, TestDatabase, eventually, saas_binary, temp_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};

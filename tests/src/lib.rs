@@ -361,7 +361,7 @@ where
     fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
         let request_id = request
             .headers()
-            .get(ports_app::grpc::REQUEST_ID_METADATA)
+            .get(adapters_app::grpc::REQUEST_ID_METADATA)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         self.log.record(request.uri().path(), request_id);
@@ -778,7 +778,7 @@ pub struct System {
     /// Where the HTTP edge listens.
     pub http_addr: SocketAddr,
     /// The mail the application services sent.
-    pub mailer: Arc<ports_app::mail::MemoryMailer>,
+    pub mailer: Arc<adapters_app::mail::MemoryMailer>,
     /// The signing keys, to mint tokens in tests.
     pub keys: Arc<access_app::JwtKeys>,
     /// An HTTP client for the edge.
@@ -802,7 +802,7 @@ impl System {
     pub async fn spawn_with(options: SystemOptions) -> System {
         let data = DataServices::spawn().await;
         let url = format!("http://{}", data.addr);
-        let ports = ports_app::grpc::DataServices::connect_lazy(
+        let ports = adapters_app::grpc::DataServices::connect_lazy(
             &url,
             &url,
             &url,
@@ -811,7 +811,7 @@ impl System {
             Duration::from_secs(10),
         )
         .expect("data service adapters");
-        let health = ports_app::grpc::HealthCheck::connect_lazy(
+        let health = adapters_app::grpc::HealthCheck::connect_lazy(
             &url,
             &url,
             &url,
@@ -819,7 +819,7 @@ impl System {
             Duration::from_secs(2),
         )
         .expect("health check");
-        let mailer = Arc::new(ports_app::mail::MemoryMailer::new());
+        let mailer = Arc::new(adapters_app::mail::MemoryMailer::new());
         let bus_dir = temp_dir("bus");
         let bus: Arc<dyn AnyBus> = match &options.nats_url {
             Some(url) => Arc::new(

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use access_app::{Access, JwtKeys};
 use account_app::Account;
+use adapters_app::grpc::{DataServices, HealthCheck};
 use async_trait::async_trait;
 use kernel_domain::Clock;
 use plan_app::Plans;
 use ports_app::Mailer;
-use ports_app::grpc::{DataServices, HealthCheck};
 use team_app::Team;
 
 use crate::feed::{FeedEvents, FeedState};

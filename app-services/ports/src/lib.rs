@@ -8,38 +8,47 @@
 //! [`Subscriptions`] speaks the application's language ([`types`]): typed ids, the kernel's
 //! `Version` instead of etag strings, plain enums and structs, a step name instead of a
 //! request id, and per method a typed error enum ([`SubscriptionReadError`], ...) whose
-//! variants a use case `match`es on, with `Other` for everything else. Its adapter
-//! ([`grpc::GrpcSubscriptions`]) maps to and from the wire. The other traits still take
-//! and return the published language's messages (`saas-proto`), one thin gRPC call each.
+//! variants a use case `match`es on, with `Other` for everything else. Its adapter (in
+//! `adapters-app`) maps to and from the wire. The other traits still take and return the
+//! published language's messages (`saas-proto`).
 //!
 //! Every call carries a [`Ctx`]: the acting user, the use case's request id (from which each
 //! step's request id is derived, so a retried use case converges) and a correlation id for
 //! logs. Failures come back as [`AppError`], which keeps the data service's stable reason and
 //! field violations and knows its HTTP status.
 //!
-//! **Architecture invariant:** nothing here opens a database; data lives behind gRPC.
+//! **Architecture invariant:** nothing here opens a database or a connection; the adapters
+//! (`adapters-app`) do.
 
+pub mod billing;
 mod context;
 mod error;
-pub mod grpc;
+pub mod identity;
 pub mod mail;
-mod ports;
+pub mod notifications;
 pub mod token;
 pub mod types;
+pub mod workspace;
 
+pub use billing::{
+    Plan, StartTrialError, Subscription, SubscriptionChangeError, SubscriptionReadError,
+    SubscriptionStatus, Subscriptions,
+};
 pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
 pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
+pub use identity::Users;
 pub use mail::{Mail, MailKind, Mailer};
-pub use ports::{FeedWatch, Feeds, Subscriptions, Users, Workspaces};
-pub use types::{
-    Plan, StartTrialError, Subscription, SubscriptionChangeError, SubscriptionId,
-    SubscriptionReadError, SubscriptionStatus, WorkspaceId,
-};
+pub use notifications::{FeedWatch, Feeds};
+pub use types::{SubscriptionId, WorkspaceId};
+pub use workspace::Workspaces;
 
 #[cfg(any(test, feature = "testsuite"))]
 pub use mail::MockMailer;
 #[cfg(any(test, feature = "testsuite"))]
-pub use ports::{MockFeeds, MockSubscriptions, MockUsers, MockWorkspaces};
+pub use {
+    billing::MockSubscriptions, identity::MockUsers, notifications::MockFeeds,
+    workspace::MockWorkspaces,
+};
 
 /// The wire types the ports speak.
 pub mod wire {
