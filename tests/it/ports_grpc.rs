@@ -1,4 +1,4 @@
-//! The gRPC adapters of `ports-app` against the real data services: the acting user and the
+//! The gRPC adapters of `adapters-app` against the real data services: the acting user and the
 //! service credential travel with each call, the data services' refusals arrive as
 //! `AppError`s with their stable reasons and fields, deployment faults are internal, an
 //! unreachable service is `UPSTREAM_UNAVAILABLE`, and readiness follows `grpc.health.v1`.
@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use adapters_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
 use kernel_domain::{RejectionKind, Version};
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    Ctx, ErrorKind, Plan, StartTrialError, SubscriptionChangeError, SubscriptionReadError,
-    SubscriptionStatus, WorkspaceId,
+    Ctx, ErrorKind, NewWorkspace, Plan, Role, StartTrialError, SubscriptionChangeError,
+    SubscriptionReadError, SubscriptionStatus, UserId, WorkspaceChangeError, WorkspaceReadError,
 };
 use saas_tests::{DataServices, SERVICE_TOKEN};
 use uuid::Uuid;
@@ -61,42 +61,67 @@ async fn a_workspace_command_is_made_for_the_acting_user() {
         .unwrap();
     let user_id: Uuid = user.id.parse().unwrap();
 
-    let request = workspace::CreateWorkspaceRequest {
-        request_id: ctx.step("create-workspace"),
+    let new_workspace = NewWorkspace {
         slug: format!("ws-{}", Uuid::now_v7().simple()),
         name: "Acme Corp".into(),
         seat_limit: 3,
     };
+    let actor = ctx.acting_as(user_id);
     let created = ports
         .workspaces
-        .create_workspace(&ctx.acting_as(user_id), request.clone())
+        .create_workspace(&actor, "create-workspace", new_workspace.clone())
         .await
         .unwrap();
     assert_eq!(created.members.len(), 1);
-    assert_eq!(created.members[0].user_id, user.id);
-    assert_eq!(created.members[0].role(), workspace::Role::Owner);
+    assert_eq!(created.members[0].user_id, UserId::from(user_id));
+    assert_eq!(created.members[0].role, Role::Owner);
+    assert_eq!(created.name, "Acme Corp");
+    assert_eq!(created.version, Version::INITIAL);
 
-    // Without an actor the same command is the caller's refusal.
+    // The same step replays; the read answers the same workspace.
+    let replayed = ports
+        .workspaces
+        .create_workspace(&actor, "create-workspace", new_workspace.clone())
+        .await
+        .unwrap();
+    assert_eq!(replayed, created);
+    let read = ports
+        .workspaces
+        .get_workspace(&ctx, created.id)
+        .await
+        .unwrap();
+    assert_eq!(read, created);
+    let unknown = ports
+        .workspaces
+        .get_workspace(&ctx, Uuid::now_v7().into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, WorkspaceReadError::NotFound(_)),
+        "{unknown:?}"
+    );
+
+    // Without an actor the same command is the caller's refusal, for good.
     let error = ports
         .workspaces
         .create_workspace(
             &ctx,
-            workspace::CreateWorkspaceRequest {
-                request_id: ctx.step("create-another"),
+            "create-another",
+            NewWorkspace {
                 slug: format!("ws-{}", Uuid::now_v7().simple()),
-                ..request
+                ..new_workspace
             },
         )
         .await
         .unwrap_err();
-    assert_eq!(
-        error.kind,
-        ErrorKind::Rejected(RejectionKind::Unauthenticated)
+    assert!(
+        matches!(&error, WorkspaceChangeError::Refused(e) if e.code == "ACTOR_REQUIRED"
+            && e.kind == ErrorKind::Rejected(RejectionKind::Unauthenticated)),
+        "{error:?}"
     );
-    assert_eq!(error.code, "ACTOR_REQUIRED");
 
     // The billing adapter reaches its service too, in the application's types.
-    let workspace_id = WorkspaceId::from(Uuid::parse_str(&created.id).unwrap());
+    let workspace_id = created.id;
     let subscription = ports
         .subscriptions
         .start_trial(&ctx, "start-trial", workspace_id)

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use kernel_domain::text::{self, SlugError};
 use kernel_domain::{Clock, Email, RejectionKind, Timestamp};
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    AppError, AppResult, Ctx, ErrorKind, FieldErrors, StartTrialError, Subscription, Subscriptions,
-    Users, WorkspaceId, Workspaces,
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, NewWorkspace, StartTrialError, Subscription,
+    Subscriptions, Users, Workspace, WorkspaceChangeError, WorkspaceId, Workspaces,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -98,7 +98,7 @@ impl SignUpForm {
 #[derive(Debug, Clone)]
 pub struct SignedUp {
     pub user: identity::User,
-    pub workspace: workspace::Workspace,
+    pub workspace: Workspace,
     pub subscription: Subscription,
 }
 
@@ -156,34 +156,31 @@ impl Access {
         let user_id = parse_wire_id("user", &user.id)?;
         let actor = ctx.acting_as(user_id);
 
+        let new_workspace = NewWorkspace {
+            slug: form.workspace_slug,
+            name: form.workspace_name,
+            seat_limit: TRIAL_SEATS,
+        };
         let created = self
             .workspaces
-            .create_workspace(
-                &actor,
-                workspace::CreateWorkspaceRequest {
-                    request_id: ctx.step(STEP_CREATE_WORKSPACE),
-                    slug: form.workspace_slug,
-                    name: form.workspace_name,
-                    seat_limit: TRIAL_SEATS,
-                },
-            )
-            .await
-            .map_err(|error| {
-                error
-                    .renaming_field("slug", "workspace_slug")
-                    .renaming_field("name", "workspace_name")
-            });
+            .create_workspace(&actor, STEP_CREATE_WORKSPACE, new_workspace)
+            .await;
+        // The request names the workspace's fields `workspace_slug` and `workspace_name`.
+        let in_request_terms = |error: AppError| {
+            error
+                .renaming_field("slug", "workspace_slug")
+                .renaming_field("name", "workspace_name")
+        };
         let workspace = match created {
             Ok(workspace) => workspace,
-            Err(error) => {
-                if refused_for_good(&error) {
-                    self.undo_register(ctx, user_id).await;
-                }
-                return Err(error);
+            Err(WorkspaceChangeError::Refused(error) | WorkspaceChangeError::NotFound(error)) => {
+                self.undo_register(ctx, user_id).await;
+                return Err(in_request_terms(error));
             }
+            Err(WorkspaceChangeError::Other(error)) => return Err(in_request_terms(error)),
         };
 
-        let workspace_id = WorkspaceId::from(parse_wire_id("workspace", &workspace.id)?);
+        let workspace_id = workspace.id;
         let started = self
             .subscriptions
             .start_trial(&actor, STEP_START_TRIAL, workspace_id)
@@ -194,14 +191,14 @@ impl Access {
             // workspace must stay.
             Err(StartTrialError::AlreadyStarted(error)) => {
                 tracing::warn!(
-                    workspace = %workspace.id,
+                    workspace = %workspace_id,
                     code = %error.code,
                     "sign-up: the trial was refused because a subscription exists; nothing undone"
                 );
                 return Err(error);
             }
             Err(StartTrialError::Refused(error)) => {
-                self.undo_create_workspace(ctx, &actor, &workspace.id).await;
+                self.undo_create_workspace(&actor, workspace_id).await;
                 self.undo_register(ctx, user_id).await;
                 return Err(error);
             }
@@ -216,19 +213,13 @@ impl Access {
     }
 
     /// Deletes the workspace a failed sign-up created (its trial never started).
-    async fn undo_create_workspace(&self, ctx: &Ctx, actor: &Ctx, workspace_id: &str) {
+    async fn undo_create_workspace(&self, actor: &Ctx, workspace_id: WorkspaceId) {
         let deleted = self
             .workspaces
-            .delete_workspace(
-                actor,
-                workspace::DeleteWorkspaceRequest {
-                    id: workspace_id.to_owned(),
-                    request_id: ctx.step(STEP_UNDO_CREATE_WORKSPACE),
-                    etag: String::new(),
-                },
-            )
+            .delete_workspace(actor, STEP_UNDO_CREATE_WORKSPACE, workspace_id)
             .await;
         if let Err(error) = deleted {
+            let error = error.into_app_error();
             tracing::error!(
                 workspace = %workspace_id,
                 code = %error.code,
@@ -408,18 +399,6 @@ impl Access {
     /// the injected clock) and returns who it is for; `UNAUTHENTICATED` otherwise.
     pub fn authenticate(&self, access_token: &str) -> AppResult<AccessClaims> {
         self.keys.verify_access(access_token, self.clock.now())
-    }
-}
-
-/// Whether a failed step was refused for good, so the steps before it are undone. Not for
-/// good: a timeout or internal failure (the step may have happened), a refusal to retry
-/// later (unavailable, a concurrent change), and a request id already used for a different
-/// request (the step did happen, with other input, under this request id).
-fn refused_for_good(error: &AppError) -> bool {
-    match error.kind {
-        ErrorKind::Rejected(RejectionKind::Unavailable | RejectionKind::Aborted) => false,
-        ErrorKind::Rejected(_) => error.code != "REQUEST_ID_REUSED",
-        ErrorKind::Timeout | ErrorKind::Internal => false,
     }
 }
 

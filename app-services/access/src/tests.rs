@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use kernel_domain::{ManualClock, RejectionKind, Timestamp};
-use ports_app::Subscription;
 use ports_app::types::examples;
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{AppError, ErrorKind, MockSubscriptions, MockUsers, MockWorkspaces};
+use ports_app::{Subscription, Workspace};
 use uuid::Uuid;
 
 use crate::{Access, JwtKeys};
@@ -54,19 +54,10 @@ fn session(id: Uuid, expires: Timestamp) -> identity::Session {
     }
 }
 
-fn a_workspace(id: Uuid, owner: Uuid) -> workspace::Workspace {
-    workspace::Workspace {
-        id: id.to_string(),
-        slug: "acme".to_owned(),
-        name: "Acme".to_owned(),
-        members: vec![workspace::Member {
-            user_id: owner.to_string(),
-            role: workspace::Role::Owner as i32,
-            join_time: None,
-        }],
+fn a_workspace(id: Uuid, owner: Uuid) -> Workspace {
+    Workspace {
         seat_limit: crate::TRIAL_SEATS,
-        seats_in_use: 1,
-        ..Default::default()
+        ..examples::workspace(id.into(), owner.into())
     }
 }
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use kernel_domain::{RejectionKind, text};
 use ports_app::token::{new_token, token_target};
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Mail, MailKind, Mailer, Users, Workspaces,
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Mail, MailKind, Mailer, Role, UserId, Users,
+    Workspace, Workspaces,
 };
 use uuid::Uuid;
 
@@ -269,12 +270,9 @@ impl Account {
     /// happened, and the erased-user policy removes them too.
     pub async fn erase(&self, ctx: &Ctx) -> AppResult<()> {
         let user_id = ctx.user()?;
-        let workspaces = self.user_workspaces(ctx, user_id).await?;
-        let user = user_id.to_string();
-        if let Some(held) = workspaces
-            .iter()
-            .find(|w| is_last_owner_of_others(w, &user))
-        {
+        let workspaces = self.user_workspaces(ctx, user_id.into()).await?;
+        let user = UserId::from(user_id);
+        if let Some(held) = workspaces.iter().find(|w| is_last_owner_of_others(w, user)) {
             tracing::debug!(user = %user_id, workspace = %held.id, "erasure refused: last owner");
             return Err(AppError::rejected(
                 RejectionKind::FailedPrecondition,
@@ -290,7 +288,7 @@ impl Account {
             .erase_user(
                 ctx,
                 identity::EraseUserRequest {
-                    id: user.clone(),
+                    id: user.to_string(),
                     request_id: ctx.step(STEP_ERASE),
                     etag: String::new(),
                 },
@@ -302,18 +300,13 @@ impl Account {
             ..ctx.clone()
         };
         for held in &workspaces {
+            let step = format!("remove-from-{}", held.id);
             let removed = self
                 .workspaces
-                .remove_erased_user(
-                    &system,
-                    workspace::RemoveErasedUserRequest {
-                        id: held.id.clone(),
-                        request_id: ctx.step(&format!("remove-from-{}", held.id)),
-                        user_id: user.clone(),
-                    },
-                )
+                .remove_erased_user(&system, &step, held.id, user)
                 .await;
             if let Err(error) = removed {
+                let error = error.into_app_error();
                 tracing::warn!(
                     user = %user_id,
                     workspace = %held.id,
@@ -327,24 +320,13 @@ impl Account {
     }
 
     /// Every workspace the user is a member of, page after page.
-    async fn user_workspaces(
-        &self,
-        ctx: &Ctx,
-        user_id: Uuid,
-    ) -> AppResult<Vec<workspace::Workspace>> {
+    async fn user_workspaces(&self, ctx: &Ctx, user_id: UserId) -> AppResult<Vec<Workspace>> {
         let mut all = Vec::new();
         let mut page_token = String::new();
         loop {
             let page = self
                 .workspaces
-                .list_user_workspaces(
-                    ctx,
-                    workspace::ListUserWorkspacesRequest {
-                        user_id: user_id.to_string(),
-                        page_size: WORKSPACE_PAGE_SIZE,
-                        page_token: page_token.clone(),
-                    },
-                )
+                .list_user_workspaces(ctx, user_id, WORKSPACE_PAGE_SIZE, page_token.clone())
                 .await?;
             all.extend(page.workspaces);
             if page.next_page_token.is_empty() {
@@ -361,16 +343,13 @@ impl Account {
 }
 
 /// Whether `user` is the only Owner of `workspace` while it has other members.
-fn is_last_owner_of_others(workspace: &workspace::Workspace, user: &str) -> bool {
-    let owner = workspace::Role::Owner as i32;
+fn is_last_owner_of_others(workspace: &Workspace, user: UserId) -> bool {
     let is_owner = workspace
-        .members
-        .iter()
-        .any(|m| m.user_id == user && m.role == owner);
+        .member(user)
+        .is_some_and(|member| member.role == Role::Owner);
     let other_owners = workspace
-        .members
-        .iter()
-        .any(|m| m.user_id != user && m.role == owner);
+        .members_with(Role::Owner)
+        .any(|m| m.user_id != user);
     let other_members = workspace.members.iter().any(|m| m.user_id != user);
     is_owner && !other_owners && other_members
 }

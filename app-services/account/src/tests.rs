@@ -7,8 +7,11 @@ mod tokens;
 use std::sync::Arc;
 
 use kernel_domain::RejectionKind;
-use ports_app::wire::{identity, workspace};
-use ports_app::{AppError, Ctx, ErrorKind, MockMailer, MockUsers, MockWorkspaces};
+use ports_app::types::examples;
+use ports_app::wire::identity;
+use ports_app::{
+    AppError, Ctx, ErrorKind, Member, MockMailer, MockUsers, MockWorkspaces, Role, Workspace,
+};
 use uuid::Uuid;
 
 use crate::Account;
@@ -78,22 +81,22 @@ fn assert_sign_in_required(error: &AppError) {
     assert_eq!(error.code, "UNAUTHENTICATED");
 }
 
-fn member(user_id: &str, role: workspace::Role) -> workspace::Member {
-    workspace::Member {
-        user_id: user_id.to_owned(),
-        role: role as i32,
-        join_time: None,
+fn member(user_id: Uuid, role: Role) -> Member {
+    Member {
+        user_id: user_id.into(),
+        role,
+        join_time: examples::made_at(),
     }
 }
 
-fn a_workspace(slug: &str, members: Vec<workspace::Member>) -> workspace::Workspace {
-    workspace::Workspace {
-        id: Uuid::now_v7().to_string(),
+/// A new workspace `slug` with exactly these members.
+fn a_workspace(slug: &str, members: Vec<Member>) -> Workspace {
+    Workspace {
         slug: slug.to_owned(),
         name: slug.to_owned(),
         seats_in_use: i32::try_from(members.len()).expect("few members"),
         members,
         seat_limit: 5,
-        ..Default::default()
+        ..examples::workspace(Uuid::now_v7().into(), Uuid::now_v7().into())
     }
 }

@@ -225,7 +225,7 @@ fn describe_guard(operation: &mut Operation, guard: Guard) {
             "A signed-in user, or the holder of a single-use stream ticket.".to_owned()
         }
         Guard::Workspace(least) => {
-            let least = role_name(least);
+            let least = least.name();
             extensions = extensions.add("x-least-role", least);
             format!(
                 "A member of the workspace with at least the role `{least}`; anyone else is \
@@ -262,7 +262,7 @@ fn describe_guard(operation: &mut Operation, guard: Guard) {
             .or_insert(RefOr::T(unauthorized));
     }
     if let Guard::Workspace(least) = guard {
-        if least != team_app::Role::Member {
+        if least != ports_app::Role::Member {
             add_problem(
                 operation,
                 "403",
@@ -274,15 +274,6 @@ fn describe_guard(operation: &mut Operation, guard: Guard) {
             "404",
             "Unknown id, or a workspace the caller is not a member of",
         );
-    }
-}
-
-/// The role's name in the document.
-pub(crate) fn role_name(role: team_app::Role) -> &'static str {
-    match role {
-        team_app::Role::Owner => "owner",
-        team_app::Role::Admin => "admin",
-        _ => "member",
     }
 }
 

@@ -24,8 +24,8 @@ use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use kernel_domain::RejectionKind;
-use ports_app::wire::workspace;
 use ports_app::{AppError, Ctx};
+use ports_app::{Workspace, WorkspaceId};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -177,9 +177,9 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub ctx: Ctx,
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     /// The workspace as the check read it.
-    pub workspace: Arc<workspace::Workspace>,
+    pub workspace: Arc<Workspace>,
 }
 
 /// The [`Ctx`] of any request (anonymous on open routes).
@@ -239,6 +239,7 @@ pub(crate) async fn enforce(
                 let workspace_id = params
                     .as_ref()
                     .and_then(|params| path_uuid(params, "workspace_id"))
+                    .map(WorkspaceId::from)
                     .ok_or_else(workspace_not_found)?;
                 let workspace = state
                     .team

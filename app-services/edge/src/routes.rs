@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use axum::routing::MethodRouter;
 use http::Method;
-use team_app::Role;
+use ports_app::Role;
 use utoipa::openapi::path::{PathItem, Paths};
 use utoipa::openapi::{RefOr, schema::Schema};
 use utoipa_axum::router::UtoipaMethodRouter;

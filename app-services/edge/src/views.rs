@@ -9,8 +9,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat};
 use http::{HeaderValue, StatusCode, header};
 use kernel_domain::Timestamp;
-use ports_app::wire::{identity, workspace};
-use ports_app::{Plan, Subscription, SubscriptionStatus};
+use ports_app::wire::identity;
+use ports_app::{
+    Invitation, InvitationState as AppInvitationState, Plan, Role, Subscription,
+    SubscriptionStatus, Workspace,
+};
 use serde::{Deserialize, Serialize};
 use team_app::MemberView;
 use utoipa::ToSchema;
@@ -62,12 +65,22 @@ pub enum RoleName {
     Member,
 }
 
-impl From<RoleName> for workspace::Role {
+impl From<RoleName> for Role {
     fn from(role: RoleName) -> Self {
         match role {
-            RoleName::Owner => workspace::Role::Owner,
-            RoleName::Admin => workspace::Role::Admin,
-            RoleName::Member => workspace::Role::Member,
+            RoleName::Owner => Role::Owner,
+            RoleName::Admin => Role::Admin,
+            RoleName::Member => Role::Member,
+        }
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Owner => RoleName::Owner,
+            Role::Admin => RoleName::Admin,
+            Role::Member => RoleName::Member,
         }
     }
 }
@@ -174,29 +187,19 @@ pub struct WorkspaceView {
     pub update_time: Option<String>,
 }
 
-impl From<&workspace::Workspace> for WorkspaceView {
-    fn from(workspace: &workspace::Workspace) -> Self {
+impl From<&Workspace> for WorkspaceView {
+    fn from(workspace: &Workspace) -> Self {
         WorkspaceView {
-            id: workspace.id.clone(),
+            id: workspace.id.to_string(),
             slug: workspace.slug.clone(),
             name: workspace.name.clone(),
             seat_limit: workspace.seat_limit,
             seats_in_use: workspace.seats_in_use,
             archived: workspace.archived,
-            etag: workspace.etag.clone(),
-            create_time: time(workspace.create_time.as_ref()),
-            update_time: time(workspace.update_time.as_ref()),
+            etag: workspace.version.to_etag(),
+            create_time: Some(app_time(workspace.create_time)),
+            update_time: Some(app_time(workspace.update_time)),
         }
-    }
-}
-
-/// A role as JSON names it (`None`, shown as `null`, if unspecified).
-pub fn role_name(role: workspace::Role) -> Option<RoleName> {
-    match role {
-        workspace::Role::Owner => Some(RoleName::Owner),
-        workspace::Role::Admin => Some(RoleName::Admin),
-        workspace::Role::Member => Some(RoleName::Member),
-        workspace::Role::Unspecified => unspecified("role"),
     }
 }
 
@@ -216,9 +219,9 @@ pub struct MemberJson {
 impl From<&MemberView> for MemberJson {
     fn from(view: &MemberView) -> Self {
         MemberJson {
-            user_id: view.member.user_id.clone(),
-            role: role_name(view.member.role()),
-            join_time: time(view.member.join_time.as_ref()),
+            user_id: view.member.user_id.to_string(),
+            role: Some(view.member.role.into()),
+            join_time: Some(app_time(view.member.join_time)),
             email: view.profile.as_ref().map(|p| p.email.clone()),
             display_name: view.profile.as_ref().map(|p| p.display_name.clone()),
         }
@@ -241,21 +244,20 @@ pub struct InvitationView {
     pub state: Option<InvitationState>,
 }
 
-impl From<&workspace::Invitation> for InvitationView {
-    fn from(invitation: &workspace::Invitation) -> Self {
+impl From<&Invitation> for InvitationView {
+    fn from(invitation: &Invitation) -> Self {
         InvitationView {
-            id: invitation.id.clone(),
+            id: invitation.id.to_string(),
             email: invitation.email.clone(),
-            role: role_name(invitation.role()),
-            inviter_id: invitation.inviter_id.clone(),
-            expire_time: time(invitation.expire_time.as_ref()),
-            state: match invitation.state() {
-                workspace::InvitationState::Pending => Some(InvitationState::Pending),
-                workspace::InvitationState::Accepted => Some(InvitationState::Accepted),
-                workspace::InvitationState::Revoked => Some(InvitationState::Revoked),
-                workspace::InvitationState::Expired => Some(InvitationState::Expired),
-                workspace::InvitationState::Unspecified => unspecified("invitation state"),
-            },
+            role: Some(invitation.role.into()),
+            inviter_id: invitation.inviter_id.to_string(),
+            expire_time: Some(app_time(invitation.expire_time)),
+            state: Some(match invitation.state {
+                AppInvitationState::Pending => InvitationState::Pending,
+                AppInvitationState::Accepted => InvitationState::Accepted,
+                AppInvitationState::Revoked => InvitationState::Revoked,
+                AppInvitationState::Expired => InvitationState::Expired,
+            }),
         }
     }
 }
@@ -389,8 +391,8 @@ impl Resource<UserView> {
 }
 
 impl Resource<WorkspaceView> {
-    pub fn workspace(workspace: &workspace::Workspace) -> Self {
-        Resource::ok(&workspace.etag, WorkspaceView::from(workspace))
+    pub fn workspace(workspace: &Workspace) -> Self {
+        Resource::ok(&workspace.version.to_etag(), WorkspaceView::from(workspace))
     }
 }
 

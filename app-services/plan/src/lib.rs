@@ -15,10 +15,9 @@
 
 use std::sync::Arc;
 
-use ports_app::wire::workspace;
 use ports_app::{
     AppError, AppResult, Ctx, Plan, Subscription, SubscriptionChangeError, Subscriptions,
-    WorkspaceId, Workspaces,
+    Workspace, WorkspaceId, Workspaces,
 };
 
 #[cfg(test)]
@@ -46,19 +45,8 @@ impl Plans {
         }
     }
 
-    async fn workspace(
-        &self,
-        ctx: &Ctx,
-        workspace_id: WorkspaceId,
-    ) -> AppResult<workspace::Workspace> {
-        self.workspaces
-            .get_workspace(
-                ctx,
-                workspace::GetWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                },
-            )
-            .await
+    async fn workspace(&self, ctx: &Ctx, workspace_id: WorkspaceId) -> AppResult<Workspace> {
+        Ok(self.workspaces.get_workspace(ctx, workspace_id).await?)
     }
 
     /// Sets the workspace's seat limit as the system, under the request id of `step`.
@@ -68,18 +56,11 @@ impl Plans {
         workspace_id: WorkspaceId,
         step: &str,
         seat_limit: i32,
-    ) -> AppResult<workspace::Workspace> {
-        self.workspaces
-            .set_seat_limit(
-                &as_system(ctx),
-                workspace::SetSeatLimitRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step(step),
-                    etag: String::new(),
-                    seat_limit,
-                },
-            )
-            .await
+    ) -> AppResult<Workspace> {
+        Ok(self
+            .workspaces
+            .set_seat_limit(&as_system(ctx), step, workspace_id, seat_limit)
+            .await?)
     }
 
     async fn change_subscription_seats(
@@ -165,7 +146,7 @@ impl Plans {
                 self.set_seat_limit(
                     ctx,
                     workspace_id,
-                    &format!("lower-seat-limit/{}", current.etag),
+                    &format!("lower-seat-limit/{}", current.version.to_etag()),
                     seats,
                 )
                 .await?;
@@ -183,7 +164,7 @@ impl Plans {
         &self,
         ctx: &Ctx,
         workspace_id: WorkspaceId,
-        current: workspace::Workspace,
+        current: Workspace,
         subscription: &Subscription,
         seats: i32,
     ) -> AppResult<Subscription> {
@@ -191,7 +172,7 @@ impl Plans {
         let (lowered, changed_limit) = if current.seat_limit == seats {
             (current, false)
         } else {
-            let step = format!("lower-seat-limit/{}", current.etag);
+            let step = format!("lower-seat-limit/{}", current.version.to_etag());
             let lowered = self.set_seat_limit(ctx, workspace_id, &step, seats).await?;
             (lowered, true)
         };
@@ -202,7 +183,7 @@ impl Plans {
             Ok(changed) => Ok(changed),
             Err(error) => {
                 if changed_limit && matches!(error, SubscriptionChangeError::Refused(_)) {
-                    let step = format!("restore-seat-limit/{}", lowered.etag);
+                    let step = format!("restore-seat-limit/{}", lowered.version.to_etag());
                     if let Err(restore_error) = self
                         .set_seat_limit(ctx, workspace_id, &step, previous_limit)
                         .await

@@ -2,11 +2,11 @@ use std::sync::{Arc, Mutex};
 
 use kernel_domain::RejectionKind;
 use kernel_domain::Version;
-use ports_app::wire::workspace;
+use ports_app::types::examples;
 use ports_app::{
-    AppError, Ctx, ErrorKind, MockSubscriptions, MockWorkspaces, Plan, Subscription,
-    SubscriptionChangeError, SubscriptionId, SubscriptionReadError, SubscriptionStatus,
-    WorkspaceId,
+    AppError, Ctx, ErrorKind, MockSubscriptions, MockWorkspaces, Plan, SeatLimitError,
+    Subscription, SubscriptionChangeError, SubscriptionId, SubscriptionReadError,
+    SubscriptionStatus, Workspace, WorkspaceId,
 };
 use uuid::Uuid;
 
@@ -43,14 +43,12 @@ impl Setup {
         )
     }
 
-    fn a_workspace(&self, seat_limit: i32, seats_in_use: i32, etag: &str) -> workspace::Workspace {
-        workspace::Workspace {
-            id: self.workspace_id.to_string(),
-            name: "Acme".into(),
+    fn a_workspace(&self, seat_limit: i32, seats_in_use: i32, etag: &str) -> Workspace {
+        Workspace {
             seat_limit,
             seats_in_use,
-            etag: etag.into(),
-            ..Default::default()
+            version: Version::parse_etag(etag).expect("an etag Workspace issues"),
+            ..examples::workspace(self.workspace_id, Uuid::now_v7().into())
         }
     }
 
@@ -63,7 +61,7 @@ impl Setup {
         let id = self.workspace_id;
         self.workspaces
             .expect_get_workspace()
-            .withf(move |_, request| request.id == id.to_string())
+            .withf(move |_, asked| *asked == id)
             .times(1)
             .returning(move |_, _| Ok(found.clone()));
     }
@@ -79,28 +77,24 @@ impl Setup {
     }
 
     /// The seat limit answers as given for `step`, made by the system for this workspace.
-    fn seat_limit_answers(
-        &mut self,
-        step: &str,
-        limit: i32,
-        answer: Result<workspace::Workspace, AppError>,
-    ) {
+    fn seat_limit_answers(&mut self, step: &str, limit: i32, answer: Result<Workspace, AppError>) {
         let log = self.log.clone();
-        let request_id = self.ctx.step(step);
+        let request_id = self.ctx.request_id;
         let id = self.workspace_id;
         let name = step.to_owned();
+        let answer = answer.map_err(SeatLimitError::from);
         self.workspaces
             .expect_set_seat_limit()
-            .withf(move |ctx, request| {
+            .withf(move |ctx, step, asked, seat_limit| {
                 ctx.actor.is_none()
-                    && request.id == id.to_string()
-                    && request.request_id == request_id
-                    && request.etag.is_empty()
-                    && request.seat_limit == limit
+                    && ctx.request_id == request_id
+                    && step == name
+                    && *asked == id
+                    && *seat_limit == limit
             })
             .times(1)
-            .returning(move |_, _| {
-                log.lock().unwrap().push(format!("{name} {limit}"));
+            .returning(move |_, step, _, _| {
+                log.lock().unwrap().push(format!("{step} {limit}"));
                 answer.clone()
             });
     }
@@ -233,7 +227,7 @@ async fn plan_change_failures_reach_the_caller_unchanged() {
         .workspaces
         .expect_get_workspace()
         .times(1)
-        .returning(|_, _| Err(unavailable()));
+        .returning(|_, _| Err(unavailable().into()));
     let (ctx, ws) = (setup.ctx.clone(), setup.workspace_id);
     let (plans, _) = setup.plans();
     let error = plans.change_plan(&ctx, ws, Plan::Free).await;
@@ -474,7 +468,7 @@ async fn seat_change_reads_that_fail_reach_the_caller_unchanged() {
         .workspaces
         .expect_get_workspace()
         .times(1)
-        .returning(|_, _| Err(unavailable()));
+        .returning(|_, _| Err(unavailable().into()));
     let (result, log) = setup.change_seats(3).await;
     assert_eq!(result.unwrap_err(), unavailable());
     assert!(log.is_empty());

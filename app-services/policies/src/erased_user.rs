@@ -1,10 +1,8 @@
 //! An erased user leaves every workspace.
 
-use kernel_domain::RejectionKind;
 use platform::consume::HandlerError;
-use ports_app::{AppError, Ctx, wire::workspace};
+use ports_app::{AppError, Ctx, UserId, WorkspaceChangeError, WorkspaceId};
 use saas_proto::{events::v1::EventEnvelope, identity::v1::UserErased};
-use uuid::Uuid;
 
 use crate::{ERASED_USER, Policies, USER_ERASED, event_ctx, handler_error, payload, payload_id};
 
@@ -30,23 +28,17 @@ impl Policies {
         }
         let ctx = event_ctx(&envelope)?;
         let erased: UserErased = payload(&envelope, "saas.identity.v1.UserErased")?;
-        let user_id = payload_id("user_id", &erased.user_id)?;
+        let user_id = UserId::from(payload_id("user_id", &erased.user_id)?);
         let held = self
             .user_workspaces(&ctx, user_id)
             .await
             .map_err(|e| handler_error(&e))?;
         let mut failure: Option<HandlerError> = None;
         for workspace_id in held {
+            let step = format!("{ERASED_USER}/{workspace_id}");
             let removed = self
                 .workspaces
-                .remove_erased_user(
-                    &ctx,
-                    workspace::RemoveErasedUserRequest {
-                        id: workspace_id.clone(),
-                        request_id: ctx.step(&format!("{ERASED_USER}/{workspace_id}")),
-                        user_id: user_id.to_string(),
-                    },
-                )
+                .remove_erased_user(&ctx, &step, workspace_id, user_id)
                 .await;
             match removed {
                 Ok(updated) => tracing::debug!(
@@ -56,13 +48,14 @@ impl Policies {
                     archived = updated.archived,
                     "an erased user left a workspace"
                 ),
-                Err(error) if error.is(RejectionKind::NotFound) => tracing::debug!(
+                Err(WorkspaceChangeError::NotFound(_)) => tracing::debug!(
                     event_id = %envelope.event_id,
                     user = %user_id,
                     workspace = %workspace_id,
                     "the workspace of an erased user is gone"
                 ),
                 Err(error) => {
+                    let error = error.into_app_error();
                     tracing::warn!(
                         event_id = %envelope.event_id,
                         user = %user_id,
@@ -84,20 +77,17 @@ impl Policies {
     }
 
     /// The ids of every workspace `user_id` is a member of, page after page.
-    async fn user_workspaces(&self, ctx: &Ctx, user_id: Uuid) -> Result<Vec<String>, AppError> {
+    async fn user_workspaces(
+        &self,
+        ctx: &Ctx,
+        user_id: UserId,
+    ) -> Result<Vec<WorkspaceId>, AppError> {
         let mut ids = Vec::new();
         let mut page_token = String::new();
         loop {
             let page = self
                 .workspaces
-                .list_user_workspaces(
-                    ctx,
-                    workspace::ListUserWorkspacesRequest {
-                        user_id: user_id.to_string(),
-                        page_size: PAGE_SIZE,
-                        page_token: page_token.clone(),
-                    },
-                )
+                .list_user_workspaces(ctx, user_id, PAGE_SIZE, page_token.clone())
                 .await?;
             ids.extend(page.workspaces.into_iter().map(|w| w.id));
             if page.next_page_token.is_empty() {

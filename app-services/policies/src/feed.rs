@@ -2,7 +2,7 @@
 
 use platform::consume::HandlerError;
 use ports_app::{
-    Ctx, ErrorKind,
+    Ctx, Role, Workspace, WorkspaceReadError,
     wire::{billing, notifications, workspace},
 };
 use saas_proto::{
@@ -231,27 +231,15 @@ impl Policies {
         &self,
         ctx: &Ctx,
         workspace_id: Uuid,
-    ) -> Result<Option<workspace::Workspace>, HandlerError> {
+    ) -> Result<Option<Workspace>, HandlerError> {
         match self
             .workspaces
-            .get_workspace(
-                ctx,
-                workspace::GetWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                },
-            )
+            .get_workspace(ctx, workspace_id.into())
             .await
         {
             Ok(held) => Ok(Some(held)),
-            Err(error)
-                if matches!(
-                    error.kind,
-                    ErrorKind::Rejected(kernel_domain::RejectionKind::NotFound)
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(error) => Err(handler_error(&error)),
+            Err(WorkspaceReadError::NotFound(_)) => Ok(None),
+            Err(WorkspaceReadError::Other(error)) => Err(handler_error(&error)),
         }
     }
 
@@ -262,7 +250,7 @@ impl Policies {
         envelope: &EventEnvelope,
         user: Uuid,
         entry: &Entry,
-        held: Option<&workspace::Workspace>,
+        held: Option<&Workspace>,
     ) -> Result<(), HandlerError> {
         let mut details = entry.details.clone();
         if let Some(held) = held {
@@ -285,20 +273,18 @@ impl Policies {
 }
 
 /// The members of `held` in `audience`; nobody when the workspace is gone.
-fn audience(held: Option<&workspace::Workspace>, audience: Audience) -> Vec<Uuid> {
+fn audience(held: Option<&Workspace>, audience: Audience) -> Vec<Uuid> {
     let Some(held) = held else {
         return Vec::new();
     };
+    let least = match audience {
+        Audience::Owners => Role::Owner,
+        Audience::OwnersAndAdmins => Role::Admin,
+    };
     held.members
         .iter()
-        .filter(|member| match audience {
-            Audience::Owners => member.role() == workspace::Role::Owner,
-            Audience::OwnersAndAdmins => matches!(
-                member.role(),
-                workspace::Role::Owner | workspace::Role::Admin
-            ),
-        })
-        .filter_map(|member| Uuid::try_parse(&member.user_id).ok())
+        .filter(|member| member.role >= least)
+        .map(|member| member.user_id.as_uuid())
         .collect()
 }
 

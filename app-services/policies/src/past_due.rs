@@ -1,10 +1,7 @@
 //! A past due subscription notifies the workspace's Owners.
 
 use platform::consume::HandlerError;
-use ports_app::{
-    ErrorKind, Mail, MailKind, SubscriptionStatus,
-    wire::{identity, workspace},
-};
+use ports_app::{ErrorKind, Mail, MailKind, Role, SubscriptionStatus, Workspace, wire::identity};
 use saas_proto::{
     billing::v1::{SubscriptionPaymentFailed, SubscriptionPeriodEnded, SubscriptionTrialExpired},
     events::v1::EventEnvelope,
@@ -90,19 +87,12 @@ impl Policies {
         }
         let held = self
             .workspaces
-            .get_workspace(
-                &ctx,
-                workspace::GetWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                },
-            )
+            .get_workspace(&ctx, workspace_id.into())
             .await
-            .map_err(|e| handler_error(&e))?;
+            .map_err(|e| handler_error(e.app_error()))?;
         let owners: Vec<String> = held
-            .members
-            .iter()
-            .filter(|member| member.role() == workspace::Role::Owner)
-            .map(|member| member.user_id.clone())
+            .members_with(Role::Owner)
+            .map(|member| member.user_id.to_string())
             .collect();
         let mut sent = 0_usize;
         for ids in owners.chunks(BATCH) {
@@ -140,7 +130,7 @@ impl Policies {
 }
 
 /// The `past-due` mail to one Owner of `held`.
-fn past_due_mail(cause: Cause, held: &workspace::Workspace, to: &str) -> Mail {
+fn past_due_mail(cause: Cause, held: &Workspace, to: &str) -> Mail {
     // The name goes into a header: keep it on one line.
     let name: String = held.name.chars().filter(|c| !c.is_control()).collect();
     let what = match cause {

@@ -1,13 +1,10 @@
 //! The seat limit follows the seats.
 
 use platform::consume::HandlerError;
-use ports_app::wire::workspace;
+use ports_app::SeatLimitError;
 use saas_proto::{billing::v1::SubscriptionSeatsChanged, events::v1::EventEnvelope};
 
 use crate::{Policies, SEAT_LIMIT, SEATS_CHANGED, event_ctx, handler_error, payload, payload_id};
-
-/// The refusal of a seat limit below the members and pending invitations.
-const BELOW_SEATS_IN_USE: &str = "SEAT_LIMIT_BELOW_SEATS_IN_USE";
 
 impl Policies {
     /// On `billing.subscription.seats_changed`: sets the seat limit of the subscription's
@@ -55,15 +52,7 @@ impl Policies {
         }
         let set = self
             .workspaces
-            .set_seat_limit(
-                &ctx,
-                workspace::SetSeatLimitRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step(SEAT_LIMIT),
-                    etag: String::new(),
-                    seat_limit: changed.seats,
-                },
-            )
+            .set_seat_limit(&ctx, SEAT_LIMIT, workspace_id.into(), changed.seats)
             .await;
         match set {
             Ok(updated) => {
@@ -75,7 +64,7 @@ impl Policies {
                 );
                 Ok(())
             }
-            Err(error) if error.code == BELOW_SEATS_IN_USE => {
+            Err(SeatLimitError::BelowSeatsInUse(error)) => {
                 tracing::warn!(
                     event_id = %envelope.event_id,
                     %workspace_id,
@@ -86,7 +75,7 @@ impl Policies {
                 );
                 Err(handler_error(&error))
             }
-            Err(error) => Err(handler_error(&error)),
+            Err(error) => Err(handler_error(error.app_error())),
         }
     }
 }

@@ -6,10 +6,9 @@ use std::{
 use kernel_domain::RejectionKind;
 use platform::consume::HandlerError;
 use ports_app::{
-    AppError, ErrorKind, Mail, MailKind, MockFeeds, MockMailer, MockSubscriptions, MockUsers,
-    MockWorkspaces, Subscription, SubscriptionReadError, SubscriptionStatus,
-    types::examples,
-    wire::{identity, workspace},
+    AppError, ErrorKind, Mail, MailKind, Member, MockFeeds, MockMailer, MockSubscriptions,
+    MockUsers, MockWorkspaces, Role, Subscription, SubscriptionReadError, SubscriptionStatus,
+    UserId, Workspace, WorkspaceId, WorkspacePage, types::examples, wire::identity,
 };
 use prost::Message as _;
 use saas_proto::{
@@ -97,6 +96,27 @@ impl Mocks {
             Arc::new(self.mailer),
         )
     }
+}
+
+/// The workspace `id` named `name` with exactly these members (user id, role).
+fn workspace_of(id: Uuid, name: &str, members: &[(Uuid, Role)]) -> Workspace {
+    Workspace {
+        name: name.to_owned(),
+        members: members
+            .iter()
+            .map(|&(user_id, role)| Member {
+                user_id: user_id.into(),
+                role,
+                join_time: examples::made_at(),
+            })
+            .collect(),
+        ..examples::workspace(id.into(), Uuid::now_v7().into())
+    }
+}
+
+/// A workspace `id` as Workspace answers a command.
+fn a_workspace(id: Uuid) -> Workspace {
+    examples::workspace(id.into(), Uuid::now_v7().into())
 }
 
 fn is_permanent(result: &Result<(), HandlerError>, containing: &str) -> bool {
@@ -287,28 +307,27 @@ impl SeatCase {
             .returning(move |_, _| Ok(answer.clone()));
     }
 
-    /// The workspace answers `set_seat_limit` as given, logging each request id.
+    /// The workspace answers `set_seat_limit` as given (an error by its kind), logging
+    /// `<step> <request id> <seat limit>` of each call.
     fn seat_limit_answers(
         &self,
         mocks: &mut Mocks,
         times: usize,
-        answer: Result<workspace::Workspace, AppError>,
+        answer: Result<Workspace, AppError>,
     ) -> Log {
         let log = Log::default();
         let seen = log.clone();
-        let id = self.workspace_id.to_string();
+        let id = WorkspaceId::from(self.workspace_id);
         mocks
             .workspaces
             .expect_set_seat_limit()
-            .withf(move |ctx, request| {
-                ctx.actor.is_none() && request.id == id && request.etag.is_empty()
-            })
+            .withf(move |ctx, _, asked, _| ctx.actor.is_none() && *asked == id)
             .times(times)
-            .returning(move |_, request| {
+            .returning(move |ctx, step, _, seat_limit| {
                 seen.lock()
                     .unwrap()
-                    .push(format!("{} {}", request.request_id, request.seat_limit));
-                answer.clone()
+                    .push(format!("{step} {} {seat_limit}", ctx.step(step)));
+                answer.clone().map_err(Into::into)
             });
         log
     }
@@ -319,10 +338,9 @@ async fn the_seat_limit_follows_the_seats_once_per_event() {
     let case = SeatCase::new(8);
     let mut mocks = Mocks::default();
     case.subscription_has(&mut mocks, 8, 3);
-    let updated = workspace::Workspace {
-        id: case.workspace_id.to_string(),
+    let updated = Workspace {
         seat_limit: 8,
-        ..Default::default()
+        ..a_workspace(case.workspace_id)
     };
     let log = case.seat_limit_answers(&mut mocks, 3, Ok(updated));
     let policies = mocks.policies();
@@ -330,7 +348,7 @@ async fn the_seat_limit_follows_the_seats_once_per_event() {
     // The same event twice (a redelivery): the same request id, so Workspace replays.
     policies.seat_limit(case.event.clone()).await.unwrap();
     policies.seat_limit(case.event.clone()).await.unwrap();
-    let expected = format!("{} 8", step_id(&case.event, SEAT_LIMIT));
+    let expected = format!("{SEAT_LIMIT} {} 8", step_id(&case.event, SEAT_LIMIT));
     assert_eq!(entries(&log), vec![expected.clone(), expected.clone()]);
 
     // Another event with the same seats is another request.
@@ -341,7 +359,8 @@ async fn the_seat_limit_follows_the_seats_once_per_event() {
     policies.seat_limit(other).await.unwrap();
     let third = entries(&log)[2].clone();
     assert_ne!(third, expected);
-    assert!(third.ends_with(" 8"));
+    assert!(third.starts_with(&format!("{SEAT_LIMIT} ")), "{third}");
+    assert!(third.ends_with(" 8"), "{third}");
 }
 
 #[tokio::test]
@@ -370,7 +389,10 @@ async fn a_workspace_using_more_seats_parks_the_event() {
     );
     assert_eq!(
         entries(&log),
-        vec![format!("{} 2", step_id(&case.event, SEAT_LIMIT))]
+        vec![format!(
+            "{SEAT_LIMIT} {} 2",
+            step_id(&case.event, SEAT_LIMIT)
+        )]
     );
 }
 
@@ -497,7 +519,7 @@ fn erased(user_id: Uuid) -> EventEnvelope {
 }
 
 /// The user's workspaces come in pages of the given ids.
-fn workspaces_listed(mocks: &mut Mocks, user_id: Uuid, pages: Vec<Vec<String>>, rounds: usize) {
+fn workspaces_listed(mocks: &mut Mocks, user_id: Uuid, pages: Vec<Vec<Uuid>>, rounds: usize) {
     let count = pages.len();
     for (n, page) in pages.into_iter().enumerate() {
         let token = if n == 0 {
@@ -510,47 +532,42 @@ fn workspaces_listed(mocks: &mut Mocks, user_id: Uuid, pages: Vec<Vec<String>>, 
         } else {
             format!("page-{}", n + 1)
         };
-        let user = user_id.to_string();
+        let user = UserId::from(user_id);
         mocks
             .workspaces
             .expect_list_user_workspaces()
-            .withf(move |ctx, request| {
-                ctx.actor.is_none() && request.user_id == user && request.page_token == token
+            .withf(move |ctx, asked, _, page_token| {
+                ctx.actor.is_none() && *asked == user && *page_token == token
             })
             .times(rounds)
-            .returning(move |_, _| {
-                Ok(workspace::ListUserWorkspacesResponse {
-                    workspaces: page
-                        .iter()
-                        .map(|id| workspace::Workspace {
-                            id: id.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
+            .returning(move |_, _, _, _| {
+                Ok(WorkspacePage {
+                    workspaces: page.iter().map(|&id| a_workspace(id)).collect(),
                     next_page_token: next.clone(),
                 })
             });
     }
 }
 
-/// `remove_erased_user` answers per workspace by `answer`, logging `<workspace> <request id>`.
+/// `remove_erased_user` answers per workspace by `answer` (an error by its kind), logging
+/// `<workspace> <step> <request id>`.
 fn removal_answers(
     mocks: &mut Mocks,
     user_id: Uuid,
-    answer: impl Fn(&str) -> Result<workspace::Workspace, AppError> + Send + 'static,
+    answer: impl Fn(Uuid) -> Result<Workspace, AppError> + Send + 'static,
 ) -> Log {
     let log = Log::default();
     let seen = log.clone();
-    let user = user_id.to_string();
+    let user = UserId::from(user_id);
     mocks
         .workspaces
         .expect_remove_erased_user()
-        .withf(move |ctx, request| ctx.actor.is_none() && request.user_id == user)
-        .returning(move |_, request| {
+        .withf(move |ctx, _, _, asked| ctx.actor.is_none() && *asked == user)
+        .returning(move |ctx, step, id, _| {
             seen.lock()
                 .unwrap()
-                .push(format!("{} {}", request.id, request.request_id));
-            answer(&request.id)
+                .push(format!("{id} {step} {}", ctx.step(step)));
+            answer(id.as_uuid()).map_err(Into::into)
         });
     log
 }
@@ -558,7 +575,7 @@ fn removal_answers(
 #[tokio::test]
 async fn an_erased_user_leaves_every_workspace_once_per_event() {
     let user_id = Uuid::now_v7();
-    let ids: Vec<String> = (0..3).map(|_| Uuid::now_v7().to_string()).collect();
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     let mut mocks = Mocks::default();
     workspaces_listed(
         &mut mocks,
@@ -566,24 +583,22 @@ async fn an_erased_user_leaves_every_workspace_once_per_event() {
         vec![ids[..2].to_vec(), ids[2..].to_vec()],
         2,
     );
-    let log = removal_answers(&mut mocks, user_id, |id| {
-        Ok(workspace::Workspace {
-            id: id.to_owned(),
-            ..Default::default()
-        })
-    });
+    let log = removal_answers(&mut mocks, user_id, |id| Ok(a_workspace(id)));
     let policies = mocks.policies();
     let event = erased(user_id);
     policies.erased_user(event.clone()).await.unwrap();
     let expected: Vec<String> = ids
         .iter()
-        .map(|id| format!("{id} {}", step_id(&event, &format!("{ERASED_USER}/{id}"))))
+        .map(|id| {
+            let step = format!("{ERASED_USER}/{id}");
+            format!("{id} {step} {}", step_id(&event, &step))
+        })
         .collect();
     assert_eq!(entries(&log), expected);
     // Each workspace gets its own request id.
     let request_ids: std::collections::HashSet<&str> = expected
         .iter()
-        .filter_map(|line| line.split(' ').nth(1))
+        .filter_map(|line| line.split(' ').nth(2))
         .collect();
     assert_eq!(request_ids.len(), 3);
 
@@ -604,8 +619,8 @@ async fn a_user_in_no_workspace_needs_nothing() {
 #[tokio::test]
 async fn every_workspace_is_tried_and_a_transient_failure_wins() {
     let user_id = Uuid::now_v7();
-    let ids: Vec<String> = (0..4).map(|_| Uuid::now_v7().to_string()).collect();
-    let (gone, stuck, busy) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let (gone, stuck, busy) = (ids[0], ids[1], ids[2]);
     let mut mocks = Mocks::default();
     workspaces_listed(&mut mocks, user_id, vec![ids.clone()], 1);
     let log = removal_answers(&mut mocks, user_id, move |id| {
@@ -616,7 +631,7 @@ async fn every_workspace_is_tried_and_a_transient_failure_wins() {
         } else if id == busy {
             Err(unavailable())
         } else {
-            Ok(workspace::Workspace::default())
+            Ok(a_workspace(id))
         }
     });
     let result = mocks.policies().erased_user(erased(user_id)).await;
@@ -626,8 +641,8 @@ async fn every_workspace_is_tried_and_a_transient_failure_wins() {
     // Without the transient failure, the permanent one parks the event; a workspace that is
     // gone alone is no failure.
     let user_id = Uuid::now_v7();
-    let ids: Vec<String> = (0..3).map(|_| Uuid::now_v7().to_string()).collect();
-    let (gone, stuck) = (ids[0].clone(), ids[1].clone());
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let (gone, stuck) = (ids[0], ids[1]);
     let mut mocks = Mocks::default();
     workspaces_listed(&mut mocks, user_id, vec![ids.clone()], 1);
     let log = removal_answers(&mut mocks, user_id, move |id| {
@@ -636,7 +651,7 @@ async fn every_workspace_is_tried_and_a_transient_failure_wins() {
         } else if id == stuck {
             Err(refused(RejectionKind::InvalidArgument, "REQUEST_ID_REUSED"))
         } else {
-            Ok(workspace::Workspace::default())
+            Ok(a_workspace(id))
         }
     });
     let result = mocks.policies().erased_user(erased(user_id)).await;
@@ -645,12 +660,7 @@ async fn every_workspace_is_tried_and_a_transient_failure_wins() {
 
     let user_id = Uuid::now_v7();
     let mut mocks = Mocks::default();
-    workspaces_listed(
-        &mut mocks,
-        user_id,
-        vec![vec![Uuid::now_v7().to_string()]],
-        1,
-    );
+    workspaces_listed(&mut mocks, user_id, vec![vec![Uuid::now_v7()]], 1);
     removal_answers(&mut mocks, user_id, |_| {
         Err(AppError::not_found("WORKSPACE_NOT_FOUND", "gone"))
     });
@@ -665,7 +675,7 @@ async fn erased_user_read_failures_and_bad_payloads() {
         .workspaces
         .expect_list_user_workspaces()
         .times(1)
-        .returning(|_, _| Err(timeout()));
+        .returning(|_, _, _, _| Err(timeout()));
     mocks.workspaces.expect_remove_erased_user().never();
     let result = mocks.policies().erased_user(erased(user_id)).await;
     assert!(is_retry(&result, "TIMEOUT"), "{result:?}");
@@ -676,8 +686,8 @@ async fn erased_user_read_failures_and_bad_payloads() {
         .workspaces
         .expect_list_user_workspaces()
         .times(2)
-        .returning(|_, _| {
-            Ok(workspace::ListUserWorkspacesResponse {
+        .returning(|_, _, _, _| {
+            Ok(WorkspacePage {
                 workspaces: Vec::new(),
                 next_page_token: "again".into(),
             })
@@ -778,26 +788,16 @@ impl PastDueCase {
 
     /// The workspace has these members (user id, role), read `times` times.
     fn members_are_times(&self, mocks: &mut Mocks, members: Members, times: usize) {
-        let id = self.workspace_id.to_string();
+        let id = self.workspace_id;
         mocks
             .workspaces
             .expect_get_workspace()
-            .withf(move |_, request| request.id == id)
+            .withf(move |_, asked| asked.as_uuid() == id)
             .times(times)
-            .returning(move |_, request| {
-                Ok(workspace::Workspace {
-                    id: request.id.clone(),
+            .returning(move |_, _| {
+                Ok(Workspace {
                     slug: "engines".into(),
-                    name: "Analytical\nEngines".into(),
-                    members: members
-                        .iter()
-                        .map(|(user_id, role)| workspace::Member {
-                            user_id: user_id.clone(),
-                            role: *role as i32,
-                            join_time: None,
-                        })
-                        .collect(),
-                    ..Default::default()
+                    ..workspace_of(id, "Analytical\nEngines", &members)
                 })
             });
     }
@@ -842,23 +842,23 @@ fn mails_answer(
 }
 
 /// Members as (user id, role) and users as (user id, email).
-type Members = Vec<(String, workspace::Role)>;
+type Members = Vec<(Uuid, Role)>;
 type Known = Vec<(String, String)>;
 
 fn owners_and_a_member() -> (Members, Known) {
-    let ids: Vec<String> = (0..4).map(|_| Uuid::now_v7().to_string()).collect();
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
     let members = vec![
-        (ids[0].clone(), workspace::Role::Owner),
-        (ids[1].clone(), workspace::Role::Member),
-        (ids[2].clone(), workspace::Role::Owner),
-        (ids[3].clone(), workspace::Role::Owner),
+        (ids[0], Role::Owner),
+        (ids[1], Role::Member),
+        (ids[2], Role::Owner),
+        (ids[3], Role::Owner),
     ];
     let users = vec![
-        (ids[0].clone(), "ada@example.com".to_owned()),
-        (ids[1].clone(), "member@example.com".to_owned()),
-        (ids[2].clone(), "grace@example.com".to_owned()),
+        (ids[0].to_string(), "ada@example.com".to_owned()),
+        (ids[1].to_string(), "member@example.com".to_owned()),
+        (ids[2].to_string(), "grace@example.com".to_owned()),
         // Erased: no address.
-        (ids[3].clone(), String::new()),
+        (ids[3].to_string(), String::new()),
     ];
     (members, users)
 }
@@ -916,18 +916,16 @@ async fn owners_are_looked_up_in_batches_of_a_hundred() {
     let case = PastDueCase::new();
     let mut mocks = Mocks::default();
     case.status_is(&mut mocks, SubscriptionStatus::PastDue);
-    let ids: Vec<String> = (0..150).map(|_| Uuid::now_v7().to_string()).collect();
+    let ids: Vec<Uuid> = (0..150).map(|_| Uuid::now_v7()).collect();
     case.members_are(
         &mut mocks,
-        ids.iter()
-            .map(|id| (id.clone(), workspace::Role::Owner))
-            .collect(),
+        ids.iter().map(|&id| (id, Role::Owner)).collect(),
     );
     let asked = users_are(
         &mut mocks,
         ids.iter()
             .enumerate()
-            .map(|(n, id)| (id.clone(), format!("owner{n}@example.com")))
+            .map(|(n, id)| (id.to_string(), format!("owner{n}@example.com")))
             .collect(),
     );
     let sent = mails_answer(&mut mocks, |_| Ok(()));
@@ -1011,7 +1009,7 @@ async fn past_due_read_failures_and_bad_payloads() {
         .workspaces
         .expect_get_workspace()
         .times(1)
-        .returning(|_, _| Err(AppError::not_found("WORKSPACE_NOT_FOUND", "gone")));
+        .returning(|_, _| Err(AppError::not_found("WORKSPACE_NOT_FOUND", "gone").into()));
     mocks.mailer.expect_send().never();
     let result = mocks.policies().past_due(case.events().remove(2)).await;
     assert!(is_permanent(&result, "WORKSPACE_NOT_FOUND"), "{result:?}");
@@ -1097,14 +1095,9 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
     let past_due = PastDueCase::new();
     let mut mocks = Mocks::default();
     seats.subscription_has(&mut mocks, 8, 1);
-    let seat_log = seats.seat_limit_answers(&mut mocks, 1, Ok(workspace::Workspace::default()));
-    workspaces_listed(
-        &mut mocks,
-        user_id,
-        vec![vec![Uuid::now_v7().to_string()]],
-        1,
-    );
-    let removal_log = removal_answers(&mut mocks, user_id, |_| Ok(workspace::Workspace::default()));
+    let seat_log = seats.seat_limit_answers(&mut mocks, 1, Ok(a_workspace(seats.workspace_id)));
+    workspaces_listed(&mut mocks, user_id, vec![vec![Uuid::now_v7()]], 1);
+    let removal_log = removal_answers(&mut mocks, user_id, |id| Ok(a_workspace(id)));
     past_due.status_is(&mut mocks, SubscriptionStatus::PastDue);
     let (members, users) = owners_and_a_member();
     // Read by the past-due policy and by the feed policy.
@@ -1113,13 +1106,13 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
     let sent = mails_answer(&mut mocks, |_| Ok(()));
     // The feed policy reads the seat event's workspace (gone: nobody to tell) and appends an
     // entry for each of the three Owners of the past-due workspace.
-    let seats_workspace = seats.workspace_id.to_string();
+    let seats_workspace = WorkspaceId::from(seats.workspace_id);
     mocks
         .workspaces
         .expect_get_workspace()
-        .withf(move |_, request| request.id == seats_workspace)
+        .withf(move |_, asked| *asked == seats_workspace)
         .times(1)
-        .returning(|_, _| Err(refused(RejectionKind::NotFound, "WORKSPACE_NOT_FOUND")));
+        .returning(|_, _| Err(refused(RejectionKind::NotFound, "WORKSPACE_NOT_FOUND").into()));
     let appended = Log::default();
     let seen = appended.clone();
     mocks

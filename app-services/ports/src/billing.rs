@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use kernel_domain::{RejectionKind, Timestamp, Version};
 
-use crate::types::{SubscriptionId, WorkspaceId, port_error, refused_for_good};
+use crate::types::{SubscriptionId, WorkspaceId, port_error, refused_for_good, surely_refused};
 use crate::{AppError, Ctx};
 
 /// The plan catalogue.
@@ -110,10 +110,7 @@ impl From<AppError> for StartTrialError {
     fn from(error: AppError) -> Self {
         if error.is(RejectionKind::AlreadyExists) {
             StartTrialError::AlreadyStarted(error)
-        } else if refused_for_good(&error)
-            && !error.is(RejectionKind::Aborted)
-            && error.code != "REQUEST_ID_REUSED"
-        {
+        } else if surely_refused(&error) {
             StartTrialError::Refused(error)
         } else {
             StartTrialError::Other(error)

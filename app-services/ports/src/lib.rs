@@ -39,8 +39,11 @@ pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
 pub use identity::Users;
 pub use mail::{Mail, MailKind, Mailer};
 pub use notifications::{FeedWatch, Feeds};
-pub use types::{SubscriptionId, WorkspaceId};
-pub use workspace::Workspaces;
+pub use types::{InvitationId, SubscriptionId, UserId, WorkspaceId};
+pub use workspace::{
+    Acceptance, Invitation, InvitationState, Member, NewInvitation, NewWorkspace, Role,
+    SeatLimitError, Workspace, WorkspaceChangeError, WorkspacePage, WorkspaceReadError, Workspaces,
+};
 
 #[cfg(any(test, feature = "testsuite"))]
 pub use mail::MockMailer;

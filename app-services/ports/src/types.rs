@@ -17,6 +17,14 @@ kernel_domain::entity_id!(
     /// A workspace's subscription.
     SubscriptionId
 );
+kernel_domain::entity_id!(
+    /// A user, as Identity knows them.
+    UserId
+);
+kernel_domain::entity_id!(
+    /// An invitation to a workspace.
+    InvitationId
+);
 
 /// Declares a port's error enum: the outcomes a use case tells apart, then `Other`, the
 /// catch-all for everything else (timeouts, an unreachable or overloaded service, internal
@@ -71,12 +79,22 @@ pub(crate) fn refused_for_good(error: &AppError) -> bool {
     matches!(error.kind, ErrorKind::Rejected(kind) if kind != RejectionKind::Unavailable)
 }
 
+/// Whether an answer surely refuses a command for good: asking again changes nothing and
+/// the command was not carried out. A conflict (`ABORTED`) and a request id already used
+/// for another request (`REQUEST_ID_REUSED`) leave open whether an earlier attempt did it.
+pub(crate) fn surely_refused(error: &AppError) -> bool {
+    refused_for_good(error)
+        && !error.is(RejectionKind::Aborted)
+        && error.code != "REQUEST_ID_REUSED"
+}
+
 /// Examples of the application's types for other crates' tests.
 #[cfg(any(test, feature = "testsuite"))]
 pub mod examples {
     use super::*;
 
     pub use crate::billing::examples::*;
+    pub use crate::workspace::examples::*;
 
     /// 2026-01-01T00:00:00Z, the time every example was made.
     pub fn made_at() -> Timestamp {

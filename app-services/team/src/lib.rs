@@ -14,10 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kernel_domain::{Email, Rejection, RejectionKind};
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    AppError, AppResult, Ctx, Mail, MailKind, Mailer, SubscriptionReadError, Subscriptions, Users,
-    Workspaces,
+    Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, Mail,
+    MailKind, Mailer, Member, NewInvitation, Role, SubscriptionReadError, Subscriptions, UserId,
+    Users, Workspace, WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
 };
 use uuid::Uuid;
 
@@ -27,38 +28,10 @@ mod tests;
 /// How many users Identity returns in one batch read.
 const USER_BATCH: usize = 100;
 
-/// The least role a route needs, ordered Member < Admin < Owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    /// The role a member holds on the wire; `None` for a value that names no role.
-    fn from_wire(role: workspace::Role) -> Option<Role> {
-        match role {
-            workspace::Role::Owner => Some(Role::Owner),
-            workspace::Role::Admin => Some(Role::Admin),
-            workspace::Role::Member => Some(Role::Member),
-            workspace::Role::Unspecified => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-}
-
 /// A member with their profile from Identity.
 #[derive(Debug, Clone)]
 pub struct MemberView {
-    pub member: workspace::Member,
+    pub member: Member,
     /// `None` when Identity no longer knows the user. Other members see no one's sessions:
     /// the profile comes without them.
     pub profile: Option<identity::User>,
@@ -87,16 +60,16 @@ fn same_email(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
-fn role_in_words(role: workspace::Role) -> &'static str {
+fn role_in_words(role: Role) -> &'static str {
     match role {
-        workspace::Role::Owner => "an owner",
-        workspace::Role::Admin => "an admin",
-        workspace::Role::Member | workspace::Role::Unspecified => "a member",
+        Role::Owner => "an owner",
+        Role::Admin => "an admin",
+        Role::Member => "a member",
     }
 }
 
 /// The invitation mail: it names the workspace and carries the token.
-fn invitation_mail(to: String, workspace_name: &str, role: workspace::Role, token: String) -> Mail {
+fn invitation_mail(to: String, workspace_name: &str, role: Role, token: String) -> Mail {
     Mail {
         kind: MailKind::Invitation,
         to,
@@ -132,38 +105,24 @@ impl Team {
     pub async fn authorize(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         at_least: Role,
-    ) -> AppResult<workspace::Workspace> {
-        let user = ctx.user()?;
-        let found = self
-            .workspaces
-            .get_workspace(
-                ctx,
-                workspace::GetWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                },
-            )
-            .await
-            .map_err(|error| {
-                if error.is(RejectionKind::NotFound) {
-                    workspace_not_found()
-                } else {
-                    error
-                }
-            })?;
-        let member = found
-            .members
-            .iter()
-            .find(|member| Uuid::try_parse(&member.user_id).is_ok_and(|id| id == user))
-            .ok_or_else(workspace_not_found)?;
-        match Role::from_wire(member.role()) {
-            Some(role) if role >= at_least => Ok(found),
-            _ => Err(AppError::rejected(
+    ) -> AppResult<Workspace> {
+        let user = UserId::from(ctx.user()?);
+        let found = match self.workspaces.get_workspace(ctx, workspace_id).await {
+            Ok(found) => found,
+            Err(WorkspaceReadError::NotFound(_)) => return Err(workspace_not_found()),
+            Err(WorkspaceReadError::Other(error)) => return Err(error),
+        };
+        let member = found.member(user).ok_or_else(workspace_not_found)?;
+        if member.role >= at_least {
+            Ok(found)
+        } else {
+            Err(AppError::rejected(
                 RejectionKind::PermissionDenied,
                 "ROLE_REQUIRED",
                 format!("this needs the {} role", at_least.name()),
-            )),
+            ))
         }
     }
 
@@ -173,17 +132,10 @@ impl Team {
         ctx: &Ctx,
         page_size: i32,
         page_token: String,
-    ) -> AppResult<workspace::ListUserWorkspacesResponse> {
+    ) -> AppResult<WorkspacePage> {
         let user = ctx.user()?;
         self.workspaces
-            .list_user_workspaces(
-                ctx,
-                workspace::ListUserWorkspacesRequest {
-                    user_id: user.to_string(),
-                    page_size,
-                    page_token,
-                },
-            )
+            .list_user_workspaces(ctx, user.into(), page_size, page_token)
             .await
     }
 
@@ -191,35 +143,24 @@ impl Team {
     pub async fn rename(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: String,
-    ) -> AppResult<workspace::Workspace> {
+    ) -> AppResult<Workspace> {
         ctx.user()?;
-        self.workspaces
-            .rename_workspace(
-                ctx,
-                workspace::RenameWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("rename"),
-                    etag: String::new(),
-                    name,
-                },
-            )
-            .await
+        Ok(self
+            .workspaces
+            .rename_workspace(ctx, "rename", workspace_id, name)
+            .await?)
     }
 
     /// The members of an (already authorized) workspace with their profiles, in the
     /// workspace's member order.
-    pub async fn members(
-        &self,
-        ctx: &Ctx,
-        workspace: &workspace::Workspace,
-    ) -> AppResult<Vec<MemberView>> {
+    pub async fn members(&self, ctx: &Ctx, workspace: &Workspace) -> AppResult<Vec<MemberView>> {
         let mut profiles: HashMap<Uuid, identity::User> = HashMap::new();
         let ids: Vec<String> = workspace
             .members
             .iter()
-            .map(|member| member.user_id.clone())
+            .map(|member| member.user_id.to_string())
             .collect();
         for batch in ids.chunks(USER_BATCH) {
             let found = self
@@ -243,9 +184,7 @@ impl Team {
             .iter()
             .map(|member| MemberView {
                 member: member.clone(),
-                profile: Uuid::try_parse(&member.user_id)
-                    .ok()
-                    .and_then(|id| profiles.get(&id).cloned()),
+                profile: profiles.get(&member.user_id.as_uuid()).cloned(),
             })
             .collect())
     }
@@ -264,48 +203,37 @@ impl Team {
     pub async fn invite(
         &self,
         ctx: &Ctx,
-        checked: &workspace::Workspace,
+        checked: &Workspace,
         email: String,
-        role: workspace::Role,
-    ) -> AppResult<workspace::Invitation> {
+        role: Role,
+    ) -> AppResult<Invitation> {
         ctx.user()?;
         // The whole request first (the role is typed): a malformed address is refused as
         // the Workspace service words it, before any call.
         Email::parse(&email).map_err(|error| Rejection::from(error).on_field("email"))?;
-        let workspace_id = Uuid::try_parse(&checked.id).map_err(|_| {
-            AppError::internal(format!("workspace id {:?} is not a UUID", checked.id))
-        })?;
-        let token = ports_app::token::new_token(workspace_id);
+        let workspace_id = checked.id;
+        let token = ports_app::token::new_token(workspace_id.as_uuid());
         let (allowed, invitee) = futures::join!(
             self.ensure_subscription_allows_invitations(ctx, workspace_id),
             self.account_holding(ctx, &email),
         );
         allowed?;
-        let request = workspace::InviteMemberRequest {
-            id: workspace_id.to_string(),
-            request_id: ctx.step("invite"),
-            etag: String::new(),
+        let invitation = NewInvitation {
             email: email.clone(),
-            role: role as i32,
+            role,
             token: token.clone(),
-            invitee_user_id: invitee?,
+            invitee: invitee?,
         };
-        let made = self.workspaces.invite_member(ctx, request).await?;
-        let name = made
-            .workspace
-            .as_ref()
-            .map_or_else(|| checked.name.clone(), |ws| ws.name.clone());
-        let invitation = made.invitation.ok_or_else(|| {
-            AppError::internal(format!(
-                "invite to workspace {workspace_id} answered without the invitation"
-            ))
-        })?;
+        let (workspace, invitation) = self
+            .workspaces
+            .invite_member(ctx, "invite", workspace_id, invitation)
+            .await?;
         let to = if invitation.email.is_empty() {
             email
         } else {
             invitation.email.clone()
         };
-        let mail = invitation_mail(to, &name, invitation.role(), token);
+        let mail = invitation_mail(to, &workspace.name, invitation.role, token);
         if let Err(error) = self.mailer.send(mail).await {
             tracing::warn!(
                 %workspace_id,
@@ -315,15 +243,7 @@ impl Team {
             );
             let withdrawn = self
                 .workspaces
-                .revoke_invitation(
-                    ctx,
-                    workspace::RevokeInvitationRequest {
-                        id: workspace_id.to_string(),
-                        request_id: ctx.step("revoke-unsent"),
-                        etag: String::new(),
-                        invitation_id: invitation.id.clone(),
-                    },
-                )
+                .revoke_invitation(ctx, "revoke-unsent", workspace_id, invitation.id)
                 .await;
             if let Err(revoke_error) = withdrawn {
                 tracing::error!(
@@ -343,7 +263,7 @@ impl Team {
     async fn ensure_subscription_allows_invitations(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
     ) -> AppResult<()> {
         let inactive = || {
             AppError::rejected(
@@ -354,7 +274,7 @@ impl Team {
         };
         match self
             .subscriptions
-            .lookup_subscription(ctx, workspace_id.into())
+            .lookup_subscription(ctx, workspace_id)
             .await
         {
             Ok(subscription) if subscription.status.allows_invitations() => Ok(()),
@@ -365,7 +285,7 @@ impl Team {
 
     /// The id of the user who holds `email` now, or empty when nobody does (or Identity
     /// finds the address malformed: the invitation then decides).
-    async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<String> {
+    async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<Option<UserId>> {
         match self
             .users
             .lookup_user(
@@ -376,12 +296,14 @@ impl Team {
             )
             .await
         {
-            Ok(user) => Ok(user.id),
+            Ok(user) => Uuid::try_parse(&user.id)
+                .map(|id| Some(UserId::from(id)))
+                .map_err(|_| AppError::internal(format!("user id {:?} is not a UUID", user.id))),
             Err(error)
                 if error.is(RejectionKind::NotFound)
                     || error.is(RejectionKind::InvalidArgument) =>
             {
-                Ok(String::new())
+                Ok(None)
             }
             Err(error) => Err(error),
         }
@@ -392,8 +314,8 @@ impl Team {
     /// The token names the workspace; the invitation is the pending one sent to the email
     /// Identity knows for the user. An unknown workspace answers like a missing invitation
     /// (`INVITATION_NOT_FOUND`), so a token cannot tell which workspaces exist.
-    pub async fn accept(&self, ctx: &Ctx, token: String) -> AppResult<workspace::Workspace> {
-        let workspace_id = ports_app::token::token_target("token", &token)?;
+    pub async fn accept(&self, ctx: &Ctx, token: String) -> AppResult<Workspace> {
+        let workspace_id = WorkspaceId::from(ports_app::token::token_target("token", &token)?);
         let user_id = ctx.user()?;
         let user = self
             .users
@@ -413,123 +335,80 @@ impl Team {
                 "only an active account can accept an invitation",
             ));
         }
-        let found = self
-            .workspaces
-            .get_workspace(
-                ctx,
-                workspace::GetWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                },
-            )
-            .await
-            .map_err(|error| {
-                if error.is(RejectionKind::NotFound) {
-                    invitation_not_found()
-                } else {
-                    error
-                }
-            })?;
+        let found = match self.workspaces.get_workspace(ctx, workspace_id).await {
+            Ok(found) => found,
+            Err(WorkspaceReadError::NotFound(_)) => return Err(invitation_not_found()),
+            Err(WorkspaceReadError::Other(error)) => return Err(error),
+        };
         let invitation = found
             .invitations
             .iter()
             .find(|invitation| {
-                invitation.state() == workspace::InvitationState::Pending
+                invitation.state == InvitationState::Pending
                     && !user.email.is_empty()
                     && same_email(&invitation.email, &user.email)
             })
             .ok_or_else(invitation_not_found)?;
-        self.workspaces
-            .accept_invitation(
-                ctx,
-                workspace::AcceptInvitationRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("accept"),
-                    invitation_id: invitation.id.clone(),
-                    token,
-                    user_email: user.email,
-                },
-            )
-            .await
+        let acceptance = Acceptance {
+            invitation_id: invitation.id,
+            token,
+            user_email: user.email,
+        };
+        Ok(self
+            .workspaces
+            .accept_invitation(ctx, "accept", workspace_id, acceptance)
+            .await?)
     }
 
     /// Revokes a pending invitation.
     pub async fn revoke(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
-        invitation_id: Uuid,
-    ) -> AppResult<workspace::Workspace> {
+        workspace_id: WorkspaceId,
+        invitation_id: InvitationId,
+    ) -> AppResult<Workspace> {
         ctx.user()?;
-        self.workspaces
-            .revoke_invitation(
-                ctx,
-                workspace::RevokeInvitationRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("revoke"),
-                    etag: String::new(),
-                    invitation_id: invitation_id.to_string(),
-                },
-            )
-            .await
+        Ok(self
+            .workspaces
+            .revoke_invitation(ctx, "revoke", workspace_id, invitation_id)
+            .await?)
     }
 
     /// Changes a member's role.
     pub async fn change_role(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
-        user_id: Uuid,
-        role: workspace::Role,
-    ) -> AppResult<workspace::Workspace> {
+        workspace_id: WorkspaceId,
+        user_id: UserId,
+        role: Role,
+    ) -> AppResult<Workspace> {
         ctx.user()?;
-        self.workspaces
-            .change_member_role(
-                ctx,
-                workspace::ChangeMemberRoleRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("change-role"),
-                    etag: String::new(),
-                    user_id: user_id.to_string(),
-                    role: role as i32,
-                },
-            )
-            .await
+        Ok(self
+            .workspaces
+            .change_member_role(ctx, "change-role", workspace_id, user_id, role)
+            .await?)
     }
 
     /// Removes a member.
     pub async fn remove_member(
         &self,
         ctx: &Ctx,
-        workspace_id: Uuid,
-        user_id: Uuid,
-    ) -> AppResult<workspace::Workspace> {
+        workspace_id: WorkspaceId,
+        user_id: UserId,
+    ) -> AppResult<Workspace> {
         ctx.user()?;
-        self.workspaces
-            .remove_member(
-                ctx,
-                workspace::RemoveMemberRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("remove-member"),
-                    etag: String::new(),
-                    user_id: user_id.to_string(),
-                },
-            )
-            .await
+        Ok(self
+            .workspaces
+            .remove_member(ctx, "remove-member", workspace_id, user_id)
+            .await?)
     }
 
     /// The acting user leaves.
-    pub async fn leave(&self, ctx: &Ctx, workspace_id: Uuid) -> AppResult<()> {
+    pub async fn leave(&self, ctx: &Ctx, workspace_id: WorkspaceId) -> AppResult<()> {
         ctx.user()?;
         self.workspaces
-            .leave_workspace(
-                ctx,
-                workspace::LeaveWorkspaceRequest {
-                    id: workspace_id.to_string(),
-                    request_id: ctx.step("leave"),
-                    etag: String::new(),
-                },
-            )
-            .await
-            .map(|_| ())
+            .leave_workspace(ctx, "leave", workspace_id)
+            .await?;
+        Ok(())
     }
 }

@@ -2,14 +2,16 @@ use std::sync::{Arc, Mutex};
 
 use kernel_domain::RejectionKind;
 use ports_app::types::examples;
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    AppError, Ctx, ErrorKind, Mail, MailKind, MockMailer, MockSubscriptions, MockUsers,
-    MockWorkspaces, Subscription, SubscriptionReadError, SubscriptionStatus,
+    AppError, Ctx, Invitation, InvitationId, InvitationState, Mail, MailKind, MockMailer,
+    MockSubscriptions, MockUsers, MockWorkspaces, NewInvitation, Role, Subscription,
+    SubscriptionReadError, SubscriptionStatus, UserId, Workspace, WorkspaceChangeError,
+    WorkspaceId, WorkspacePage, WorkspaceReadError,
 };
 use uuid::Uuid;
 
-use crate::{Role, Team};
+use crate::Team;
 
 struct Mocks {
     users: MockUsers,
@@ -36,49 +38,45 @@ impl Mocks {
             Arc::new(self.mailer),
         )
     }
+
+    /// Reading workspace `id` answers `answer`, once.
+    fn workspace_reads(&mut self, id: WorkspaceId, answer: Result<Workspace, WorkspaceReadError>) {
+        self.workspaces
+            .expect_get_workspace()
+            .withf(move |_, asked| *asked == id)
+            .times(1)
+            .returning(move |_, _| answer.clone());
+    }
+}
+
+/// A fresh id of any kind.
+fn fresh<T: From<Uuid>>() -> T {
+    Uuid::now_v7().into()
 }
 
 fn signed_in(user: Uuid) -> Ctx {
     Ctx::anonymous().acting_as(user)
 }
 
-fn member(user: Uuid, role: workspace::Role) -> workspace::Member {
-    workspace::Member {
-        user_id: user.to_string(),
-        role: role as i32,
-        join_time: None,
+/// A workspace whose Owner is `owner`, with `members` added in order.
+fn a_workspace(id: WorkspaceId, owner: Uuid, members: &[(Uuid, Role)]) -> Workspace {
+    members.iter().fold(
+        examples::workspace(id, owner.into()),
+        |found, &(user, role)| examples::with_member(found, user.into(), role),
+    )
+}
+
+fn invitation(email: &str, state: InvitationState) -> Invitation {
+    Invitation {
+        state,
+        ..examples::invitation(email, fresh())
     }
 }
 
-fn a_workspace(id: Uuid, members: Vec<workspace::Member>) -> workspace::Workspace {
-    let seats = i32::try_from(members.len()).unwrap();
-    workspace::Workspace {
-        id: id.to_string(),
-        slug: "acme".into(),
-        name: "Acme".into(),
-        members,
-        seat_limit: 5,
-        seats_in_use: seats,
-        etag: "W/\"v1\"".into(),
-        ..Default::default()
-    }
-}
-
-fn invitation(email: &str, state: workspace::InvitationState) -> workspace::Invitation {
-    workspace::Invitation {
-        id: Uuid::now_v7().to_string(),
-        email: email.into(),
-        role: workspace::Role::Member as i32,
-        inviter_id: Uuid::now_v7().to_string(),
-        expire_time: None,
-        state: state as i32,
-    }
-}
-
-fn subscription(workspace_id: Uuid, status: SubscriptionStatus) -> Subscription {
+fn subscription(workspace_id: WorkspaceId, status: SubscriptionStatus) -> Subscription {
     Subscription {
         status,
-        ..examples::subscription(workspace_id.into())
+        ..examples::subscription(workspace_id)
     }
 }
 
@@ -107,37 +105,23 @@ fn unauthenticated(error: &AppError) -> bool {
 // ---------------------------------------------------------------------------------------------
 // authorize
 
-async fn authorize_as(
-    role: workspace::Role,
-    at_least: Role,
-) -> Result<workspace::Workspace, AppError> {
+async fn authorize_as(role: Role, at_least: Role) -> Result<Workspace, AppError> {
     let user = Uuid::now_v7();
-    let id = Uuid::now_v7();
-    let found = a_workspace(
-        id,
-        vec![
-            member(Uuid::now_v7(), workspace::Role::Owner),
-            member(user, role),
-        ],
-    );
+    let id = fresh();
+    let found = a_workspace(id, Uuid::now_v7(), &[(user, role)]);
     let mut mocks = Mocks::new();
-    mocks
-        .workspaces
-        .expect_get_workspace()
-        .withf(move |_, request| request.id == id.to_string())
-        .times(1)
-        .returning(move |_, _| Ok(found.clone()));
+    mocks.workspace_reads(id, Ok(found));
     mocks.team().authorize(&signed_in(user), id, at_least).await
 }
 
 #[tokio::test]
 async fn a_member_with_the_role_or_a_higher_one_is_authorized() {
     for (role, at_least) in [
-        (workspace::Role::Owner, Role::Owner),
-        (workspace::Role::Owner, Role::Member),
-        (workspace::Role::Admin, Role::Admin),
-        (workspace::Role::Admin, Role::Member),
-        (workspace::Role::Member, Role::Member),
+        (Role::Owner, Role::Owner),
+        (Role::Owner, Role::Member),
+        (Role::Admin, Role::Admin),
+        (Role::Admin, Role::Member),
+        (Role::Member, Role::Member),
     ] {
         let found = authorize_as(role, at_least).await;
         let found = found.unwrap_or_else(|e| panic!("{role:?} at least {at_least:?}: {e}"));
@@ -149,10 +133,9 @@ async fn a_member_with_the_role_or_a_higher_one_is_authorized() {
 #[tokio::test]
 async fn a_member_with_a_lower_role_is_denied_naming_the_role() {
     for (role, at_least, needed) in [
-        (workspace::Role::Member, Role::Admin, "admin"),
-        (workspace::Role::Member, Role::Owner, "owner"),
-        (workspace::Role::Admin, Role::Owner, "owner"),
-        (workspace::Role::Unspecified, Role::Member, "member"),
+        (Role::Member, Role::Admin, "admin"),
+        (Role::Member, Role::Owner, "owner"),
+        (Role::Admin, Role::Owner, "owner"),
     ] {
         let error = authorize_as(role, at_least).await.unwrap_err();
         assert_eq!(
@@ -170,27 +153,13 @@ async fn a_member_with_a_lower_role_is_denied_naming_the_role() {
 #[tokio::test]
 async fn another_tenants_workspace_answers_exactly_like_an_unknown_one() {
     let user = Uuid::now_v7();
-    let theirs = Uuid::now_v7();
-    let unknown = Uuid::now_v7();
+    let (theirs, unknown) = (fresh(), fresh());
     let mut mocks = Mocks::new();
-    let other = a_workspace(theirs, vec![member(Uuid::now_v7(), workspace::Role::Owner)]);
-    mocks
-        .workspaces
-        .expect_get_workspace()
-        .withf(move |_, request| request.id == theirs.to_string())
-        .times(1)
-        .returning(move |_, _| Ok(other.clone()));
-    mocks
-        .workspaces
-        .expect_get_workspace()
-        .withf(move |_, request| request.id == unknown.to_string())
-        .times(1)
-        .returning(|_, _| {
-            Err(AppError::not_found(
-                "WORKSPACE_NOT_FOUND",
-                "the workspace service's own words",
-            ))
-        });
+    mocks.workspace_reads(theirs, Ok(a_workspace(theirs, Uuid::now_v7(), &[])));
+    mocks.workspace_reads(
+        unknown,
+        Err(AppError::not_found("WORKSPACE_NOT_FOUND", "the workspace service's own words").into()),
+    );
     let team = mocks.team();
     let ctx = signed_in(user);
     let not_member = team
@@ -208,21 +177,18 @@ async fn another_tenants_workspace_answers_exactly_like_an_unknown_one() {
 
 #[tokio::test]
 async fn authorize_passes_other_failures_through_and_needs_a_signed_in_user() {
+    let id = fresh();
     let mut mocks = Mocks::new();
-    mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(1)
-        .returning(|_, _| Err(unavailable()));
+    mocks.workspace_reads(id, Err(unavailable().into()));
     let team = mocks.team();
     let error = team
-        .authorize(&signed_in(Uuid::now_v7()), Uuid::now_v7(), Role::Member)
+        .authorize(&signed_in(Uuid::now_v7()), id, Role::Member)
         .await
         .unwrap_err();
     assert_eq!(error, unavailable());
 
     let error = team
-        .authorize(&Ctx::anonymous(), Uuid::now_v7(), Role::Member)
+        .authorize(&Ctx::anonymous(), fresh(), Role::Member)
         .await
         .unwrap_err();
     assert!(unauthenticated(&error), "{error:?}");
@@ -238,18 +204,13 @@ async fn my_workspaces_lists_the_acting_users_workspaces() {
     mocks
         .workspaces
         .expect_list_user_workspaces()
-        .withf(move |_, request| {
-            request.user_id == user.to_string()
-                && request.page_size == 20
-                && request.page_token == "next"
+        .withf(move |_, asked, page_size, page_token| {
+            *asked == UserId::from(user) && *page_size == 20 && page_token == "next"
         })
         .times(1)
-        .returning(move |_, _| {
-            Ok(workspace::ListUserWorkspacesResponse {
-                workspaces: vec![a_workspace(
-                    Uuid::now_v7(),
-                    vec![member(user, workspace::Role::Owner)],
-                )],
+        .returning(move |_, _, _, _| {
+            Ok(WorkspacePage {
+                workspaces: vec![a_workspace(fresh(), user, &[])],
                 next_page_token: "later".into(),
             })
         });
@@ -277,7 +238,7 @@ async fn my_workspaces_passes_a_bad_page_token_through() {
         .workspaces
         .expect_list_user_workspaces()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _| Err(answer.clone()));
     let error = mocks
         .team()
         .my_workspaces(&signed_in(Uuid::now_v7()), 0, "garbage".into())
@@ -289,36 +250,33 @@ async fn my_workspaces_passes_a_bad_page_token_through() {
 #[tokio::test]
 async fn rename_is_a_step_made_by_the_acting_user() {
     let user = Uuid::now_v7();
-    let id = Uuid::now_v7();
+    let id = fresh();
     let ctx = signed_in(user);
-    let step = ctx.step("rename");
     let mut mocks = Mocks::new();
     mocks
         .workspaces
         .expect_rename_workspace()
-        .withf(move |ctx, request| {
-            ctx.actor == Some(user)
-                && request.id == id.to_string()
-                && request.request_id == step
-                && request.name == "New name"
+        .withf(move |ctx, step, asked, name| {
+            ctx.actor == Some(user) && *asked == id && step == "rename" && name == "New name"
         })
         .times(1)
-        .returning(move |_, request| {
-            let mut renamed = a_workspace(id, vec![member(user, workspace::Role::Owner)]);
-            renamed.name = request.name;
+        .returning(move |_, _, _, name| {
+            let mut renamed = a_workspace(id, user, &[]);
+            renamed.name = name;
             Ok(renamed)
         });
     mocks
         .workspaces
         .expect_rename_workspace()
-        .withf(|_, request| request.name.is_empty())
+        .withf(|_, _, _, name| name.is_empty())
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _, _| {
             Err(AppError::invalid_field(
                 "INVALID_WORKSPACE_NAME",
                 "name",
                 "the workspace name is empty",
-            ))
+            )
+            .into())
         });
     let team = mocks.team();
     let renamed = team.rename(&ctx, id, "New name".into()).await.unwrap();
@@ -337,12 +295,9 @@ async fn members_come_in_member_order_with_their_profiles_and_without_sessions()
     let erased = Uuid::now_v7();
     let admin = Uuid::now_v7();
     let found = a_workspace(
-        Uuid::now_v7(),
-        vec![
-            member(owner, workspace::Role::Owner),
-            member(erased, workspace::Role::Member),
-            member(admin, workspace::Role::Admin),
-        ],
+        fresh(),
+        owner,
+        &[(erased, Role::Member), (admin, Role::Admin)],
     );
     let mut mocks = Mocks::new();
     mocks
@@ -368,15 +323,8 @@ async fn members_come_in_member_order_with_their_profiles_and_without_sessions()
         .members(&signed_in(owner), &found)
         .await
         .unwrap();
-    let ids: Vec<&str> = views.iter().map(|v| v.member.user_id.as_str()).collect();
-    assert_eq!(
-        ids,
-        vec![
-            owner.to_string().as_str(),
-            erased.to_string().as_str(),
-            admin.to_string().as_str()
-        ]
-    );
+    let ids: Vec<UserId> = views.iter().map(|v| v.member.user_id).collect();
+    assert_eq!(ids, vec![owner.into(), erased.into(), admin.into()]);
     assert_eq!(
         views[0].profile.as_ref().map(|p| p.email.as_str()),
         Some("owner@example.com")
@@ -389,10 +337,8 @@ async fn members_come_in_member_order_with_their_profiles_and_without_sessions()
 
 #[tokio::test]
 async fn members_are_read_in_batches_identity_accepts() {
-    let members: Vec<_> = (0..150)
-        .map(|_| member(Uuid::now_v7(), workspace::Role::Member))
-        .collect();
-    let found = a_workspace(Uuid::now_v7(), members);
+    let members: Vec<_> = (1..150).map(|_| (Uuid::now_v7(), Role::Member)).collect();
+    let found = a_workspace(fresh(), Uuid::now_v7(), &members);
     let batches = Arc::new(Mutex::new(Vec::new()));
     let seen = batches.clone();
     let mut mocks = Mocks::new();
@@ -422,10 +368,7 @@ async fn members_are_read_in_batches_identity_accepts() {
 
 #[tokio::test]
 async fn members_fail_when_identity_does() {
-    let found = a_workspace(
-        Uuid::now_v7(),
-        vec![member(Uuid::now_v7(), workspace::Role::Owner)],
-    );
+    let found = a_workspace(fresh(), Uuid::now_v7(), &[]);
     let mut mocks = Mocks::new();
     mocks
         .users
@@ -443,14 +386,22 @@ async fn members_fail_when_identity_does() {
 // ---------------------------------------------------------------------------------------------
 // invite
 
+/// The id of every invitation the mocked Workspace service makes.
+fn sent_invitation_id() -> InvitationId {
+    InvitationId::from_uuid(Uuid::from_u128(0x0190c0de_0000_7000_8000_000000000001))
+}
+
+/// One `invite_member` call: the step, the workspace and the invitation asked for.
+type InviteCall = (String, WorkspaceId, NewInvitation);
+
 /// A team whose subscription, workspace and Identity answer as given, with the invitation
 /// and mail recorded.
 struct Invite {
     mocks: Mocks,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     inviter: Uuid,
     ctx: Ctx,
-    requests: Arc<Mutex<Vec<workspace::InviteMemberRequest>>>,
+    requests: Arc<Mutex<Vec<InviteCall>>>,
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
@@ -459,7 +410,7 @@ impl Invite {
         let inviter = Uuid::now_v7();
         Invite {
             mocks: Mocks::new(),
-            workspace_id: Uuid::now_v7(),
+            workspace_id: fresh(),
             inviter,
             ctx: signed_in(inviter),
             requests: Arc::default(),
@@ -467,58 +418,64 @@ impl Invite {
         }
     }
 
-    fn workspace(&self) -> workspace::Workspace {
-        a_workspace(
-            self.workspace_id,
-            vec![member(self.inviter, workspace::Role::Owner)],
-        )
+    fn workspace(&self) -> Workspace {
+        a_workspace(self.workspace_id, self.inviter, &[])
     }
 
-    fn subscription_is(&mut self, status: SubscriptionStatus, times: usize) {
+    fn subscription_is(&mut self, status: SubscriptionStatus) {
         let id = self.workspace_id;
         self.mocks
             .subscriptions
             .expect_lookup_subscription()
-            .withf(move |_, workspace_id| workspace_id.as_uuid() == id)
-            .times(times)
+            .withf(move |_, workspace_id| *workspace_id == id)
+            .times(1)
             .returning(move |_, _| Ok(subscription(id, status)));
     }
 
-    fn nobody_holds_the_email(&mut self) {
+    fn subscription_fails(&mut self, error: SubscriptionReadError) {
+        self.mocks
+            .subscriptions
+            .expect_lookup_subscription()
+            .times(1)
+            .returning(move |_, _| Err(error.clone()));
+    }
+
+    fn lookup_user_answers(&mut self, answer: Result<identity::User, AppError>) {
         self.mocks
             .users
             .expect_lookup_user()
             .times(1)
-            .returning(|_, _| Err(AppError::not_found("USER_NOT_FOUND", "no such user")));
+            .returning(move |_, _| answer.clone());
     }
 
-    /// The invitation answers with the given results in turn.
-    fn invitation_answers(&mut self, answers: Vec<Result<(), AppError>>, with_invitation: bool) {
+    fn nobody_holds_the_email(&mut self) {
+        self.lookup_user_answers(Err(AppError::not_found("USER_NOT_FOUND", "no such user")));
+    }
+
+    /// The invitation is asked for once, made by the acting user, and answers `answer`.
+    fn invitation_answers(&mut self, answer: Result<(), AppError>) {
         let requests = self.requests.clone();
-        let answers = Mutex::new(answers.into_iter());
         let found = self.workspace();
         self.mocks
             .workspaces
             .expect_invite_member()
-            .withf(|ctx, _| ctx.actor.is_some())
-            .returning(move |_, request| {
-                requests.lock().unwrap().push(request.clone());
-                let answer = answers
+            .withf(|ctx, _, _, _| ctx.actor.is_some())
+            .times(1)
+            .returning(move |_, step, id, asked| {
+                requests
                     .lock()
                     .unwrap()
-                    .next()
-                    .expect("no more invitations expected");
-                answer.map(|()| workspace::InviteMemberResponse {
-                    workspace: Some(found.clone()),
-                    invitation: with_invitation.then(|| workspace::Invitation {
-                        id: "0190c0de-0000-7000-8000-000000000001".into(),
-                        email: request.email.trim().to_lowercase(),
-                        role: request.role,
-                        inviter_id: Uuid::now_v7().to_string(),
-                        expire_time: None,
-                        state: workspace::InvitationState::Pending as i32,
-                    }),
-                })
+                    .push((step.to_owned(), id, asked.clone()));
+                let made = Invitation {
+                    id: sent_invitation_id(),
+                    email: asked.email.trim().to_lowercase(),
+                    role: asked.role,
+                    ..examples::invitation("", fresh())
+                };
+                answer
+                    .clone()
+                    .map(|()| (found.clone(), made))
+                    .map_err(WorkspaceChangeError::from)
             });
     }
 
@@ -534,27 +491,20 @@ impl Invite {
             });
     }
 
-    async fn run(self, email: &str, role: workspace::Role) -> InviteOutcome {
+    async fn run(self, email: &str, role: Role) -> InviteOutcome {
         let checked = self.workspace();
         self.run_on(checked, email, role).await
     }
 
     /// Invites to `checked`, the workspace as the tenancy gate read it.
-    async fn run_on(
-        self,
-        checked: workspace::Workspace,
-        email: &str,
-        role: workspace::Role,
-    ) -> InviteOutcome {
-        let ctx = self.ctx;
+    async fn run_on(self, checked: Workspace, email: &str, role: Role) -> InviteOutcome {
         let result = self
             .mocks
             .team()
-            .invite(&ctx, &checked, email.into(), role)
+            .invite(&self.ctx, &checked, email.into(), role)
             .await;
         InviteOutcome {
             result,
-            step: ctx.step("invite"),
             requests: self.requests.lock().unwrap().clone(),
             mails: self.mails.lock().unwrap().clone(),
         }
@@ -562,9 +512,8 @@ impl Invite {
 }
 
 struct InviteOutcome {
-    result: Result<workspace::Invitation, AppError>,
-    step: String,
-    requests: Vec<workspace::InviteMemberRequest>,
+    result: Result<Invitation, AppError>,
+    requests: Vec<InviteCall>,
     mails: Vec<Mail>,
 }
 
@@ -573,26 +522,27 @@ async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed(
     for status in [SubscriptionStatus::Trialing, SubscriptionStatus::Active] {
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
-        invite.subscription_is(status, 1);
+        invite.subscription_is(status);
         invite.nobody_holds_the_email();
-        invite.invitation_answers(vec![Ok(())], true);
+        invite.invitation_answers(Ok(()));
         invite.mail_answers(Ok(()));
-        let outcome = invite.run("New@Example.com", workspace::Role::Admin).await;
+        let outcome = invite.run("New@Example.com", Role::Admin).await;
 
         let made = outcome.result.unwrap();
         assert_eq!(made.email, "new@example.com");
+        assert_eq!(made.id, sent_invitation_id());
         assert_eq!(outcome.requests.len(), 1);
-        let request = &outcome.requests[0];
-        assert_eq!(request.id, workspace_id.to_string());
-        assert_eq!(request.request_id, outcome.step);
-        // The aggregate checks the rules atomically: no etag, so no lost race to retry.
-        assert_eq!(request.etag, "");
+        let (step, id, request) = &outcome.requests[0];
+        assert_eq!(*id, workspace_id);
+        assert_eq!(step, "invite");
+        // The aggregate checks the rules atomically: the port takes no etag, so there is no
+        // lost race to retry.
         assert_eq!(request.email, "New@Example.com");
-        assert_eq!(request.role, workspace::Role::Admin as i32);
-        assert_eq!(request.invitee_user_id, "");
+        assert_eq!(request.role, Role::Admin);
+        assert_eq!(request.invitee, None);
         assert_eq!(
             ports_app::token::token_target("token", &request.token),
-            Ok(workspace_id)
+            Ok(workspace_id.as_uuid())
         );
 
         assert_eq!(outcome.mails.len(), 1);
@@ -609,7 +559,7 @@ async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed(
 async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
     let mut invite = Invite::new();
     let holder = Uuid::now_v7();
-    invite.subscription_is(SubscriptionStatus::Trialing, 1);
+    invite.subscription_is(SubscriptionStatus::Trialing);
     invite
         .mocks
         .users
@@ -617,22 +567,20 @@ async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
         .withf(|_, request| request.email == "known@example.com")
         .times(1)
         .returning(move |_, _| Ok(user(holder, "known@example.com")));
-    invite.invitation_answers(vec![Ok(())], true);
+    invite.invitation_answers(Ok(()));
     invite.mail_answers(Ok(()));
-    let outcome = invite
-        .run("known@example.com", workspace::Role::Member)
-        .await;
+    let outcome = invite.run("known@example.com", Role::Member).await;
     assert!(outcome.result.is_ok());
-    assert_eq!(outcome.requests[0].invitee_user_id, holder.to_string());
+    assert_eq!(outcome.requests[0].2.invitee, Some(holder.into()));
 }
 
 #[tokio::test]
 async fn no_invitation_without_a_trialing_or_active_subscription() {
     for status in [SubscriptionStatus::PastDue, SubscriptionStatus::Canceled] {
         let mut invite = Invite::new();
-        invite.subscription_is(status, 1);
+        invite.subscription_is(status);
         invite.nobody_holds_the_email();
-        let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+        let outcome = invite.run("new@example.com", Role::Member).await;
         let error = outcome.result.unwrap_err();
         assert!(error.is(RejectionKind::FailedPrecondition), "{status:?}");
         assert_eq!(error.code, "SUBSCRIPTION_INACTIVE");
@@ -644,19 +592,12 @@ async fn no_invitation_without_a_trialing_or_active_subscription() {
 #[tokio::test]
 async fn a_workspace_without_a_subscription_cannot_invite() {
     let mut invite = Invite::new();
-    invite
-        .mocks
-        .subscriptions
-        .expect_lookup_subscription()
-        .times(1)
-        .returning(|_, _| {
-            Err(SubscriptionReadError::NotFound(AppError::not_found(
-                "SUBSCRIPTION_NOT_FOUND",
-                "no such subscription",
-            )))
-        });
+    invite.subscription_fails(SubscriptionReadError::NotFound(AppError::not_found(
+        "SUBSCRIPTION_NOT_FOUND",
+        "no such subscription",
+    )));
     invite.nobody_holds_the_email();
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+    let outcome = invite.run("new@example.com", Role::Member).await;
     let error = outcome.result.unwrap_err();
     assert_eq!(error.code, "SUBSCRIPTION_INACTIVE");
     assert!(error.is(RejectionKind::FailedPrecondition));
@@ -666,14 +607,9 @@ async fn a_workspace_without_a_subscription_cannot_invite() {
 #[tokio::test]
 async fn billing_failures_reach_the_caller_unchanged() {
     let mut invite = Invite::new();
-    invite
-        .mocks
-        .subscriptions
-        .expect_lookup_subscription()
-        .times(1)
-        .returning(|_, _| Err(SubscriptionReadError::Other(unavailable())));
+    invite.subscription_fails(SubscriptionReadError::Other(unavailable()));
     invite.nobody_holds_the_email();
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+    let outcome = invite.run("new@example.com", Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
     assert!(outcome.requests.is_empty());
 }
@@ -682,15 +618,15 @@ async fn billing_failures_reach_the_caller_unchanged() {
 async fn the_seat_limit_is_left_to_the_workspace_service() {
     // The gate's read shows every seat taken; the aggregate decides, atomically.
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active);
     invite.nobody_holds_the_email();
     let full = refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED");
-    invite.invitation_answers(vec![Err(full.clone())], true);
+    invite.invitation_answers(Err(full.clone()));
     let mut checked = invite.workspace();
     checked.seat_limit = 3;
     checked.seats_in_use = 3;
     let outcome = invite
-        .run_on(checked, "new@example.com", workspace::Role::Member)
+        .run_on(checked, "new@example.com", Role::Member)
         .await;
     assert_eq!(outcome.result.unwrap_err(), full);
     assert_eq!(outcome.requests.len(), 1);
@@ -700,10 +636,10 @@ async fn the_seat_limit_is_left_to_the_workspace_service() {
 #[tokio::test]
 async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active, 1);
+    invite.subscription_is(SubscriptionStatus::Active);
     invite.nobody_holds_the_email();
-    invite.invitation_answers(vec![Err(unavailable())], true);
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+    invite.invitation_answers(Err(unavailable()));
+    let outcome = invite.run("new@example.com", Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
     assert_eq!(
         outcome.requests.len(),
@@ -712,14 +648,9 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     );
 
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active, 1);
-    invite
-        .mocks
-        .users
-        .expect_lookup_user()
-        .times(1)
-        .returning(|_, _| Err(unavailable()));
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+    invite.subscription_is(SubscriptionStatus::Active);
+    invite.lookup_user_answers(Err(unavailable()));
+    let outcome = invite.run("new@example.com", Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
     assert!(outcome.requests.is_empty());
 }
@@ -734,7 +665,7 @@ async fn a_malformed_email_is_refused_before_any_call_as_the_workspace_service_w
         .never();
     invite.mocks.users.expect_lookup_user().never();
     invite.mocks.workspaces.expect_invite_member().never();
-    let outcome = invite.run("not an email", workspace::Role::Member).await;
+    let outcome = invite.run("not an email", Role::Member).await;
     let error = outcome.result.unwrap_err();
     let expected =
         kernel_domain::Rejection::from(kernel_domain::Email::parse("not an email").unwrap_err())
@@ -755,10 +686,10 @@ async fn the_workspace_services_refusals_reach_the_caller_unchanged() {
         refused(RejectionKind::Aborted, "CONFLICT"),
     ] {
         let mut invite = Invite::new();
-        invite.subscription_is(SubscriptionStatus::Active, 1);
+        invite.subscription_is(SubscriptionStatus::Active);
         invite.nobody_holds_the_email();
-        invite.invitation_answers(vec![Err(refusal.clone())], true);
-        let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+        invite.invitation_answers(Err(refusal.clone()));
+        let outcome = invite.run("new@example.com", Role::Member).await;
         assert_eq!(outcome.result.unwrap_err(), refusal);
         assert_eq!(outcome.requests.len(), 1);
         assert!(outcome.mails.is_empty());
@@ -770,52 +701,45 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
     for revoke_answer in [Ok(()), Err(unavailable())] {
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
-        invite.subscription_is(SubscriptionStatus::Active, 1);
+        invite.subscription_is(SubscriptionStatus::Active);
         let found = invite.workspace();
         invite.nobody_holds_the_email();
-        invite.invitation_answers(vec![Ok(())], true);
+        invite.invitation_answers(Ok(()));
         let mail_error = AppError::internal("smtp down");
         invite.mail_answers(Err(mail_error.clone()));
-        let step = invite.ctx.step("revoke-unsent");
         invite
             .mocks
             .workspaces
             .expect_revoke_invitation()
-            .withf(move |ctx, request| {
+            .withf(move |ctx, step, id, invitation| {
                 ctx.actor.is_some()
-                    && request.id == workspace_id.to_string()
-                    && request.request_id == step
-                    && request.invitation_id == "0190c0de-0000-7000-8000-000000000001"
+                    && *id == workspace_id
+                    && step == "revoke-unsent"
+                    && *invitation == sent_invitation_id()
             })
             .times(1)
-            .returning(move |_, _| revoke_answer.clone().map(|()| found.clone()));
-        let outcome = invite.run("new@example.com", workspace::Role::Member).await;
+            .returning(move |_, _, _, _| {
+                revoke_answer
+                    .clone()
+                    .map(|()| found.clone())
+                    .map_err(WorkspaceChangeError::from)
+            });
+        let outcome = invite.run("new@example.com", Role::Member).await;
         assert_eq!(outcome.result.unwrap_err(), mail_error);
         assert_eq!(outcome.mails.len(), 1);
     }
 }
 
 #[tokio::test]
-async fn an_invitation_answer_without_the_invitation_is_an_internal_error() {
-    let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active, 1);
-    invite.nobody_holds_the_email();
-    invite.invitation_answers(vec![Ok(())], false);
-    let outcome = invite.run("new@example.com", workspace::Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err().kind, ErrorKind::Internal);
-    assert!(outcome.mails.is_empty());
-}
-
-#[tokio::test]
 async fn inviting_needs_a_signed_in_user() {
-    let checked = a_workspace(Uuid::now_v7(), Vec::new());
+    let checked = a_workspace(fresh(), Uuid::now_v7(), &[]);
     let error = Mocks::new()
         .team()
         .invite(
             &Ctx::anonymous(),
             &checked,
             "new@example.com".into(),
-            workspace::Role::Member,
+            Role::Member,
         )
         .await
         .unwrap_err();
@@ -829,7 +753,7 @@ struct Accept {
     mocks: Mocks,
     user: Uuid,
     ctx: Ctx,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     token: String,
 }
 
@@ -841,34 +765,38 @@ impl Accept {
             mocks: Mocks::new(),
             user,
             ctx: signed_in(user),
-            workspace_id,
+            workspace_id: workspace_id.into(),
             token: ports_app::token::new_token(workspace_id),
         }
     }
 
-    fn user_has_email(&mut self, email: &'static str) {
+    fn user_answers(&mut self, answer: Result<identity::User, AppError>) {
         let id = self.user;
         self.mocks
             .users
             .expect_get_user()
             .withf(move |_, request| request.id == id.to_string())
             .times(1)
-            .returning(move |_, _| Ok(user(id, email)));
+            .returning(move |_, _| answer.clone());
     }
 
-    fn workspace_has(&mut self, invitations: Vec<workspace::Invitation>) {
+    fn user_has_email(&mut self, email: &str) {
+        self.user_answers(Ok(user(self.user, email)));
+    }
+
+    fn workspace_has(&mut self, invitations: Vec<Invitation>) {
         let id = self.workspace_id;
-        let mut found = a_workspace(id, vec![member(Uuid::now_v7(), workspace::Role::Owner)]);
+        let mut found = a_workspace(id, Uuid::now_v7(), &[]);
         found.invitations = invitations;
-        self.mocks
-            .workspaces
-            .expect_get_workspace()
-            .withf(move |_, request| request.id == id.to_string())
-            .times(1)
-            .returning(move |_, _| Ok(found.clone()));
+        self.mocks.workspace_reads(id, Ok(found));
     }
 
-    async fn run(self) -> Result<workspace::Workspace, AppError> {
+    fn workspace_read_fails(&mut self, error: AppError) {
+        self.mocks
+            .workspace_reads(self.workspace_id, Err(error.into()));
+    }
+
+    async fn run(self) -> Result<Workspace, AppError> {
         self.mocks.team().accept(&self.ctx, self.token).await
     }
 }
@@ -877,53 +805,48 @@ impl Accept {
 async fn accepting_uses_the_pending_invitation_sent_to_the_users_email() {
     let mut accept = Accept::new();
     accept.user_has_email("me@example.com");
-    let mine = invitation("me@example.com", workspace::InvitationState::Pending);
-    let mine_id = mine.id.clone();
+    let mine = invitation("me@example.com", InvitationState::Pending);
+    let mine_id = mine.id;
     accept.workspace_has(vec![
-        invitation("me@example.com", workspace::InvitationState::Revoked),
-        invitation("other@example.com", workspace::InvitationState::Pending),
+        invitation("me@example.com", InvitationState::Revoked),
+        invitation("other@example.com", InvitationState::Pending),
         mine,
     ]);
     let (user, workspace_id, token) = (accept.user, accept.workspace_id, accept.token.clone());
-    let step = accept.ctx.step("accept");
     accept
         .mocks
         .workspaces
         .expect_accept_invitation()
-        .withf(move |ctx, request| {
+        .withf(move |ctx, step, id, acceptance| {
             ctx.actor == Some(user)
-                && request.id == workspace_id.to_string()
-                && request.request_id == step
-                && request.invitation_id == mine_id
-                && request.token == token
-                && request.user_email == "me@example.com"
+                && *id == workspace_id
+                && step == "accept"
+                && acceptance.invitation_id == mine_id
+                && acceptance.token == token
+                && acceptance.user_email == "me@example.com"
         })
         .times(1)
-        .returning(move |_, _| {
+        .returning(move |_, _, _, _| {
             Ok(a_workspace(
                 workspace_id,
-                vec![member(user, workspace::Role::Member)],
+                Uuid::now_v7(),
+                &[(user, Role::Member)],
             ))
         });
     let joined = accept.run().await.unwrap();
-    assert_eq!(joined.id, workspace_id.to_string());
-    assert_eq!(joined.members[0].user_id, user.to_string());
+    assert_eq!(joined.id, workspace_id);
+    assert_eq!(
+        joined.member(user.into()).map(|member| member.role),
+        Some(Role::Member)
+    );
 }
 
 #[tokio::test]
 async fn a_suspended_user_cannot_accept_with_an_access_token_issued_before() {
     let mut accept = Accept::new();
-    let id = accept.user;
-    accept
-        .mocks
-        .users
-        .expect_get_user()
-        .times(1)
-        .returning(move |_, _| {
-            let mut suspended = user(id, "me@example.com");
-            suspended.status = identity::UserStatus::Suspended as i32;
-            Ok(suspended)
-        });
+    let mut suspended = user(accept.user, "me@example.com");
+    suspended.status = identity::UserStatus::Suspended as i32;
+    accept.user_answers(Ok(suspended));
     let error = accept.run().await.unwrap_err();
     assert!(error.is(RejectionKind::FailedPrecondition), "{error:?}");
     assert_eq!(error.code, "USER_NOT_ACTIVE");
@@ -948,25 +871,18 @@ async fn a_malformed_token_is_a_bad_field_and_accepting_needs_a_signed_in_user()
 async fn an_unknown_workspace_and_a_missing_invitation_answer_alike() {
     let mut unknown = Accept::new();
     unknown.user_has_email("me@example.com");
-    unknown
-        .mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(1)
-        .returning(|_, _| {
-            Err(AppError::not_found(
-                "WORKSPACE_NOT_FOUND",
-                "no such workspace",
-            ))
-        });
+    unknown.workspace_read_fails(AppError::not_found(
+        "WORKSPACE_NOT_FOUND",
+        "no such workspace",
+    ));
     let unknown = unknown.run().await.unwrap_err();
 
     let mut not_invited = Accept::new();
     not_invited.user_has_email("me@example.com");
     not_invited.workspace_has(vec![
-        invitation("other@example.com", workspace::InvitationState::Pending),
-        invitation("me@example.com", workspace::InvitationState::Expired),
-        invitation("me@example.com", workspace::InvitationState::Accepted),
+        invitation("other@example.com", InvitationState::Pending),
+        invitation("me@example.com", InvitationState::Expired),
+        invitation("me@example.com", InvitationState::Accepted),
     ]);
     let not_invited = not_invited.run().await.unwrap_err();
 
@@ -978,30 +894,17 @@ async fn an_unknown_workspace_and_a_missing_invitation_answer_alike() {
 #[tokio::test]
 async fn accept_passes_failures_and_refusals_through() {
     let mut identity_down = Accept::new();
-    identity_down
-        .mocks
-        .users
-        .expect_get_user()
-        .times(1)
-        .returning(|_, _| Err(unavailable()));
+    identity_down.user_answers(Err(unavailable()));
     assert_eq!(identity_down.run().await.unwrap_err(), unavailable());
 
     let mut workspace_down = Accept::new();
     workspace_down.user_has_email("me@example.com");
-    workspace_down
-        .mocks
-        .workspaces
-        .expect_get_workspace()
-        .times(1)
-        .returning(|_, _| Err(unavailable()));
+    workspace_down.workspace_read_fails(unavailable());
     assert_eq!(workspace_down.run().await.unwrap_err(), unavailable());
 
     let mut wrong_token = Accept::new();
     wrong_token.user_has_email("me@example.com");
-    wrong_token.workspace_has(vec![invitation(
-        "me@example.com",
-        workspace::InvitationState::Pending,
-    )]);
+    wrong_token.workspace_has(vec![invitation("me@example.com", InvitationState::Pending)]);
     let refusal = refused(RejectionKind::FailedPrecondition, "TOKEN_INVALID");
     let answer = refusal.clone();
     wrong_token
@@ -1009,7 +912,7 @@ async fn accept_passes_failures_and_refusals_through() {
         .workspaces
         .expect_accept_invitation()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _| Err(answer.clone().into()));
     assert_eq!(wrong_token.run().await.unwrap_err(), refusal);
 }
 
@@ -1019,64 +922,57 @@ async fn accept_passes_failures_and_refusals_through() {
 #[tokio::test]
 async fn member_commands_are_steps_made_by_the_acting_user() {
     let actor = Uuid::now_v7();
-    let id = Uuid::now_v7();
-    let target = Uuid::now_v7();
-    let invitation_id = Uuid::now_v7();
+    let id: WorkspaceId = fresh();
+    let target: UserId = fresh();
+    let invitation_id: InvitationId = fresh();
     let ctx = signed_in(actor);
-    let answer = a_workspace(id, vec![member(actor, workspace::Role::Owner)]);
+    let answer = a_workspace(id, actor, &[]);
+    let made_by_actor_on = move |ctx: &Ctx, step: &str, asked: &WorkspaceId, name: &str| {
+        ctx.actor == Some(actor) && *asked == id && step == name
+    };
     let mut mocks = Mocks::new();
 
-    let (step, found) = (ctx.step("revoke"), answer.clone());
+    let found = answer.clone();
     mocks
         .workspaces
         .expect_revoke_invitation()
-        .withf(move |ctx, r| {
-            ctx.actor == Some(actor)
-                && r.id == id.to_string()
-                && r.request_id == step
-                && r.invitation_id == invitation_id.to_string()
+        .withf(move |ctx, step, asked, invitation| {
+            made_by_actor_on(ctx, step, asked, "revoke") && *invitation == invitation_id
         })
         .times(1)
-        .returning(move |_, _| Ok(found.clone()));
-    let (step, found) = (ctx.step("change-role"), answer.clone());
+        .returning(move |_, _, _, _| Ok(found.clone()));
+    let found = answer.clone();
     mocks
         .workspaces
         .expect_change_member_role()
-        .withf(move |ctx, r| {
-            ctx.actor == Some(actor)
-                && r.id == id.to_string()
-                && r.request_id == step
-                && r.user_id == target.to_string()
-                && r.role == workspace::Role::Admin as i32
+        .withf(move |ctx, step, asked, user, role| {
+            made_by_actor_on(ctx, step, asked, "change-role")
+                && *user == target
+                && *role == Role::Admin
         })
         .times(1)
-        .returning(move |_, _| Ok(found.clone()));
-    let (step, found) = (ctx.step("remove-member"), answer.clone());
+        .returning(move |_, _, _, _, _| Ok(found.clone()));
+    let found = answer.clone();
     mocks
         .workspaces
         .expect_remove_member()
-        .withf(move |ctx, r| {
-            ctx.actor == Some(actor)
-                && r.id == id.to_string()
-                && r.request_id == step
-                && r.user_id == target.to_string()
+        .withf(move |ctx, step, asked, user| {
+            made_by_actor_on(ctx, step, asked, "remove-member") && *user == target
         })
         .times(1)
-        .returning(move |_, _| Ok(found.clone()));
-    let (step, found) = (ctx.step("leave"), answer.clone());
+        .returning(move |_, _, _, _| Ok(found.clone()));
+    let found = answer.clone();
     mocks
         .workspaces
         .expect_leave_workspace()
-        .withf(move |ctx, r| {
-            ctx.actor == Some(actor) && r.id == id.to_string() && r.request_id == step
-        })
+        .withf(move |ctx, step, asked| made_by_actor_on(ctx, step, asked, "leave"))
         .times(1)
-        .returning(move |_, _| Ok(found.clone()));
+        .returning(move |_, _, _| Ok(found.clone()));
 
     let team = mocks.team();
     assert_eq!(team.revoke(&ctx, id, invitation_id).await.unwrap(), answer);
     assert_eq!(
-        team.change_role(&ctx, id, target, workspace::Role::Admin)
+        team.change_role(&ctx, id, target, Role::Admin)
             .await
             .unwrap(),
         answer
@@ -1096,38 +992,43 @@ async fn member_command_refusals_reach_the_caller_unchanged() {
         .workspaces
         .expect_revoke_invitation()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _| Err(answer.clone().into()));
     let answer = last_owner.clone();
     mocks
         .workspaces
         .expect_change_member_role()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _, _| Err(answer.clone().into()));
     let answer = insufficient.clone();
     mocks
         .workspaces
         .expect_remove_member()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _, _| Err(answer.clone().into()));
     let answer = last_owner.clone();
     mocks
         .workspaces
         .expect_leave_workspace()
         .times(1)
-        .returning(move |_, _| Err(answer.clone()));
+        .returning(move |_, _, _| Err(answer.clone().into()));
 
     let team = mocks.team();
     let ctx = signed_in(Uuid::now_v7());
-    let (id, other) = (Uuid::now_v7(), Uuid::now_v7());
-    assert_eq!(team.revoke(&ctx, id, other).await.unwrap_err(), not_found);
+    let (id, other) = (fresh(), Uuid::now_v7());
     assert_eq!(
-        team.change_role(&ctx, id, other, workspace::Role::Member)
+        team.revoke(&ctx, id, other.into()).await.unwrap_err(),
+        not_found
+    );
+    assert_eq!(
+        team.change_role(&ctx, id, other.into(), Role::Member)
             .await
             .unwrap_err(),
         last_owner
     );
     assert_eq!(
-        team.remove_member(&ctx, id, other).await.unwrap_err(),
+        team.remove_member(&ctx, id, other.into())
+            .await
+            .unwrap_err(),
         insufficient
     );
     assert_eq!(team.leave(&ctx, id).await.unwrap_err(), last_owner);
@@ -1137,14 +1038,16 @@ async fn member_command_refusals_reach_the_caller_unchanged() {
 async fn member_commands_need_a_signed_in_user() {
     let team = Mocks::new().team();
     let ctx = Ctx::anonymous();
-    let (id, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let (id, other) = (fresh(), Uuid::now_v7());
     let errors = [
         team.rename(&ctx, id, "x".into()).await.unwrap_err(),
-        team.revoke(&ctx, id, other).await.unwrap_err(),
-        team.change_role(&ctx, id, other, workspace::Role::Admin)
+        team.revoke(&ctx, id, other.into()).await.unwrap_err(),
+        team.change_role(&ctx, id, other.into(), Role::Admin)
             .await
             .unwrap_err(),
-        team.remove_member(&ctx, id, other).await.unwrap_err(),
+        team.remove_member(&ctx, id, other.into())
+            .await
+            .unwrap_err(),
         team.leave(&ctx, id).await.unwrap_err(),
     ];
     for error in errors {

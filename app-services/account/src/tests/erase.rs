@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use mockall::Sequence;
-use workspace::Role;
+use ports_app::{UserId, WorkspacePage};
 
 use super::*;
 
@@ -13,7 +13,7 @@ fn expect_pages(
     ports: &mut Ports,
     ctx: &Ctx,
     user_id: Uuid,
-    pages: Vec<Vec<workspace::Workspace>>,
+    pages: Vec<Vec<Workspace>>,
     seq: &mut Sequence,
 ) {
     let count = pages.len();
@@ -32,16 +32,16 @@ fn expect_pages(
         ports
             .workspaces
             .expect_list_user_workspaces()
-            .withf(move |ctx, request| {
+            .withf(move |ctx, user, page_size, page_token| {
                 *ctx == expected_ctx
-                    && request.user_id == user_id.to_string()
-                    && request.page_token == asked
-                    && request.page_size > 0
+                    && *user == UserId::from(user_id)
+                    && *page_token == asked
+                    && *page_size > 0
             })
             .times(1)
             .in_sequence(seq)
-            .returning(move |_, _| {
-                Ok(workspace::ListUserWorkspacesResponse {
+            .returning(move |_, _, _, _| {
+                Ok(WorkspacePage {
                     workspaces: page.clone(),
                     next_page_token: next.clone(),
                 })
@@ -77,7 +77,7 @@ fn expect_removals(
     ports: &mut Ports,
     ctx: &Ctx,
     user_id: Uuid,
-    workspaces: &[workspace::Workspace],
+    workspaces: &[Workspace],
     results: Vec<ports_app::AppResult<()>>,
     seq: &mut Sequence,
 ) {
@@ -86,41 +86,43 @@ fn expect_removals(
             actor: None,
             ..ctx.clone()
         };
-        let id = held.id.clone();
-        let step = ctx.step(&format!("remove-from-{id}"));
+        let id = held.id;
+        let expected_step = format!("remove-from-{id}");
         let answer = held.clone();
         ports
             .workspaces
             .expect_remove_erased_user()
-            .withf(move |ctx, request| {
+            .withf(move |ctx, step, asked, user| {
                 *ctx == system
-                    && request.id == id
-                    && request.request_id == step
-                    && request.user_id == user_id.to_string()
+                    && *asked == id
+                    && step == expected_step
+                    && *user == UserId::from(user_id)
             })
             .times(1)
             .in_sequence(seq)
-            .returning(move |_, _| result.clone().map(|()| answer.clone()));
+            .returning(move |_, _, _, _| {
+                result.clone().map(|()| answer.clone()).map_err(Into::into)
+            });
     }
 }
 
 #[tokio::test]
 async fn erase_checks_every_page_erases_the_user_then_leaves_each_workspace() {
     let (ctx, user_id) = signed_in();
-    let me = user_id.to_string();
-    let other = Uuid::now_v7().to_string();
+    let me = user_id;
+    let other = Uuid::now_v7();
     let workspaces = vec![
         // Alone in it.
-        a_workspace("solo", vec![member(&me, Role::Owner)]),
+        a_workspace("solo", vec![member(me, Role::Owner)]),
         // Another owner stays.
         a_workspace(
             "shared",
-            vec![member(&me, Role::Owner), member(&other, Role::Owner)],
+            vec![member(me, Role::Owner), member(other, Role::Owner)],
         ),
         // Someone else's, as a member.
         a_workspace(
             "theirs",
-            vec![member(&other, Role::Owner), member(&me, Role::Member)],
+            vec![member(other, Role::Owner), member(me, Role::Member)],
         ),
     ];
     let mut ports = Ports::default();
@@ -160,8 +162,8 @@ async fn a_user_in_no_workspace_is_just_erased() {
 #[tokio::test]
 async fn the_last_owner_of_a_workspace_with_other_members_cannot_erase_themselves() {
     let (ctx, user_id) = signed_in();
-    let me = user_id.to_string();
-    let other = Uuid::now_v7().to_string();
+    let me = user_id;
+    let other = Uuid::now_v7();
     for others in [Role::Member, Role::Admin] {
         let mut ports = Ports::default();
         let mut seq = Sequence::new();
@@ -170,11 +172,11 @@ async fn the_last_owner_of_a_workspace_with_other_members_cannot_erase_themselve
             &ctx,
             user_id,
             vec![
-                vec![a_workspace("solo", vec![member(&me, Role::Owner)])],
+                vec![a_workspace("solo", vec![member(me, Role::Owner)])],
                 // The last page holds the one that blocks.
                 vec![a_workspace(
                     "acme",
-                    vec![member(&me, Role::Owner), member(&other, others)],
+                    vec![member(me, Role::Owner), member(other, others)],
                 )],
             ],
             &mut seq,
@@ -196,11 +198,11 @@ async fn the_last_owner_of_a_workspace_with_other_members_cannot_erase_themselve
 #[tokio::test]
 async fn a_failed_removal_is_logged_and_the_others_still_happen() {
     let (ctx, user_id) = signed_in();
-    let me = user_id.to_string();
+    let me = user_id;
     let workspaces = vec![
-        a_workspace("one", vec![member(&me, Role::Owner)]),
-        a_workspace("two", vec![member(&me, Role::Owner)]),
-        a_workspace("three", vec![member(&me, Role::Owner)]),
+        a_workspace("one", vec![member(me, Role::Owner)]),
+        a_workspace("two", vec![member(me, Role::Owner)]),
+        a_workspace("three", vec![member(me, Role::Owner)]),
     ];
     let mut ports = Ports::default();
     let mut seq = Sequence::new();
@@ -235,14 +237,14 @@ async fn a_refused_erasure_is_returned_and_no_workspace_is_touched() {
         timeout(),
     ] {
         let (ctx, user_id) = signed_in();
-        let me = user_id.to_string();
+        let me = user_id;
         let mut ports = Ports::default();
         let mut seq = Sequence::new();
         expect_pages(
             &mut ports,
             &ctx,
             user_id,
-            vec![vec![a_workspace("solo", vec![member(&me, Role::Owner)])]],
+            vec![vec![a_workspace("solo", vec![member(me, Role::Owner)])]],
             &mut seq,
         );
         expect_erase(&mut ports, &ctx, user_id, Err(failure.clone()), &mut seq);
@@ -262,7 +264,7 @@ async fn a_failed_listing_is_returned_and_nothing_is_erased() {
         .workspaces
         .expect_list_user_workspaces()
         .times(1)
-        .returning(|_, _| Err(timeout()));
+        .returning(|_, _, _, _| Err(timeout()));
     ports.users.expect_erase_user().never();
 
     let error = ports.account().erase(&ctx).await.expect_err("failed");
@@ -280,9 +282,9 @@ async fn a_listing_that_repeats_its_page_token_is_an_internal_error() {
         .workspaces
         .expect_list_user_workspaces()
         .times(2)
-        .returning(move |_, _| {
+        .returning(move |_, _, _, _| {
             *counted.lock().expect("not poisoned") += 1;
-            Ok(workspace::ListUserWorkspacesResponse {
+            Ok(WorkspacePage {
                 workspaces: Vec::new(),
                 next_page_token: "again".to_owned(),
             })

@@ -61,7 +61,7 @@ pub async fn get(
 ) -> ApiResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
-        .subscription(&tenant.ctx, tenant.workspace_id.into())
+        .subscription(&tenant.ctx, tenant.workspace_id)
         .await?;
     Ok(Resource::subscription(&subscription))
 }
@@ -83,7 +83,7 @@ pub async fn change_plan(
 ) -> ApiResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
-        .change_plan(&tenant.ctx, tenant.workspace_id.into(), body.plan.into())
+        .change_plan(&tenant.ctx, tenant.workspace_id, body.plan.into())
         .await?;
     Ok(Resource::subscription(&subscription))
 }
@@ -105,7 +105,7 @@ pub async fn change_seats(
 ) -> ApiResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
-        .change_seats(&tenant.ctx, tenant.workspace_id.into(), body.seats)
+        .change_seats(&tenant.ctx, tenant.workspace_id, body.seats)
         .await?;
     Ok(Resource::subscription(&subscription))
 }
@@ -127,7 +127,7 @@ pub async fn cancel(
 ) -> ApiResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
-        .cancel(&tenant.ctx, tenant.workspace_id.into(), body.at_period_end)
+        .cancel(&tenant.ctx, tenant.workspace_id, body.at_period_end)
         .await?;
     Ok(Resource::subscription(&subscription))
 }
@@ -145,9 +145,6 @@ pub async fn resume(
     State(state): State<EdgeState>,
     tenant: Tenant,
 ) -> ApiResult<Resource<SubscriptionView>> {
-    let subscription = state
-        .plans
-        .resume(&tenant.ctx, tenant.workspace_id.into())
-        .await?;
+    let subscription = state.plans.resume(&tenant.ctx, tenant.workspace_id).await?;
     Ok(Resource::subscription(&subscription))
 }

@@ -21,11 +21,17 @@ use crate::request::path_uuid;
 pub struct PathIds(Option<RawPathParams>);
 
 impl PathIds {
-    /// The parameter `name` as a UUID, or the 404 `not_found` gives.
-    pub fn uuid(&self, name: &str, not_found: fn() -> ApiError) -> Result<Uuid, ApiError> {
+    /// The parameter `name` as a UUID (or a typed id made from one), or the 404
+    /// `not_found` gives.
+    pub fn uuid<Id: From<Uuid>>(
+        &self,
+        name: &str,
+        not_found: fn() -> ApiError,
+    ) -> Result<Id, ApiError> {
         self.0
             .as_ref()
             .and_then(|params| path_uuid(params, name))
+            .map(Id::from)
             .ok_or_else(not_found)
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use ports_app::AppError;
-use ports_app::wire::workspace;
+use ports_app::{InvitationId, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -58,11 +58,11 @@ pub enum InviteRole {
     Member,
 }
 
-impl From<InviteRole> for workspace::Role {
+impl From<InviteRole> for Role {
     fn from(role: InviteRole) -> Self {
         match role {
-            InviteRole::Admin => workspace::Role::Admin,
-            InviteRole::Member => workspace::Role::Member,
+            InviteRole::Admin => Role::Admin,
+            InviteRole::Member => Role::Member,
         }
     }
 }
@@ -293,9 +293,7 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
         (status = 404, description = "No such invitation in this workspace (INVITATION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn invitation(tenant: Tenant, path: PathIds) -> ApiResult<Json<InvitationView>> {
-    let id = path
-        .uuid("invitation_id", invitation_not_found)?
-        .to_string();
+    let id: InvitationId = path.uuid("invitation_id", invitation_not_found)?;
     let invitations = &tenant.workspace.invitations;
     let invitation = invitations.iter().find(|invitation| invitation.id == id);
     let invitation = invitation.ok_or_else(invitation_not_found)?;

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use http::{Method, Request, StatusCode, header};
-use ports_app::wire::workspace::Role;
+use ports_app::Role;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

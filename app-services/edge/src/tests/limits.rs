@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 use http::{Method, StatusCode};
-use ports_app::wire::workspace::Role;
+use ports_app::Role;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -26,10 +26,11 @@ use chrono::DateTime;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use kernel_domain::{ManualClock, Timestamp, Version};
 use plan_app::Plans;
-use ports_app::wire::{identity, workspace};
+use ports_app::wire::identity;
 use ports_app::{
-    AppError, Feeds, Mailer, MockFeeds, MockMailer, MockSubscriptions, MockUsers, MockWorkspaces,
-    Plan, Subscription, SubscriptionStatus, Subscriptions, Users, Workspaces,
+    AppError, Feeds, Invitation, InvitationState, Mailer, Member, MockFeeds, MockMailer,
+    MockSubscriptions, MockUsers, MockWorkspaces, Plan, Role, Subscription, SubscriptionStatus,
+    Subscriptions, Users, Workspace, WorkspaceId, WorkspaceReadError, Workspaces,
 };
 use serde_json::Value;
 use team_app::Team;
@@ -74,7 +75,7 @@ pub struct World {
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,
     pub config: EdgeConfig,
-    known: HashMap<String, workspace::Workspace>,
+    known: HashMap<WorkspaceId, Workspace>,
 }
 
 impl World {
@@ -93,8 +94,8 @@ impl World {
     }
 
     /// Workspace reads find `workspace` (and nothing else).
-    pub fn with_workspace(mut self, workspace: workspace::Workspace) -> Self {
-        self.known.insert(workspace.id.clone(), workspace);
+    pub fn with_workspace(mut self, workspace: Workspace) -> Self {
+        self.known.insert(workspace.id, workspace);
         self
     }
 
@@ -112,12 +113,12 @@ impl World {
         let known = self.known;
         self.workspaces
             .expect_get_workspace()
-            .returning(move |_, request| {
-                known.get(&request.id).cloned().ok_or_else(|| {
-                    AppError::not_found(
+            .returning(move |_, id| {
+                known.get(&id).cloned().ok_or_else(|| {
+                    WorkspaceReadError::NotFound(AppError::not_found(
                         "WORKSPACE_NOT_FOUND",
-                        format!("workspace {} does not exist", request.id),
-                    )
+                        format!("workspace {id} does not exist"),
+                    ))
                 })
             });
         let users: Arc<dyn Users> = Arc::new(self.users);
@@ -312,38 +313,41 @@ pub fn user(id: Uuid, email: &str) -> identity::User {
     }
 }
 
-pub fn member(user: Uuid, role: workspace::Role) -> workspace::Member {
-    workspace::Member {
-        user_id: user.to_string(),
-        role: role as i32,
-        join_time: wire_time(-600),
+pub fn member(user: Uuid, role: Role) -> Member {
+    Member {
+        user_id: user.into(),
+        role,
+        join_time: now() - chrono::Duration::seconds(600),
     }
 }
 
-/// A workspace with these members and one pending invitation.
-pub fn workspace(id: Uuid, members: &[(Uuid, workspace::Role)]) -> workspace::Workspace {
-    workspace::Workspace {
-        id: id.to_string(),
+/// A pending invitation of `email` as `role`, sent by `inviter`, expiring in 7 days.
+pub fn invitation(email: &str, role: Role, inviter: Uuid) -> Invitation {
+    Invitation {
+        id: Uuid::now_v7().into(),
+        email: email.to_owned(),
+        role,
+        inviter_id: inviter.into(),
+        expire_time: now() + chrono::Duration::days(7),
+        state: InvitationState::Pending,
+    }
+}
+
+/// A workspace with these members and one pending invitation, at version 7.
+pub fn workspace(id: Uuid, members: &[(Uuid, Role)]) -> Workspace {
+    let inviter = members.first().map_or_else(Uuid::nil, |(user, _)| *user);
+    Workspace {
+        id: id.into(),
         slug: "acme".to_owned(),
         name: "Acme".to_owned(),
         members: members.iter().map(|(u, r)| member(*u, *r)).collect(),
-        invitations: vec![workspace::Invitation {
-            id: Uuid::now_v7().to_string(),
-            email: "invitee@example.com".to_owned(),
-            role: workspace::Role::Member as i32,
-            inviter_id: members
-                .first()
-                .map(|(u, _)| u.to_string())
-                .unwrap_or_default(),
-            expire_time: wire_time(7 * 86_400),
-            state: workspace::InvitationState::Pending as i32,
-        }],
+        invitations: vec![invitation("invitee@example.com", Role::Member, inviter)],
         seat_limit: 5,
         seats_in_use: i32::try_from(members.len()).expect("few members") + 1,
         archived: false,
-        etag: "W/\"v7\"".to_owned(),
-        create_time: wire_time(-86_400),
-        update_time: wire_time(-600),
+        version: Version::new(7),
+        create_time: now() - chrono::Duration::days(1),
+        update_time: now() - chrono::Duration::seconds(600),
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use http::{Method, StatusCode};
 use ports_app::AppError;
-use ports_app::wire::workspace::Role;
-use ports_app::wire::{identity, workspace as ws};
+use ports_app::Role;
+use ports_app::wire::identity;
 use ports_app::{Plan, SubscriptionStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -230,21 +230,14 @@ async fn an_invitation_is_created_and_its_token_only_mailed() {
     world
         .workspaces
         .expect_invite_member()
-        .withf(|_, request| {
-            request.email == "new@example.com" && request.role == ws::Role::Admin as i32
+        .withf(|_, step, _, invitation| {
+            step == "invite"
+                && invitation.email == "new@example.com"
+                && invitation.role == Role::Admin
         })
-        .returning(move |_, request| {
-            Ok(ws::InviteMemberResponse {
-                workspace: None,
-                invitation: Some(ws::Invitation {
-                    id: Uuid::now_v7().to_string(),
-                    email: request.email,
-                    role: request.role,
-                    inviter_id: admin.to_string(),
-                    expire_time: wire_time(7 * 86_400),
-                    state: ws::InvitationState::Pending as i32,
-                }),
-            })
+        .returning(move |_, _, id, new| {
+            let invited = crate::tests::invitation(&new.email, new.role, admin);
+            Ok((workspace(id.as_uuid(), &[(admin, Role::Admin)]), invited))
         });
     let seen = mailed.clone();
     world.mailer.expect_send().returning(move |mail| {
@@ -359,10 +352,10 @@ async fn sign_up_answers_201_with_what_it_made_and_no_password() {
     world
         .workspaces
         .expect_create_workspace()
-        .withf(move |ctx, request| {
-            ctx.actor == Some(user_id) && request.slug == "acme" && request.name == "Acme"
+        .withf(move |ctx, _, new| {
+            ctx.actor == Some(user_id) && new.slug == "acme" && new.name == "Acme"
         })
-        .returning(move |_, _| Ok(workspace(workspace_id, &[(user_id, Role::Owner)])));
+        .returning(move |_, _, _| Ok(workspace(workspace_id, &[(user_id, Role::Owner)])));
     world
         .subscriptions
         .expect_start_trial()
@@ -482,13 +475,11 @@ async fn workspaces_are_paged_with_the_callers_parameters() {
     world
         .workspaces
         .expect_list_user_workspaces()
-        .withf(move |_, request| {
-            request.user_id == me.to_string()
-                && request.page_size == 2
-                && request.page_token == "abc"
+        .withf(move |_, user, page_size, page_token| {
+            *user == me.into() && *page_size == 2 && page_token == "abc"
         })
-        .returning(move |_, _| {
-            Ok(ws::ListUserWorkspacesResponse {
+        .returning(move |_, _, _, _| {
+            Ok(ports_app::WorkspacePage {
                 workspaces: vec![workspace(Uuid::now_v7(), &[(me, Role::Owner)])],
                 next_page_token: String::new(),
             })

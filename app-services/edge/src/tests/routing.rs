@@ -92,9 +92,9 @@ fn the_openapi_document_states_who_may_call_each_route() {
             route.path
         );
         let least = match route.guard {
-            Guard::Workspace(team_app::Role::Member) => Some("member"),
-            Guard::Workspace(team_app::Role::Admin) => Some("admin"),
-            Guard::Workspace(team_app::Role::Owner) => Some("owner"),
+            Guard::Workspace(ports_app::Role::Member) => Some("member"),
+            Guard::Workspace(ports_app::Role::Admin) => Some("admin"),
+            Guard::Workspace(ports_app::Role::Owner) => Some("owner"),
             _ => None,
         };
         assert_eq!(

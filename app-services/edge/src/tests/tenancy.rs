@@ -5,9 +5,8 @@
 
 use axum::Router;
 use http::{Method, StatusCode};
-use ports_app::wire::workspace::Role as WireRole;
+use ports_app::Role;
 use serde_json::json;
-use team_app::Role;
 use uuid::Uuid;
 
 use super::{World, authed, json_request, send, token_for, without_request_id, workspace};
@@ -36,13 +35,13 @@ fn tenancy() -> Tenancy {
         .with_workspace(workspace(
             id,
             &[
-                (owner, WireRole::Owner),
-                (admin, WireRole::Admin),
-                (member, WireRole::Member),
+                (owner, Role::Owner),
+                (admin, Role::Admin),
+                (member, Role::Member),
             ],
         ))
         // The outsider has a workspace of their own.
-        .with_workspace(workspace(other, &[(outsider, WireRole::Owner)]))
+        .with_workspace(workspace(other, &[(outsider, Role::Owner)]))
         .router();
     Tenancy {
         router,

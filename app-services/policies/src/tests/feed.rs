@@ -1,6 +1,6 @@
 //! The feed policy: who gets an entry for which event, once per event.
 
-use ports_app::wire::billing;
+use ports_app::wire::{billing, workspace};
 use saas_proto::{
     billing::v1::SubscriptionPlanChanged,
     workspace::v1::{WorkspaceMemberJoined, WorkspaceMemberRemoved, WorkspaceRoleChanged},
@@ -56,31 +56,21 @@ impl Team {
     }
 
     fn is_read(&self, mocks: &mut Mocks) {
-        let id = self.workspace_id.to_string();
-        let members = [
-            (self.owner, workspace::Role::Owner),
-            (self.admin, workspace::Role::Admin),
-            (self.member, workspace::Role::Member),
-        ];
+        let id = self.workspace_id;
+        let held = workspace_of(
+            id,
+            "Engines",
+            &[
+                (self.owner, Role::Owner),
+                (self.admin, Role::Admin),
+                (self.member, Role::Member),
+            ],
+        );
         mocks
             .workspaces
             .expect_get_workspace()
-            .withf(move |ctx, request| ctx.actor.is_none() && request.id == id)
-            .returning(move |_, request| {
-                Ok(workspace::Workspace {
-                    id: request.id.clone(),
-                    name: "Engines".into(),
-                    members: members
-                        .iter()
-                        .map(|(user_id, role)| workspace::Member {
-                            user_id: user_id.to_string(),
-                            role: *role as i32,
-                            join_time: None,
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-            });
+            .withf(move |ctx, asked| ctx.actor.is_none() && asked.as_uuid() == id)
+            .returning(move |_, _| Ok(held.clone()));
     }
 
     fn joined(&self) -> EventEnvelope {
@@ -264,7 +254,7 @@ async fn a_workspace_that_is_gone_still_tells_the_member_the_event_names() {
     mocks
         .workspaces
         .expect_get_workspace()
-        .returning(|_, _| Err(refused(RejectionKind::NotFound, "WORKSPACE_NOT_FOUND")));
+        .returning(|_, _| Err(refused(RejectionKind::NotFound, "WORKSPACE_NOT_FOUND").into()));
     let log = appends(&mut mocks, || Ok(()));
     mocks.policies().feed(team.joined()).await.unwrap();
     let all = log.lock().unwrap().clone();
@@ -298,7 +288,7 @@ async fn feed_failures_settle_by_their_kind() {
     mocks
         .workspaces
         .expect_get_workspace()
-        .returning(|_, _| Err(timeout()));
+        .returning(|_, _| Err(timeout().into()));
     mocks.feeds.expect_append_feed_entry().never();
     assert!(is_retry(
         &mocks.policies().feed(team.joined()).await,
