@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use adapters_app::grpc::WireEntry;
 use axum::response::sse::Event;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +37,7 @@ use kernel_domain::RejectionKind;
 use platform::bus::Subscriber;
 use platform::consume::{self, RetryPolicy};
 use ports_app::wire::notifications;
-use ports_app::{AppError, Ctx, Feeds};
+use ports_app::{AppError, Ctx, FeedEntry, FeedError, FeedPage, Feeds};
 use prost::Message as _;
 use rand::RngCore as _;
 use saas_proto::events::v1::EventEnvelope;
@@ -45,7 +46,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::views::time;
+use crate::views::app_time;
 
 /// The event type of an appended feed entry.
 pub const ENTRY_APPENDED: &str = "notifications.feed.entry_appended";
@@ -190,7 +191,7 @@ impl TicketStore {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEntry {
     pub feed_id: Uuid,
-    pub entry: notifications::FeedEntry,
+    pub entry: FeedEntry,
 }
 
 type Senders = Vec<(u64, mpsc::Sender<Arc<LiveEntry>>)>;
@@ -363,18 +364,23 @@ pub fn live_entry(envelope: &EventEnvelope) -> Option<LiveEntry> {
         tracing::warn!(event_id = %envelope.event_id, "an entry_appended event has no valid feed id");
         return None;
     };
-    Some(LiveEntry {
-        feed_id,
-        entry: notifications::FeedEntry {
-            feed_id: appended.feed_id,
-            sequence: appended.sequence,
-            kind: appended.kind,
-            workspace_id: appended.workspace_id,
-            payload_json: appended.payload_json,
-            source_event_id: appended.source_event_id,
-            create_time: appended.create_time,
-        },
-    })
+    let entry = WireEntry {
+        feed_id: &appended.feed_id,
+        sequence: appended.sequence,
+        kind: appended.kind,
+        workspace_id: &appended.workspace_id,
+        payload_json: appended.payload_json,
+        source_event_id: appended.source_event_id,
+        create_time: appended.create_time.as_ref(),
+    }
+    .into_entry();
+    match entry {
+        Ok(entry) => Some(LiveEntry { feed_id, entry }),
+        Err(error) => {
+            tracing::warn!(event_id = %envelope.event_id, %error, "an entry_appended event is malformed");
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,8 +403,8 @@ pub struct EntryView {
     pub create_time: Option<String>,
 }
 
-impl From<&notifications::FeedEntry> for EntryView {
-    fn from(entry: &notifications::FeedEntry) -> Self {
+impl From<&FeedEntry> for EntryView {
+    fn from(entry: &FeedEntry) -> Self {
         let payload = serde_json::from_str::<Value>(&entry.payload_json)
             .ok()
             .filter(Value::is_object)
@@ -406,15 +412,15 @@ impl From<&notifications::FeedEntry> for EntryView {
         EntryView {
             sequence: entry.sequence,
             kind: entry.kind.clone(),
-            workspace_id: Some(entry.workspace_id.clone()).filter(|id| !id.is_empty()),
+            workspace_id: entry.workspace_id.map(|id| id.to_string()),
             payload,
-            create_time: time(entry.create_time.as_ref()),
+            create_time: Some(app_time(entry.create_time)),
         }
     }
 }
 
 /// The SSE event of an entry: `id: <sequence>`, `event: entry`, `data: <entry as JSON>`.
-pub fn entry_event(entry: &notifications::FeedEntry) -> Event {
+pub fn entry_event(entry: &FeedEntry) -> Event {
     let data = serde_json::to_string(&EntryView::from(entry)).unwrap_or_else(|_| "{}".into());
     Event::default()
         .id(entry.sequence.to_string())
@@ -504,14 +510,10 @@ impl StreamState {
 
     /// Reads the next page after `last_sent` into `pending`; `None` when the read failed.
     async fn replay_page(&mut self) -> Option<()> {
-        let request = notifications::ListFeedEntriesRequest {
-            feed_id: self.user.to_string(),
-            after_sequence: self.last_sent,
-            page_size: REPLAY_PAGE,
-        };
-        let page = match read_page(self.feeds.as_ref(), &self.ctx, request).await {
+        let read = read_page(self.feeds.as_ref(), &self.ctx, self.user, self.last_sent).await;
+        let page = match read {
             Ok(page) => page,
-            Err(error) if is_feed_not_found(&error) => {
+            Err(FeedError::NotFound(_)) => {
                 // No entry was ever appended: nothing to replay.
                 self.replaying = false;
                 return Some(());
@@ -553,17 +555,23 @@ static REPLAY_PERMITS: tokio::sync::Semaphore =
 async fn read_page(
     feeds: &dyn Feeds,
     ctx: &Ctx,
-    request: notifications::ListFeedEntriesRequest,
-) -> Result<notifications::ListFeedEntriesResponse, AppError> {
+    user: Uuid,
+    after_sequence: i64,
+) -> Result<FeedPage, FeedError> {
     let mut delay = std::time::Duration::from_millis(50);
     let mut attempt = 1;
     loop {
         let outcome = {
-            let _permit = REPLAY_PERMITS.acquire().await.map_err(AppError::internal)?;
-            feeds.list_feed_entries(ctx, request.clone()).await
+            let _permit = REPLAY_PERMITS
+                .acquire()
+                .await
+                .map_err(|error| FeedError::Other(AppError::internal(error)))?;
+            feeds
+                .list_feed_entries(ctx, user.into(), after_sequence, REPLAY_PAGE)
+                .await
         };
         match outcome {
-            Err(error) if error.is(RejectionKind::Unavailable) && attempt < 5 => {
+            Err(FeedError::Other(error)) if error.is(RejectionKind::Unavailable) && attempt < 5 => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -571,9 +579,4 @@ async fn read_page(
             other => return other,
         }
     }
-}
-
-/// Whether `error` is the Notifications service's "no such feed" (a user without entries).
-pub fn is_feed_not_found(error: &AppError) -> bool {
-    error.is(RejectionKind::NotFound) && error.code == "FEED_NOT_FOUND"
 }

@@ -300,7 +300,7 @@ pub struct SubscriptionView {
 }
 
 /// An application time as JSON shows it (RFC 3339, UTC).
-fn app_time(timestamp: Timestamp) -> String {
+pub fn app_time(timestamp: Timestamp) -> String {
     timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 

@@ -2,8 +2,8 @@
 
 use platform::consume::HandlerError;
 use ports_app::{
-    Ctx, Role, Workspace, WorkspaceReadError,
-    wire::{billing, notifications, workspace},
+    Ctx, NewFeedEntry, Role, Workspace, WorkspaceReadError,
+    wire::{billing, workspace},
 };
 use saas_proto::{
     billing::v1::{
@@ -256,16 +256,15 @@ impl Policies {
         if let Some(held) = held {
             details.insert("workspace_name".into(), json!(held.name));
         }
-        let request = notifications::AppendFeedEntryRequest {
-            feed_id: user.to_string(),
-            request_id: ctx.step(&format!("{}/{user}", crate::FEED)),
+        let new_entry = NewFeedEntry {
             source_event_id: envelope.event_id.clone(),
             kind: entry.kind.to_owned(),
-            workspace_id: entry.workspace_id.to_string(),
+            workspace_id: Some(entry.workspace_id.into()),
             payload_json: Value::Object(details).to_string(),
         };
+        let step = format!("{}/{user}", crate::FEED);
         self.feeds
-            .append_feed_entry(ctx, request)
+            .append_feed_entry(ctx, &step, user.into(), new_entry)
             .await
             .map_err(|e| handler_error(&e))?;
         Ok(())

@@ -48,6 +48,22 @@ fn envelope(event_type: &str, full_name: &str, message: &impl prost::Message) ->
     }
 }
 
+/// The entry Notifications answers for an append.
+fn an_appended_entry(
+    feed: ports_app::UserId,
+    entry: ports_app::NewFeedEntry,
+) -> ports_app::FeedEntry {
+    ports_app::FeedEntry {
+        feed_id: feed,
+        sequence: 1,
+        kind: entry.kind,
+        workspace_id: entry.workspace_id,
+        payload_json: entry.payload_json,
+        source_event_id: entry.source_event_id,
+        create_time: examples::made_at(),
+    }
+}
+
 fn refused(kind: RejectionKind, code: &'static str) -> AppError {
     AppError::rejected(kind, code, format!("refused: {code}"))
 }
@@ -1118,9 +1134,9 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
     mocks
         .feeds
         .expect_append_feed_entry()
-        .returning(move |_, request| {
-            seen.lock().unwrap().push(request.feed_id.clone());
-            Ok(Default::default())
+        .returning(move |_, _, feed, entry| {
+            seen.lock().unwrap().push(feed.to_string());
+            Ok(an_appended_entry(feed, entry))
         });
     let policies = Arc::new(mocks.policies());
 

@@ -5,12 +5,12 @@
 //! plus [`Mailer`] for outgoing mail. A unit test mocks the trait (`MockUsers`, ... with the
 //! `testsuite` feature; [`types::examples`] has ready-made values).
 //!
-//! [`Subscriptions`] speaks the application's language ([`types`]): typed ids, the kernel's
-//! `Version` instead of etag strings, plain enums and structs, a step name instead of a
-//! request id, and per method a typed error enum ([`SubscriptionReadError`], ...) whose
-//! variants a use case `match`es on, with `Other` for everything else. Its adapter (in
-//! `adapters-app`) maps to and from the wire. The other traits still take and return the
-//! published language's messages (`saas-proto`).
+//! [`Workspaces`], [`Subscriptions`] and [`Feeds`] speak the application's language: typed
+//! ids ([`types`]), the kernel's `Version` instead of etag strings, plain enums and structs,
+//! a step name instead of a request id, and per method a typed error enum
+//! ([`WorkspaceReadError`], ...) whose variants a use case `match`es on, with `Other` for
+//! everything else. Their adapters (in `adapters-app`) map to and from the wire. [`Users`]
+//! still takes and returns the published language's messages (`saas-proto`).
 //!
 //! Every call carries a [`Ctx`]: the acting user, the use case's request id (from which each
 //! step's request id is derived, so a retried use case converges) and a correlation id for
@@ -38,7 +38,7 @@ pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
 pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
 pub use identity::Users;
 pub use mail::{Mail, MailKind, Mailer};
-pub use notifications::{FeedWatch, Feeds};
+pub use notifications::{FeedEntry, FeedError, FeedPage, Feeds, NewFeedEntry};
 pub use types::{InvitationId, SubscriptionId, UserId, WorkspaceId};
 pub use workspace::{
     Acceptance, Invitation, InvitationState, Member, NewInvitation, NewWorkspace, Role,

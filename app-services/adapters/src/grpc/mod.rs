@@ -7,8 +7,7 @@
 //! - It carries `authorization: Bearer <service token>`, the acting user as `x-saas-actor`
 //!   when the [`Ctx`] has one, and the correlation id as `x-request-id` (left out when it is
 //!   not valid header text).
-//! - It has a deadline (5 s unless configured); a feed watch, which lasts as long as its
-//!   caller wants, has none. A data service that does not answer in time
+//! - It has a deadline (5 s unless configured). A data service that does not answer in time
 //!   is a [`ErrorKind::Timeout`]; one that cannot be reached is `UPSTREAM_UNAVAILABLE`.
 //! - Connections are opened lazily, on the first call, so a caller can start before the
 //!   data services do. [`HealthCheck::ready`] tells when they serve.
@@ -106,15 +105,8 @@ fn credential(token: &str) -> Result<ServiceCredential, ConnectError> {
 
 /// Wraps `message` for one call: the deadline, the acting user and the correlation id.
 fn call<T>(ctx: &Ctx, message: T, deadline: Duration) -> tonic::Request<T> {
-    let mut request = open_call(ctx, message);
-    request.set_timeout(deadline);
-    request
-}
-
-/// Wraps `message` for a call without a deadline (a stream that lasts as long as the caller
-/// wants): the acting user and the correlation id.
-fn open_call<T>(ctx: &Ctx, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
     let metadata = request.metadata_mut();
     if let Some(actor) = ctx.actor {
         // A hyphenated UUID is always valid header text.
@@ -336,6 +328,7 @@ mod workspace;
 pub use billing::{
     plan_from_wire, plan_to_wire, status_from_wire, subscription_from_wire, time_from_wire,
 };
+pub use notifications::{WireEntry, feed_entry_from_wire};
 
 /// Lazily connected channels, one per distinct URL (embedded mode serves every context on
 /// one port, so the adapters then share one connection).

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use ports_app::wire::notifications;
+use ports_app::FeedError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -100,15 +100,10 @@ pub async fn list(
         }
     }
     let user = caller.claims.user_id;
-    let request = notifications::ListFeedEntriesRequest {
-        feed_id: user.to_string(),
-        after_sequence: after,
-        page_size,
-    };
     match state
         .feed
         .feeds
-        .list_feed_entries(&caller.ctx, request)
+        .list_feed_entries(&caller.ctx, user.into(), after, page_size)
         .await
     {
         Ok(page) => Ok(Json(FeedPage {
@@ -116,12 +111,12 @@ pub async fn list(
             reset: page.reset,
             last_sequence: page.last_sequence,
         })),
-        Err(error) if feed::is_feed_not_found(&error) => Ok(Json(FeedPage {
+        Err(FeedError::NotFound(_)) => Ok(Json(FeedPage {
             entries: Vec::new(),
             reset: false,
             last_sequence: 0,
         })),
-        Err(error) => Err(error.into()),
+        Err(FeedError::Other(error)) => Err(error.into()),
     }
 }
 
@@ -149,20 +144,24 @@ pub async fn mark_read(
         // Nothing to mark: the read mark never moves backwards.
         return Ok(StatusCode::NO_CONTENT);
     }
-    let request = notifications::MarkFeedReadRequest {
-        feed_id: caller.claims.user_id.to_string(),
-        request_id: caller.ctx.step("mark-feed-read"),
-        etag: String::new(),
-        up_to_sequence: body.up_to_sequence,
-    };
-    match state.feed.feeds.mark_feed_read(&caller.ctx, request).await {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(error) if feed::is_feed_not_found(&error) => Err(ApiError::new(
+    let marked = state
+        .feed
+        .feeds
+        .mark_feed_read(
+            &caller.ctx,
+            "mark-feed-read",
+            caller.claims.user_id.into(),
+            body.up_to_sequence,
+        )
+        .await;
+    match marked {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(FeedError::NotFound(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "SEQUENCE_BEYOND_END",
             "the feed has no entry with that sequence number",
         )),
-        Err(error) => Err(error.into()),
+        Err(FeedError::Other(error)) => Err(error.into()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use futures::StreamExt as _;
 use http::{Method, Request, StatusCode, header};
-use ports_app::wire::notifications;
+use ports_app::{FeedEntry, FeedPage};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use uuid::Uuid;
@@ -18,15 +18,15 @@ use crate::feed::{
 use crate::router;
 use crate::state::EdgeState;
 
-fn entry(user: Uuid, sequence: i64) -> notifications::FeedEntry {
-    notifications::FeedEntry {
-        feed_id: user.to_string(),
+fn entry(user: Uuid, sequence: i64) -> FeedEntry {
+    FeedEntry {
+        feed_id: user.into(),
         sequence,
         kind: "member_joined".into(),
-        workspace_id: String::new(),
+        workspace_id: None,
         payload_json: format!("{{\"n\":{sequence}}}"),
         source_event_id: Uuid::now_v7().to_string(),
-        create_time: None,
+        create_time: super::now(),
     }
 }
 
@@ -205,15 +205,15 @@ fn world_with_retained_entries(user: Uuid) -> World {
     world
         .feeds
         .expect_list_feed_entries()
-        .withf(move |ctx, request| ctx.actor == Some(user) && request.feed_id == user.to_string())
-        .returning(move |_, request| {
+        .withf(move |ctx, feed, _, _| ctx.actor == Some(user) && *feed == user.into())
+        .returning(move |_, _, after_sequence, _| {
             let entries: Vec<_> = (3..=4)
-                .filter(|s| *s > request.after_sequence)
+                .filter(|s| *s > after_sequence)
                 .map(|s| entry(user, s))
                 .collect();
-            Ok(notifications::ListFeedEntriesResponse {
+            Ok(FeedPage {
                 entries,
-                reset: request.after_sequence < 2,
+                reset: after_sequence < 2,
                 last_sequence: 4,
                 first_retained_sequence: 3,
             })

@@ -22,17 +22,20 @@ fn appends(
     mocks
         .feeds
         .expect_append_feed_entry()
-        .withf(|ctx, _| ctx.actor.is_none())
-        .returning(move |_, request| {
+        .withf(|ctx, _, _, _| ctx.actor.is_none())
+        .returning(move |ctx, step, feed, entry| {
             seen.lock().unwrap().push((
-                request.feed_id.clone(),
-                request.request_id.clone(),
-                request.source_event_id.clone(),
-                request.kind.clone(),
-                request.workspace_id.clone(),
-                serde_json::from_str(&request.payload_json).unwrap(),
+                feed.to_string(),
+                ctx.step(step),
+                entry.source_event_id.clone(),
+                entry.kind.clone(),
+                entry
+                    .workspace_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                serde_json::from_str(&entry.payload_json).unwrap(),
             ));
-            answer().map(|()| Default::default())
+            answer().map(|()| an_appended_entry(feed, entry))
         });
     log
 }
