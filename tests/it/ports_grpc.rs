@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use adapters_app::grpc::{DataServices as Ports, GrpcUsers, HealthCheck};
 use kernel_domain::{RejectionKind, Version};
-use ports_app::wire::identity;
 use ports_app::{
-    Ctx, ErrorKind, NewWorkspace, Plan, Role, StartTrialError, SubscriptionChangeError,
-    SubscriptionReadError, SubscriptionStatus, UserId, WorkspaceChangeError, WorkspaceReadError,
+    Ctx, ErrorKind, LookupError, NewUser, NewWorkspace, Plan, Role, StartTrialError,
+    SubscriptionChangeError, SubscriptionReadError, SubscriptionStatus, UserChangeError, UserId,
+    UserStatus, WorkspaceChangeError, WorkspaceReadError,
 };
 use saas_tests::{DataServices, SERVICE_TOKEN};
 use uuid::Uuid;
@@ -31,9 +31,8 @@ fn fresh_email() -> String {
     format!("ports-{}@example.com", Uuid::now_v7().simple())
 }
 
-fn register(ctx: &Ctx, email: &str) -> identity::RegisterUserRequest {
-    identity::RegisterUserRequest {
-        request_id: ctx.step("register"),
+fn register(email: &str) -> NewUser {
+    NewUser {
         email: email.to_owned(),
         display_name: "Ada Lovelace".into(),
         password: PASSWORD.into(),
@@ -54,12 +53,42 @@ async fn a_workspace_command_is_made_for_the_acting_user() {
     let services = DataServices::spawn().await;
     let ports = ports(&services);
     let ctx = Ctx::anonymous();
+    let email = fresh_email();
     let user = ports
         .users
-        .register_user(&ctx, register(&ctx, &fresh_email()))
+        .register_user(&ctx, "register", register(&email))
         .await
         .unwrap();
-    let user_id: Uuid = user.id.parse().unwrap();
+    let user_id = user.id.as_uuid();
+    // The user as the application sees it; the same step replays the same user.
+    assert_eq!(user.email, email);
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(user.version, Version::INITIAL);
+    let replayed = ports
+        .users
+        .register_user(&ctx, "register", register(&email))
+        .await
+        .unwrap();
+    assert_eq!(replayed, user);
+    let by_id = ports.users.get_user(&ctx, user.id).await.unwrap();
+    assert_eq!(by_id, user);
+    let by_email = ports.users.lookup_user(&ctx, email.clone()).await.unwrap();
+    assert_eq!(by_email.id, user.id);
+    let malformed = ports
+        .users
+        .lookup_user(&ctx, "not an email".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(malformed, LookupError::MalformedEmail(_)),
+        "{malformed:?}"
+    );
+    let batch = ports
+        .users
+        .batch_get_users(&ctx, vec![user.id, Uuid::now_v7().into()])
+        .await
+        .unwrap();
+    assert_eq!(batch, vec![user.clone()]);
 
     let new_workspace = NewWorkspace {
         slug: format!("ws-{}", Uuid::now_v7().simple()),
@@ -198,15 +227,18 @@ async fn a_refused_command_keeps_its_reason_and_kind() {
     let first = Ctx::anonymous();
     ports
         .users
-        .register_user(&first, register(&first, &email))
+        .register_user(&first, "register", register(&email))
         .await
         .unwrap();
     let second = Ctx::anonymous();
     let error = ports
         .users
-        .register_user(&second, register(&second, &email))
+        .register_user(&second, "register", register(&email))
         .await
         .unwrap_err();
+    let UserChangeError::Refused(error) = error else {
+        panic!("a taken email is refused for good: {error:?}");
+    };
     assert_eq!(error.code, "EMAIL_TAKEN");
     assert_eq!(
         error.kind,
@@ -225,14 +257,16 @@ async fn bad_input_comes_back_with_every_field_violation() {
         .users
         .register_user(
             &ctx,
-            identity::RegisterUserRequest {
+            "register",
+            NewUser {
                 email: "ada@@example.com".into(),
                 password: "short".into(),
-                ..register(&ctx, "unused@example.com")
+                ..register("unused@example.com")
             },
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into_app_error();
     assert_eq!(
         error.kind,
         ErrorKind::Rejected(RejectionKind::InvalidArgument)
@@ -249,9 +283,10 @@ async fn a_refused_service_credential_is_internal() {
     let users =
         GrpcUsers::connect_lazy(&url(&services), "not-the-service-token", DEADLINE).unwrap();
     let ctx = Ctx::anonymous();
-    let error = ports_app::Users::register_user(&users, &ctx, register(&ctx, &fresh_email()))
+    let error = ports_app::Users::register_user(&users, &ctx, "register", register(&fresh_email()))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into_app_error();
     assert_eq!(error.kind, ErrorKind::Internal);
     assert_eq!(error.code, "INTERNAL");
     assert_eq!(error.message, "internal error");
@@ -271,14 +306,10 @@ async fn an_unreachable_service_is_upstream_unavailable() {
     .unwrap();
     let error = ports
         .users
-        .get_user(
-            &Ctx::anonymous(),
-            identity::GetUserRequest {
-                id: Uuid::now_v7().to_string(),
-            },
-        )
+        .get_user(&Ctx::anonymous(), Uuid::now_v7().into())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into_app_error();
     let unavailable = error.code == "UPSTREAM_UNAVAILABLE"
         && error.kind == ErrorKind::Rejected(RejectionKind::Unavailable);
     let timed_out = error.code == "UPSTREAM_TIMEOUT" && error.kind == ErrorKind::Timeout;

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use kernel_domain::text::{self, SlugError};
 use kernel_domain::{Clock, Email, RejectionKind, Timestamp};
-use ports_app::wire::identity;
 use ports_app::{
-    AppError, AppResult, Ctx, ErrorKind, FieldErrors, NewWorkspace, StartTrialError, Subscription,
-    Subscriptions, Users, Workspace, WorkspaceChangeError, WorkspaceId, Workspaces,
+    AppError, AppResult, CloseSessionError, CredentialsError, Ctx, FieldErrors, NewUser,
+    NewWorkspace, SessionError, SignInError, StartTrialError, Subscription, Subscriptions, User,
+    UserId, Users, Workspace, WorkspaceChangeError, WorkspaceId, Workspaces,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -26,7 +26,7 @@ pub use jwt::{AccessClaims, JwtKeys, KeyError, RefreshClaims, Tokens};
 #[cfg(test)]
 mod tests;
 
-/// Step names: each command's request id is `ctx.step(<name>)`.
+/// Step names: each command's request id is `ctx.step(<name>)` (the ports send it).
 const STEP_REGISTER: &str = "register";
 const STEP_CREATE_WORKSPACE: &str = "create-workspace";
 const STEP_START_TRIAL: &str = "start-trial";
@@ -97,7 +97,7 @@ impl SignUpForm {
 /// What a sign-up made.
 #[derive(Debug, Clone)]
 pub struct SignedUp {
-    pub user: identity::User,
+    pub user: User,
     pub workspace: Workspace,
     pub subscription: Subscription,
 }
@@ -145,16 +145,16 @@ impl Access {
             .users
             .register_user(
                 ctx,
-                identity::RegisterUserRequest {
-                    request_id: ctx.step(STEP_REGISTER),
+                STEP_REGISTER,
+                NewUser {
                     email: form.email,
                     display_name: form.display_name,
                     password: form.password,
                 },
             )
             .await?;
-        let user_id = parse_wire_id("user", &user.id)?;
-        let actor = ctx.acting_as(user_id);
+        let user_id = user.id;
+        let actor = ctx.acting_as(user_id.as_uuid());
 
         let new_workspace = NewWorkspace {
             slug: form.workspace_slug,
@@ -230,19 +230,13 @@ impl Access {
     }
 
     /// Erases the user a failed sign-up registered, freeing the email.
-    async fn undo_register(&self, ctx: &Ctx, user_id: Uuid) {
+    async fn undo_register(&self, ctx: &Ctx, user_id: UserId) {
         let erased = self
             .users
-            .erase_user(
-                ctx,
-                identity::EraseUserRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_UNDO_REGISTER),
-                    etag: String::new(),
-                },
-            )
+            .erase_user(ctx, STEP_UNDO_REGISTER, user_id)
             .await;
         if let Err(error) = erased {
+            let error = error.into_app_error();
             tracing::error!(
                 user = %user_id,
                 code = %error.code,
@@ -259,51 +253,38 @@ impl Access {
     pub async fn login(&self, ctx: &Ctx, email: &str, password: &str) -> AppResult<Tokens> {
         let user = self
             .users
-            .verify_credentials(
-                ctx,
-                identity::VerifyCredentialsRequest {
-                    email: email.to_owned(),
-                    password: password.to_owned(),
-                },
-            )
+            .verify_credentials(ctx, email.to_owned(), password.to_owned())
             .await
-            .map_err(|error| match error.kind {
-                ErrorKind::Rejected(RejectionKind::Unauthenticated | RejectionKind::NotFound) => {
+            .map_err(|error| match error {
+                CredentialsError::Refused(error) => {
                     tracing::debug!(code = %error.code, "login refused");
                     invalid_credentials()
                 }
-                _ => error,
+                CredentialsError::Other(error) => error,
             })?;
-        let user_id = parse_wire_id("user", &user.id)?;
-        let opened = self
+        let user_id = user.id;
+        let (_, session) = self
             .users
             .open_session(
-                &ctx.acting_as(user_id),
-                identity::OpenSessionRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_OPEN_SESSION),
-                    etag: String::new(),
-                },
+                &ctx.acting_as(user_id.as_uuid()),
+                STEP_OPEN_SESSION,
+                user_id,
             )
             .await
-            .map_err(|error| match error.kind {
+            .map_err(|error| match error {
                 // Suspended, erased or gone between the check and the session: the same answer.
-                ErrorKind::Rejected(
-                    RejectionKind::Unauthenticated
-                    | RejectionKind::NotFound
-                    | RejectionKind::FailedPrecondition,
-                ) => {
+                SignInError::Refused(error) => {
                     tracing::debug!(user = %user_id, code = %error.code, "login refused at open session");
                     invalid_credentials()
                 }
-                _ => error,
+                SignInError::Other(error) => error,
             })?;
-        let session = opened
-            .session
-            .ok_or_else(|| AppError::internal("open session answered without the session"))?;
-        let session_id = parse_wire_id("session", &session.id)?;
-        let session_expires = wire_time("session expire_time", session.expire_time.as_ref())?;
-        self.tokens(user_id, session_id, session_expires, self.clock.now())
+        self.tokens(
+            user_id.as_uuid(),
+            session.id.as_uuid(),
+            session.expire_time,
+            self.clock.now(),
+        )
     }
 
     /// Exchanges a refresh token for new tokens while its session is open and its user
@@ -313,20 +294,17 @@ impl Access {
     pub async fn refresh(&self, ctx: &Ctx, refresh_token: &str) -> AppResult<Tokens> {
         let now = self.clock.now();
         let claims = self.keys.verify_refresh(refresh_token, now)?;
-        let refreshed = self
+        let (_, session) = self
             .users
             .refresh_session(
                 &ctx.acting_as(claims.user_id),
-                identity::RefreshSessionRequest {
-                    id: claims.user_id.to_string(),
-                    request_id: ctx.step(STEP_REFRESH),
-                    session_id: claims.session_id.to_string(),
-                },
+                STEP_REFRESH,
+                claims.user_id.into(),
+                claims.session_id.into(),
             )
             .await
-            .map_err(|error| match error.kind {
-                ErrorKind::Rejected(RejectionKind::Unavailable | RejectionKind::Aborted) => error,
-                ErrorKind::Rejected(_) => {
+            .map_err(|error| match error {
+                SessionError::Ended(error) => {
                     tracing::debug!(user = %claims.user_id, code = %error.code, "refresh refused");
                     AppError::rejected(
                         RejectionKind::Unauthenticated,
@@ -334,13 +312,9 @@ impl Access {
                         "the session has ended; sign in again",
                     )
                 }
-                ErrorKind::Timeout | ErrorKind::Internal => error,
+                SessionError::Other(error) => error,
             })?;
-        let session = refreshed
-            .session
-            .ok_or_else(|| AppError::internal("refresh session answered without the session"))?;
-        let session_expires = wire_time("session expire_time", session.expire_time.as_ref())?;
-        self.tokens(claims.user_id, claims.session_id, session_expires, now)
+        self.tokens(claims.user_id, claims.session_id, session.expire_time, now)
     }
 
     /// Closes the session the access token belongs to. Closing a session that is already
@@ -350,24 +324,18 @@ impl Access {
             .users
             .close_session(
                 &ctx.acting_as(claims.user_id),
-                identity::CloseSessionRequest {
-                    id: claims.user_id.to_string(),
-                    request_id: ctx.step(STEP_LOGOUT),
-                    session_id: claims.session_id.to_string(),
-                },
+                STEP_LOGOUT,
+                claims.user_id.into(),
+                claims.session_id.into(),
             )
             .await;
         match closed {
             Ok(_) => Ok(()),
-            Err(error)
-                if error.is(RejectionKind::NotFound)
-                    || error.code == "SESSION_EXPIRED"
-                    || error.code == "USER_ERASED" =>
-            {
+            Err(CloseSessionError::AlreadyEnded(error)) => {
                 tracing::debug!(user = %claims.user_id, code = %error.code, "logout of a session already ended");
                 Ok(())
             }
-            Err(error) => Err(error),
+            Err(CloseSessionError::Other(error)) => Err(error),
         }
     }
 
@@ -409,21 +377,6 @@ fn invalid_credentials() -> AppError {
         "INVALID_CREDENTIALS",
         "email or password is wrong, or the account cannot sign in",
     )
-}
-
-/// An id a data service answered with; one that is not a UUID is its fault.
-fn parse_wire_id(what: &str, id: &str) -> AppResult<Uuid> {
-    Uuid::try_parse(id)
-        .map_err(|e| AppError::internal(format!("the {what} id {id:?} is not a UUID: {e}")))
-}
-
-/// A time a data service answered with; a missing or out-of-range one is its fault.
-fn wire_time(what: &str, time: Option<&prost_types::Timestamp>) -> AppResult<Timestamp> {
-    time.and_then(|t| {
-        let nanos = u32::try_from(t.nanos).ok()?;
-        chrono::DateTime::from_timestamp(t.seconds, nanos)
-    })
-    .ok_or_else(|| AppError::internal(format!("the {what} is missing or out of range")))
 }
 
 /// Seconds from `now` until `then` as a token's `exp` counts them (whole seconds since the

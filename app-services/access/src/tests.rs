@@ -10,9 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration};
 use kernel_domain::{ManualClock, RejectionKind, Timestamp};
 use ports_app::types::examples;
-use ports_app::wire::identity;
 use ports_app::{AppError, ErrorKind, MockSubscriptions, MockUsers, MockWorkspaces};
-use ports_app::{Subscription, Workspace};
+use ports_app::{Session, Subscription, User, Workspace};
 use uuid::Uuid;
 
 use crate::{Access, JwtKeys};
@@ -28,29 +27,19 @@ fn keys() -> JwtKeys {
     JwtKeys::from_secret(SECRET).expect("a long enough secret")
 }
 
-fn wire_time(time: Timestamp) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: 0,
-    }
-}
-
-fn user(id: Uuid) -> identity::User {
-    identity::User {
-        id: id.to_string(),
-        email: "ada@example.com".to_owned(),
+fn user(id: Uuid) -> User {
+    User {
         display_name: "Ada".to_owned(),
-        status: identity::UserStatus::Active as i32,
-        ..Default::default()
+        ..examples::user(id.into(), "ada@example.com")
     }
 }
 
-fn session(id: Uuid, expires: Timestamp) -> identity::Session {
-    identity::Session {
-        id: id.to_string(),
-        create_time: Some(wire_time(start())),
-        expire_time: Some(wire_time(expires)),
-        refresh_time: Some(wire_time(start())),
+fn session(id: Uuid, expires: Timestamp) -> Session {
+    Session {
+        id: id.into(),
+        create_time: start(),
+        expire_time: expires,
+        refresh_time: start(),
     }
 }
 

@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use kernel_domain::{RejectionKind, text};
 use ports_app::token::{new_token, token_target};
-use ports_app::wire::identity;
 use ports_app::{
-    AppError, AppResult, Ctx, ErrorKind, FieldErrors, Mail, MailKind, Mailer, Role, UserId, Users,
-    Workspace, Workspaces,
+    AppError, AppResult, Ctx, ErrorKind, FieldErrors, LookupError, Mail, MailKind, Mailer, Role,
+    TokenError, User, UserChangeError, UserId, UserStatus, Users, Workspace, Workspaces,
 };
-use uuid::Uuid;
 
 #[cfg(test)]
 mod tests;
@@ -27,7 +25,7 @@ pub const PASSWORD_RESET_SUBJECT: &str = "Reset your password";
 /// How many workspaces to ask for per page when listing a user's.
 const WORKSPACE_PAGE_SIZE: i32 = 1000;
 
-/// Step names: each command's request id is `ctx.step(<name>)`.
+/// Step names: each command's request id is `ctx.step(<name>)` (the port sends it).
 const STEP_CHANGE_DISPLAY_NAME: &str = "change-display-name";
 const STEP_CHANGE_PASSWORD: &str = "change-password";
 const STEP_START_EMAIL_VERIFICATION: &str = "start-email-verification";
@@ -57,36 +55,18 @@ impl Account {
     }
 
     /// The signed-in user.
-    pub async fn me(&self, ctx: &Ctx) -> AppResult<identity::User> {
+    pub async fn me(&self, ctx: &Ctx) -> AppResult<User> {
         let user_id = ctx.user()?;
-        self.users
-            .get_user(
-                ctx,
-                identity::GetUserRequest {
-                    id: user_id.to_string(),
-                },
-            )
-            .await
+        Ok(self.users.get_user(ctx, user_id.into()).await?)
     }
 
     /// Renames the signed-in user.
-    pub async fn change_display_name(
-        &self,
-        ctx: &Ctx,
-        display_name: String,
-    ) -> AppResult<identity::User> {
+    pub async fn change_display_name(&self, ctx: &Ctx, display_name: String) -> AppResult<User> {
         let user_id = ctx.user()?;
-        self.users
-            .change_display_name(
-                ctx,
-                identity::ChangeDisplayNameRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_CHANGE_DISPLAY_NAME),
-                    etag: String::new(),
-                    display_name,
-                },
-            )
-            .await
+        Ok(self
+            .users
+            .change_display_name(ctx, STEP_CHANGE_DISPLAY_NAME, user_id.into(), display_name)
+            .await?)
     }
 
     /// Changes the password (the old one is required); every session closes. A wrong old
@@ -101,13 +81,10 @@ impl Account {
         self.users
             .change_password(
                 ctx,
-                identity::ChangePasswordRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_CHANGE_PASSWORD),
-                    etag: String::new(),
-                    old_password,
-                    new_password,
-                },
+                STEP_CHANGE_PASSWORD,
+                user_id.into(),
+                old_password,
+                new_password,
             )
             .await?;
         Ok(())
@@ -121,12 +98,9 @@ impl Account {
             .users
             .start_email_verification(
                 ctx,
-                identity::StartEmailVerificationRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_START_EMAIL_VERIFICATION),
-                    etag: String::new(),
-                    token: token.clone(),
-                },
+                STEP_START_EMAIL_VERIFICATION,
+                user_id.into(),
+                token.clone(),
             )
             .await?;
         self.mailer
@@ -150,14 +124,7 @@ impl Account {
     pub async fn confirm_email_verification(&self, ctx: &Ctx, token: String) -> AppResult<()> {
         let user_id = token_target("token", &token)?;
         self.users
-            .confirm_email_verification(
-                ctx,
-                identity::ConfirmEmailVerificationRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_CONFIRM_EMAIL_VERIFICATION),
-                    token,
-                },
-            )
+            .confirm_email_verification(ctx, STEP_CONFIRM_EMAIL_VERIFICATION, user_id.into(), token)
             .await
             .map_err(as_token_refusal)?;
         Ok(())
@@ -167,47 +134,46 @@ impl Account {
     /// whether or not it does. Only a malformed email (which no user can hold) and a
     /// failure to reach a service (timeout, internal, unavailable) are answered otherwise.
     pub async fn request_password_reset(&self, ctx: &Ctx, email: String) -> AppResult<()> {
-        let found = self
-            .users
-            .lookup_user(ctx, identity::LookupUserRequest { email })
-            .await;
+        let found = self.users.lookup_user(ctx, email).await;
         let user = match found {
             Ok(user) => user,
-            Err(error) if quietly_refused(&error) => {
+            // A malformed email: no user can hold it, and the caller can fix it.
+            Err(LookupError::MalformedEmail(error)) => return Err(error),
+            Err(LookupError::NotFound(error)) => {
                 tracing::debug!(code = %error.code, "password reset asked for no user");
                 return Ok(());
             }
-            Err(error) => return Err(error),
+            Err(LookupError::Other(error)) if quietly_refused(&error) => {
+                tracing::debug!(code = %error.code, "password reset asked for no user");
+                return Ok(());
+            }
+            Err(LookupError::Other(error)) => return Err(error),
         };
-        if user.status != identity::UserStatus::Active as i32 {
+        if user.status != UserStatus::Active {
             tracing::debug!(user = %user.id, "password reset asked for an inactive user");
             return Ok(());
         }
-        let Ok(user_id) = Uuid::try_parse(&user.id) else {
-            return Err(AppError::internal(format!(
-                "lookup answered a user id that is not a UUID: {:?}",
-                user.id
-            )));
-        };
-        let token = new_token(user_id);
+        let user_id = user.id;
+        let token = new_token(user_id.as_uuid());
         let started = self
             .users
-            .start_password_reset(
-                ctx,
-                identity::StartPasswordResetRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_START_PASSWORD_RESET),
-                    token: token.clone(),
-                },
-            )
+            .start_password_reset(ctx, STEP_START_PASSWORD_RESET, user_id, token.clone())
             .await;
         let user = match started {
             Ok(user) => user,
-            Err(error) if quietly_refused(&error) => {
+            Err(UserChangeError::NotFound(error)) => {
                 tracing::debug!(user = %user_id, code = %error.code, "password reset refused");
                 return Ok(());
             }
-            Err(error) => return Err(error),
+            // A refusal for good, or one whose outcome is open, is answered quietly unless it
+            // is bad input or "not now".
+            Err(UserChangeError::Refused(error) | UserChangeError::Other(error))
+                if quietly_refused(&error) =>
+            {
+                tracing::debug!(user = %user_id, code = %error.code, "password reset refused");
+                return Ok(());
+            }
+            Err(error) => return Err(error.into_app_error()),
         };
         self.mailer
             .send(Mail {
@@ -252,12 +218,10 @@ impl Account {
         self.users
             .complete_password_reset(
                 ctx,
-                identity::CompletePasswordResetRequest {
-                    id: user_id.to_string(),
-                    request_id: ctx.step(STEP_COMPLETE_PASSWORD_RESET),
-                    token,
-                    new_password,
-                },
+                STEP_COMPLETE_PASSWORD_RESET,
+                user_id.into(),
+                token,
+                new_password,
             )
             .await
             .map_err(as_token_refusal)?;
@@ -284,16 +248,7 @@ impl Account {
                 ),
             ));
         }
-        self.users
-            .erase_user(
-                ctx,
-                identity::EraseUserRequest {
-                    id: user.to_string(),
-                    request_id: ctx.step(STEP_ERASE),
-                    etag: String::new(),
-                },
-            )
-            .await?;
+        self.users.erase_user(ctx, STEP_ERASE, user).await?;
         // A system policy, made for nobody.
         let system = Ctx {
             actor: None,
@@ -354,8 +309,9 @@ fn is_last_owner_of_others(workspace: &Workspace, user: UserId) -> bool {
     is_owner && !other_owners && other_members
 }
 
-/// Whether a password-reset step's failure is answered as if nothing was asked: every
-/// refusal except bad input (a malformed email, which no user can hold) and "not now".
+/// Whether a password-reset step's failure that its port's variants leave open (`Other`, or
+/// a command's `Refused`) is answered as if nothing was asked: every refusal except bad
+/// input and "not now".
 fn quietly_refused(error: &AppError) -> bool {
     match error.kind {
         ErrorKind::Rejected(RejectionKind::InvalidArgument | RejectionKind::Unavailable) => false,
@@ -367,20 +323,16 @@ fn quietly_refused(error: &AppError) -> bool {
 /// Identity's answer to a token, with everything that would tell something about the user
 /// the token names (unknown, erased, suspended, already verified) made the answer to a
 /// wrong token.
-fn as_token_refusal(error: AppError) -> AppError {
-    let about_the_user = error.is(RejectionKind::NotFound)
-        || matches!(
-            error.code.as_ref(),
-            "USER_ERASED" | "USER_NOT_ACTIVE" | "EMAIL_ALREADY_VERIFIED"
-        );
-    if about_the_user {
-        tracing::debug!(code = %error.code, "token refused");
-        AppError::rejected(
-            RejectionKind::FailedPrecondition,
-            "TOKEN_INVALID",
-            "the token is invalid or has expired",
-        )
-    } else {
-        error
+fn as_token_refusal(error: TokenError) -> AppError {
+    match error {
+        TokenError::UserNotEligible(error) => {
+            tracing::debug!(code = %error.code, "token refused");
+            AppError::rejected(
+                RejectionKind::FailedPrecondition,
+                "TOKEN_INVALID",
+                "the token is invalid or has expired",
+            )
+        }
+        TokenError::Other(error) => error,
     }
 }

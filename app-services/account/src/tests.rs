@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use kernel_domain::RejectionKind;
 use ports_app::types::examples;
-use ports_app::wire::identity;
 use ports_app::{
-    AppError, Ctx, ErrorKind, Member, MockMailer, MockUsers, MockWorkspaces, Role, Workspace,
+    AppError, Ctx, ErrorKind, Member, MockMailer, MockUsers, MockWorkspaces, Role, User,
+    UserStatus, Workspace,
 };
 use uuid::Uuid;
 
@@ -40,13 +40,11 @@ fn signed_in() -> (Ctx, Uuid) {
     (Ctx::anonymous().acting_as(user_id), user_id)
 }
 
-fn user(id: Uuid) -> identity::User {
-    identity::User {
-        id: id.to_string(),
-        email: "ada@example.com".to_owned(),
+fn user(id: Uuid) -> User {
+    User {
         display_name: "Ada".to_owned(),
-        status: identity::UserStatus::Active as i32,
-        ..Default::default()
+        status: UserStatus::Active,
+        ..examples::user(id.into(), "ada@example.com")
     }
 }
 

@@ -6,25 +6,16 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat};
+use chrono::SecondsFormat;
 use http::{HeaderValue, StatusCode, header};
 use kernel_domain::Timestamp;
-use ports_app::wire::identity;
 use ports_app::{
     Invitation, InvitationState as AppInvitationState, Plan, Role, Subscription,
-    SubscriptionStatus, Workspace,
+    SubscriptionStatus, User, UserStatus, Workspace,
 };
 use serde::{Deserialize, Serialize};
 use team_app::MemberView;
 use utoipa::ToSchema;
-
-/// A wire time as RFC 3339 UTC, or `None` when unset or out of range.
-pub fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
-    let timestamp = timestamp?;
-    let nanos = u32::try_from(timestamp.nanos).ok()?;
-    DateTime::from_timestamp(timestamp.seconds, nanos)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
 
 /// A user as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -35,7 +26,7 @@ pub struct UserView {
     #[schema(format = Email)]
     pub email: String,
     pub display_name: String,
-    /// `null` only if the service did not say (a broken contract, logged).
+    /// Always set (the type stays nullable for the clients that read it so).
     pub status: Option<UserState>,
     pub email_verified: bool,
     /// The user's version, also sent as `ETag`.
@@ -135,34 +126,22 @@ pub enum SubscriptionState {
     Canceled,
 }
 
-/// Logs a wire enum the service left unspecified: the view shows `null`, never a value its
-/// schema does not have.
-fn unspecified<T>(what: &str) -> Option<T> {
-    tracing::warn!(what, "a service answered an unspecified enum value");
-    None
-}
-
-impl From<&identity::User> for UserView {
-    fn from(user: &identity::User) -> Self {
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
         UserView {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             email: user.email.clone(),
             display_name: user.display_name.clone(),
-            status: user_status(user.status()),
+            status: Some(match user.status {
+                UserStatus::Active => UserState::Active,
+                UserStatus::Suspended => UserState::Suspended,
+                UserStatus::Erased => UserState::Erased,
+            }),
             email_verified: user.email_verified,
-            etag: user.etag.clone(),
-            create_time: time(user.create_time.as_ref()),
-            update_time: time(user.update_time.as_ref()),
+            etag: user.version.to_etag(),
+            create_time: Some(app_time(user.create_time)),
+            update_time: Some(app_time(user.update_time)),
         }
-    }
-}
-
-fn user_status(status: identity::UserStatus) -> Option<UserState> {
-    match status {
-        identity::UserStatus::Active => Some(UserState::Active),
-        identity::UserStatus::Suspended => Some(UserState::Suspended),
-        identity::UserStatus::Erased => Some(UserState::Erased),
-        identity::UserStatus::Unspecified => unspecified("user status"),
     }
 }
 
@@ -385,8 +364,8 @@ impl<T> Resource<T> {
 }
 
 impl Resource<UserView> {
-    pub fn user(user: &identity::User) -> Self {
-        Resource::ok(&user.etag, UserView::from(user))
+    pub fn user(user: &User) -> Self {
+        Resource::ok(&user.version.to_etag(), UserView::from(user))
     }
 }
 

@@ -1,7 +1,7 @@
 //! A past due subscription notifies the workspace's Owners.
 
 use platform::consume::HandlerError;
-use ports_app::{ErrorKind, Mail, MailKind, Role, SubscriptionStatus, Workspace, wire::identity};
+use ports_app::{ErrorKind, Mail, MailKind, Role, SubscriptionStatus, UserId, Workspace};
 use saas_proto::{
     billing::v1::{SubscriptionPaymentFailed, SubscriptionPeriodEnded, SubscriptionTrialExpired},
     events::v1::EventEnvelope,
@@ -90,18 +90,18 @@ impl Policies {
             .get_workspace(&ctx, workspace_id.into())
             .await
             .map_err(|e| handler_error(e.app_error()))?;
-        let owners: Vec<String> = held
+        let owners: Vec<UserId> = held
             .members_with(Role::Owner)
-            .map(|member| member.user_id.to_string())
+            .map(|member| member.user_id)
             .collect();
         let mut sent = 0_usize;
         for ids in owners.chunks(BATCH) {
             let found = self
                 .users
-                .batch_get_users(&ctx, identity::BatchGetUsersRequest { ids: ids.to_vec() })
+                .batch_get_users(&ctx, ids.to_vec())
                 .await
                 .map_err(|e| handler_error(&e))?;
-            for owner in found.users.iter().filter(|user| !user.email.is_empty()) {
+            for owner in found.iter().filter(|user| !user.email.is_empty()) {
                 let mail = past_due_mail(cause, &held, &owner.email);
                 match self.mailer.send(mail).await {
                     Ok(()) => sent += 1,

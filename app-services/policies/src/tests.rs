@@ -8,7 +8,7 @@ use platform::consume::HandlerError;
 use ports_app::{
     AppError, ErrorKind, Mail, MailKind, Member, MockFeeds, MockMailer, MockSubscriptions,
     MockUsers, MockWorkspaces, Role, Subscription, SubscriptionReadError, SubscriptionStatus,
-    UserId, Workspace, WorkspaceId, WorkspacePage, types::examples, wire::identity,
+    UserId, Workspace, WorkspaceId, WorkspacePage, types::examples,
 };
 use prost::Message as _;
 use saas_proto::{
@@ -826,19 +826,17 @@ fn users_are(mocks: &mut Mocks, known: Known) -> Log {
     mocks
         .users
         .expect_batch_get_users()
-        .returning(move |_, request| {
-            seen.lock().unwrap().push(request.ids.join(","));
-            Ok(identity::BatchGetUsersResponse {
-                users: known
-                    .iter()
-                    .filter(|(id, _)| request.ids.contains(id))
-                    .map(|(id, email)| identity::User {
-                        id: id.clone(),
-                        email: email.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
-            })
+        .returning(move |_, ids| {
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            seen.lock().unwrap().push(ids.join(","));
+            Ok(known
+                .iter()
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(id, email)| ports_app::User {
+                    email: email.clone(),
+                    ..examples::user(Uuid::parse_str(id).unwrap().into(), email)
+                })
+                .collect())
         });
     log
 }

@@ -36,10 +36,13 @@ pub use billing::{
 };
 pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
 pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
-pub use identity::Users;
+pub use identity::{
+    CloseSessionError, CredentialsError, LookupError, NewUser, Session, SessionError, SignInError,
+    TokenError, User, UserChangeError, UserReadError, UserStatus, Users,
+};
 pub use mail::{Mail, MailKind, Mailer};
 pub use notifications::{FeedEntry, FeedError, FeedPage, Feeds, NewFeedEntry};
-pub use types::{InvitationId, SubscriptionId, UserId, WorkspaceId};
+pub use types::{InvitationId, SessionId, SubscriptionId, UserId, WorkspaceId};
 pub use workspace::{
     Acceptance, Invitation, InvitationState, Member, NewInvitation, NewWorkspace, Role,
     SeatLimitError, Workspace, WorkspaceChangeError, WorkspacePage, WorkspaceReadError, Workspaces,

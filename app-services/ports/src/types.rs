@@ -25,6 +25,10 @@ kernel_domain::entity_id!(
     /// An invitation to a workspace.
     InvitationId
 );
+kernel_domain::entity_id!(
+    /// A signed-in session of a user.
+    SessionId
+);
 
 /// Declares a port's error enum: the outcomes a use case tells apart, then `Other`, the
 /// catch-all for everything else (timeouts, an unreachable or overloaded service, internal
@@ -94,6 +98,7 @@ pub mod examples {
     use super::*;
 
     pub use crate::billing::examples::*;
+    pub use crate::identity::examples::*;
     pub use crate::workspace::examples::*;
 
     /// 2026-01-01T00:00:00Z, the time every example was made.

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kernel_domain::{Email, Rejection, RejectionKind};
-use ports_app::wire::identity;
 use ports_app::{
-    Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, Mail,
-    MailKind, Mailer, Member, NewInvitation, Role, SubscriptionReadError, Subscriptions, UserId,
-    Users, Workspace, WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
+    Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, LookupError,
+    Mail, MailKind, Mailer, Member, NewInvitation, Role, SubscriptionReadError, Subscriptions,
+    User, UserId, UserStatus, Users, Workspace, WorkspaceId, WorkspacePage, WorkspaceReadError,
+    Workspaces,
 };
-use uuid::Uuid;
 
 #[cfg(test)]
 mod tests;
@@ -34,7 +33,7 @@ pub struct MemberView {
     pub member: Member,
     /// `None` when Identity no longer knows the user. Other members see no one's sessions:
     /// the profile comes without them.
-    pub profile: Option<identity::User>,
+    pub profile: Option<User>,
 }
 
 /// The team use cases.
@@ -156,27 +155,12 @@ impl Team {
     /// The members of an (already authorized) workspace with their profiles, in the
     /// workspace's member order.
     pub async fn members(&self, ctx: &Ctx, workspace: &Workspace) -> AppResult<Vec<MemberView>> {
-        let mut profiles: HashMap<Uuid, identity::User> = HashMap::new();
-        let ids: Vec<String> = workspace
-            .members
-            .iter()
-            .map(|member| member.user_id.to_string())
-            .collect();
+        let mut profiles: HashMap<UserId, User> = HashMap::new();
+        let ids: Vec<UserId> = workspace.members.iter().map(|m| m.user_id).collect();
         for batch in ids.chunks(USER_BATCH) {
-            let found = self
-                .users
-                .batch_get_users(
-                    ctx,
-                    identity::BatchGetUsersRequest {
-                        ids: batch.to_vec(),
-                    },
-                )
-                .await?;
-            for mut user in found.users {
-                if let Ok(id) = Uuid::try_parse(&user.id) {
-                    user.sessions.clear();
-                    profiles.insert(id, user);
-                }
+            for mut user in self.users.batch_get_users(ctx, batch.to_vec()).await? {
+                user.sessions.clear();
+                profiles.insert(user.id, user);
             }
         }
         Ok(workspace
@@ -184,7 +168,7 @@ impl Team {
             .iter()
             .map(|member| MemberView {
                 member: member.clone(),
-                profile: profiles.get(&member.user_id.as_uuid()).cloned(),
+                profile: profiles.get(&member.user_id).cloned(),
             })
             .collect())
     }
@@ -283,29 +267,13 @@ impl Team {
         }
     }
 
-    /// The id of the user who holds `email` now, or empty when nobody does (or Identity
+    /// The id of the user who holds `email` now, or `None` when nobody does (or Identity
     /// finds the address malformed: the invitation then decides).
     async fn account_holding(&self, ctx: &Ctx, email: &str) -> AppResult<Option<UserId>> {
-        match self
-            .users
-            .lookup_user(
-                ctx,
-                identity::LookupUserRequest {
-                    email: email.to_owned(),
-                },
-            )
-            .await
-        {
-            Ok(user) => Uuid::try_parse(&user.id)
-                .map(|id| Some(UserId::from(id)))
-                .map_err(|_| AppError::internal(format!("user id {:?} is not a UUID", user.id))),
-            Err(error)
-                if error.is(RejectionKind::NotFound)
-                    || error.is(RejectionKind::InvalidArgument) =>
-            {
-                Ok(None)
-            }
-            Err(error) => Err(error),
+        match self.users.lookup_user(ctx, email.to_owned()).await {
+            Ok(user) => Ok(Some(user.id)),
+            Err(LookupError::NotFound(_) | LookupError::MalformedEmail(_)) => Ok(None),
+            Err(LookupError::Other(error)) => Err(error),
         }
     }
 
@@ -317,18 +285,10 @@ impl Team {
     pub async fn accept(&self, ctx: &Ctx, token: String) -> AppResult<Workspace> {
         let workspace_id = WorkspaceId::from(ports_app::token::token_target("token", &token)?);
         let user_id = ctx.user()?;
-        let user = self
-            .users
-            .get_user(
-                ctx,
-                identity::GetUserRequest {
-                    id: user_id.to_string(),
-                },
-            )
-            .await?;
+        let user = self.users.get_user(ctx, user_id.into()).await?;
         // Joining a team is a new grant of access: only an active account may take it, even
         // with an access token issued before a suspension.
-        if user.status() != identity::UserStatus::Active {
+        if user.status != UserStatus::Active {
             return Err(AppError::rejected(
                 RejectionKind::FailedPrecondition,
                 "USER_NOT_ACTIVE",

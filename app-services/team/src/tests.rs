@@ -2,12 +2,11 @@ use std::sync::{Arc, Mutex};
 
 use kernel_domain::RejectionKind;
 use ports_app::types::examples;
-use ports_app::wire::identity;
 use ports_app::{
-    AppError, Ctx, Invitation, InvitationId, InvitationState, Mail, MailKind, MockMailer,
-    MockSubscriptions, MockUsers, MockWorkspaces, NewInvitation, Role, Subscription,
-    SubscriptionReadError, SubscriptionStatus, UserId, Workspace, WorkspaceChangeError,
-    WorkspaceId, WorkspacePage, WorkspaceReadError,
+    AppError, Ctx, Invitation, InvitationId, InvitationState, LookupError, Mail, MailKind,
+    MockMailer, MockSubscriptions, MockUsers, MockWorkspaces, NewInvitation, Role, Subscription,
+    SubscriptionReadError, SubscriptionStatus, User, UserId, UserReadError, UserStatus, Workspace,
+    WorkspaceChangeError, WorkspaceId, WorkspacePage, WorkspaceReadError,
 };
 use uuid::Uuid;
 
@@ -80,14 +79,8 @@ fn subscription(workspace_id: WorkspaceId, status: SubscriptionStatus) -> Subscr
     }
 }
 
-fn user(id: Uuid, email: &str) -> identity::User {
-    identity::User {
-        id: id.to_string(),
-        email: email.into(),
-        display_name: format!("User {email}"),
-        status: identity::UserStatus::Active as i32,
-        ..Default::default()
-    }
+fn user(id: Uuid, email: &str) -> User {
+    examples::user(id.into(), email)
 }
 
 fn refused(kind: RejectionKind, code: &'static str) -> AppError {
@@ -303,20 +296,15 @@ async fn members_come_in_member_order_with_their_profiles_and_without_sessions()
     mocks
         .users
         .expect_batch_get_users()
-        .withf(move |_, request| {
-            request.ids == vec![owner.to_string(), erased.to_string(), admin.to_string()]
-        })
+        .withf(move |_, ids| *ids == vec![owner.into(), erased.into(), admin.into()])
         .times(1)
         .returning(move |_, _| {
             let mut with_session = user(admin, "admin@example.com");
-            with_session.sessions.push(identity::Session {
-                id: Uuid::now_v7().to_string(),
-                ..Default::default()
-            });
+            with_session
+                .sessions
+                .push(examples::session(Uuid::now_v7().into()));
             // Identity answers in its own order here, and leaves out the erased user.
-            Ok(identity::BatchGetUsersResponse {
-                users: vec![with_session, user(owner, "owner@example.com")],
-            })
+            Ok(vec![with_session, user(owner, "owner@example.com")])
         });
     let views = mocks
         .team()
@@ -346,15 +334,12 @@ async fn members_are_read_in_batches_identity_accepts() {
         .users
         .expect_batch_get_users()
         .times(2)
-        .returning(move |_, request| {
-            seen.lock().unwrap().push(request.ids.len());
-            Ok(identity::BatchGetUsersResponse {
-                users: request
-                    .ids
-                    .iter()
-                    .map(|id| user(Uuid::parse_str(id).unwrap(), "x@example.com"))
-                    .collect(),
-            })
+        .returning(move |_, ids| {
+            seen.lock().unwrap().push(ids.len());
+            Ok(ids
+                .iter()
+                .map(|id| user(id.as_uuid(), "x@example.com"))
+                .collect())
         });
     let views = mocks
         .team()
@@ -440,7 +425,8 @@ impl Invite {
             .returning(move |_, _| Err(error.clone()));
     }
 
-    fn lookup_user_answers(&mut self, answer: Result<identity::User, AppError>) {
+    fn lookup_user_answers(&mut self, answer: Result<User, AppError>) {
+        let answer = answer.map_err(LookupError::from);
         self.mocks
             .users
             .expect_lookup_user()
@@ -564,7 +550,7 @@ async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
         .mocks
         .users
         .expect_lookup_user()
-        .withf(|_, request| request.email == "known@example.com")
+        .withf(|_, email| email == "known@example.com")
         .times(1)
         .returning(move |_, _| Ok(user(holder, "known@example.com")));
     invite.invitation_answers(Ok(()));
@@ -770,12 +756,13 @@ impl Accept {
         }
     }
 
-    fn user_answers(&mut self, answer: Result<identity::User, AppError>) {
+    fn user_answers(&mut self, answer: Result<User, AppError>) {
         let id = self.user;
+        let answer = answer.map_err(UserReadError::from);
         self.mocks
             .users
             .expect_get_user()
-            .withf(move |_, request| request.id == id.to_string())
+            .withf(move |_, asked| *asked == id.into())
             .times(1)
             .returning(move |_, _| answer.clone());
     }
@@ -845,7 +832,7 @@ async fn accepting_uses_the_pending_invitation_sent_to_the_users_email() {
 async fn a_suspended_user_cannot_accept_with_an_access_token_issued_before() {
     let mut accept = Accept::new();
     let mut suspended = user(accept.user, "me@example.com");
-    suspended.status = identity::UserStatus::Suspended as i32;
+    suspended.status = UserStatus::Suspended;
     accept.user_answers(Ok(suspended));
     let error = accept.run().await.unwrap_err();
     assert!(error.is(RejectionKind::FailedPrecondition), "{error:?}");

@@ -60,15 +60,12 @@ fn expect_erase(
     ports
         .users
         .expect_erase_user()
-        .withf(move |ctx, request| {
-            *ctx == expected_ctx
-                && request.id == user_id.to_string()
-                && request.request_id == expected_ctx.step("erase")
-                && request.etag.is_empty()
+        .withf(move |ctx, step, id| {
+            *ctx == expected_ctx && step == "erase" && *id == UserId::from(user_id)
         })
         .times(1)
         .in_sequence(seq)
-        .returning(move |_, _| result.clone().map(|()| user(user_id)));
+        .returning(move |_, _, _| result.clone().map(|()| user(user_id)).map_err(Into::into));
 }
 
 /// Expects the removal from each workspace, in order, as a system policy (no actor);

@@ -1,5 +1,7 @@
 //! Me, display name and password change.
 
+use ports_app::UserId;
+
 use super::*;
 
 #[tokio::test]
@@ -10,13 +12,13 @@ async fn me_reads_the_signed_in_user() {
     ports
         .users
         .expect_get_user()
-        .withf(move |ctx, request| *ctx == expected_ctx && request.id == user_id.to_string())
+        .withf(move |ctx, id| *ctx == expected_ctx && *id == UserId::from(user_id))
         .times(1)
         .returning(move |_, _| Ok(user(user_id)));
 
     let me = ports.account().me(&ctx).await.expect("found");
 
-    assert_eq!(me.id, user_id.to_string());
+    assert_eq!(me.id, UserId::from(user_id));
 }
 
 #[tokio::test]
@@ -46,7 +48,7 @@ async fn me_passes_failures_through() {
             .users
             .expect_get_user()
             .times(1)
-            .returning(move |_, _| Err(returned.clone()));
+            .returning(move |_, _| Err(returned.clone().into()));
 
         let error = ports.account().me(&ctx).await.expect_err("failed");
 
@@ -62,17 +64,16 @@ async fn change_display_name_renames_the_signed_in_user_under_its_step_id() {
     ports
         .users
         .expect_change_display_name()
-        .withf(move |ctx, request| {
+        .withf(move |ctx, step, id, display_name| {
             *ctx == expected_ctx
-                && request.id == user_id.to_string()
-                && request.request_id == expected_ctx.step("change-display-name")
-                && request.etag.is_empty()
-                && request.display_name == "Ada Lovelace"
+                && step == "change-display-name"
+                && *id == UserId::from(user_id)
+                && display_name == "Ada Lovelace"
         })
         .times(1)
-        .returning(move |_, request| {
-            Ok(identity::User {
-                display_name: request.display_name,
+        .returning(move |_, _, _, display_name| {
+            Ok(User {
+                display_name,
                 ..user(user_id)
             })
         });
@@ -100,7 +101,7 @@ async fn a_bad_display_name_is_refused_with_its_field() {
         .users
         .expect_change_display_name()
         .times(1)
-        .returning(move |_, _| Err(returned.clone()));
+        .returning(move |_, _, _, _| Err(returned.clone().into()));
 
     let error = ports
         .account()
@@ -133,16 +134,15 @@ async fn change_password_sends_the_old_and_the_new_password() {
     ports
         .users
         .expect_change_password()
-        .withf(move |ctx, request| {
+        .withf(move |ctx, step, id, old_password, new_password| {
             *ctx == expected_ctx
-                && request.id == user_id.to_string()
-                && request.request_id == expected_ctx.step("change-password")
-                && request.etag.is_empty()
-                && request.old_password == "old password 123"
-                && request.new_password == "new password 456"
+                && step == "change-password"
+                && *id == UserId::from(user_id)
+                && old_password == "old password 123"
+                && new_password == "new password 456"
         })
         .times(1)
-        .returning(move |_, _| Ok(user(user_id)));
+        .returning(move |_, _, _, _, _| Ok(user(user_id)));
 
     ports
         .account()
@@ -171,7 +171,7 @@ async fn change_password_passes_refusals_through() {
             .users
             .expect_change_password()
             .times(1)
-            .returning(move |_, _| Err(returned.clone()));
+            .returning(move |_, _, _, _, _| Err(returned.clone().into()));
 
         let error = ports
             .account()

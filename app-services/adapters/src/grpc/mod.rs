@@ -245,25 +245,6 @@ fn name_the_idempotency_key(error: AppError) -> AppError {
     error
 }
 
-/// Generates a port implementation whose every method is one unary call.
-macro_rules! adapter {
-    ($adapter:ident: $port:ident { $($method:ident($request:ty) -> $response:ty;)* }) => {
-        #[async_trait]
-        impl $port for $adapter {
-            $(
-                async fn $method(&self, ctx: &Ctx, request: $request) -> AppResult<$response> {
-                    let mut client = self.client.clone();
-                    client
-                        .$method(call(ctx, request, self.deadline))
-                        .await
-                        .map(tonic::Response::into_inner)
-                        .map_err(status_to_error)
-                }
-            )*
-        }
-    };
-}
-
 /// Generates an adapter struct and its constructors.
 macro_rules! adapter_struct {
     ($(#[$doc:meta])* $adapter:ident($client:ident)) => {

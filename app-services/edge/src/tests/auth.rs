@@ -65,7 +65,7 @@ async fn a_valid_token_acts_as_its_user() {
     world
         .users
         .expect_get_user()
-        .withf(move |ctx, request| ctx.actor == Some(me) && request.id == me.to_string())
+        .withf(move |ctx, id| ctx.actor == Some(me) && *id == me.into())
         .returning(move |_, _| Ok(user(me, "ada@example.com")));
     let router = world.router();
     let reply = send(&router, authed(Method::GET, "/v1/me", &token_for(me))).await;
@@ -81,13 +81,14 @@ async fn logout_closes_the_session_of_the_token() {
     world
         .users
         .expect_close_session()
-        .withf(move |ctx, request| {
+        .withf(move |ctx, step, id, asked| {
             ctx.actor == Some(me)
-                && request.id == me.to_string()
-                && request.session_id == session.to_string()
+                && step == "logout"
+                && *id == me.into()
+                && *asked == session.into()
         })
         .times(1)
-        .returning(move |_, _| Ok(user(me, "ada@example.com")));
+        .returning(move |_, _, _, _| Ok(user(me, "ada@example.com")));
     let router = world.router();
     let reply = send(
         &router,

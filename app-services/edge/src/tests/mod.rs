@@ -26,11 +26,10 @@ use chrono::DateTime;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use kernel_domain::{ManualClock, Timestamp, Version};
 use plan_app::Plans;
-use ports_app::wire::identity;
 use ports_app::{
     AppError, Feeds, Invitation, InvitationState, Mailer, Member, MockFeeds, MockMailer,
     MockSubscriptions, MockUsers, MockWorkspaces, Plan, Role, Subscription, SubscriptionStatus,
-    Subscriptions, Users, Workspace, WorkspaceId, WorkspaceReadError, Workspaces,
+    Subscriptions, User, Users, Workspace, WorkspaceId, WorkspaceReadError, Workspaces,
 };
 use serde_json::Value;
 use team_app::Team;
@@ -284,33 +283,14 @@ pub fn json_request(
         .expect("a request")
 }
 
-/// A wire time `offset` seconds after [`now`].
-pub fn wire_time(offset: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: now().timestamp() + offset,
-        nanos: 0,
-    })
-}
-
-pub fn user(id: Uuid, email: &str) -> identity::User {
-    identity::User {
-        id: id.to_string(),
-        email: email.to_owned(),
-        display_name: format!("User {email}"),
-        status: identity::UserStatus::Active as i32,
-        suspension_reason: String::new(),
-        email_verified: true,
-        sessions: vec![identity::Session {
-            id: Uuid::now_v7().to_string(),
-            create_time: wire_time(-60),
-            expire_time: wire_time(86_400),
-            refresh_time: wire_time(-60),
-        }],
-        lock_expire_time: None,
-        etag: "W/\"v3\"".to_owned(),
-        create_time: wire_time(-3_600),
-        update_time: wire_time(-60),
-    }
+/// An active, verified user at version 3 with one session.
+pub fn user(id: Uuid, email: &str) -> User {
+    let mut user = ports_app::types::examples::user(id.into(), email);
+    user.sessions = vec![ports_app::types::examples::session(Uuid::now_v7().into())];
+    user.version = Version::new(3);
+    user.create_time = now() - chrono::Duration::hours(1);
+    user.update_time = now() - chrono::Duration::minutes(1);
+    user
 }
 
 pub fn member(user: Uuid, role: Role) -> Member {

@@ -70,7 +70,7 @@ async fn me_failing_with(error: AppError) -> super::Reply {
     world
         .users
         .expect_get_user()
-        .returning(move |_, _| Err(error.clone()));
+        .returning(move |_, _| Err(error.clone().into()));
     let router = world.router();
     send(&router, authed(Method::GET, "/v1/me", &token_for(user))).await
 }

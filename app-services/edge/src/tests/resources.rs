@@ -5,14 +5,11 @@ use std::collections::BTreeSet;
 use http::{Method, StatusCode};
 use ports_app::AppError;
 use ports_app::Role;
-use ports_app::wire::identity;
 use ports_app::{Plan, SubscriptionStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{
-    World, authed, json_request, send, subscription, token_for, user, wire_time, workspace,
-};
+use super::{World, authed, json_request, now, send, subscription, token_for, user, workspace};
 
 fn keys(value: &Value) -> BTreeSet<String> {
     value
@@ -65,11 +62,11 @@ async fn renaming_me_passes_the_new_name() {
     world
         .users
         .expect_change_display_name()
-        .withf(|_, request| request.display_name == "Ada L.")
-        .returning(move |_, request| {
+        .withf(|_, _, _, display_name| display_name == "Ada L.")
+        .returning(move |_, _, _, display_name| {
             let mut renamed = user(me, "ada@example.com");
-            renamed.display_name = request.display_name;
-            renamed.etag = "W/\"v4\"".to_owned();
+            renamed.display_name = display_name;
+            renamed.version = kernel_domain::Version::new(4);
             Ok(renamed)
         });
     world
@@ -136,21 +133,18 @@ async fn members_come_with_their_profiles() {
     world
         .users
         .expect_batch_get_users()
-        .returning(move |_, request| {
-            Ok(identity::BatchGetUsersResponse {
-                users: request
-                    .ids
-                    .iter()
-                    .filter(|id| **id == owner.to_string())
-                    .map(|_| user(owner, "owner@example.com"))
-                    .collect(),
-            })
+        .returning(move |_, ids| {
+            Ok(ids
+                .iter()
+                .filter(|id| **id == owner.into())
+                .map(|_| user(owner, "owner@example.com"))
+                .collect())
         });
-    world.users.expect_get_user().returning(move |_, request| {
-        if request.id == owner.to_string() {
+    world.users.expect_get_user().returning(move |_, id| {
+        if id == owner.into() {
             Ok(user(owner, "owner@example.com"))
         } else {
-            Err(AppError::not_found("USER_NOT_FOUND", "no such user"))
+            Err(AppError::not_found("USER_NOT_FOUND", "no such user").into())
         }
     });
     let router = world.router();
@@ -226,7 +220,7 @@ async fn an_invitation_is_created_and_its_token_only_mailed() {
     world
         .users
         .expect_lookup_user()
-        .returning(|_, _| Err(AppError::not_found("USER_NOT_FOUND", "no such user")));
+        .returning(|_, _| Err(AppError::not_found("USER_NOT_FOUND", "no such user").into()));
     world
         .workspaces
         .expect_invite_member()
@@ -343,12 +337,12 @@ async fn sign_up_answers_201_with_what_it_made_and_no_password() {
     world
         .users
         .expect_register_user()
-        .withf(|_, request| {
-            request.email == "ada@example.com"
-                && request.display_name == "Ada"
-                && request.password == "correct horse battery staple"
+        .withf(|_, _, new| {
+            new.email == "ada@example.com"
+                && new.display_name == "Ada"
+                && new.password == "correct horse battery staple"
         })
-        .returning(move |_, _| Ok(user(user_id, "ada@example.com")));
+        .returning(move |_, _, _| Ok(user(user_id, "ada@example.com")));
     world
         .workspaces
         .expect_create_workspace()
@@ -394,17 +388,15 @@ async fn login_answers_tokens_that_are_never_cached() {
     world
         .users
         .expect_verify_credentials()
-        .returning(move |_, _| Ok(user(user_id, "ada@example.com")));
-    world.users.expect_open_session().returning(move |_, _| {
-        Ok(identity::OpenSessionResponse {
-            user: Some(user(user_id, "ada@example.com")),
-            session: Some(identity::Session {
-                id: session_id.to_string(),
-                create_time: wire_time(0),
-                expire_time: wire_time(30 * 86_400),
-                refresh_time: wire_time(0),
-            }),
-        })
+        .returning(move |_, _, _| Ok(user(user_id, "ada@example.com")));
+    world.users.expect_open_session().returning(move |_, _, _| {
+        let session = ports_app::Session {
+            create_time: now(),
+            expire_time: now() + chrono::Duration::days(30),
+            refresh_time: now(),
+            ..ports_app::types::examples::session(session_id.into())
+        };
+        Ok((user(user_id, "ada@example.com"), session))
     });
     let router = world.router();
     let reply = send(
@@ -434,20 +426,17 @@ async fn login_answers_tokens_that_are_never_cached() {
 async fn a_password_reset_is_202_whether_or_not_the_email_exists() {
     let known = Uuid::now_v7();
     let mut world = World::new();
-    world
-        .users
-        .expect_lookup_user()
-        .returning(move |_, request| {
-            if request.email == "ada@example.com" {
-                Ok(user(known, "ada@example.com"))
-            } else {
-                Err(AppError::not_found("USER_NOT_FOUND", "no such user"))
-            }
-        });
+    world.users.expect_lookup_user().returning(move |_, email| {
+        if email == "ada@example.com" {
+            Ok(user(known, "ada@example.com"))
+        } else {
+            Err(AppError::not_found("USER_NOT_FOUND", "no such user").into())
+        }
+    });
     world
         .users
         .expect_start_password_reset()
-        .returning(move |_, _| Ok(user(known, "ada@example.com")));
+        .returning(move |_, _, _, _| Ok(user(known, "ada@example.com")));
     world.mailer.expect_send().returning(|_| Ok(()));
     let router = world.router();
     let mut answers = Vec::new();
