@@ -343,7 +343,7 @@ impl Access {
                         "the session has ended; sign in again",
                     )
                 }
-                ErrorKind::Timeout | ErrorKind::Internal => error,
+                ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Protocol(_) => error,
             })?;
         let session = refreshed
             .session
@@ -419,7 +419,7 @@ fn refused_for_good(error: &AppError) -> bool {
     match error.kind {
         ErrorKind::Rejected(RejectionKind::Unavailable | RejectionKind::Aborted) => false,
         ErrorKind::Rejected(_) => error.code != "REQUEST_ID_REUSED",
-        ErrorKind::Timeout | ErrorKind::Internal => false,
+        ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Protocol(_) => false,
     }
 }
 
