@@ -57,6 +57,7 @@ fn timeout() -> AppError {
         code: "DEADLINE_EXCEEDED".into(),
         message: "the data service did not answer in time".to_owned(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 
@@ -66,6 +67,7 @@ fn internal() -> AppError {
         code: "INTERNAL".into(),
         message: "internal error".to_owned(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 

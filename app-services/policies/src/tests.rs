@@ -63,6 +63,7 @@ fn timeout() -> AppError {
         code: "TIMEOUT".into(),
         message: "no answer in time".into(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn an_internal_error_shows_nothing_of_its_cause() {
         code: "DB_DOWN".into(),
         message: "db-7 is down".to_owned(),
         fields: vec![],
+        retry_after: None,
     });
     assert_eq!(error.code(), "INTERNAL");
     assert!(!error.detail().contains("db-7"));
@@ -116,6 +117,7 @@ async fn each_error_class_reaches_the_client_as_a_problem_with_its_status() {
                 code: "UPSTREAM_TIMEOUT".into(),
                 message: "later".to_owned(),
                 fields: vec![],
+                retry_after: None,
             },
             StatusCode::GATEWAY_TIMEOUT,
         ),
