@@ -11,9 +11,9 @@ pub mod workspaces;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use http::request::Parts;
+use ports_app::AppError;
 use uuid::Uuid;
 
-use crate::problem::ApiError;
 use crate::request::path_uuid;
 
 /// The path parameters of a request, read leniently: a parameter that cannot be read is
@@ -22,7 +22,7 @@ pub struct PathIds(Option<RawPathParams>);
 
 impl PathIds {
     /// The parameter `name` as a UUID, or the 404 `not_found` gives.
-    pub fn uuid(&self, name: &str, not_found: fn() -> ApiError) -> Result<Uuid, ApiError> {
+    pub fn uuid(&self, name: &str, not_found: fn() -> AppError) -> Result<Uuid, AppError> {
         self.0
             .as_ref()
             .and_then(|params| path_uuid(params, name))
