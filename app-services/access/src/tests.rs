@@ -64,6 +64,7 @@ fn timeout() -> AppError {
         code: "DEADLINE_EXCEEDED".into(),
         message: "the data service did not answer in time".to_owned(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn internal() -> AppError {
         code: "INTERNAL".into(),
         message: "internal error".to_owned(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 

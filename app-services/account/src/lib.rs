@@ -316,7 +316,7 @@ fn quietly_refused(error: &AppError) -> bool {
     match error.kind {
         ErrorKind::Rejected(RejectionKind::InvalidArgument | RejectionKind::Unavailable) => false,
         ErrorKind::Rejected(_) => true,
-        ErrorKind::Timeout | ErrorKind::Internal => false,
+        ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Protocol(_) => false,
     }
 }
 

@@ -17,11 +17,10 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use http::{HeaderMap, StatusCode, header};
+use ports_app::AppError;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use crate::problem::ApiError;
 
 /// A request body: its fields, and which of them must be present.
 pub trait RequestBody: DeserializeOwned {
@@ -38,20 +37,20 @@ where
     S: Send + Sync,
     T: RequestBody,
 {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
         if !is_json(request.headers()) {
-            return Err(ApiError::unsupported_media_type());
+            return Err(AppError::unsupported_media_type());
         }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::payload_too_large()
+                    AppError::payload_too_large()
                 } else {
                     tracing::debug!(error = %rejection, "request body could not be read");
-                    ApiError::malformed_json("the body could not be read")
+                    AppError::malformed_json("the body could not be read")
                 }
             })?;
         parse_body(&bytes).map(ApiJson)
@@ -77,12 +76,12 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Reads `bytes` as the body `T` (rules 3 to 5).
-pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, AppError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-        ApiError::malformed_json(format!("the body is not valid JSON: {error}"))
+        AppError::malformed_json(format!("the body is not valid JSON: {error}"))
     })?;
     let Value::Object(object) = value else {
-        return Err(ApiError::malformed_json("the body must be a JSON object"));
+        return Err(AppError::malformed_json("the body must be a JSON object"));
     };
     let missing: Vec<&str> = T::REQUIRED
         .iter()
@@ -90,15 +89,15 @@ pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
         .filter(|field| object.get(*field).is_none_or(Value::is_null))
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::missing_fields(&missing));
+        return Err(AppError::missing_fields(&missing));
     }
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
         let path = error.path().to_string();
         let detail = error.into_inner().to_string();
         if path == "." {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", detail)
+            AppError::bad_request("INVALID_FIELD", detail)
         } else {
-            ApiError::invalid_field(path, detail)
+            AppError::bad_field(path, detail)
         }
     })
 }

@@ -17,9 +17,11 @@
 //!   role too low is 403 `ROLE_REQUIRED`.
 //! - **Ids in paths.** Any path id that is not a UUID answers 404 like an unknown id of its
 //!   kind (`WORKSPACE_NOT_FOUND`, `MEMBER_NOT_FOUND`, `INVITATION_NOT_FOUND`), never 400.
-//! - **Errors are problems** (RFC 9457, [`ApiError`]): every error answer, unknown routes
-//!   (404 `ROUTE_NOT_FOUND`) and wrong methods (405 `METHOD_NOT_ALLOWED`) included, is
-//!   `application/problem+json` with a stable `code` and the request id.
+//! - **Errors are problems** (RFC 9457): handlers and extractors fail with the application
+//!   error, [`AppError`], which renders itself (`ports_app::problem`, status from the
+//!   kernel's one code table). Every error answer, unknown routes (404 `ROUTE_NOT_FOUND`) and
+//!   wrong methods (405 `METHOD_NOT_ALLOWED`) included, is `application/problem+json` with a
+//!   stable `code` and the request id.
 //! - **Bodies** are read by [`ApiJson`]: see [`json`] for the order of checks (415, 413,
 //!   `MALFORMED_JSON`, every `MISSING_FIELD` at once, `INVALID_FIELD` with its path).
 //! - **Ids of a request.** `Idempotency-Key` (a UUID) is the use case's request id, so a
@@ -39,7 +41,6 @@ pub mod feed;
 pub mod handlers;
 pub mod json;
 pub mod openapi;
-pub mod problem;
 pub mod rate_limit;
 pub mod request;
 pub mod routes;
@@ -57,11 +58,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::serve::ListenerExt;
 use http::{HeaderName, HeaderValue, Method, Uri, header};
+use ports_app::AppError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use json::{ApiJson, RequestBody};
 pub use openapi::openapi;
-pub use problem::{ApiError, ApiResult, FieldError};
 pub use rate_limit::{Quota, RateLimiter, RateLimits};
 pub use request::{Caller, RequestCtx, Tenant};
 pub use routes::{Guard, Route, route_set, routes};
@@ -149,12 +150,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// 404 `ROUTE_NOT_FOUND` for a path no route has.
-async fn route_not_found(uri: Uri) -> ApiError {
+async fn route_not_found(uri: Uri) -> AppError {
     let path: String = uri.path().chars().take(200).collect();
-    ApiError::route_not_found(&path)
+    AppError::route_not_found(&path)
 }
 
 /// 405 `METHOD_NOT_ALLOWED` for a path that exists without this method.
-async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::method_not_allowed(&method)
+async fn method_not_allowed(method: Method) -> AppError {
+    AppError::method_not_allowed(&method)
 }

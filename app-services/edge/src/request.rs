@@ -22,14 +22,13 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State
 use axum::middleware::Next;
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use kernel_domain::RejectionKind;
-use ports_app::{AppError, Ctx};
-use ports_app::{Workspace, WorkspaceId};
+use ports_app::problem::PendingProblem;
+use ports_app::{AppError, AppResult, Ctx, Workspace, WorkspaceId};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::problem::{ApiError, ApiResult, PendingProblem};
 use crate::rate_limit::{Quota, RateLimits};
 use crate::routes::Guard;
 use crate::state::EdgeState;
@@ -86,7 +85,7 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span).await;
 
     if let Some(PendingProblem(problem)) = response.extensions_mut().remove::<PendingProblem>() {
-        let body = problem.body(Some(&correlation_id));
+        let body = problem.problem_body(Some(&correlation_id));
         response
             .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -121,7 +120,7 @@ pub(crate) async fn admit(
     State(state): State<EdgeState>,
     request: Request,
     next: Next,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let timeout = state.config.request_timeout;
     let admitted = async {
         let ip = client_ip(&request);
@@ -132,7 +131,7 @@ pub(crate) async fn admit(
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(timeout = ?timeout, "request timed out");
-            Err(ApiError::timeout())
+            Err(AppError::timeout())
         }
     }
 }
@@ -153,14 +152,14 @@ impl EdgeState {
         &self,
         pick: impl FnOnce(&RateLimits) -> Quota,
         key: String,
-    ) -> ApiResult<()> {
+    ) -> AppResult<()> {
         let Some((limiter, limits)) = &self.rate_limits else {
             return Ok(());
         };
         limiter
             .hit(&key, pick(limits))
             .await
-            .map_err(ApiError::rate_limited)
+            .map_err(AppError::rate_limited)
     }
 }
 
@@ -192,14 +191,14 @@ pub(crate) async fn enforce(
     guard: Guard,
     mut request: Request,
     next: Next,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     // Checked once routed, so an unknown route or method is still 404 or 405.
     if request
         .extensions()
         .get::<InvalidIdempotencyKey>()
         .is_some()
     {
-        return Err(ApiError::invalid_idempotency_key());
+        return Err(AppError::invalid_idempotency_key());
     }
     match guard {
         Guard::Open => {}
@@ -211,14 +210,14 @@ pub(crate) async fn enforce(
         }
         Guard::UserOrTicket if !request.headers().contains_key(header::AUTHORIZATION) => {
             let ctx = request_ctx(request.extensions())?;
-            let ticket = stream_ticket(request.uri()).ok_or_else(ApiError::unauthenticated)?;
+            let ticket = stream_ticket(request.uri()).ok_or_else(AppError::unauthenticated)?;
             let user = state
                 .feed
                 .tickets
                 .redeem(&ticket, std::time::Instant::now())
                 .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
+                    AppError::new(
+                        RejectionKind::Unauthenticated,
                         "INVALID_TICKET",
                         "the stream ticket is unknown, expired or already used",
                     )
@@ -229,7 +228,7 @@ pub(crate) async fn enforce(
         Guard::User | Guard::UserOrTicket | Guard::Workspace(_) => {
             let ctx = request_ctx(request.extensions())?;
             let token = bearer_token(request.headers())?;
-            let claims = state.access.authenticate(token).map_err(ApiError::from)?;
+            let claims = state.access.authenticate(token)?;
             state
                 .limit(|l| l.per_user, format!("user:{}", claims.user_id))
                 .await?;
@@ -273,13 +272,13 @@ fn stream_ticket(uri: &http::Uri) -> Option<String> {
 }
 
 /// The access token of `Authorization: Bearer <token>`; 401 without one.
-fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
+fn bearer_token(headers: &HeaderMap) -> AppResult<&str> {
     let value = headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(ApiError::unauthenticated)?;
+        .ok_or_else(AppError::unauthenticated)?;
     let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
+        AppError::new(
+            RejectionKind::Unauthenticated,
             "INVALID_TOKEN",
             "the Authorization header must be Bearer <access token>",
         )
@@ -295,20 +294,17 @@ fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
 
 /// The answer for a workspace that is unknown, not a UUID, or not one the user belongs to:
 /// always the same, so outsiders learn nothing.
-pub fn workspace_not_found() -> ApiError {
-    ApiError::from(AppError::not_found(
-        "WORKSPACE_NOT_FOUND",
-        "no such workspace",
-    ))
+pub fn workspace_not_found() -> AppError {
+    AppError::not_found("WORKSPACE_NOT_FOUND", "no such workspace")
 }
 
 /// The tenancy gate's refusals: any "not found" becomes [`workspace_not_found`] word for
 /// word; a role too low stays 403.
-fn tenancy_error(error: AppError) -> ApiError {
+fn tenancy_error(error: AppError) -> AppError {
     if error.is(RejectionKind::NotFound) {
         workspace_not_found()
     } else {
-        ApiError::from(error)
+        error
     }
 }
 
@@ -320,39 +316,39 @@ pub(crate) fn path_uuid(params: &RawPathParams, name: &str) -> Option<Uuid> {
         .and_then(|(_, value)| Uuid::try_parse(value).ok())
 }
 
-fn request_ctx(extensions: &http::Extensions) -> ApiResult<Ctx> {
-    extensions.get::<Ctx>().cloned().ok_or_else(|| {
-        tracing::error!("a request reached a route without its context");
-        ApiError::internal()
-    })
+fn request_ctx(extensions: &http::Extensions) -> AppResult<Ctx> {
+    extensions
+        .get::<Ctx>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("a request reached a route without its context"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> AppResult<Self> {
         request_ctx(&parts.extensions).map(RequestCtx)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> AppResult<Self> {
         parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            tracing::error!("a handler needing a signed-in user is on a route without that guard");
-            ApiError::internal()
+            AppError::internal(
+                "a handler needing a signed-in user is on a route without that guard",
+            )
         })
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> AppResult<Self> {
         parts.extensions.get::<Tenant>().cloned().ok_or_else(|| {
-            tracing::error!("a handler needing a workspace is on a route without that guard");
-            ApiError::internal()
+            AppError::internal("a handler needing a workspace is on a route without that guard")
         })
     }
 }

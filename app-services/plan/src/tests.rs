@@ -349,6 +349,7 @@ async fn an_open_outcome_of_the_subscription_change_keeps_the_lowered_limit() {
             code: "TIMEOUT".into(),
             message: "no answer in time".into(),
             fields: Vec::new(),
+            retry_after: None,
         },
     ] {
         let mut setup = Setup::new();

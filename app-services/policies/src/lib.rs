@@ -217,7 +217,7 @@ pub fn handler_error(error: &AppError) -> HandlerError {
         | ErrorKind::Rejected(RejectionKind::Unavailable | RejectionKind::Aborted) => {
             HandlerError::Retry(reason)
         }
-        ErrorKind::Rejected(_) => HandlerError::Permanent(reason),
+        ErrorKind::Rejected(_) | ErrorKind::Protocol(_) => HandlerError::Permanent(reason),
     }
 }
 

@@ -78,6 +78,7 @@ fn timeout() -> AppError {
         code: "TIMEOUT".into(),
         message: "no answer in time".into(),
         fields: Vec::new(),
+        retry_after: None,
     }
 }
 

@@ -5,8 +5,9 @@ use kernel_domain::{FieldViolation, Rejection, RejectionKind};
 /// What kind of failure: the kernel's one table gives its gRPC code and HTTP status.
 pub use kernel_domain::ErrorKind;
 
-/// Why a use case failed: a kind, a stable UPPER_SNAKE code, a message safe to show, and
-/// the offending fields for bad input.
+/// Why a use case (or the edge, before any use case) failed: a kind, a stable UPPER_SNAKE
+/// code, a message safe to show, the offending fields for bad input, and for a rate limit
+/// when to retry. With the `http` feature it renders itself as an RFC 9457 problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct AppError {
@@ -14,7 +15,12 @@ pub struct AppError {
     pub code: Cow<'static, str>,
     pub message: String,
     pub fields: Vec<FieldViolation>,
+    /// Whole seconds after which a retry may succeed (`Retry-After` over HTTP).
+    pub retry_after: Option<u32>,
 }
+
+/// The code of a request id reused for a different request.
+pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
 
 /// The result of a port call or a use case.
 pub type AppResult<T> = Result<T, AppError>;
@@ -31,6 +37,7 @@ impl AppError {
             code: code.into(),
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -49,6 +56,7 @@ impl AppError {
                 field: field.into(),
                 description,
             }],
+            retry_after: None,
         }
     }
 
@@ -77,11 +85,19 @@ impl AppError {
             code: Cow::Borrowed("INTERNAL"),
             message: "internal error".to_owned(),
             fields: Vec::new(),
+            retry_after: None,
         }
     }
 
-    /// The HTTP status this failure answers with ([`ErrorKind::codes`]).
+    /// The HTTP status this failure answers with: its kind's in [`ErrorKind::codes`], with
+    /// one exception. A request id (`Idempotency-Key`) reused for a different request comes
+    /// from the data services as `INVALID_ARGUMENT` (and the use cases treat it as such), but
+    /// it is a valid request the server cannot process: 422, as the IETF Idempotency-Key
+    /// draft has it.
     pub fn http_status(&self) -> u16 {
+        if matches!(self.kind, ErrorKind::Rejected(_)) && self.code == REQUEST_ID_REUSED {
+            return 422;
+        }
         self.kind.http_status()
     }
 
@@ -98,6 +114,7 @@ impl From<Rejection> for AppError {
             code: Cow::Borrowed(rejection.reason),
             message: rejection.message,
             fields: rejection.field_violations,
+            retry_after: None,
         }
     }
 }
@@ -139,6 +156,7 @@ impl FieldErrors {
                     .map(|field| field.description.clone())
                     .unwrap_or_default(),
                 fields: self.fields,
+                retry_after: None,
             }),
         }
     }

@@ -26,6 +26,8 @@ mod error;
 pub mod identity;
 pub mod mail;
 pub mod notifications;
+#[cfg(feature = "http")]
+pub mod problem;
 pub mod token;
 pub mod types;
 pub mod workspace;
@@ -35,7 +37,7 @@ pub use billing::{
     SubscriptionStatus, Subscriptions,
 };
 pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
-pub use error::{AppError, AppResult, ErrorKind, FieldErrors};
+pub use error::{AppError, AppResult, ErrorKind, FieldErrors, REQUEST_ID_REUSED};
 pub use identity::{
     CloseSessionError, CredentialsError, LookupError, NewUser, Session, SessionError, SignInError,
     TokenError, User, UserChangeError, UserReadError, UserStatus, Users,

@@ -20,7 +20,7 @@ mod version;
 
 pub use clock::{Clock, ManualClock, Timestamp};
 pub use email::{Email, EmailError};
-pub use rejection::{ErrorKind, FieldViolation, Rejection, RejectionKind};
+pub use rejection::{ErrorKind, FieldViolation, ProtocolKind, Rejection, RejectionKind};
 pub use token::{TokenHash, TokenHashError};
 pub use uuid::Uuid;
 pub use version::{EtagError, Version};

@@ -46,12 +46,39 @@ impl RejectionKind {
     }
 }
 
+/// How a request is sent, refused before any use case reads it: the edge's own refusals,
+/// which no data service answers with. Each has a gRPC code too (the one gRPC itself would
+/// answer), so the table is complete, but a gRPC status never reads back as one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolKind {
+    /// The path exists, the method does not (`UNIMPLEMENTED`, HTTP 405).
+    MethodNotAllowed,
+    /// The body is over the size limit (`RESOURCE_EXHAUSTED`, 413).
+    PayloadTooLarge,
+    /// The body is not of a media type the route reads (`INVALID_ARGUMENT`, 415).
+    UnsupportedMediaType,
+    /// The caller is over a rate limit; retry after a while (`RESOURCE_EXHAUSTED`, 429).
+    TooManyRequests,
+}
+
+impl ProtocolKind {
+    /// Every kind, for exhaustive mapping tests.
+    pub const ALL: [ProtocolKind; 4] = [
+        ProtocolKind::MethodNotAllowed,
+        ProtocolKind::PayloadTooLarge,
+        ProtocolKind::UnsupportedMediaType,
+        ProtocolKind::TooManyRequests,
+    ];
+}
+
 /// Every way a call can fail, whichever protocol reports it: a refusal of some kind, a
 /// service that did not answer in time, or a fault that is nobody's doing but ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// A refusal the caller can act on (bad input, a rule, an unknown id, a conflict...).
     Rejected(RejectionKind),
+    /// A request the edge refuses for how it was sent (method, size, media type, rate).
+    Protocol(ProtocolKind),
     /// A service did not answer within the deadline.
     Timeout,
     /// Something broke that is not the caller's fault; the cause is logged only.
@@ -59,8 +86,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Every kind, for exhaustive mapping tests.
-    pub const ALL: [ErrorKind; 10] = [
+    /// Every kind, for exhaustive mapping tests: first the kinds a data service answers with
+    /// (each with its own gRPC code), then the edge's protocol refusals.
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Rejected(RejectionKind::InvalidArgument),
         ErrorKind::Rejected(RejectionKind::FailedPrecondition),
         ErrorKind::Rejected(RejectionKind::NotFound),
@@ -71,14 +99,19 @@ impl ErrorKind {
         ErrorKind::Rejected(RejectionKind::Unavailable),
         ErrorKind::Timeout,
         ErrorKind::Internal,
+        ErrorKind::Protocol(ProtocolKind::MethodNotAllowed),
+        ErrorKind::Protocol(ProtocolKind::PayloadTooLarge),
+        ErrorKind::Protocol(ProtocolKind::UnsupportedMediaType),
+        ErrorKind::Protocol(ProtocolKind::TooManyRequests),
     ];
 
     /// **The one code table**: each kind's gRPC code (the number of `google.rpc.Code`) and
-    /// HTTP status. `platform` turns the number into `tonic::Code` and the edge the status
-    /// into `http::StatusCode`; nothing else maps kinds to codes. Every kind has its own
-    /// gRPC code, so a status read back from the wire finds its kind again
-    /// ([`ErrorKind::from_grpc_code`]). HTTP is coarser: 409 is both a taken value and a
-    /// lost race.
+    /// HTTP status. `platform` turns the number into `tonic::Code` and the application error
+    /// the status into `http::StatusCode`; nothing else maps kinds to codes. Every kind a
+    /// data service answers with has its own gRPC code, so a status read back from the wire
+    /// finds its kind again ([`ErrorKind::from_grpc_code`]); the edge's protocol refusals
+    /// reuse gRPC's own codes for such failures and are never read back. No two kinds share
+    /// both codes; HTTP alone is coarser: 409 is both a taken value and a lost race.
     pub const fn codes(self) -> (i32, u16) {
         match self {
             ErrorKind::Rejected(RejectionKind::InvalidArgument) => (3, 400),
@@ -91,6 +124,10 @@ impl ErrorKind {
             ErrorKind::Rejected(RejectionKind::Unauthenticated) => (16, 401),
             ErrorKind::Timeout => (4, 504),
             ErrorKind::Internal => (13, 500),
+            ErrorKind::Protocol(ProtocolKind::MethodNotAllowed) => (12, 405),
+            ErrorKind::Protocol(ProtocolKind::PayloadTooLarge) => (8, 413),
+            ErrorKind::Protocol(ProtocolKind::UnsupportedMediaType) => (3, 415),
+            ErrorKind::Protocol(ProtocolKind::TooManyRequests) => (8, 429),
         }
     }
 
@@ -104,10 +141,12 @@ impl ErrorKind {
         self.codes().1
     }
 
-    /// The kind a gRPC code stands for, if it is in the table.
+    /// The kind a data service's gRPC status with this code stands for, if the table has
+    /// one. Protocol refusals are the edge's own: no status reads back as one.
     pub fn from_grpc_code(code: i32) -> Option<ErrorKind> {
         ErrorKind::ALL
             .into_iter()
+            .filter(|kind| !matches!(kind, ErrorKind::Protocol(_)))
             .find(|kind| kind.grpc_code() == code)
     }
 
@@ -117,6 +156,18 @@ impl ErrorKind {
             .into_iter()
             .filter(|kind| kind.http_status() == status)
             .collect()
+    }
+}
+
+impl From<RejectionKind> for ErrorKind {
+    fn from(kind: RejectionKind) -> Self {
+        ErrorKind::Rejected(kind)
+    }
+}
+
+impl From<ProtocolKind> for ErrorKind {
+    fn from(kind: ProtocolKind) -> Self {
+        ErrorKind::Protocol(kind)
     }
 }
 
@@ -215,6 +266,8 @@ impl From<crate::EtagError> for Rejection {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
@@ -229,12 +282,103 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_kind_round_trips_through_its_grpc_code() {
-        for kind in ErrorKind::ALL {
-            assert_eq!(ErrorKind::from_grpc_code(kind.grpc_code()), Some(kind));
+    /// The index of `kind`'s variant; a new variant fails to compile here until it is
+    /// added to the table's tests.
+    fn variant(kind: ErrorKind) -> usize {
+        match kind {
+            ErrorKind::Rejected(kind) => match kind {
+                RejectionKind::InvalidArgument => 0,
+                RejectionKind::FailedPrecondition => 1,
+                RejectionKind::NotFound => 2,
+                RejectionKind::AlreadyExists => 3,
+                RejectionKind::Aborted => 4,
+                RejectionKind::PermissionDenied => 5,
+                RejectionKind::Unauthenticated => 6,
+                RejectionKind::Unavailable => 7,
+            },
+            ErrorKind::Timeout => 8,
+            ErrorKind::Internal => 9,
+            ErrorKind::Protocol(kind) => match kind {
+                ProtocolKind::MethodNotAllowed => 10,
+                ProtocolKind::PayloadTooLarge => 11,
+                ProtocolKind::UnsupportedMediaType => 12,
+                ProtocolKind::TooManyRequests => 13,
+            },
         }
-        // OK (0) and the codes the table does not use name no kind.
+    }
+
+    #[test]
+    fn the_table_lists_every_kind_once_with_its_own_pair_of_codes() {
+        let variants: HashSet<usize> = ErrorKind::ALL.into_iter().map(variant).collect();
+        assert_eq!(variants, (0..ErrorKind::ALL.len()).collect());
+        for kind in RejectionKind::ALL {
+            assert!(
+                ErrorKind::ALL.contains(&ErrorKind::Rejected(kind)),
+                "{kind:?}"
+            );
+        }
+        for kind in ProtocolKind::ALL {
+            assert!(
+                ErrorKind::ALL.contains(&ErrorKind::Protocol(kind)),
+                "{kind:?}"
+            );
+        }
+        let pairs: HashSet<(i32, u16)> = ErrorKind::ALL.into_iter().map(ErrorKind::codes).collect();
+        assert_eq!(pairs.len(), ErrorKind::ALL.len());
+        for kind in ErrorKind::ALL {
+            let (grpc, http) = kind.codes();
+            // A real google.rpc.Code other than OK, and an HTTP error status.
+            assert!((1..=16).contains(&grpc), "{kind:?}");
+            assert!((400..600).contains(&http), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_the_codes_the_protocols_define_for_it() {
+        let expected = [
+            (RejectionKind::InvalidArgument.into(), (3, 400)),
+            (RejectionKind::FailedPrecondition.into(), (9, 422)),
+            (RejectionKind::NotFound.into(), (5, 404)),
+            (RejectionKind::AlreadyExists.into(), (6, 409)),
+            (RejectionKind::Aborted.into(), (10, 409)),
+            (RejectionKind::PermissionDenied.into(), (7, 403)),
+            (RejectionKind::Unauthenticated.into(), (16, 401)),
+            (RejectionKind::Unavailable.into(), (14, 503)),
+            (ErrorKind::Timeout, (4, 504)),
+            (ErrorKind::Internal, (13, 500)),
+            (ProtocolKind::MethodNotAllowed.into(), (12, 405)),
+            (ProtocolKind::PayloadTooLarge.into(), (8, 413)),
+            (ProtocolKind::UnsupportedMediaType.into(), (3, 415)),
+            (ProtocolKind::TooManyRequests.into(), (8, 429)),
+        ];
+        assert_eq!(expected.len(), ErrorKind::ALL.len());
+        for (kind, codes) in expected {
+            assert_eq!(kind.codes(), codes, "{kind:?}");
+            assert_eq!((kind.grpc_code(), kind.http_status()), codes, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_service_kind_round_trips_through_its_grpc_code() {
+        for kind in ErrorKind::ALL {
+            let back = ErrorKind::from_grpc_code(kind.grpc_code());
+            match kind {
+                // The edge's refusals never come back from the wire: their code reads as the
+                // service kind with that code, or as nothing.
+                ErrorKind::Protocol(_) => {
+                    assert!(!matches!(back, Some(ErrorKind::Protocol(_))), "{kind:?}");
+                    if let Some(back) = back {
+                        assert_eq!(back.grpc_code(), kind.grpc_code());
+                    }
+                }
+                _ => assert_eq!(back, Some(kind)),
+            }
+        }
+        assert_eq!(
+            ErrorKind::from_grpc_code(3),
+            Some(RejectionKind::InvalidArgument.into())
+        );
+        // OK (0) and the codes no service kind uses name no kind.
         for code in [0, 1, 2, 8, 11, 12, 15, 17] {
             assert_eq!(ErrorKind::from_grpc_code(code), None, "{code}");
         }

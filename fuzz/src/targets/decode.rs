@@ -264,8 +264,8 @@ fn read<T: RequestBody>(bytes: &[u8]) -> TestCaseResult {
             std::any::type_name::<T>()
         ),
         Err(error) => {
-            prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
-            let code = error.code();
+            prop_assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
+            let code = &*error.code;
             match code {
                 "MALFORMED_JSON" => prop_assert!(!value.as_ref().is_some_and(Value::is_object)),
                 "MISSING_FIELD" => prop_assert!(!complete),

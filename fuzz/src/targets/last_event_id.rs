@@ -86,11 +86,11 @@ fn last_event_id() {
                 }
             }
             Err(error) => {
-                prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+                prop_assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
                 prop_assert!(
-                    ["INVALID_FIELD", "MALFORMED_QUERY"].contains(&error.code()),
+                    ["INVALID_FIELD", "MALFORMED_QUERY"].contains(&&*error.code),
                     "{}",
-                    error.code()
+                    error.code
                 );
                 // A visible-ASCII header is refused only when it is not a whole number.
                 if let Some(bytes) = sent

@@ -177,6 +177,7 @@ pub fn status_to_error(status: Status) -> AppError {
                 code: Cow::Borrowed("UPSTREAM_TIMEOUT"),
                 message: "a service did not answer in time; retry later".to_owned(),
                 fields: Vec::new(),
+                retry_after: None,
             }
         }
         Code::Unavailable if info.is_none() => {
@@ -210,6 +211,7 @@ pub fn status_to_error(status: Status) -> AppError {
                     code: reason,
                     message: status.message().to_owned(),
                     fields,
+                    retry_after: None,
                 };
                 name_the_idempotency_key(error)
             }
@@ -572,6 +574,30 @@ mod tests {
             let error = status_to_error(with_info(code, "no", "SOME_REASON", "workspace.saas"));
             assert_eq!(error.kind, ErrorKind::Rejected(kind), "{code:?}");
             assert_eq!(error.code, "SOME_REASON");
+        }
+    }
+
+    /// The kernel's table read backwards, as this adapter does it: a data service's status
+    /// with a kind's gRPC code comes back as that kind (a timeout and an internal failure
+    /// under their own codes); the edge's protocol refusals never come from a data service,
+    /// so their codes read as the service kind with the same code, or as internal.
+    #[test]
+    fn every_grpc_code_of_the_table_maps_back_as_the_kernel_reads_it() {
+        for kind in ErrorKind::ALL {
+            let code = Code::from_i32(kind.grpc_code());
+            if code == Code::Unauthenticated {
+                continue; // covered by its own tests: it depends on the domain
+            }
+            let error = status_to_error(with_info(code, "no", "SOME_REASON", "workspace.saas"));
+            let expected =
+                ErrorKind::from_grpc_code(kind.grpc_code()).unwrap_or(ErrorKind::Internal);
+            assert_eq!(error.kind, expected, "{kind:?}");
+            if let ErrorKind::Protocol(_) = kind {
+                assert_ne!(error.kind, kind);
+            } else {
+                assert_eq!(error.kind, kind);
+            }
+            assert_eq!(error.http_status(), expected.http_status(), "{kind:?}");
         }
     }
 

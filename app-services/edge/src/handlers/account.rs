@@ -4,12 +4,12 @@
 use axum::extract::State;
 use http::StatusCode;
 use kernel_domain::RejectionKind;
+use ports_app::AppResult;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::json::{ApiJson, RequestBody};
 use crate::openapi::Problem;
-use crate::problem::ApiResult;
 use crate::request::{Caller, RequestCtx};
 use crate::state::EdgeState;
 use crate::views::{Resource, UserView};
@@ -94,7 +94,7 @@ impl RequestBody for CompletePasswordResetBody {
 #[utoipa::path(get, path = "/v1/me", tag = "account", operation_id = "getMe",
     summary = "The signed-in user",
     responses((status = 200, description = "The user", body = UserView, headers(("ETag" = String, description = "The user's version")))))]
-pub async fn me(State(state): State<EdgeState>, caller: Caller) -> ApiResult<Resource<UserView>> {
+pub async fn me(State(state): State<EdgeState>, caller: Caller) -> AppResult<Resource<UserView>> {
     let user = state.account.me(&caller.ctx).await?;
     Ok(Resource::user(&user))
 }
@@ -112,7 +112,7 @@ pub async fn change_display_name(
     State(state): State<EdgeState>,
     caller: Caller,
     ApiJson(body): ApiJson<ChangeDisplayNameBody>,
-) -> ApiResult<Resource<UserView>> {
+) -> AppResult<Resource<UserView>> {
     let user = state
         .account
         .change_display_name(&caller.ctx, body.display_name)
@@ -128,7 +128,7 @@ pub async fn change_display_name(
         (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The user still owns a workspace with other members, or is already erased", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn erase(State(state): State<EdgeState>, caller: Caller) -> ApiResult<StatusCode> {
+pub async fn erase(State(state): State<EdgeState>, caller: Caller) -> AppResult<StatusCode> {
     state.account.erase(&caller.ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -147,7 +147,7 @@ pub async fn change_password(
     State(state): State<EdgeState>,
     caller: Caller,
     ApiJson(body): ApiJson<ChangePasswordBody>,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     state
         .account
         .change_password(&caller.ctx, body.old_password, body.new_password)
@@ -166,7 +166,7 @@ pub async fn change_password(
 pub async fn start_email_verification(
     State(state): State<EdgeState>,
     caller: Caller,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     state.account.start_email_verification(&caller.ctx).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -185,7 +185,7 @@ pub async fn confirm_email_verification(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     state
         .account
         .confirm_email_verification(&ctx, body.token)
@@ -207,14 +207,14 @@ pub async fn request_password_reset(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<PasswordResetBody>,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     match state.account.request_password_reset(&ctx, body.email).await {
         Ok(()) => Ok(StatusCode::ACCEPTED),
         Err(error) if error.is(RejectionKind::NotFound) => {
             tracing::debug!(code = %error.code, "password reset for an unknown account");
             Ok(StatusCode::ACCEPTED)
         }
-        Err(error) => Err(error.into()),
+        Err(error) => Err(error),
     }
 }
 
@@ -232,7 +232,7 @@ pub async fn complete_password_reset(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<CompletePasswordResetBody>,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     state
         .account
         .complete_password_reset(&ctx, body.token, body.new_password)

@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use ports_app::AppResult;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::json::{ApiJson, RequestBody};
 use crate::openapi::Problem;
-use crate::problem::ApiResult;
 use crate::request::{Caller, RequestCtx};
 use crate::state::EdgeState;
 use crate::views::{SubscriptionView, TokensView, UserView, WorkspaceView};
@@ -92,7 +92,7 @@ pub async fn sign_up(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<SignUpBody>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let form = SignUpForm {
         email: body.email,
         password: body.password,
@@ -131,7 +131,7 @@ pub async fn login(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<LoginBody>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let issued = state
         .access
         .login(&ctx, &body.email, &body.password)
@@ -151,7 +151,7 @@ pub async fn refresh(
     State(state): State<EdgeState>,
     RequestCtx(ctx): RequestCtx,
     ApiJson(body): ApiJson<RefreshBody>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let issued = state.access.refresh(&ctx, &body.refresh_token).await?;
     Ok(tokens(issued))
 }
@@ -160,7 +160,7 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
     summary = "Close the caller's session",
     responses((status = 204, description = "Logged out")))]
-pub async fn logout(State(state): State<EdgeState>, caller: Caller) -> ApiResult<StatusCode> {
+pub async fn logout(State(state): State<EdgeState>, caller: Caller) -> AppResult<StatusCode> {
     state.access.logout(&caller.ctx, &caller.claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }

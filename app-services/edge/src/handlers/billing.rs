@@ -1,12 +1,12 @@
 //! A workspace's subscription: plan, seats, cancel and resume.
 
 use axum::extract::State;
+use ports_app::AppResult;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::json::{ApiJson, RequestBody};
 use crate::openapi::Problem;
-use crate::problem::ApiResult;
 use crate::request::Tenant;
 use crate::state::EdgeState;
 use crate::views::{Resource, SubscriptionView};
@@ -58,7 +58,7 @@ impl RequestBody for CancelBody {
 pub async fn get(
     State(state): State<EdgeState>,
     tenant: Tenant,
-) -> ApiResult<Resource<SubscriptionView>> {
+) -> AppResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
         .subscription(&tenant.ctx, tenant.workspace_id)
@@ -80,7 +80,7 @@ pub async fn change_plan(
     State(state): State<EdgeState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<ChangePlanBody>,
-) -> ApiResult<Resource<SubscriptionView>> {
+) -> AppResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
         .change_plan(&tenant.ctx, tenant.workspace_id, body.plan.into())
@@ -102,7 +102,7 @@ pub async fn change_seats(
     State(state): State<EdgeState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<ChangeSeatsBody>,
-) -> ApiResult<Resource<SubscriptionView>> {
+) -> AppResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
         .change_seats(&tenant.ctx, tenant.workspace_id, body.seats)
@@ -124,7 +124,7 @@ pub async fn cancel(
     State(state): State<EdgeState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<CancelBody>,
-) -> ApiResult<Resource<SubscriptionView>> {
+) -> AppResult<Resource<SubscriptionView>> {
     let subscription = state
         .plans
         .cancel(&tenant.ctx, tenant.workspace_id, body.at_period_end)
@@ -144,7 +144,7 @@ pub async fn cancel(
 pub async fn resume(
     State(state): State<EdgeState>,
     tenant: Tenant,
-) -> ApiResult<Resource<SubscriptionView>> {
+) -> AppResult<Resource<SubscriptionView>> {
     let subscription = state.plans.resume(&tenant.ctx, tenant.workspace_id).await?;
     Ok(Resource::subscription(&subscription))
 }

@@ -8,14 +8,14 @@ use axum::extract::{Query, State};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use ports_app::FeedError;
+use kernel_domain::RejectionKind;
+use ports_app::{AppError, AppResult, FeedError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::feed::{self, EntryView, KEEP_ALIVE, TICKET_LIFETIME};
 use crate::json::{ApiJson, RequestBody};
 use crate::openapi::Problem;
-use crate::problem::{ApiError, ApiResult};
 use crate::request::{Caller, RequestCtx};
 use crate::state::EdgeState;
 
@@ -51,21 +51,17 @@ pub struct StreamTicket {
     pub expires_in: u64,
 }
 
-fn malformed_query() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_QUERY",
-        "the query string cannot be read",
-    )
+fn malformed_query() -> AppError {
+    AppError::bad_request("MALFORMED_QUERY", "the query string cannot be read")
 }
 
 /// A whole number of at least 0.
-fn whole(field: &str, value: &str) -> ApiResult<i64> {
+fn whole(field: &str, value: &str) -> AppResult<i64> {
     value
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| ApiError::invalid_field(field, "must be a whole number of at least 0"))
+        .ok_or_else(|| AppError::bad_field(field, "must be a whole number of at least 0"))
 }
 
 /// A page of the caller's entries after `after` (default 0: the oldest retained), at most
@@ -81,7 +77,7 @@ pub async fn list(
     State(state): State<EdgeState>,
     caller: Caller,
     uri: Uri,
-) -> ApiResult<Json<FeedPage>> {
+) -> AppResult<Json<FeedPage>> {
     let Query(pairs) =
         Query::<Vec<(String, String)>>::try_from_uri(&uri).map_err(|_| malformed_query())?;
     let (mut after, mut page_size) = (0, 0);
@@ -93,7 +89,7 @@ pub async fn list(
                     .ok()
                     .filter(|n| *n <= 1000)
                     .ok_or_else(|| {
-                        ApiError::invalid_field("page_size", "must be between 0 and 1000")
+                        AppError::bad_field("page_size", "must be between 0 and 1000")
                     })?;
             }
             _ => {}
@@ -116,7 +112,7 @@ pub async fn list(
             reset: false,
             last_sequence: 0,
         })),
-        Err(FeedError::Other(error)) => Err(error.into()),
+        Err(FeedError::Other(error)) => Err(error),
     }
 }
 
@@ -133,9 +129,9 @@ pub async fn mark_read(
     State(state): State<EdgeState>,
     caller: Caller,
     ApiJson(body): ApiJson<MarkReadBody>,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     if body.up_to_sequence < 0 {
-        return Err(ApiError::invalid_field(
+        return Err(AppError::bad_field(
             "up_to_sequence",
             "must be a whole number of at least 0",
         ));
@@ -156,12 +152,13 @@ pub async fn mark_read(
         .await;
     match marked {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(FeedError::NotFound(_)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
+        // 409 like a lost race: the client's view of the feed is ahead of the feed.
+        Err(FeedError::NotFound(_)) => Err(AppError::new(
+            RejectionKind::Aborted,
             "SEQUENCE_BEYOND_END",
             "the feed has no entry with that sequence number",
         )),
-        Err(FeedError::Other(error)) => Err(error.into()),
+        Err(FeedError::Other(error)) => Err(error),
     }
 }
 
@@ -189,11 +186,11 @@ pub async fn issue_stream_ticket(
 
 /// The resume point: `Last-Event-ID`, else `?last_event_id=`; `None` for none. Public for
 /// the fuzz targets (`saas-fuzz`).
-pub fn resume_point(headers: &HeaderMap, uri: &Uri) -> ApiResult<Option<i64>> {
+pub fn resume_point(headers: &HeaderMap, uri: &Uri) -> AppResult<Option<i64>> {
     if let Some(value) = headers.get("last-event-id") {
         let value = value
             .to_str()
-            .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be a sequence number"))?;
+            .map_err(|_| AppError::bad_field("Last-Event-ID", "must be a sequence number"))?;
         if value.trim().is_empty() {
             return Ok(None);
         }
@@ -228,13 +225,13 @@ pub async fn stream(
     RequestCtx(ctx): RequestCtx,
     headers: HeaderMap,
     uri: Uri,
-) -> ApiResult<Response> {
-    let user = ctx.user().map_err(ApiError::from)?;
+) -> AppResult<Response> {
+    let user = ctx.user()?;
     let resume = resume_point(&headers, &uri)?;
     // Register before replaying, so nothing appended meanwhile is missed.
     let live = state.feed.hub.register(user).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        AppError::new(
+            RejectionKind::Unavailable,
             "SHUTTING_DOWN",
             "the server is shutting down; reconnect",
         )

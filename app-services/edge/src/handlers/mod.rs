@@ -11,9 +11,9 @@ pub mod workspaces;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use http::request::Parts;
+use ports_app::AppError;
 use uuid::Uuid;
 
-use crate::problem::ApiError;
 use crate::request::path_uuid;
 
 /// The path parameters of a request, read leniently: a parameter that cannot be read is
@@ -26,8 +26,8 @@ impl PathIds {
     pub fn uuid<Id: From<Uuid>>(
         &self,
         name: &str,
-        not_found: fn() -> ApiError,
-    ) -> Result<Id, ApiError> {
+        not_found: fn() -> AppError,
+    ) -> Result<Id, AppError> {
         self.0
             .as_ref()
             .and_then(|params| path_uuid(params, name))

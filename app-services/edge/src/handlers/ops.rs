@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
+use ports_app::{AppError, AppResult};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::problem::{ApiError, ApiResult};
 use crate::state::EdgeState;
 
 /// The answer of the probes.
@@ -37,12 +37,12 @@ pub async fn healthz() -> Json<Value> {
         (status = 200, description = "Ready", body = Status),
         (status = 503, description = "Not ready (NOT_READY)", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn readyz(State(state): State<EdgeState>) -> ApiResult<Json<Value>> {
+pub async fn readyz(State(state): State<EdgeState>) -> AppResult<Json<Value>> {
     match state.readiness.ready().await {
         Ok(()) => Ok(Json(json!({"status": "ok"}))),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
-            Err(ApiError::not_ready())
+            Err(AppError::not_ready())
         }
     }
 }

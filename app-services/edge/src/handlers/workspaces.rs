@@ -8,15 +8,13 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
-use ports_app::AppError;
-use ports_app::{InvitationId, Role};
+use ports_app::{AppError, AppResult, InvitationId, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::handlers::PathIds;
 use crate::json::{ApiJson, RequestBody};
 use crate::openapi::Problem;
-use crate::problem::{ApiError, ApiResult};
 use crate::request::{Caller, Tenant};
 use crate::state::EdgeState;
 use crate::views::{InvitationView, MemberJson, Resource, WorkspaceView};
@@ -99,24 +97,19 @@ pub struct InvitationList {
     pub invitations: Vec<InvitationView>,
 }
 
-fn member_not_found() -> ApiError {
-    AppError::not_found("MEMBER_NOT_FOUND", "no such member").into()
+fn member_not_found() -> AppError {
+    AppError::not_found("MEMBER_NOT_FOUND", "no such member")
 }
 
-fn invitation_not_found() -> ApiError {
-    AppError::not_found("INVITATION_NOT_FOUND", "no such invitation").into()
+fn invitation_not_found() -> AppError {
+    AppError::not_found("INVITATION_NOT_FOUND", "no such invitation")
 }
 
 /// The paging of `GET /v1/workspaces`: `page_size` a whole number of at least 0 (0 means the
 /// default), `page_token` as the previous page gave it. Other parameters are ignored.
-fn paging(uri: &Uri) -> ApiResult<(i32, String)> {
-    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_QUERY",
-            "the query string cannot be read",
-        )
-    })?;
+fn paging(uri: &Uri) -> AppResult<(i32, String)> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|_| AppError::bad_request("MALFORMED_QUERY", "the query string cannot be read"))?;
     let mut page_size = 0;
     let mut page_token = String::new();
     for (name, value) in pairs {
@@ -127,7 +120,7 @@ fn paging(uri: &Uri) -> ApiResult<(i32, String)> {
                     .ok()
                     .filter(|n| *n >= 0)
                     .ok_or_else(|| {
-                        ApiError::invalid_field("page_size", "must be a whole number of at least 0")
+                        AppError::bad_field("page_size", "must be a whole number of at least 0")
                     })?;
             }
             "page_token" => page_token = value,
@@ -149,7 +142,7 @@ pub async fn list(
     State(state): State<EdgeState>,
     caller: Caller,
     uri: Uri,
-) -> ApiResult<Json<WorkspaceList>> {
+) -> AppResult<Json<WorkspaceList>> {
     let (page_size, page_token) = paging(&uri)?;
     let page = state
         .team
@@ -184,7 +177,7 @@ pub async fn rename(
     State(state): State<EdgeState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<RenameBody>,
-) -> ApiResult<Resource<WorkspaceView>> {
+) -> AppResult<Resource<WorkspaceView>> {
     let renamed = state
         .team
         .rename(&tenant.ctx, tenant.workspace_id, body.name)
@@ -200,7 +193,7 @@ pub async fn rename(
 pub async fn members(
     State(state): State<EdgeState>,
     tenant: Tenant,
-) -> ApiResult<Json<MemberList>> {
+) -> AppResult<Json<MemberList>> {
     let members = state.team.members(&tenant.ctx, &tenant.workspace).await?;
     Ok(Json(MemberList {
         members: members.iter().map(MemberJson::from).collect(),
@@ -222,7 +215,7 @@ pub async fn change_role(
     tenant: Tenant,
     path: PathIds,
     ApiJson(body): ApiJson<ChangeRoleBody>,
-) -> ApiResult<Resource<WorkspaceView>> {
+) -> AppResult<Resource<WorkspaceView>> {
     let user_id = path.uuid("user_id", member_not_found)?;
     let changed = state
         .team
@@ -244,7 +237,7 @@ pub async fn remove_member(
     State(state): State<EdgeState>,
     tenant: Tenant,
     path: PathIds,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     let user_id = path.uuid("user_id", member_not_found)?;
     state
         .team
@@ -262,7 +255,7 @@ pub async fn remove_member(
         (status = 409, description = "A concurrent change won (ABORTED); retry", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The last Owner cannot leave", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> ApiResult<StatusCode> {
+pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> AppResult<StatusCode> {
     state.team.leave(&tenant.ctx, tenant.workspace_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -292,7 +285,7 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
         (status = 200, description = "The invitation", body = InvitationView),
         (status = 404, description = "No such invitation in this workspace (INVITATION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn invitation(tenant: Tenant, path: PathIds) -> ApiResult<Json<InvitationView>> {
+pub async fn invitation(tenant: Tenant, path: PathIds) -> AppResult<Json<InvitationView>> {
     let id: InvitationId = path.uuid("invitation_id", invitation_not_found)?;
     let invitations = &tenant.workspace.invitations;
     let invitation = invitations.iter().find(|invitation| invitation.id == id);
@@ -314,7 +307,7 @@ pub async fn invite(
     State(state): State<EdgeState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<InviteBody>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let invitation = state
         .team
         .invite(&tenant.ctx, &tenant.workspace, body.email, body.role.into())
@@ -335,7 +328,7 @@ pub async fn revoke(
     State(state): State<EdgeState>,
     tenant: Tenant,
     path: PathIds,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     let invitation_id = path.uuid("invitation_id", invitation_not_found)?;
     state
         .team
@@ -358,7 +351,7 @@ pub async fn accept(
     State(state): State<EdgeState>,
     caller: Caller,
     ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<Resource<WorkspaceView>> {
+) -> AppResult<Resource<WorkspaceView>> {
     let joined = state.team.accept(&caller.ctx, body.token).await?;
     Ok(Resource::workspace(&joined))
 }

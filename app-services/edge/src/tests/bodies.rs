@@ -283,7 +283,7 @@ fn a_whole_number_written_with_a_zero_fraction_is_an_integer_as_json_schema_says
         r#"{"seats": 1e300}"#,
     ] {
         let error = seats(bad).expect_err(bad);
-        assert_eq!(error.code(), "INVALID_FIELD", "{bad}");
-        assert_eq!(error.errors()[0].field, "seats", "{bad}");
+        assert_eq!(error.code, "INVALID_FIELD", "{bad}");
+        assert_eq!(error.fields[0].field, "seats", "{bad}");
     }
 }

@@ -36,9 +36,9 @@ use team_app::Team;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::problem::PROBLEM_TYPE_BASE;
 use crate::rate_limit::{Quota, RateLimiter, RateLimits};
 use crate::{AlwaysReady, Edge, EdgeConfig, EdgeState, Readiness, router};
+use ports_app::problem::PROBLEM_TYPE_BASE;
 
 /// The signing secret of the tests' access tokens.
 pub const SECRET: [u8; 32] = [7u8; 32];

@@ -1,7 +1,5 @@
-//! Every error class answers as an RFC 9457 problem with its status; internal causes never
-//! show.
-
-use std::time::Duration;
+//! Every error class reaches the client as an RFC 9457 problem with its status; internal
+//! causes never show. (How the application error renders is tested in `ports-app`.)
 
 use http::{Method, StatusCode};
 use kernel_domain::{FieldViolation, RejectionKind};
@@ -9,59 +7,6 @@ use ports_app::{AppError, ErrorKind};
 use uuid::Uuid;
 
 use super::{World, authed, send, token_for};
-use crate::ApiError;
-
-#[test]
-fn every_rejection_kind_answers_its_status_with_its_code_and_message() {
-    for kind in RejectionKind::ALL {
-        let error = ApiError::from(AppError::rejected(kind, "SOME_REASON", "what happened"));
-        assert_eq!(error.status().as_u16(), kind.http_status(), "{kind:?}");
-        assert_eq!(error.code(), "SOME_REASON");
-        assert_eq!(error.detail(), "what happened");
-        assert_eq!(
-            error.type_uri(),
-            "https://saas.invalid/problems/some-reason"
-        );
-    }
-}
-
-#[test]
-fn an_internal_error_shows_nothing_of_its_cause() {
-    let error = ApiError::from(AppError::internal("connection to db-7 refused"));
-    assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(error.code(), "INTERNAL");
-    assert!(!error.detail().contains("db-7"));
-
-    // Even an internal error built by hand with a revealing message.
-    let error = ApiError::from(AppError {
-        kind: ErrorKind::Internal,
-        code: "DB_DOWN".into(),
-        message: "db-7 is down".to_owned(),
-        fields: vec![],
-    });
-    assert_eq!(error.code(), "INTERNAL");
-    assert!(!error.detail().contains("db-7"));
-}
-
-#[test]
-fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
-    for (wait, seconds) in [
-        (Duration::ZERO, "1"),
-        (Duration::from_millis(1), "1"),
-        (Duration::from_millis(1_500), "2"),
-        (Duration::from_secs(3), "3"),
-    ] {
-        let response = ApiError::rate_limited(wait).response(None);
-        assert_eq!(
-            response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            Some(seconds),
-            "{wait:?}"
-        );
-    }
-}
 
 /// `GET /v1/me` where reading the user fails with `error`.
 async fn me_failing_with(error: AppError) -> super::Reply {
@@ -116,6 +61,7 @@ async fn each_error_class_reaches_the_client_as_a_problem_with_its_status() {
                 code: "UPSTREAM_TIMEOUT".into(),
                 message: "later".to_owned(),
                 fields: vec![],
+                retry_after: None,
             },
             StatusCode::GATEWAY_TIMEOUT,
         ),
@@ -126,6 +72,18 @@ async fn each_error_class_reaches_the_client_as_a_problem_with_its_status() {
         let body = reply.problem(status, &code);
         assert!(body.get("errors").is_none(), "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_reused_idempotency_key_is_a_422() {
+    let reply = me_failing_with(AppError::invalid_field(
+        "REQUEST_ID_REUSED",
+        "Idempotency-Key",
+        "this Idempotency-Key was already used for a different request",
+    ))
+    .await;
+    let body = reply.problem(StatusCode::UNPROCESSABLE_ENTITY, "REQUEST_ID_REUSED");
+    assert_eq!(body["errors"][0]["field"], "Idempotency-Key", "{body}");
 }
 
 #[tokio::test]
