@@ -7,6 +7,9 @@
 //! - `data-services/<ctx>` uses exactly one context domain crate, its own (besides the kernel
 //!   `kernel-domain`), only its own migrations, never another data service or an app service.
 //! - `app-services/*` never touch a database: no data service, migrations, sea-orm or sqlx.
+//! - The use cases (`access-app`, `account-app`, `team-app`, `plan-app`) do not reach tonic,
+//!   prost or `saas-proto`, not even through another crate: their ports speak the
+//!   application's language and only `adapters-app` maps it to the wire.
 //! - Outside `app-services/`, only the launcher (`saas`), `tests/` (`saas-tests`) and the
 //!   benchmark (`saas-bench`) depend on app services.
 //! - `proto` depends on none of our crates; `platform` on no context domain crate, data
@@ -622,4 +625,150 @@ fn the_path_check_reads_names_not_routes() {
          `application/problem+json`, `dns://` or `app-services/{a,b}`",
     );
     assert_eq!(names, ["platform/src/store/", "bus.rs"]);
+}
+
+/// The use-case crates: they speak the application's language only.
+const USE_CASES: &[&str] = &["access-app", "account-app", "team-app", "plan-app"];
+
+/// What a use case must not reach, not even through another crate: RPC and the published
+/// language (only the adapters in `adapters-app` map to and from it).
+const WIRE: &[&str] = &["tonic", "prost", "saas-proto"];
+
+/// The crates `root` reaches through normal dependencies (itself excluded), by name, read
+/// from the resolve graph of a full `cargo metadata`.
+fn reachable(metadata: &Value, root: &str) -> Result<BTreeSet<String>, String> {
+    let packages = metadata["packages"].as_array().ok_or("no packages")?;
+    let name_of: BTreeMap<&str, &str> = packages
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .ok_or("metadata has no resolve graph")?;
+    let normal_deps: BTreeMap<&str, Vec<&str>> = nodes
+        .iter()
+        .filter_map(|node| {
+            let deps = node["deps"]
+                .as_array()?
+                .iter()
+                .filter(|dep| {
+                    dep["dep_kinds"]
+                        .as_array()
+                        .is_some_and(|kinds| kinds.iter().any(|k| k["kind"].is_null()))
+                })
+                .filter_map(|dep| dep["pkg"].as_str())
+                .collect();
+            Some((node["id"].as_str()?, deps))
+        })
+        .collect();
+    let start = name_of
+        .iter()
+        .find(|(_, name)| **name == root)
+        .map(|(id, _)| *id)
+        .ok_or_else(|| format!("{root} is not in the metadata"))?;
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![start];
+    while let Some(id) = todo.pop() {
+        for dep in normal_deps.get(id).into_iter().flatten() {
+            if seen.insert(*dep) {
+                todo.push(dep);
+            }
+        }
+    }
+    Ok(seen
+        .into_iter()
+        .filter_map(|id| name_of.get(id).map(|name| (*name).to_owned()))
+        .collect())
+}
+
+/// Each use-case crate that reaches a wire crate, with the crates it reaches.
+fn wire_violations(metadata: &Value) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    for use_case in USE_CASES {
+        let reached: Vec<String> = reachable(metadata, use_case)?
+            .into_iter()
+            .filter(|name| in_family(name, WIRE))
+            .collect();
+        if !reached.is_empty() {
+            found.push(format!("{use_case} reaches {}", reached.join(", ")));
+        }
+    }
+    Ok(found)
+}
+
+#[test]
+fn the_use_cases_do_not_reach_rpc_or_the_published_language() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lies in the workspace");
+    // The graph of this machine's platform only: every package it needs is downloaded.
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    let version = String::from_utf8_lossy(&rustc.stdout);
+    let host = version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc names its host")
+        .to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
+        .current_dir(root)
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    // The walk really sees the graph: the edge reaches tonic through the adapters.
+    let edge = reachable(&metadata, "edge-app").unwrap();
+    assert!(
+        edge.contains("tonic") && edge.contains("ports-app"),
+        "{edge:?}"
+    );
+    let found = wire_violations(&metadata).unwrap();
+    assert!(
+        found.is_empty(),
+        "use cases reach the wire:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_wire_check_catches_a_use_case_reaching_tonic_through_another_crate() {
+    let package = |name: &str| serde_json::json!({"id": format!("{name} 0.1.0"), "name": name});
+    let dep = |name: &str, kind: Option<&str>| serde_json::json!({"pkg": format!("{name} 0.1.0"), "dep_kinds": [{"kind": kind}]});
+    let names = [
+        "access-app",
+        "account-app",
+        "team-app",
+        "plan-app",
+        "ports-app",
+    ];
+    let graph = |ports_deps: Vec<Value>| {
+        let mut packages: Vec<Value> = names.iter().map(|n| package(n)).collect();
+        packages.extend(["tonic", "tower", "mockall"].map(package));
+        let mut nodes: Vec<Value> = names[..4]
+            .iter()
+            .map(|n| serde_json::json!({"id": format!("{n} 0.1.0"), "deps": [dep("ports-app", None)]}))
+            .collect();
+        nodes.push(serde_json::json!({"id": "ports-app 0.1.0", "deps": ports_deps}));
+        nodes.push(serde_json::json!({"id": "tonic 0.1.0", "deps": [dep("tower", None)]}));
+        serde_json::json!({"packages": packages, "resolve": {"nodes": nodes}})
+    };
+    // A dev-dependency on tonic is tooling, not architecture.
+    let lawful = graph(vec![dep("mockall", None), dep("tonic", Some("dev"))]);
+    assert_eq!(wire_violations(&lawful).unwrap(), Vec::<String>::new());
+    let broken = graph(vec![dep("tonic", None)]);
+    let found = wire_violations(&broken).unwrap();
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        found[0].starts_with("access-app reaches tonic"),
+        "{found:?}"
+    );
 }

@@ -1,10 +1,9 @@
 //! Every user-facing event becomes an entry in the feeds of the users it concerns.
 
 use platform::consume::HandlerError;
-use ports_app::{
-    Ctx, NewFeedEntry, Role, Workspace, WorkspaceReadError,
-    wire::{billing, workspace},
-};
+use ports_app::{Ctx, NewFeedEntry, Role, Workspace, WorkspaceReadError};
+use saas_proto::billing::v1 as billing;
+use saas_proto::workspace::v1 as workspace;
 use saas_proto::{
     billing::v1::{
         SubscriptionPaymentFailed, SubscriptionPeriodEnded, SubscriptionPlanChanged,

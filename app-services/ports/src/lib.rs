@@ -1,16 +1,16 @@
-//! The ports application services depend on, and their adapters.
+//! The ports application services depend on, in the application's language.
 //!
 //! Use cases reach the data services only through the traits here: [`Users`] (Identity),
 //! [`Workspaces`] (Workspace), [`Subscriptions`] (Billing) and [`Feeds`] (Notifications),
 //! plus [`Mailer`] for outgoing mail. A unit test mocks the trait (`MockUsers`, ... with the
 //! `testsuite` feature; [`types::examples`] has ready-made values).
 //!
-//! [`Workspaces`], [`Subscriptions`] and [`Feeds`] speak the application's language: typed
-//! ids ([`types`]), the kernel's `Version` instead of etag strings, plain enums and structs,
-//! a step name instead of a request id, and per method a typed error enum
-//! ([`WorkspaceReadError`], ...) whose variants a use case `match`es on, with `Other` for
-//! everything else. Their adapters (in `adapters-app`) map to and from the wire. [`Users`]
-//! still takes and returns the published language's messages (`saas-proto`).
+//! Every port speaks the application's language: typed ids ([`types`]), the kernel's
+//! `Version` instead of etag strings, plain enums and structs, a step name instead of a
+//! request id, and per method a typed error enum ([`WorkspaceReadError`], ...) whose variants
+//! a use case `match`es on, with `Other` for everything else. Only the adapters (in
+//! `adapters-app`) map to and from the published language; this crate does not depend on
+//! it, nor on tonic or prost.
 //!
 //! Every call carries a [`Ctx`]: the acting user, the use case's request id (from which each
 //! step's request id is derived, so a retried use case converges) and a correlation id for
@@ -57,11 +57,3 @@ pub use {
     billing::MockSubscriptions, identity::MockUsers, notifications::MockFeeds,
     workspace::MockWorkspaces,
 };
-
-/// The wire types the ports speak.
-pub mod wire {
-    pub use saas_proto::billing::v1 as billing;
-    pub use saas_proto::identity::v1 as identity;
-    pub use saas_proto::notifications::v1 as notifications;
-    pub use saas_proto::workspace::v1 as workspace;
-}

@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use kernel_domain::{Timestamp, Version};
-use ports_app::wire::billing;
 use ports_app::{
     AppError, AppResult, Ctx, Plan, StartTrialError, Subscription, SubscriptionChangeError,
     SubscriptionId, SubscriptionReadError, SubscriptionStatus, Subscriptions, WorkspaceId,
 };
+use saas_proto::billing::v1 as billing;
 
 use super::{GrpcSubscriptions, call, status_to_error};
 

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use kernel_domain::Version;
-use ports_app::wire::identity as wire;
 use ports_app::{
     AppError, AppResult, CloseSessionError, CredentialsError, Ctx, LookupError, NewUser, Session,
     SessionError, SessionId, SignInError, TokenError, User, UserChangeError, UserId, UserReadError,
     UserStatus, Users,
 };
+use saas_proto::identity::v1 as wire;
 
 use super::{GrpcUsers, call, status_to_error, time_from_wire};
 

@@ -2,11 +2,11 @@
 //! from the wire, and each failure sorted into the method's error.
 
 use async_trait::async_trait;
-use ports_app::wire::notifications as wire;
 use ports_app::{
     AppError, AppResult, Ctx, FeedEntry, FeedError, FeedPage, Feeds, NewFeedEntry, UserId,
     WorkspaceId,
 };
+use saas_proto::notifications::v1 as wire;
 
 use super::{GrpcFeeds, call, status_to_error, time_from_wire};
 

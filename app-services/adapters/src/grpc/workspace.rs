@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use kernel_domain::Version;
-use ports_app::wire::workspace as wire;
 use ports_app::{
     Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, Member,
     NewInvitation, NewWorkspace, Role, SeatLimitError, UserId, Workspace, WorkspaceChangeError,
     WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
 };
+use saas_proto::workspace::v1 as wire;
 
 use super::{GrpcWorkspaces, call, status_to_error, time_from_wire};
 

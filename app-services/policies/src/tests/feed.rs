@@ -1,6 +1,6 @@
 //! The feed policy: who gets an entry for which event, once per event.
 
-use ports_app::wire::{billing, workspace};
+use saas_proto::{billing::v1 as billing, workspace::v1 as workspace};
 use saas_proto::{
     billing::v1::SubscriptionPlanChanged,
     workspace::v1::{WorkspaceMemberJoined, WorkspaceMemberRemoved, WorkspaceRoleChanged},
