@@ -289,12 +289,7 @@ async fn sign_up_with_invalid_fields_is_400_naming_every_field() {
         )
         .await;
     assert_eq!(answer.status, 400, "{:?}", answer.body);
-    let fields: Vec<&str> = answer.body["errors"]
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = answer.error_fields();
     assert!(fields.contains(&"email"), "{fields:?}");
     assert!(fields.contains(&"password"), "{fields:?}");
 
@@ -313,12 +308,7 @@ async fn sign_up_with_invalid_fields_is_400_naming_every_field() {
         )
         .await;
     assert_problem(&all_bad, 400, "INVALID_EMAIL");
-    let fields: Vec<&str> = all_bad.body["errors"]
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = all_bad.error_fields();
     assert_eq!(
         fields,
         [
@@ -339,12 +329,7 @@ async fn sign_up_with_invalid_fields_is_400_naming_every_field() {
         .post("/v1/signup", None, json!({ "email": "ada@example.com" }))
         .await;
     assert_problem(&missing, 400, "MISSING_FIELD");
-    let missing_fields: Vec<&str> = missing.body["errors"]
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let missing_fields = missing.error_fields();
     assert_eq!(
         missing_fields,
         [

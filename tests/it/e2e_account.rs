@@ -231,12 +231,7 @@ async fn password_reset_answers_alike_for_unknown_emails_and_sets_the_password_w
         )
         .await;
     assert_problem(&all_bad, 400, "INVALID_TOKEN");
-    let fields: Vec<&str> = all_bad.body["errors"]
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = all_bad.error_fields();
     assert_eq!(fields, ["token", "new_password"]);
     let short = system
         .post(

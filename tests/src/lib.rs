@@ -928,6 +928,14 @@ impl Answer {
         self.body["code"].as_str().unwrap_or("")
     }
 
+    /// The `field` of every field error of a problem, in order (empty when there are none).
+    pub fn error_fields(&self) -> Vec<&str> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default()
+    }
+
     /// A header as text, or "".
     pub fn header(&self, name: &str) -> &str {
         self.headers

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use kernel_domain::{RejectionKind, text};
 use ports_app::token::{new_token, token_target};
+use ports_app::workspace::all_user_workspaces;
 use ports_app::{
     AppError, AppResult, Ctx, ErrorKind, FieldErrors, LookupError, Mail, MailKind, Mailer, Role,
     TokenError, User, UserChangeError, UserId, UserStatus, Users, Workspace, Workspaces,
@@ -276,24 +277,7 @@ impl Account {
 
     /// Every workspace the user is a member of, page after page.
     async fn user_workspaces(&self, ctx: &Ctx, user_id: UserId) -> AppResult<Vec<Workspace>> {
-        let mut all = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = self
-                .workspaces
-                .list_user_workspaces(ctx, user_id, WORKSPACE_PAGE_SIZE, page_token.clone())
-                .await?;
-            all.extend(page.workspaces);
-            if page.next_page_token.is_empty() {
-                return Ok(all);
-            }
-            if page.next_page_token == page_token {
-                return Err(AppError::internal(
-                    "listing workspaces answered the same page token again",
-                ));
-            }
-            page_token = page.next_page_token;
-        }
+        all_user_workspaces(self.workspaces.as_ref(), ctx, user_id, WORKSPACE_PAGE_SIZE).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! An erased user leaves every workspace.
 
 use platform::consume::HandlerError;
+use ports_app::workspace::all_user_workspaces;
 use ports_app::{AppError, Ctx, UserId, WorkspaceChangeError, WorkspaceId};
 use saas_proto::{events::v1::EventEnvelope, identity::v1::UserErased};
 
@@ -82,23 +83,7 @@ impl Policies {
         ctx: &Ctx,
         user_id: UserId,
     ) -> Result<Vec<WorkspaceId>, AppError> {
-        let mut ids = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = self
-                .workspaces
-                .list_user_workspaces(ctx, user_id, PAGE_SIZE, page_token.clone())
-                .await?;
-            ids.extend(page.workspaces.into_iter().map(|w| w.id));
-            if page.next_page_token.is_empty() {
-                return Ok(ids);
-            }
-            if page.next_page_token == page_token {
-                return Err(AppError::internal(
-                    "listing workspaces answered the same page token again",
-                ));
-            }
-            page_token = page.next_page_token;
-        }
+        let held = all_user_workspaces(self.workspaces.as_ref(), ctx, user_id, PAGE_SIZE).await?;
+        Ok(held.into_iter().map(|workspace| workspace.id).collect())
     }
 }

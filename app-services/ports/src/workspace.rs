@@ -300,6 +300,33 @@ pub trait Workspaces: Send + Sync + 'static {
     ) -> Result<(), WorkspaceChangeError>;
 }
 
+/// Every workspace `user` is a member of, reading page after page of `page_size`. A service
+/// that answers the same page token twice would loop forever: that is an internal fault.
+pub async fn all_user_workspaces(
+    workspaces: &dyn Workspaces,
+    ctx: &Ctx,
+    user: UserId,
+    page_size: i32,
+) -> AppResult<Vec<Workspace>> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = workspaces
+            .list_user_workspaces(ctx, user, page_size, page_token.clone())
+            .await?;
+        all.extend(page.workspaces);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        if page.next_page_token == page_token {
+            return Err(AppError::internal(
+                "listing workspaces answered the same page token again",
+            ));
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// Examples for other crates' tests.
 #[cfg(any(test, feature = "testsuite"))]
 pub mod examples {
