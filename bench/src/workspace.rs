@@ -58,7 +58,8 @@ use tonic::metadata::AsciiMetadataValue;
 use uuid::Uuid;
 use workspace_data::WorkspaceSchema;
 use workspace_domain::{
-    Invitation, InvitationId, InvitationStatus, Member, Role, UserId, Workspace,
+    Invitation, InvitationId, InvitationStatus, Member, Role, SubscriptionStanding, UserId,
+    Workspace,
 };
 
 use crate::{
@@ -239,6 +240,10 @@ pub fn render(workspace: &Workspace, version: Version) -> pb::Workspace {
         etag: version.to_etag(),
         create_time: Some(timestamp(workspace.created_at())),
         update_time: Some(timestamp(workspace.updated_at())),
+        subscription_standing: match workspace.subscription_standing() {
+            SubscriptionStanding::Good => pb::SubscriptionStanding::Good,
+            SubscriptionStanding::Lapsed => pb::SubscriptionStanding::Lapsed,
+        } as i32,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The team use cases end to end through the HTTP edge: invitations, accepting them, members
 //! with their profiles, roles, removal, leaving, and the seat and subscription rules.
 
+use std::time::Duration;
+
 use ports_app::MailKind;
 use reqwest::Method;
 use saas_proto::workspace::v1 as workspace_pb;
@@ -320,6 +322,18 @@ async fn an_invitation_needs_a_live_subscription() {
         .await;
     assert_eq!(canceled.status, 200, "{:?}", canceled.body);
     assert_eq!(canceled.body["status"], "canceled");
+    // The workspace follows its subscription through Billing's event.
+    let lapsed = saas_tests::eventually(Duration::from_secs(30), || async {
+        stored_workspace(&system, &owner.workspace_id)
+            .await
+            .subscription_standing()
+            == workspace_pb::SubscriptionStanding::Lapsed
+    })
+    .await;
+    assert!(
+        lapsed,
+        "the workspace never followed its canceled subscription"
+    );
 
     let refused = invite(&system, &owner, "grace@example.com", "member").await;
     assert_problem(&refused, 422, "SUBSCRIPTION_INACTIVE");
@@ -395,7 +409,7 @@ async fn calls_of(system: &System, owner: &Account, email: &str, request_id: &st
 }
 
 #[tokio::test]
-async fn an_invitation_costs_four_calls_in_three_round_trips() {
+async fn an_invitation_costs_three_calls() {
     let system = System::spawn().await;
     let owner = system.sign_up("ada@example.com", "acme").await;
     // An invitee with an account and one without: both cost the same.
@@ -406,26 +420,13 @@ async fn an_invitation_costs_four_calls_in_three_round_trips() {
     ] {
         let answer = calls_of(&system, &owner, email, request_id).await;
         assert_eq!(answer.status, 201, "{:?}", answer.body);
-        let mut paths = system.data.calls.paths_with(request_id);
-        // The tenancy gate's read comes first and the invitation last; the two lookups in
-        // between run at once, in either order.
+        // The tenancy gate's read (reused by the use case), the invitee's account, the
+        // invitation: the workspace checks the subscription's standing and the seats itself.
         assert_eq!(
-            paths.first().map(String::as_str),
-            Some("/saas.workspace.v1.WorkspaceService/GetWorkspace"),
-            "{paths:?}"
-        );
-        assert_eq!(
-            paths.last().map(String::as_str),
-            Some("/saas.workspace.v1.WorkspaceService/InviteMember"),
-            "{paths:?}"
-        );
-        paths.sort();
-        assert_eq!(
-            paths,
+            system.data.calls.paths_with(request_id),
             [
-                "/saas.billing.v1.SubscriptionService/LookupSubscription",
-                "/saas.identity.v1.UserService/LookupUser",
                 "/saas.workspace.v1.WorkspaceService/GetWorkspace",
+                "/saas.identity.v1.UserService/LookupUser",
                 "/saas.workspace.v1.WorkspaceService/InviteMember",
             ],
             "{email}"
@@ -434,7 +435,7 @@ async fn an_invitation_costs_four_calls_in_three_round_trips() {
     // A refused invitation costs no more: the aggregate's refusal is not retried.
     let again = calls_of(&system, &owner, "grace@example.com", "count-invite-again").await;
     assert_problem(&again, 409, "INVITATION_ALREADY_PENDING");
-    assert_eq!(system.data.calls.paths_with("count-invite-again").len(), 4);
+    assert_eq!(system.data.calls.paths_with("count-invite-again").len(), 3);
     // A malformed address is refused before any call past the gate's read.
     let malformed = calls_of(&system, &owner, "not an email", "count-invite-malformed").await;
     assert_problem(&malformed, 400, "INVALID_EMAIL");

@@ -5,6 +5,8 @@
 //! - An erased user leaves every workspace; a workspace whose last Owner was erased is
 //!   archived.
 //! - A subscription falling past due mails every Owner.
+//! - The workspace follows its subscription out of good standing and back: invitations are
+//!   refused in between.
 //! - A duplicate delivery takes effect once (the target's idempotency store is the inbox).
 //! - An event a policy parked can be redriven once it can succeed.
 
@@ -505,5 +507,81 @@ async fn a_parked_event_is_redriven_once_it_can_succeed_on(system: System) {
         |w| w.seat_limit == 2,
     )
     .await;
+    assert_nothing_parked(&system).await;
+}
+
+#[tokio::test]
+async fn the_workspace_follows_its_subscription_out_of_good_standing_and_back() {
+    let system = System::spawn().await;
+    let ada = system.sign_up("ada@example.com", "engines").await;
+    let standing_is = |standing: workspace_pb::SubscriptionStanding| {
+        move |held: &workspace_pb::Workspace| held.subscription_standing() == standing
+    };
+    let fresh = get_workspace(&system, &ada.workspace_id).await;
+    assert_eq!(
+        fresh.subscription_standing(),
+        workspace_pb::SubscriptionStanding::Good,
+        "a new workspace starts with its trial"
+    );
+
+    // Trialing -> Active -> PastDue.
+    let subscription = subscription_of(&system, &ada.workspace_id).await;
+    let mut billing = system.data.subscriptions_client().await;
+    billing
+        .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
+            id: subscription.id.clone(),
+            request_id: request_id(),
+        })
+        .await
+        .expect("paid");
+    let failed = billing
+        .record_payment_failed(billing_pb::RecordPaymentFailedRequest {
+            id: subscription.id.clone(),
+            request_id: request_id(),
+        })
+        .await
+        .expect("a failed payment")
+        .into_inner();
+    assert_eq!(failed.status(), billing_pb::SubscriptionStatus::PastDue);
+    until_workspace(
+        &system,
+        &ada.workspace_id,
+        "the workspace follows its past-due subscription",
+        standing_is(workspace_pb::SubscriptionStanding::Lapsed),
+    )
+    .await;
+    let invite = |email: &'static str| {
+        let system = &system;
+        let ada = &ada;
+        async move {
+            system
+                .post(
+                    &format!("/v1/workspaces/{}/invitations", ada.workspace_id),
+                    Some(&ada.access_token),
+                    json!({ "email": email, "role": "member" }),
+                )
+                .await
+        }
+    };
+    let refused = invite("grace@example.com").await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "SUBSCRIPTION_INACTIVE");
+
+    billing
+        .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
+            id: subscription.id.clone(),
+            request_id: request_id(),
+        })
+        .await
+        .expect("paid");
+    until_workspace(
+        &system,
+        &ada.workspace_id,
+        "the workspace follows its paid subscription",
+        standing_is(workspace_pb::SubscriptionStanding::Good),
+    )
+    .await;
+    let invited = invite("grace@example.com").await;
+    assert_eq!(invited.status, 201, "{:?}", invited.body);
     assert_nothing_parked(&system).await;
 }

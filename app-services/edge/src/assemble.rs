@@ -70,12 +70,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
             workspaces.clone(),
             mailer.clone(),
         )),
-        team: Arc::new(Team::new(
-            users,
-            workspaces.clone(),
-            subscriptions.clone(),
-            mailer,
-        )),
+        team: Arc::new(Team::new(users, workspaces.clone(), mailer)),
         plans: Arc::new(Plans::new(workspaces, subscriptions)),
         feed,
         rate_limits,

@@ -9,6 +9,7 @@
 //! | `policy-erased-user` | `identity.user.erased`                        | the user leaves every workspace; one whose last Owner they were is archived ([`Policies::erased_user`]) |
 //! | `policy-past-due`    | `billing.subscription.payment_failed`, `trial_expired`, `period_ended` | every Owner of the workspace gets a `past-due` mail ([`Policies::past_due`]) |
 //! | `policy-feed`        | every event (`saas.events.>`); acts on the user-facing ones | an entry in the feed of each user it concerns ([`Policies::feed`]) |
+//! | `policy-subscription-standing` | `billing.subscription.payment_succeeded`, `payment_failed`, `trial_expired`, `period_ended`, `canceled` | the workspace follows whether its subscription is in good standing, which invitations need ([`Policies::subscription_standing`]) |
 //!
 //! A plan change never changes the seats (Billing refuses a plan that does not hold them),
 //! so only a seat change moves the seat limit.
@@ -50,6 +51,7 @@ mod erased_user;
 mod feed;
 mod past_due;
 mod seat_limit;
+mod standing;
 
 #[cfg(test)]
 mod tests;
@@ -62,8 +64,11 @@ pub const ERASED_USER: &str = "policy-erased-user";
 pub const PAST_DUE: &str = "policy-past-due";
 /// The durable consumer of the feed policy.
 pub const FEED: &str = "policy-feed";
+/// The durable consumer of the subscription-standing policy.
+pub const STANDING: &str = "policy-subscription-standing";
 
 pub use feed::{MEMBER_JOINED, MEMBER_REMOVED, PLAN_CHANGED, ROLE_CHANGED};
+pub use standing::STANDING_EVENTS;
 
 /// The event a subscription's seats changed with.
 pub const SEATS_CHANGED: &str = "billing.subscription.seats_changed";
@@ -75,16 +80,22 @@ pub const PAYMENT_FAILED: &str = "billing.subscription.payment_failed";
 pub const TRIAL_EXPIRED: &str = "billing.subscription.trial_expired";
 /// The paid period ended without a renewal payment: the subscription is past due.
 pub const PERIOD_ENDED: &str = "billing.subscription.period_ended";
+/// A payment succeeded: the subscription is active.
+pub const PAYMENT_SUCCEEDED: &str = "billing.subscription.payment_succeeded";
+/// The subscription was canceled (for good).
+pub const CANCELED: &str = "billing.subscription.canceled";
 
 /// Each policy's consumer name and the subjects it consumes (bus filters: `*` is one
 /// token). The past-due consumer reads every subscription event and acts on the three that
 /// mean past due. The feed consumer reads every event (one filter per consumer is all NATS
-/// 2.9 allows) and acts on the user-facing ones.
-pub const CONSUMERS: [(&str, &str); 4] = [
+/// 2.9 allows) and acts on the user-facing ones. The standing consumer reads every
+/// subscription event and acts on those that can change the status.
+pub const CONSUMERS: [(&str, &str); 5] = [
     (SEAT_LIMIT, "saas.events.billing.subscription.seats_changed"),
     (ERASED_USER, "saas.events.identity.user.erased"),
     (PAST_DUE, "saas.events.billing.subscription.*"),
     (FEED, "saas.events.>"),
+    (STANDING, "saas.events.billing.subscription.*"),
 ];
 
 /// The policies over the data services and the mailer.
@@ -141,6 +152,7 @@ impl Policies {
             (erased_user, erased_user_filter),
             (past_due, past_due_filter),
             (feed, feed_filter),
+            (standing, standing_filter),
         ] = CONSUMERS;
         let consumers = async {
             tokio::join!(
@@ -174,6 +186,14 @@ impl Policies {
                     feed_filter,
                     self.retry,
                     |envelope| self.feed(envelope),
+                    signal(stopped.clone()),
+                ),
+                consume::run(
+                    subscriber.clone(),
+                    standing,
+                    standing_filter,
+                    self.retry,
+                    |envelope| self.subscription_standing(envelope),
                     signal(stopped.clone()),
                 ),
             );

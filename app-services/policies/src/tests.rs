@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::{CONSUMERS, ERASED_USER, FEED, Policies, SEAT_LIMIT, event_ctx, handler_error};
 
 mod feed;
+mod standing;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -224,16 +225,28 @@ fn the_consumers_read_the_subjects_of_their_events() {
         (erased, erased_filter),
         (past_due, past_due_filter),
         (feed, feed_filter),
+        (standing, standing_filter),
     ] = CONSUMERS;
     assert_eq!(
-        [seat, erased, past_due, feed],
+        [seat, erased, past_due, feed, standing],
         [
             "policy-seat-limit",
             "policy-erased-user",
             "policy-past-due",
-            "policy-feed"
+            "policy-feed",
+            "policy-subscription-standing",
         ]
     );
+    for event_type in crate::STANDING_EVENTS {
+        assert!(
+            subject_matches(standing_filter, &subject(event_type)),
+            "{event_type}"
+        );
+    }
+    assert!(!subject_matches(
+        standing_filter,
+        &subject(crate::USER_ERASED)
+    ));
     for event_type in [
         crate::MEMBER_JOINED,
         crate::ROLE_CHANGED,
@@ -780,20 +793,32 @@ impl PastDueCase {
                 },
             ),
         ]
+        .into_iter()
+        .map(|event| EventEnvelope {
+            aggregate_id: self.subscription_id.to_string(),
+            ..event
+        })
+        .collect()
     }
 
     fn status_is(&self, mocks: &mut Mocks, status: SubscriptionStatus) {
+        self.status_is_times(mocks, status, 1);
+    }
+
+    /// Billing answers the subscription in `status`, `times` times.
+    fn status_is_times(&self, mocks: &mut Mocks, status: SubscriptionStatus, times: usize) {
         let id = self.subscription_id;
+        let workspace_id = self.workspace_id;
         mocks
             .subscriptions
             .expect_get_subscription()
             .withf(move |_, asked| asked.as_uuid() == id)
-            .times(1)
+            .times(times)
             .returning(move |_, asked| {
                 Ok(Subscription {
                     id: asked,
                     status,
-                    ..examples::subscription(Uuid::now_v7().into())
+                    ..examples::subscription(workspace_id.into())
                 })
             });
     }
@@ -1113,7 +1138,22 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
     let seat_log = seats.seat_limit_answers(&mut mocks, 1, Ok(a_workspace(seats.workspace_id)));
     workspaces_listed(&mut mocks, user_id, vec![vec![Uuid::now_v7()]], 1);
     let removal_log = removal_answers(&mut mocks, user_id, |id| Ok(a_workspace(id)));
-    past_due.status_is(&mut mocks, SubscriptionStatus::PastDue);
+    // Read by the past-due policy and by the standing policy, which reports it lapsed.
+    past_due.status_is_times(&mut mocks, SubscriptionStatus::PastDue, 2);
+    let followed = Log::default();
+    let seen = followed.clone();
+    let past_due_workspace = WorkspaceId::from(past_due.workspace_id);
+    mocks
+        .workspaces
+        .expect_follow_subscription()
+        .withf(move |_, _, id, standing, _| {
+            *id == past_due_workspace && *standing == ports_app::SubscriptionStanding::Lapsed
+        })
+        .times(1)
+        .returning(move |_, step, id, _, _| {
+            seen.lock().unwrap().push(step.to_owned());
+            Ok(a_workspace(id.as_uuid()))
+        });
     let (members, users) = owners_and_a_member();
     // Read by the past-due policy and by the feed policy.
     past_due.members_are_times(&mut mocks, members, 2);
@@ -1156,6 +1196,7 @@ async fn run_feeds_each_policy_its_events_parks_failures_and_stops() {
     until("the removal", || entries(&removal_log).len() == 1).await;
     until("the mails", || sent.lock().unwrap().len() == 2).await;
     until("the feed entries", || entries(&appended).len() == 3).await;
+    until("the standing", || entries(&followed).len() == 1).await;
     let mut parked = Vec::new();
     for _ in 0..1000 {
         parked = bus.list().await.unwrap();

@@ -47,7 +47,8 @@ pub use notifications::{FeedEntry, FeedError, FeedPage, Feeds, NewFeedEntry};
 pub use types::{InvitationId, SessionId, SubscriptionId, UserId, WorkspaceId};
 pub use workspace::{
     Acceptance, Invitation, InvitationState, Member, NewInvitation, NewWorkspace, Role,
-    SeatLimitError, Workspace, WorkspaceChangeError, WorkspacePage, WorkspaceReadError, Workspaces,
+    SeatLimitError, SubscriptionStanding, Workspace, WorkspaceChangeError, WorkspacePage,
+    WorkspaceReadError, Workspaces,
 };
 
 #[cfg(any(test, feature = "testsuite"))]

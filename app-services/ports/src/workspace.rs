@@ -28,6 +28,25 @@ impl Role {
     }
 }
 
+/// Where a workspace's subscription stands, as the workspace follows it: invitations need
+/// good standing (a trialing or active subscription, see
+/// [`crate::SubscriptionStatus::allows_invitations`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriptionStanding {
+    Good,
+    Lapsed,
+}
+
+impl From<crate::SubscriptionStatus> for SubscriptionStanding {
+    fn from(status: crate::SubscriptionStatus) -> Self {
+        if status.allows_invitations() {
+            SubscriptionStanding::Good
+        } else {
+            SubscriptionStanding::Lapsed
+        }
+    }
+}
+
 /// A member of a workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -284,6 +303,16 @@ pub trait Workspaces: Send + Sync + 'static {
         id: WorkspaceId,
         seat_limit: i32,
     ) -> Result<Workspace, SeatLimitError>;
+    /// Follows the subscription's standing as of its `subscription_version`, as the system;
+    /// a report older than the last one followed changes nothing.
+    async fn follow_subscription(
+        &self,
+        ctx: &Ctx,
+        step: &str,
+        id: WorkspaceId,
+        standing: SubscriptionStanding,
+        subscription_version: Version,
+    ) -> Result<Workspace, WorkspaceChangeError>;
     /// Removes an erased user's membership and pending invitations, as the system.
     async fn remove_erased_user(
         &self,

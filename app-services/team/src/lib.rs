@@ -5,10 +5,13 @@
 //! passes: a workspace the user is not a member of answers exactly like an unknown one.
 //!
 //! The rules the Workspace data service enforces (who may invite, change roles or remove
-//! whom, the last Owner, the seat limit) stay there; its refusals pass through unchanged.
-//! The use cases add what needs other contexts: an invitation needs a Trialing or Active
-//! subscription and a free seat, the invitee's account (if any) is named so a member is not
-//! invited again, the token is mailed, and accepting uses the email Identity knows.
+//! whom, the last Owner, the seat limit, the subscription's standing, which the workspace
+//! follows from Billing's events) stay there; its refusals pass through unchanged. The use
+//! cases add what needs other contexts: the invitee's account (if any) is named so a member
+//! is not invited again, the token is mailed, and accepting uses the email Identity knows.
+//!
+//! Inviting costs three data-service calls in three round trips: the gate's read of the
+//! workspace (reused, never read again), the invitee's account, and the invitation itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +19,8 @@ use std::sync::Arc;
 use kernel_domain::{Email, Rejection, RejectionKind};
 use ports_app::{
     Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, LookupError,
-    Mail, MailKind, Mailer, Member, NewInvitation, Role, SubscriptionReadError, Subscriptions,
-    User, UserId, UserStatus, Users, Workspace, WorkspaceId, WorkspacePage, WorkspaceReadError,
-    Workspaces,
+    Mail, MailKind, Mailer, Member, NewInvitation, Role, User, UserId, UserStatus, Users,
+    Workspace, WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
 };
 
 #[cfg(test)]
@@ -40,7 +42,6 @@ pub struct MemberView {
 pub struct Team {
     users: Arc<dyn Users>,
     workspaces: Arc<dyn Workspaces>,
-    subscriptions: Arc<dyn Subscriptions>,
     mailer: Arc<dyn Mailer>,
 }
 
@@ -87,13 +88,11 @@ impl Team {
     pub fn new(
         users: Arc<dyn Users>,
         workspaces: Arc<dyn Workspaces>,
-        subscriptions: Arc<dyn Subscriptions>,
         mailer: Arc<dyn Mailer>,
     ) -> Self {
         Team {
             users,
             workspaces,
-            subscriptions,
             mailer,
         }
     }
@@ -197,16 +196,11 @@ impl Team {
         Email::parse(&email).map_err(|error| Rejection::from(error).on_field("email"))?;
         let workspace_id = checked.id;
         let token = ports_app::token::new_token(workspace_id.as_uuid());
-        let (allowed, invitee) = futures::join!(
-            self.ensure_subscription_allows_invitations(ctx, workspace_id),
-            self.account_holding(ctx, &email),
-        );
-        allowed?;
         let invitation = NewInvitation {
             email: email.clone(),
             role,
             token: token.clone(),
-            invitee: invitee?,
+            invitee: self.account_holding(ctx, &email).await?,
         };
         let (workspace, invitation) = self
             .workspaces
@@ -240,31 +234,6 @@ impl Team {
             return Err(error);
         }
         Ok(invitation)
-    }
-
-    /// Refuses an invitation unless the workspace's subscription is Trialing or Active; a
-    /// workspace without a subscription has none that is.
-    async fn ensure_subscription_allows_invitations(
-        &self,
-        ctx: &Ctx,
-        workspace_id: WorkspaceId,
-    ) -> AppResult<()> {
-        let inactive = || {
-            AppError::rejected(
-                RejectionKind::FailedPrecondition,
-                "SUBSCRIPTION_INACTIVE",
-                "invitations need a trialing or active subscription",
-            )
-        };
-        match self
-            .subscriptions
-            .lookup_subscription(ctx, workspace_id)
-            .await
-        {
-            Ok(subscription) if subscription.status.allows_invitations() => Ok(()),
-            Ok(_) | Err(SubscriptionReadError::NotFound(_)) => Err(inactive()),
-            Err(SubscriptionReadError::Other(error)) => Err(error),
-        }
     }
 
     /// The id of the user who holds `email` now, or `None` when nobody does (or Identity

@@ -4,9 +4,8 @@ use kernel_domain::RejectionKind;
 use ports_app::types::examples;
 use ports_app::{
     AppError, Ctx, Invitation, InvitationId, InvitationState, LookupError, Mail, MailKind,
-    MockMailer, MockSubscriptions, MockUsers, MockWorkspaces, NewInvitation, Role, Subscription,
-    SubscriptionReadError, SubscriptionStatus, User, UserId, UserReadError, UserStatus, Workspace,
-    WorkspaceChangeError, WorkspaceId, WorkspacePage, WorkspaceReadError,
+    MockMailer, MockUsers, MockWorkspaces, NewInvitation, Role, User, UserId, UserReadError,
+    UserStatus, Workspace, WorkspaceChangeError, WorkspaceId, WorkspacePage, WorkspaceReadError,
 };
 use uuid::Uuid;
 
@@ -15,7 +14,6 @@ use crate::Team;
 struct Mocks {
     users: MockUsers,
     workspaces: MockWorkspaces,
-    subscriptions: MockSubscriptions,
     mailer: MockMailer,
 }
 
@@ -24,7 +22,6 @@ impl Mocks {
         Mocks {
             users: MockUsers::new(),
             workspaces: MockWorkspaces::new(),
-            subscriptions: MockSubscriptions::new(),
             mailer: MockMailer::new(),
         }
     }
@@ -33,7 +30,6 @@ impl Mocks {
         Team::new(
             Arc::new(self.users),
             Arc::new(self.workspaces),
-            Arc::new(self.subscriptions),
             Arc::new(self.mailer),
         )
     }
@@ -69,13 +65,6 @@ fn invitation(email: &str, state: InvitationState) -> Invitation {
     Invitation {
         state,
         ..examples::invitation(email, fresh())
-    }
-}
-
-fn subscription(workspace_id: WorkspaceId, status: SubscriptionStatus) -> Subscription {
-    Subscription {
-        status,
-        ..examples::subscription(workspace_id)
     }
 }
 
@@ -379,7 +368,7 @@ fn sent_invitation_id() -> InvitationId {
 /// One `invite_member` call: the step, the workspace and the invitation asked for.
 type InviteCall = (String, WorkspaceId, NewInvitation);
 
-/// A team whose subscription, workspace and Identity answer as given, with the invitation
+/// A team whose workspace and Identity answer as given, with the invitation
 /// and mail recorded.
 struct Invite {
     mocks: Mocks,
@@ -405,24 +394,6 @@ impl Invite {
 
     fn workspace(&self) -> Workspace {
         a_workspace(self.workspace_id, self.inviter, &[])
-    }
-
-    fn subscription_is(&mut self, status: SubscriptionStatus) {
-        let id = self.workspace_id;
-        self.mocks
-            .subscriptions
-            .expect_lookup_subscription()
-            .withf(move |_, workspace_id| *workspace_id == id)
-            .times(1)
-            .returning(move |_, _| Ok(subscription(id, status)));
-    }
-
-    fn subscription_fails(&mut self, error: SubscriptionReadError) {
-        self.mocks
-            .subscriptions
-            .expect_lookup_subscription()
-            .times(1)
-            .returning(move |_, _| Err(error.clone()));
     }
 
     fn lookup_user_answers(&mut self, answer: Result<User, AppError>) {
@@ -505,47 +476,43 @@ struct InviteOutcome {
 
 #[tokio::test]
 async fn an_invitation_is_made_on_the_checked_workspace_and_its_token_is_mailed() {
-    for status in [SubscriptionStatus::Trialing, SubscriptionStatus::Active] {
-        let mut invite = Invite::new();
-        let workspace_id = invite.workspace_id;
-        invite.subscription_is(status);
-        invite.nobody_holds_the_email();
-        invite.invitation_answers(Ok(()));
-        invite.mail_answers(Ok(()));
-        let outcome = invite.run("New@Example.com", Role::Admin).await;
+    let mut invite = Invite::new();
+    let workspace_id = invite.workspace_id;
+    invite.nobody_holds_the_email();
+    invite.invitation_answers(Ok(()));
+    invite.mail_answers(Ok(()));
+    let outcome = invite.run("New@Example.com", Role::Admin).await;
 
-        let made = outcome.result.unwrap();
-        assert_eq!(made.email, "new@example.com");
-        assert_eq!(made.id, sent_invitation_id());
-        assert_eq!(outcome.requests.len(), 1);
-        let (step, id, request) = &outcome.requests[0];
-        assert_eq!(*id, workspace_id);
-        assert_eq!(step, "invite");
-        // The aggregate checks the rules atomically: the port takes no etag, so there is no
-        // lost race to retry.
-        assert_eq!(request.email, "New@Example.com");
-        assert_eq!(request.role, Role::Admin);
-        assert_eq!(request.invitee, None);
-        assert_eq!(
-            ports_app::token::token_target("token", &request.token),
-            Ok(workspace_id.as_uuid())
-        );
+    let made = outcome.result.unwrap();
+    assert_eq!(made.email, "new@example.com");
+    assert_eq!(made.id, sent_invitation_id());
+    assert_eq!(outcome.requests.len(), 1);
+    let (step, id, request) = &outcome.requests[0];
+    assert_eq!(*id, workspace_id);
+    assert_eq!(step, "invite");
+    // The aggregate checks the rules atomically: the port takes no etag, so there is no
+    // lost race to retry.
+    assert_eq!(request.email, "New@Example.com");
+    assert_eq!(request.role, Role::Admin);
+    assert_eq!(request.invitee, None);
+    assert_eq!(
+        ports_app::token::token_target("token", &request.token),
+        Ok(workspace_id.as_uuid())
+    );
 
-        assert_eq!(outcome.mails.len(), 1);
-        let mail = &outcome.mails[0];
-        assert_eq!(mail.kind, MailKind::Invitation);
-        assert_eq!(mail.to, "new@example.com");
-        assert_eq!(mail.subject, "You are invited to Acme");
-        assert_eq!(mail.token, request.token);
-        assert!(mail.text.contains(&request.token), "{}", mail.text);
-    }
+    assert_eq!(outcome.mails.len(), 1);
+    let mail = &outcome.mails[0];
+    assert_eq!(mail.kind, MailKind::Invitation);
+    assert_eq!(mail.to, "new@example.com");
+    assert_eq!(mail.subject, "You are invited to Acme");
+    assert_eq!(mail.token, request.token);
+    assert!(mail.text.contains(&request.token), "{}", mail.text);
 }
 
 #[tokio::test]
 async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
     let mut invite = Invite::new();
     let holder = Uuid::now_v7();
-    invite.subscription_is(SubscriptionStatus::Trialing);
     invite
         .mocks
         .users
@@ -561,50 +528,9 @@ async fn an_invitee_who_has_an_account_is_named_in_the_invitation() {
 }
 
 #[tokio::test]
-async fn no_invitation_without_a_trialing_or_active_subscription() {
-    for status in [SubscriptionStatus::PastDue, SubscriptionStatus::Canceled] {
-        let mut invite = Invite::new();
-        invite.subscription_is(status);
-        invite.nobody_holds_the_email();
-        let outcome = invite.run("new@example.com", Role::Member).await;
-        let error = outcome.result.unwrap_err();
-        assert!(error.is(RejectionKind::FailedPrecondition), "{status:?}");
-        assert_eq!(error.code, "SUBSCRIPTION_INACTIVE");
-        assert!(outcome.requests.is_empty());
-        assert!(outcome.mails.is_empty());
-    }
-}
-
-#[tokio::test]
-async fn a_workspace_without_a_subscription_cannot_invite() {
-    let mut invite = Invite::new();
-    invite.subscription_fails(SubscriptionReadError::NotFound(AppError::not_found(
-        "SUBSCRIPTION_NOT_FOUND",
-        "no such subscription",
-    )));
-    invite.nobody_holds_the_email();
-    let outcome = invite.run("new@example.com", Role::Member).await;
-    let error = outcome.result.unwrap_err();
-    assert_eq!(error.code, "SUBSCRIPTION_INACTIVE");
-    assert!(error.is(RejectionKind::FailedPrecondition));
-    assert!(outcome.requests.is_empty());
-}
-
-#[tokio::test]
-async fn billing_failures_reach_the_caller_unchanged() {
-    let mut invite = Invite::new();
-    invite.subscription_fails(SubscriptionReadError::Other(unavailable()));
-    invite.nobody_holds_the_email();
-    let outcome = invite.run("new@example.com", Role::Member).await;
-    assert_eq!(outcome.result.unwrap_err(), unavailable());
-    assert!(outcome.requests.is_empty());
-}
-
-#[tokio::test]
 async fn the_seat_limit_is_left_to_the_workspace_service() {
     // The gate's read shows every seat taken; the aggregate decides, atomically.
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active);
     invite.nobody_holds_the_email();
     let full = refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED");
     invite.invitation_answers(Err(full.clone()));
@@ -622,7 +548,6 @@ async fn the_seat_limit_is_left_to_the_workspace_service() {
 #[tokio::test]
 async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active);
     invite.nobody_holds_the_email();
     invite.invitation_answers(Err(unavailable()));
     let outcome = invite.run("new@example.com", Role::Member).await;
@@ -634,7 +559,6 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
     );
 
     let mut invite = Invite::new();
-    invite.subscription_is(SubscriptionStatus::Active);
     invite.lookup_user_answers(Err(unavailable()));
     let outcome = invite.run("new@example.com", Role::Member).await;
     assert_eq!(outcome.result.unwrap_err(), unavailable());
@@ -644,11 +568,6 @@ async fn workspace_and_identity_failures_reach_the_caller_unchanged() {
 #[tokio::test]
 async fn a_malformed_email_is_refused_before_any_call_as_the_workspace_service_words_it() {
     let mut invite = Invite::new();
-    invite
-        .mocks
-        .subscriptions
-        .expect_lookup_subscription()
-        .never();
     invite.mocks.users.expect_lookup_user().never();
     invite.mocks.workspaces.expect_invite_member().never();
     let outcome = invite.run("not an email", Role::Member).await;
@@ -668,11 +587,12 @@ async fn the_workspace_services_refusals_reach_the_caller_unchanged() {
         refused(RejectionKind::AlreadyExists, "ALREADY_MEMBER"),
         refused(RejectionKind::PermissionDenied, "INSUFFICIENT_ROLE"),
         refused(RejectionKind::FailedPrecondition, "SEAT_LIMIT_REACHED"),
+        // The workspace follows its subscription's standing and refuses by itself.
+        refused(RejectionKind::FailedPrecondition, "SUBSCRIPTION_INACTIVE"),
         refused(RejectionKind::InvalidArgument, "REQUEST_ID_REUSED"),
         refused(RejectionKind::Aborted, "CONFLICT"),
     ] {
         let mut invite = Invite::new();
-        invite.subscription_is(SubscriptionStatus::Active);
         invite.nobody_holds_the_email();
         invite.invitation_answers(Err(refusal.clone()));
         let outcome = invite.run("new@example.com", Role::Member).await;
@@ -687,7 +607,6 @@ async fn an_invitation_whose_mail_cannot_be_sent_is_withdrawn() {
     for revoke_answer in [Ok(()), Err(unavailable())] {
         let mut invite = Invite::new();
         let workspace_id = invite.workspace_id;
-        invite.subscription_is(SubscriptionStatus::Active);
         let found = invite.workspace();
         invite.nobody_holds_the_email();
         invite.invitation_answers(Ok(()));

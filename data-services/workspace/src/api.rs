@@ -10,7 +10,8 @@ use platform::{
 use saas_proto::workspace::v1::{self as pb, workspace_service_server::WorkspaceService};
 use tonic::Response;
 use workspace_domain::{
-    InvitationId, Slug, UserId, Workspace, WorkspaceError, WorkspaceId, WorkspaceName,
+    InvitationId, Slug, SubscriptionStanding, UserId, Workspace, WorkspaceError, WorkspaceId,
+    WorkspaceName,
 };
 
 use crate::{WorkspaceSchema, WorkspaceStore, wire};
@@ -52,6 +53,21 @@ fn seat_limit(raw: i32) -> Result<u32, Rejection> {
         .ok()
         .filter(|limit| *limit >= 1)
         .ok_or_else(|| WorkspaceError::InvalidSeatLimit.into())
+}
+
+/// A subscription version from the wire: at least 1 (`INVALID_SUBSCRIPTION_VERSION` on
+/// `subscription_version`).
+fn subscription_version(raw: i64) -> Result<u64, Rejection> {
+    u64::try_from(raw)
+        .ok()
+        .filter(|version| *version >= 1)
+        .ok_or_else(|| {
+            Rejection::invalid_field(
+                "INVALID_SUBSCRIPTION_VERSION",
+                "subscription_version",
+                "subscription_version must be at least 1",
+            )
+        })
 }
 
 platform::grpc_service! {
@@ -213,6 +229,19 @@ platform::grpc_service! {
             this.api.command(request, limit, |w, limit, now| w.set_seat_limit(*limit, now)).await
         }
 
+        rpc follow_subscription(this, request: pb::FollowSubscriptionRequest) -> pb::Workspace {
+            let report = |r: &pb::FollowSubscriptionRequest, fields: &mut FieldCheck| {
+                let standing =
+                    fields.check(wire::parse_subscription_standing("standing", r.standing));
+                let version = fields.check(subscription_version(r.subscription_version));
+                Some((standing?, version?))
+            };
+            let follow = |w: &mut Workspace, (standing, version): &(SubscriptionStanding, u64), now| {
+                w.follow_subscription(*standing, *version, now)
+            };
+            this.api.command(request, report, follow).await
+        }
+
         rpc remove_erased_user(this, request: pb::RemoveErasedUserRequest) -> pb::Workspace {
             let user = |r: &pb::RemoveErasedUserRequest, fields: &mut FieldCheck| {
                 fields.check(user_id("user_id", &r.user_id))
@@ -252,5 +281,24 @@ mod tests {
             assert_eq!(rejection.field_violations[0].field, "seat_limit");
         }
         assert_eq!(seat_limit(1), Ok(1));
+    }
+
+    #[test]
+    fn a_standing_report_needs_a_standing_and_a_version_of_at_least_one() {
+        for raw in [0, -1, i64::MIN] {
+            let rejection = subscription_version(raw).unwrap_err();
+            assert_eq!(rejection.reason, "INVALID_SUBSCRIPTION_VERSION");
+            assert_eq!(rejection.field_violations[0].field, "subscription_version");
+        }
+        assert_eq!(subscription_version(1), Ok(1));
+        for raw in [pb::SubscriptionStanding::Unspecified as i32, 3, -1] {
+            let rejection = wire::parse_subscription_standing("standing", raw).unwrap_err();
+            assert_eq!(rejection.reason, "INVALID_SUBSCRIPTION_STANDING");
+            assert_eq!(rejection.field_violations[0].field, "standing");
+        }
+        assert_eq!(
+            wire::parse_subscription_standing("standing", pb::SubscriptionStanding::Lapsed as i32),
+            Ok(SubscriptionStanding::Lapsed)
+        );
     }
 }

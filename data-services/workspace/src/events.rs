@@ -9,7 +9,7 @@ use platform::{rpc::timestamp, store::IntegrationEvent};
 use saas_proto::workspace::v1 as pb;
 use workspace_domain::{Workspace, WorkspaceEvent};
 
-use crate::wire::role;
+use crate::wire::{role, subscription_standing};
 
 /// The integration event `event` is published as, for `workspace`'s id.
 pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> IntegrationEvent {
@@ -177,6 +177,19 @@ pub fn integration_event(workspace: &Workspace, event: &WorkspaceEvent) -> Integ
                 seat_limit: count(*seat_limit),
             },
         ),
+        WorkspaceEvent::SubscriptionFollowed {
+            workspace_id,
+            standing,
+            subscription_version,
+            ..
+        } => IntegrationEvent::new(
+            id,
+            &pb::WorkspaceSubscriptionFollowed {
+                workspace_id: workspace_id.to_string(),
+                standing: subscription_standing(*standing) as i32,
+                subscription_version: i64::try_from(*subscription_version).unwrap_or(i64::MAX),
+            },
+        ),
         WorkspaceEvent::Archived {
             workspace_id,
             archived_by,
@@ -223,7 +236,9 @@ mod tests {
 
     use kernel_domain::{DomainEvent, Email, Timestamp, Uuid};
     use prost::Message;
-    use workspace_domain::{InvitationId, Role, Slug, UserId, WorkspaceId, WorkspaceName};
+    use workspace_domain::{
+        InvitationId, Role, Slug, SubscriptionStanding, UserId, WorkspaceId, WorkspaceName,
+    };
 
     use super::*;
 
@@ -344,11 +359,17 @@ mod tests {
                 deleted_by: owner,
                 occurred_at,
             },
+            WorkspaceEvent::SubscriptionFollowed {
+                workspace_id,
+                standing: SubscriptionStanding::Lapsed,
+                subscription_version: 4,
+                occurred_at,
+            },
         ]
     }
 
     /// How many variants `WorkspaceEvent` has.
-    const VARIANTS: usize = 15;
+    const VARIANTS: usize = 16;
 
     /// The variant's position. Exhaustive: a new variant does not compile here until it gets
     /// the next number, [`VARIANTS`] grows and [`one_of_each`] holds one.
@@ -369,6 +390,7 @@ mod tests {
             WorkspaceEvent::Archived { .. } => 12,
             WorkspaceEvent::Unarchived { .. } => 13,
             WorkspaceEvent::Deleted { .. } => 14,
+            WorkspaceEvent::SubscriptionFollowed { .. } => 15,
         }
     }
 
@@ -401,6 +423,7 @@ mod tests {
             WorkspaceArchived,
             WorkspaceUnarchived,
             WorkspaceDeleted,
+            WorkspaceSubscriptionFollowed,
         )
     }
 

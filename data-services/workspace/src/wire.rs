@@ -4,7 +4,9 @@
 use kernel_domain::Rejection;
 use platform::{rpc::timestamp, store::Stored};
 use saas_proto::workspace::v1 as pb;
-use workspace_domain::{Invitation, InvitationStatus, Member, Role, Workspace};
+use workspace_domain::{
+    Invitation, InvitationStatus, Member, Role, SubscriptionStanding, Workspace,
+};
 
 /// Renders a workspace as stored: every member, and every invitation with its state (the
 /// domain expires due invitations in each command, the sweeper by time).
@@ -22,6 +24,32 @@ pub(crate) fn workspace(stored: &Stored<Workspace>) -> pb::Workspace {
         etag: stored.version.to_etag(),
         create_time: Some(timestamp(workspace.created_at())),
         update_time: Some(timestamp(workspace.updated_at())),
+        subscription_standing: subscription_standing(workspace.subscription_standing()) as i32,
+    }
+}
+
+/// A domain standing on the wire.
+pub(crate) fn subscription_standing(standing: SubscriptionStanding) -> pb::SubscriptionStanding {
+    match standing {
+        SubscriptionStanding::Good => pb::SubscriptionStanding::Good,
+        SubscriptionStanding::Lapsed => pb::SubscriptionStanding::Lapsed,
+    }
+}
+
+/// Parses the wire standing of field `field`: unspecified and unknown numbers are
+/// `INVALID_SUBSCRIPTION_STANDING`.
+pub(crate) fn parse_subscription_standing(
+    field: &str,
+    raw: i32,
+) -> Result<SubscriptionStanding, Rejection> {
+    match pb::SubscriptionStanding::try_from(raw) {
+        Ok(pb::SubscriptionStanding::Good) => Ok(SubscriptionStanding::Good),
+        Ok(pb::SubscriptionStanding::Lapsed) => Ok(SubscriptionStanding::Lapsed),
+        Ok(pb::SubscriptionStanding::Unspecified) | Err(_) => Err(Rejection::invalid_field(
+            "INVALID_SUBSCRIPTION_STANDING",
+            field,
+            format!("{field} must be SUBSCRIPTION_STANDING_GOOD or SUBSCRIPTION_STANDING_LAPSED"),
+        )),
     }
 }
 

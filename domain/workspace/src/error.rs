@@ -46,6 +46,10 @@ pub enum WorkspaceError {
     /// Removing or demoting the last Owner, or the last Owner leaving (`LAST_OWNER`).
     #[error("a workspace must keep at least one owner")]
     LastOwner,
+    /// The subscription is not in good standing (neither trialing nor active), so the
+    /// workspace sends no invitations (`SUBSCRIPTION_INACTIVE`).
+    #[error("invitations need a trialing or active subscription")]
+    SubscriptionInactive,
     /// Every seat is taken by a member or a pending invitation (`SEAT_LIMIT_REACHED`).
     #[error("every seat is taken")]
     SeatLimitReached,
@@ -100,6 +104,7 @@ impl WorkspaceError {
             WorkspaceError::AlreadyMember => "ALREADY_MEMBER",
             WorkspaceError::RoleUnchanged => "ROLE_UNCHANGED",
             WorkspaceError::LastOwner => "LAST_OWNER",
+            WorkspaceError::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
             WorkspaceError::SeatLimitReached => "SEAT_LIMIT_REACHED",
             WorkspaceError::SeatLimitBelowSeatsInUse { .. } => "SEAT_LIMIT_BELOW_SEATS_IN_USE",
             WorkspaceError::InvitationNotFound => "INVITATION_NOT_FOUND",
@@ -127,6 +132,7 @@ impl WorkspaceError {
             | WorkspaceError::NotArchived
             | WorkspaceError::RoleUnchanged
             | WorkspaceError::LastOwner
+            | WorkspaceError::SubscriptionInactive
             | WorkspaceError::SeatLimitReached
             | WorkspaceError::SeatLimitBelowSeatsInUse { .. }
             | WorkspaceError::InvitationNotPending

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use kernel_domain::{DomainEvent, Email, Timestamp};
 
-use crate::{InvitationId, Role, Slug, UserId, WorkspaceId, WorkspaceName};
+use crate::{InvitationId, Role, Slug, SubscriptionStanding, UserId, WorkspaceId, WorkspaceName};
 
 /// Something that happened to a [`crate::Workspace`].
 ///
@@ -151,6 +151,18 @@ pub enum WorkspaceEvent {
         /// When.
         occurred_at: Timestamp,
     },
+    /// The system reported where the subscription stands, newer than any report before
+    /// (following the subscription).
+    SubscriptionFollowed {
+        /// Which workspace.
+        workspace_id: WorkspaceId,
+        /// Where the subscription stands.
+        standing: SubscriptionStanding,
+        /// The subscription's version the standing was read at.
+        subscription_version: u64,
+        /// When.
+        occurred_at: Timestamp,
+    },
     /// The workspace was archived.
     Archived {
         /// Which workspace.
@@ -197,6 +209,7 @@ impl WorkspaceEvent {
             | WorkspaceEvent::MemberLeft { workspace_id, .. }
             | WorkspaceEvent::ErasedUserRemoved { workspace_id, .. }
             | WorkspaceEvent::SeatLimitChanged { workspace_id, .. }
+            | WorkspaceEvent::SubscriptionFollowed { workspace_id, .. }
             | WorkspaceEvent::Archived { workspace_id, .. }
             | WorkspaceEvent::Unarchived { workspace_id, .. }
             | WorkspaceEvent::Deleted { workspace_id, .. } => *workspace_id,
@@ -218,6 +231,7 @@ impl WorkspaceEvent {
             | WorkspaceEvent::MemberLeft { occurred_at, .. }
             | WorkspaceEvent::ErasedUserRemoved { occurred_at, .. }
             | WorkspaceEvent::SeatLimitChanged { occurred_at, .. }
+            | WorkspaceEvent::SubscriptionFollowed { occurred_at, .. }
             | WorkspaceEvent::Archived { occurred_at, .. }
             | WorkspaceEvent::Unarchived { occurred_at, .. }
             | WorkspaceEvent::Deleted { occurred_at, .. } => *occurred_at,
@@ -240,6 +254,9 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::MemberLeft { .. } => "workspace.workspace.member_left",
             WorkspaceEvent::ErasedUserRemoved { .. } => "workspace.workspace.erased_user_removed",
             WorkspaceEvent::SeatLimitChanged { .. } => "workspace.workspace.seat_limit_changed",
+            WorkspaceEvent::SubscriptionFollowed { .. } => {
+                "workspace.workspace.subscription_followed"
+            }
             WorkspaceEvent::Archived { .. } => "workspace.workspace.archived",
             WorkspaceEvent::Unarchived { .. } => "workspace.workspace.unarchived",
             WorkspaceEvent::Deleted { .. } => "workspace.workspace.deleted",

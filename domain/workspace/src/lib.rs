@@ -11,7 +11,9 @@
 //! - **members**: Identity users, each at most once, each an Owner, Admin or Member
 //!   ([`Role`]). There is always at least one Owner;
 //! - **invitations** sent to email addresses;
-//! - a **seat limit**, set by the system to follow the subscription.
+//! - a **seat limit**, set by the system to follow the subscription;
+//! - the subscription's **standing** ([`SubscriptionStanding`]), set by the system to follow
+//!   the subscription's status: invitations need good standing (`SUBSCRIPTION_INACTIVE`).
 //!
 //! # Who may do what
 //!
@@ -51,7 +53,8 @@
 //!
 //! An archived workspace refuses every change by its members (`WORKSPACE_ARCHIVED`) except
 //! [`Workspace::unarchive`] by an Owner. The system's own policies still apply to it:
-//! expiring invitations, setting the seat limit, and removing erased users.
+//! expiring invitations, setting the seat limit, following the subscription's standing, and
+//! removing erased users.
 //!
 //! When an Identity user is erased, [`Workspace::remove_erased_user`] removes their
 //! membership. If they were the last Owner, that would break the invariant, so instead their
@@ -80,7 +83,7 @@ pub use error::WorkspaceError;
 pub use events::WorkspaceEvent;
 pub use kernel_domain::{TokenHash, TokenHashError};
 pub use members::{Invitation, InvitationStatus, Member, Role};
-pub use values::{RESERVED_SLUGS, Slug, SlugError, TextError, WorkspaceName};
+pub use values::{RESERVED_SLUGS, Slug, SlugError, SubscriptionStanding, TextError, WorkspaceName};
 pub use workspace::Workspace;
 
 kernel_domain::entity_id!(

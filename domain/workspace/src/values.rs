@@ -1,4 +1,6 @@
-//! Value objects of the Workspace context: slugs and names.
+//! Value objects of the Workspace context: slugs, names and the subscription's standing.
+
+use serde::{Deserialize, Serialize};
 
 use crate::WorkspaceError;
 
@@ -35,4 +37,17 @@ kernel_domain::text_value! {
 impl WorkspaceName {
     /// The longest name, in characters.
     pub const MAX_LEN: usize = kernel_domain::text::WORKSPACE_NAME_MAX_LEN;
+}
+
+/// Where the workspace's subscription stands, as Billing last reported it: a workspace
+/// sends invitations only in good standing (a trialing or active subscription).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStanding {
+    /// Trialing or active: invitations may be sent. A new workspace starts so, because
+    /// sign-up starts its trial right after creating it (and deletes it when it cannot).
+    #[default]
+    Good,
+    /// Past due or canceled: invitations are refused (`SUBSCRIPTION_INACTIVE`).
+    Lapsed,
 }

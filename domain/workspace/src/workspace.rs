@@ -6,8 +6,9 @@ use uuid::Uuid;
 use kernel_domain::{AggregateRoot, Email, Timestamp};
 
 use crate::{
-    INVITATION_TTL, Invitation, InvitationId, InvitationStatus, Member, Role, Slug, TokenHash,
-    UserId, WorkspaceError, WorkspaceEvent, WorkspaceId, WorkspaceName,
+    INVITATION_TTL, Invitation, InvitationId, InvitationStatus, Member, Role, Slug,
+    SubscriptionStanding, TokenHash, UserId, WorkspaceError, WorkspaceEvent, WorkspaceId,
+    WorkspaceName,
 };
 
 /// A tenant: the aggregate root of the Workspace context.
@@ -26,6 +27,12 @@ pub struct Workspace {
     members: Vec<Member>,
     invitations: Vec<Invitation>,
     seat_limit: u32,
+    /// Documents stored before the standing was kept read as good standing, version 0.
+    #[serde(default)]
+    standing: SubscriptionStanding,
+    /// The subscription version `standing` was read from; an older report never replaces it.
+    #[serde(default)]
+    standing_as_of: u64,
     archived_at: Option<Timestamp>,
     ever_invited: bool,
     ever_had_other_members: bool,
@@ -73,6 +80,8 @@ impl Workspace {
             }],
             invitations: Vec::new(),
             seat_limit,
+            standing: SubscriptionStanding::Good,
+            standing_as_of: 0,
             archived_at: None,
             ever_invited: false,
             ever_had_other_members: false,
@@ -125,6 +134,16 @@ impl Workspace {
     /// The most seats (members plus pending invitations) it may use.
     pub fn seat_limit(&self) -> u32 {
         self.seat_limit
+    }
+
+    /// Where the subscription stands, as Billing last reported it.
+    pub fn subscription_standing(&self) -> SubscriptionStanding {
+        self.standing
+    }
+
+    /// The subscription version the standing was reported as of (0: none yet).
+    pub fn subscription_standing_as_of(&self) -> u64 {
+        self.standing_as_of
     }
 
     /// Seats in use: members plus pending invitations. Never above [`Workspace::seat_limit`].
@@ -337,8 +356,9 @@ impl Workspace {
     ///
     /// Owners and Admins invite Members; only Owners invite Admins (`INSUFFICIENT_ROLE`);
     /// nobody is invited as Owner (`INVALID_INVITATION_ROLE`). At most one invitation per
-    /// email is pending (`INVITATION_ALREADY_PENDING`), and the new invitation must fit in
-    /// the seat limit (`SEAT_LIMIT_REACHED`).
+    /// email is pending (`INVITATION_ALREADY_PENDING`); the subscription must be in good
+    /// standing (`SUBSCRIPTION_INACTIVE`), and the new invitation must fit in the seat limit
+    /// (`SEAT_LIMIT_REACHED`).
     #[allow(clippy::too_many_arguments)] // each argument is one fact the command needs
     pub fn invite(
         &mut self,
@@ -368,6 +388,9 @@ impl Workspace {
             }
             if ws.pending_invitations().any(|i| i.email == email) {
                 return Err(WorkspaceError::InvitationAlreadyPending);
+            }
+            if ws.standing != SubscriptionStanding::Good {
+                return Err(WorkspaceError::SubscriptionInactive);
             }
             if ws.seats_in_use() >= ws.seat_limit {
                 return Err(WorkspaceError::SeatLimitReached);
@@ -677,6 +700,34 @@ impl Workspace {
                 events.push(WorkspaceEvent::SeatLimitChanged {
                     workspace_id: ws.id,
                     seat_limit: limit,
+                    occurred_at: now,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Follows the subscription's standing, as of the subscription's `version` (the system's
+    /// command, applied also to an archived workspace; it refuses nothing).
+    ///
+    /// Reports may arrive late, twice or out of order: one no newer than the last followed
+    /// (a `version` not above it) changes nothing, so the workspace ends where the
+    /// subscription is. A newer report is an event, whether or not the standing changed,
+    /// because the version it was read at is what orders later reports.
+    pub fn follow_subscription(
+        &mut self,
+        standing: SubscriptionStanding,
+        version: u64,
+        now: Timestamp,
+    ) -> Result<Vec<WorkspaceEvent>, WorkspaceError> {
+        self.apply(now, |ws, events| {
+            if version > ws.standing_as_of {
+                ws.standing = standing;
+                ws.standing_as_of = version;
+                events.push(WorkspaceEvent::SubscriptionFollowed {
+                    workspace_id: ws.id,
+                    standing,
+                    subscription_version: version,
                     occurred_at: now,
                 });
             }

@@ -25,7 +25,9 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use workspace_domain::{InvitationId, Role, Slug, Workspace, WorkspaceId, WorkspaceName};
+use workspace_domain::{
+    InvitationId, Role, Slug, SubscriptionStanding, Workspace, WorkspaceId, WorkspaceName,
+};
 
 use super::{instant, step, text};
 use crate::fuzz;
@@ -283,6 +285,7 @@ enum WorkspaceCommand {
     Delete(u8),
     Expire,
     SetSeatLimit(u32),
+    Follow(bool, u64),
     RemoveErased(u8),
 }
 
@@ -306,6 +309,7 @@ fn workspace_command() -> impl Strategy<Value = WorkspaceCommand> {
         1 => person().prop_map(Delete),
         1 => Just(Expire),
         2 => count().prop_map(SetSeatLimit),
+        1 => (any::<bool>(), 0u64..8).prop_map(|(lapsed, version)| Follow(lapsed, version)),
         1 => person().prop_map(RemoveErased),
     ]
 }
@@ -386,6 +390,14 @@ fn workspace_step(
         Delete(actor) => apply(ws, c, |w| w.delete(uid(*actor), t))?,
         Expire => apply(ws, c, |w| ok(w.expire_invitations(t)))?,
         SetSeatLimit(limit) => apply(ws, c, |w| w.set_seat_limit(*limit, t))?,
+        Follow(lapsed, version) => {
+            let standing = if *lapsed {
+                SubscriptionStanding::Lapsed
+            } else {
+                SubscriptionStanding::Good
+            };
+            apply(ws, c, |w| w.follow_subscription(standing, *version, t))?;
+        }
         RemoveErased(user) => apply(ws, c, |w| ok(w.remove_erased_user(uid(*user), t)))?,
     }
     prop_assert!(

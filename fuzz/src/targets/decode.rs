@@ -159,7 +159,8 @@ fn workspace_requests() {
             workspace_pb::AcceptInvitationRequest, workspace_pb::RevokeInvitationRequest,
             workspace_pb::ExpireInvitationsRequest, workspace_pb::ChangeMemberRoleRequest,
             workspace_pb::RemoveMemberRequest, workspace_pb::LeaveWorkspaceRequest,
-            workspace_pb::SetSeatLimitRequest, workspace_pb::RemoveErasedUserRequest,
+            workspace_pb::SetSeatLimitRequest, workspace_pb::FollowSubscriptionRequest,
+            workspace_pb::RemoveErasedUserRequest,
             workspace_pb::ArchiveWorkspaceRequest, workspace_pb::UnarchiveWorkspaceRequest,
             workspace_pb::DeleteWorkspaceRequest,
         );

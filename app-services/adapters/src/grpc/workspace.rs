@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use kernel_domain::Version;
 use ports_app::{
     Acceptance, AppError, AppResult, Ctx, Invitation, InvitationId, InvitationState, Member,
-    NewInvitation, NewWorkspace, Role, SeatLimitError, UserId, Workspace, WorkspaceChangeError,
-    WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
+    NewInvitation, NewWorkspace, Role, SeatLimitError, SubscriptionStanding, UserId, Workspace,
+    WorkspaceChangeError, WorkspaceId, WorkspacePage, WorkspaceReadError, Workspaces,
 };
 use saas_proto::workspace::v1 as wire;
 
@@ -316,6 +316,27 @@ impl Workspaces for GrpcWorkspaces {
         workspace_call!(self, ctx, set_seat_limit(request))
     }
 
+    async fn follow_subscription(
+        &self,
+        ctx: &Ctx,
+        step: &str,
+        id: WorkspaceId,
+        standing: SubscriptionStanding,
+        subscription_version: Version,
+    ) -> Result<Workspace, WorkspaceChangeError> {
+        let standing = match standing {
+            SubscriptionStanding::Good => wire::SubscriptionStanding::Good,
+            SubscriptionStanding::Lapsed => wire::SubscriptionStanding::Lapsed,
+        };
+        let request = wire::FollowSubscriptionRequest {
+            id: id.to_string(),
+            request_id: ctx.step(step),
+            standing: standing as i32,
+            subscription_version: i64::try_from(subscription_version.get()).unwrap_or(i64::MAX),
+        };
+        workspace_call!(self, ctx, follow_subscription(request))
+    }
+
     async fn remove_erased_user(
         &self,
         ctx: &Ctx,
@@ -385,6 +406,7 @@ mod tests {
             etag: "W/\"v3\"".to_owned(),
             create_time: at(1_767_225_600),
             update_time: at(1_767_225_700),
+            subscription_standing: wire::SubscriptionStanding::Good.into(),
         }
     }
 

@@ -133,7 +133,7 @@ impl World {
             Arc::new(ManualClock::new(now())),
         );
         let account = Account::new(users.clone(), workspaces.clone(), mailer.clone());
-        let team = Team::new(users, workspaces.clone(), subscriptions.clone(), mailer);
+        let team = Team::new(users, workspaces.clone(), mailer);
         let plans = Plans::new(workspaces, subscriptions);
         EdgeState::new(Edge {
             access: Arc::new(access),

@@ -8,8 +8,8 @@ use chrono::DateTime;
 use kernel_domain::{Email, Timestamp, Uuid};
 
 use crate::{
-    InvitationId, Role, Slug, TokenHash, UserId, Workspace, WorkspaceEvent, WorkspaceId,
-    WorkspaceName,
+    InvitationId, Role, Slug, SubscriptionStanding, TokenHash, UserId, Workspace, WorkspaceEvent,
+    WorkspaceId, WorkspaceName,
 };
 
 pub(crate) fn t0() -> Timestamp {

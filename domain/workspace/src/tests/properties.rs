@@ -104,6 +104,8 @@ enum Command {
     Remove(Who, Who),
     Leave(Who),
     SetSeatLimit(u32),
+    /// Billing reports the subscription's standing as of a version.
+    Follow(SubscriptionStanding, u64),
     Archive(Who),
     Unarchive(Who),
     Erase(Who),
@@ -167,6 +169,9 @@ fn command() -> impl Strategy<Value = Command> {
         6 => (who(), who()).prop_map(|(a, m)| Command::Remove(a, m)),
         4 => who().prop_map(Command::Leave),
         6 => (0u32..12).prop_map(Command::SetSeatLimit),
+        4 => (prop_oneof![Just(SubscriptionStanding::Good), Just(SubscriptionStanding::Lapsed)],
+              0u64..6)
+            .prop_map(|(standing, version)| Command::Follow(standing, version)),
         1 => who().prop_map(Command::Archive),
         4 => who().prop_map(Command::Unarchive),
         2 => who().prop_map(Command::Erase),
@@ -272,6 +277,9 @@ impl Run {
                 self.ws.leave(actor, now)
             }
             Command::SetSeatLimit(limit) => self.ws.set_seat_limit(*limit, now),
+            Command::Follow(standing, version) => {
+                self.ws.follow_subscription(*standing, *version, now)
+            }
             Command::Archive(actor) => {
                 let actor = self.user(*actor);
                 self.ws.archive(actor, now)
@@ -338,6 +346,24 @@ proptest! {
                         | (Command::Rename(..), Err(WorkspaceError::InvalidName(_)))
                 );
                 prop_assert!(ok, "archived: {:?} gave {:?}", command, result);
+            }
+            // The standing follows the newest report only; a lapsed workspace invites nobody.
+            if let Command::Follow(standing, version) = command {
+                if *version > before.subscription_standing_as_of() {
+                    prop_assert_eq!(ws.subscription_standing(), *standing);
+                    prop_assert_eq!(ws.subscription_standing_as_of(), *version);
+                } else {
+                    prop_assert_eq!(ws.subscription_standing(), before.subscription_standing());
+                    prop_assert_eq!(
+                        ws.subscription_standing_as_of(),
+                        before.subscription_standing_as_of()
+                    );
+                }
+            }
+            if before.subscription_standing() == SubscriptionStanding::Lapsed
+                && matches!(command, Command::Invite { .. })
+            {
+                prop_assert!(result.is_err(), "a lapsed workspace invited");
             }
             if let Some(actor) = deleter {
                 let allowed = !before.is_archived()

@@ -1,5 +1,5 @@
 use chrono::Duration;
-use kernel_domain::{AggregateRoot, DomainEvent};
+use kernel_domain::{AggregateRoot, DomainEvent, Timestamp};
 
 use super::*;
 use crate::{INVITATION_TTL, InvitationStatus, Member, WorkspaceError};
@@ -318,6 +318,97 @@ fn invite_past_the_seat_limit_is_refused() {
     // A seat freed by an expired invitation can be used again.
     assert!(invite(&mut ws, 4, Plain, t0() + days(7)).is_ok());
     assert_eq!(ws.seats_in_use(), 2);
+}
+
+fn follow(
+    ws: &mut Workspace,
+    standing: SubscriptionStanding,
+    version: u64,
+    now: Timestamp,
+) -> Vec<WorkspaceEvent> {
+    ws.follow_subscription(standing, version, now).unwrap()
+}
+
+#[test]
+fn a_lapsed_subscription_refuses_invitations_until_it_is_in_good_standing_again() {
+    let mut ws = created();
+    assert_eq!(ws.subscription_standing(), SubscriptionStanding::Good);
+    let events = follow(&mut ws, SubscriptionStanding::Lapsed, 3, t0() + minutes(1));
+    assert_eq!(
+        events,
+        vec![WorkspaceEvent::SubscriptionFollowed {
+            workspace_id: wid(),
+            standing: SubscriptionStanding::Lapsed,
+            subscription_version: 3,
+            occurred_at: t0() + minutes(1),
+        }]
+    );
+    let before = ws.clone();
+    assert_eq!(
+        invite(&mut ws, 2, Plain, t0() + minutes(2)),
+        Err(WorkspaceError::SubscriptionInactive)
+    );
+    assert_eq!(ws, before);
+    // Authority is checked first: a Member learns nothing about billing.
+    let mut member = with_members(&[Plain]);
+    follow(&mut member, SubscriptionStanding::Lapsed, 1, t0());
+    assert_eq!(
+        member.invite(uid(2), iid(9), email_of(9), None, Plain, token(9), t0()),
+        Err(WorkspaceError::InsufficientRole)
+    );
+
+    follow(&mut ws, SubscriptionStanding::Good, 4, t0() + minutes(3));
+    assert!(invite(&mut ws, 2, Plain, t0() + minutes(3)).is_ok());
+}
+
+#[test]
+fn a_report_no_newer_than_the_last_changes_nothing() {
+    let mut ws = created();
+    follow(&mut ws, SubscriptionStanding::Lapsed, 5, t0());
+    let before = ws.clone();
+    // Redelivered, or overtaken by the report of version 5.
+    for version in [5, 4, 0] {
+        let events = follow(
+            &mut ws,
+            SubscriptionStanding::Good,
+            version,
+            t0() + minutes(1),
+        );
+        assert_eq!(events, vec![]);
+        assert_eq!(ws, before);
+    }
+    // A newer report of the same standing is still an event: it orders later reports, so
+    // an older report of another standing arriving after it changes nothing either.
+    assert_eq!(
+        follow(&mut ws, SubscriptionStanding::Lapsed, 7, t0() + minutes(2)).len(),
+        1
+    );
+    assert_eq!(ws.subscription_standing_as_of(), 7);
+    assert_eq!(
+        follow(&mut ws, SubscriptionStanding::Good, 6, t0() + minutes(3)),
+        vec![]
+    );
+    assert_eq!(ws.subscription_standing(), SubscriptionStanding::Lapsed);
+}
+
+#[test]
+fn an_archived_workspace_still_follows_its_subscription() {
+    let mut ws = created();
+    ws.archive(uid(1), t0()).unwrap();
+    let events = follow(&mut ws, SubscriptionStanding::Lapsed, 2, t0() + minutes(1));
+    assert_eq!(events.len(), 1);
+    assert_eq!(ws.subscription_standing(), SubscriptionStanding::Lapsed);
+}
+
+#[test]
+fn a_document_stored_before_the_standing_was_kept_reads_as_good_standing() {
+    let ws = created();
+    let mut json: serde_json::Value = serde_json::to_value(&ws).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("standing");
+    object.remove("standing_as_of");
+    let old: Workspace = serde_json::from_value(json).unwrap();
+    assert_eq!(old, ws);
 }
 
 // ----- accepting -----
