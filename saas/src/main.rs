@@ -377,7 +377,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         let peer = |component: Component,
                     configured: &Option<PeerSource>,
                     name: &str|
-         -> Result<tonic::transport::Channel, String> {
+         -> Result<discovery::PeerChannel, String> {
             let context = context_of(component);
             if wants(component) {
                 local

@@ -81,7 +81,7 @@ async fn health_server(name: &str) -> SocketAddr {
 }
 
 /// Asks the replica a call lands on about `name`: `true` when it serves it.
-async fn serves(channel: &tonic::transport::Channel, name: &str) -> Result<bool, tonic::Status> {
+async fn serves(channel: &discovery::PeerChannel, name: &str) -> Result<bool, tonic::Status> {
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: name.to_owned(),
     });
@@ -381,6 +381,29 @@ async fn a_url_list_spreads_calls_over_every_replica() {
         outcomes[0] > 0 && outcomes[1] > 0,
         "every call went to one replica: {outcomes:?}"
     );
+}
+
+#[tokio::test]
+async fn a_replica_that_refuses_connections_is_ejected_and_calls_go_on() {
+    let live = health_server("a").await;
+    // A port nothing listens on any more: connecting is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let source = PeerSource::parse(&format!("http://{live}, http://{dead}")).expect("a URL list");
+    let channel = discovery::balanced_channel(source.endpoints(Duration::from_secs(5)));
+    let mut failed = 0;
+    for _ in 0..100 {
+        match serves(&channel, "a").await {
+            Ok(on_live) => assert!(on_live, "an answer from a replica that is not there"),
+            Err(_) => failed += 1,
+        }
+    }
+    // The one call that found the refusal ejected the replica; every other one was answered.
+    assert!(failed <= 1, "{failed} calls failed");
+    if failed == 1 {
+        assert_eq!(channel.ejected(), [format!("http://{dead}")]);
+    }
 }
 
 #[tokio::test]

@@ -14,8 +14,10 @@
 //! etcd or an empty re-list keeps the last known endpoints, because calls to stale
 //! addresses fail fast and are retried, while an empty set leaves nowhere to call at all.
 //!
-//! [`balanced_channel`] turns a set into a tonic [`Channel`] that follows its changes.
+//! [`balanced_channel`] turns a set into a [`PeerChannel`] that follows its changes and
+//! balances calls over the replicas ([`balance`]).
 
+pub mod balance;
 pub mod dns;
 pub mod etcd;
 pub mod registration;
@@ -23,12 +25,20 @@ pub mod registration;
 use std::{collections::BTreeSet, time::Duration};
 
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint, channel::Change};
+use tonic::transport::Endpoint;
 
+pub use balance::{Balanced, EjectionPolicy, PeerChannel};
 pub use registration::{Registration, RegistrationConfig};
 
 /// How long opening a connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often an HTTP/2 PING checks an open connection to a peer, also while idle.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long a PING may go unanswered before the connection is dropped (and the next call
+/// reconnects).
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often `dns://` peers are resolved again unless configured otherwise.
 pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
@@ -153,8 +163,10 @@ impl PeerSource {
     }
 }
 
-/// The tonic endpoint for a peer URL (`http://host:port`): `TCP_NODELAY` and a
-/// [`CONNECT_TIMEOUT`]. TLS is not compiled in, so `https://` is refused.
+/// The tonic endpoint for a peer URL (`http://host:port`): `TCP_NODELAY`, a
+/// [`CONNECT_TIMEOUT`] and HTTP/2 keep-alives ([`KEEP_ALIVE_INTERVAL`], also while idle,
+/// [`KEEP_ALIVE_TIMEOUT`]), so a peer that vanished without closing its connections is
+/// noticed. TLS is not compiled in, so `https://` is refused.
 pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     let endpoint =
         Endpoint::from_shared(url.to_owned()).map_err(|e| format!("{url:?} is not a URI ({e})"))?;
@@ -170,52 +182,27 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     if endpoint.uri().host().is_none_or(str::is_empty) {
         return Err(format!("{url:?} is not a URL like http://host:port"));
     }
-    Ok(endpoint.tcp_nodelay(true).connect_timeout(CONNECT_TIMEOUT))
+    Ok(endpoint
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true))
 }
 
-/// A channel over every endpoint of `set`, following its changes: each replica gets a
-/// lazily opened connection and calls are spread over them (tonic's power-of-two-choices
-/// balancer, until per-replica load is counted). It never removes the last endpoint, since
-/// with none every call would wait instead of failing. Call inside a Tokio runtime.
-pub fn balanced_channel(mut set: EndpointSet) -> Channel {
-    let (channel, changes) = Channel::balance_channel::<String>(16);
-    tokio::spawn(async move {
-        let mut live = Endpoints::new();
-        loop {
-            let next = set.current();
-            if !next.is_empty() {
-                for gone in live.difference(&next) {
-                    if changes.send(Change::Remove(gone.clone())).await.is_err() {
-                        return;
-                    }
-                }
-                for new in next.difference(&live) {
-                    match endpoint(new) {
-                        Ok(endpoint) => {
-                            if changes
-                                .send(Change::Insert(new.clone(), endpoint))
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                        Err(why) => tracing::warn!(%why, "skipping a peer address"),
-                    }
-                }
-                live = next;
-            }
-            tokio::select! {
-                more = set.changed() => if !more {
-                    // The set is final: keep the channel's endpoints until it is dropped.
-                    changes.closed().await;
-                    return;
-                },
-                () = changes.closed() => return,
-            }
-        }
-    });
-    channel
+/// A balanced channel over every endpoint of `set`, following its changes: each replica
+/// gets a lazily opened connection, and calls go by least outstanding requests among two
+/// random replicas, ejecting failing ones ([`balance`], [`EjectionPolicy::default`]). Call
+/// inside a Tokio runtime.
+pub fn balanced_channel(set: EndpointSet) -> PeerChannel {
+    Balanced::follow(set, EjectionPolicy::default(), |url| {
+        endpoint(url).map(|endpoint| endpoint.connect_lazy())
+    })
+}
+
+/// A balanced channel to one peer URL (`http://host:port`), connected lazily.
+pub fn single_channel(url: &str) -> Result<PeerChannel, String> {
+    Ok(Balanced::single(url, endpoint(url)?.connect_lazy()))
 }
 
 #[cfg(test)]

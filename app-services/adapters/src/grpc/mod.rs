@@ -17,7 +17,7 @@
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use kernel_domain::{FieldViolation, RejectionKind};
-use platform::server::ServiceCredential;
+use platform::{discovery::PeerChannel, server::ServiceCredential};
 use saas_proto::{
     billing::v1::subscription_service_client::SubscriptionServiceClient,
     identity::v1::user_service_client::UserServiceClient,
@@ -28,7 +28,6 @@ use tonic::{
     Code, Status,
     metadata::{Ascii, MetadataValue},
     service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
 };
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -39,9 +38,6 @@ use ports_app::{AppError, Ctx, ErrorKind, Feeds, Subscriptions, Users, Workspace
 
 /// How long a call may take unless configured otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
-
-/// How long opening a connection to a data service may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The metadata key that carries the correlation id.
 pub const REQUEST_ID_METADATA: &str = "x-request-id";
@@ -58,8 +54,8 @@ pub const SUBSCRIPTION_SERVICE: &str = "saas.billing.v1.SubscriptionService";
 /// See [`USER_SERVICE`].
 pub const FEED_SERVICE: &str = "saas.notifications.v1.FeedService";
 
-/// A channel that adds the service credential to every call.
-pub type Credentialed = InterceptedService<Channel, ServiceCredential>;
+/// A balanced channel that adds the service credential to every call.
+pub type Credentialed = InterceptedService<PeerChannel, ServiceCredential>;
 
 /// Why an adapter could not be built. Nothing is dialled at construction, so these are
 /// configuration faults only.
@@ -73,27 +69,14 @@ pub enum ConnectError {
     InvalidToken,
 }
 
-/// A lazily connected channel to `url` (`http://host:port`): `TCP_NODELAY`, a
-/// [`CONNECT_TIMEOUT`], and no I/O until the first call.
-pub fn lazy_channel(url: &str) -> Result<Channel, ConnectError> {
-    let invalid = |reason: &str| ConnectError::InvalidUrl {
+/// A lazily connected channel to the one replica at `url` (`http://host:port`):
+/// `TCP_NODELAY`, a connect timeout, HTTP/2 keep-alives, and no I/O until the first call
+/// (see [`platform::discovery::endpoint`]).
+pub fn lazy_channel(url: &str) -> Result<PeerChannel, ConnectError> {
+    platform::discovery::single_channel(url).map_err(|reason| ConnectError::InvalidUrl {
         url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let endpoint =
-        Endpoint::from_shared(url.to_owned()).map_err(|e| invalid(&format!("not a URI ({e})")))?;
-    match endpoint.uri().scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(invalid("https needs TLS, which is not compiled in")),
-        _ => return Err(invalid("expected http://host:port")),
-    }
-    if endpoint.uri().host().is_none_or(str::is_empty) {
-        return Err(invalid("expected http://host:port"));
-    }
-    Ok(endpoint
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect_lazy())
+        reason,
+    })
 }
 
 fn credential(token: &str) -> Result<ServiceCredential, ConnectError> {
@@ -260,7 +243,11 @@ macro_rules! adapter_struct {
         impl $adapter {
             /// An adapter over `channel` presenting `credential`, each call bounded by
             /// `deadline`.
-            pub fn new(channel: Channel, credential: ServiceCredential, deadline: Duration) -> Self {
+            pub fn new(
+                channel: PeerChannel,
+                credential: ServiceCredential,
+                deadline: Duration,
+            ) -> Self {
                 $adapter {
                     client: $client::with_interceptor(channel, credential),
                     deadline,
@@ -316,10 +303,10 @@ pub use notifications::{WireEntry, feed_entry_from_wire};
 /// Lazily connected channels, one per distinct URL (embedded mode serves every context on
 /// one port, so the adapters then share one connection).
 #[derive(Default)]
-struct Channels(HashMap<String, Channel>);
+struct Channels(HashMap<String, PeerChannel>);
 
 impl Channels {
-    fn get(&mut self, url: &str) -> Result<Channel, ConnectError> {
+    fn get(&mut self, url: &str) -> Result<PeerChannel, ConnectError> {
         if let Some(channel) = self.0.get(url) {
             return Ok(channel.clone());
         }
@@ -344,10 +331,10 @@ pub struct DataServices {
 /// set of replicas, the same local port for all four in embedded mode).
 #[derive(Debug, Clone)]
 pub struct PeerChannels {
-    pub identity: Channel,
-    pub workspace: Channel,
-    pub billing: Channel,
-    pub notifications: Channel,
+    pub identity: PeerChannel,
+    pub workspace: PeerChannel,
+    pub billing: PeerChannel,
+    pub notifications: PeerChannel,
 }
 
 impl PeerChannels {
@@ -426,7 +413,7 @@ impl DataServices {
 /// Asks the data services whether they serve (`grpc.health.v1`, which needs no credential).
 #[derive(Debug, Clone)]
 pub struct HealthCheck {
-    targets: Vec<(&'static str, Channel)>,
+    targets: Vec<(&'static str, PeerChannel)>,
     deadline: Duration,
 }
 
@@ -505,7 +492,11 @@ async fn join_all<F: Future<Output = Result<(), String>> + Send + 'static>(
     outcomes
 }
 
-async fn probe(service: &'static str, channel: Channel, deadline: Duration) -> Result<(), String> {
+async fn probe(
+    service: &'static str,
+    channel: PeerChannel,
+    deadline: Duration,
+) -> Result<(), String> {
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: service.to_owned(),
     });
