@@ -33,6 +33,14 @@ use crate::rate_limit::{Quota, RateLimits};
 use crate::routes::Guard;
 use crate::state::EdgeState;
 
+/// How long a read (`GET`, `HEAD`, `OPTIONS`) may take in all, every data-service call and
+/// its retries included; each call's gRPC deadline is what remains of it.
+pub const READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a command may take in all (a sign-up makes several calls, some hashing a
+/// password): at least 5 s, as every command gets.
+pub const COMMAND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The header carrying a use case's idempotency key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The header carrying the correlation id, in and out.
@@ -66,10 +74,16 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .filter(|value| is_sane_request_id(value))
         .map_or_else(|| request_id.to_string(), str::to_owned);
+    let budget = if request.method().is_safe() {
+        READ_BUDGET
+    } else {
+        COMMAND_BUDGET
+    };
     request.extensions_mut().insert(Ctx {
         actor: None,
         request_id,
         correlation_id: correlation_id.clone(),
+        deadline: std::time::Instant::now().checked_add(budget),
     });
     if !key_valid {
         request.extensions_mut().insert(InvalidIdempotencyKey);

@@ -223,6 +223,7 @@ pub fn event_ctx(envelope: &EventEnvelope) -> Result<Ctx, HandlerError> {
         actor: None,
         request_id: id,
         correlation_id: id.to_string(),
+        deadline: None,
     })
 }
 

@@ -15,11 +15,15 @@ pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 ///   fresh id). Each data-service command gets [`Ctx::step`] of it, so retrying the use case
 ///   with the same key replays the steps that already happened instead of repeating them.
 /// - `correlation_id`: travels as `x-request-id` so the logs of every hop line up.
+/// - `deadline`: when the caller stops waiting (the edge's per-route budget); every call
+///   made for it gets what remains as its gRPC deadline. `None`: each call gets the
+///   adapter's own deadline (policies, tools).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ctx {
     pub actor: Option<Uuid>,
     pub request_id: Uuid,
     pub correlation_id: String,
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Ctx {
@@ -30,6 +34,7 @@ impl Ctx {
             actor: None,
             request_id,
             correlation_id: request_id.to_string(),
+            deadline: None,
         }
     }
 
@@ -47,6 +52,15 @@ impl Ctx {
     pub fn with_request_id(&self, request_id: Uuid) -> Self {
         Ctx {
             request_id,
+            ..self.clone()
+        }
+    }
+
+    /// The same call, to be answered within `budget` from now.
+    #[must_use]
+    pub fn within(&self, budget: std::time::Duration) -> Self {
+        Ctx {
+            deadline: std::time::Instant::now().checked_add(budget),
             ..self.clone()
         }
     }

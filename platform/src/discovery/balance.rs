@@ -99,13 +99,17 @@ impl Outcome {
     }
 }
 
-/// Whether `error` (or one of its sources) is a refused connection.
-fn refused(error: &(dyn StdError + 'static)) -> bool {
+/// Whether `error` (or one of its sources) is a refused connection: a call that never
+/// left the client.
+pub fn refused(error: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(error) = next {
         if let Some(io) = error.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::ConnectionRefused
         {
+            return true;
+        }
+        if error.is::<NoReplica>() {
             return true;
         }
         next = error.source();

@@ -9,14 +9,22 @@ use ports_app::{
 };
 use saas_proto::billing::v1 as billing;
 
-use super::{GrpcSubscriptions, call, status_to_error};
+use super::{GrpcSubscriptions, status_to_error};
 
 /// One unary call of [`GrpcSubscriptions`]: its answer as the application's
 /// [`Subscription`], its failure classified into the method's error.
 macro_rules! subscription_call {
-    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {{
-        let mut client = $self.client.clone();
-        match client.$method(call($ctx, $request, $self.deadline)).await {
+    ($self:ident, $ctx:ident, read $method:ident($request:expr)) => {
+        subscription_call!(@kind $self, $ctx, Read, $method($request))
+    };
+    ($self:ident, $ctx:ident, unrepeatable $method:ident($request:expr)) => {
+        subscription_call!(@kind $self, $ctx, Unrepeatable, $method($request))
+    };
+    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {
+        subscription_call!(@kind $self, $ctx, Command, $method($request))
+    };
+    (@kind $self:ident, $ctx:ident, $kind:ident, $method:ident($request:expr)) => {{
+        match send!($self, $ctx, $kind, $method($request)) {
             Ok(response) => subscription_from_wire(response.into_inner()).map_err(Into::into),
             Err(status) => Err(status_to_error(status).into()),
         }
@@ -31,7 +39,7 @@ impl Subscriptions for GrpcSubscriptions {
         id: SubscriptionId,
     ) -> Result<Subscription, SubscriptionReadError> {
         let request = billing::GetSubscriptionRequest { id: id.to_string() };
-        subscription_call!(self, ctx, get_subscription(request))
+        subscription_call!(self, ctx, read get_subscription(request))
     }
 
     async fn lookup_subscription(
@@ -42,7 +50,7 @@ impl Subscriptions for GrpcSubscriptions {
         let request = billing::LookupSubscriptionRequest {
             workspace_id: workspace_id.to_string(),
         };
-        subscription_call!(self, ctx, lookup_subscription(request))
+        subscription_call!(self, ctx, read lookup_subscription(request))
     }
 
     async fn start_trial(

@@ -10,7 +10,7 @@ use ports_app::{
 };
 use saas_proto::identity::v1 as wire;
 
-use super::{GrpcUsers, call, status_to_error, time_from_wire};
+use super::{GrpcUsers, status_to_error, time_from_wire};
 
 /// What Identity could not have sent, as an internal fault.
 fn malformed(what: &str) -> AppError {
@@ -91,9 +91,17 @@ fn user_and_session(
 /// One unary call of [`GrpcUsers`] answering a user: the application's [`User`], its
 /// failure classified into the method's error.
 macro_rules! user_call {
-    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {{
-        let mut client = $self.client.clone();
-        match client.$method(call($ctx, $request, $self.deadline)).await {
+    ($self:ident, $ctx:ident, read $method:ident($request:expr)) => {
+        user_call!(@kind $self, $ctx, Read, $method($request))
+    };
+    ($self:ident, $ctx:ident, unrepeatable $method:ident($request:expr)) => {
+        user_call!(@kind $self, $ctx, Unrepeatable, $method($request))
+    };
+    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {
+        user_call!(@kind $self, $ctx, Command, $method($request))
+    };
+    (@kind $self:ident, $ctx:ident, $kind:ident, $method:ident($request:expr)) => {{
+        match send!($self, $ctx, $kind, $method($request)) {
             Ok(response) => user_from_wire(response.into_inner()).map_err(Into::into),
             Err(status) => Err(status_to_error(status).into()),
         }
@@ -106,7 +114,7 @@ impl Users for GrpcUsers {
         user_call!(
             self,
             ctx,
-            get_user(wire::GetUserRequest { id: id.to_string() })
+            read get_user(wire::GetUserRequest { id: id.to_string() })
         )
     }
 
@@ -114,17 +122,14 @@ impl Users for GrpcUsers {
         let request = wire::BatchGetUsersRequest {
             ids: ids.iter().map(ToString::to_string).collect(),
         };
-        let mut client = self.client.clone();
-        let found = client
-            .batch_get_users(call(ctx, request, self.deadline))
-            .await
+        let found = send!(self, ctx, Read, batch_get_users(request))
             .map_err(status_to_error)?
             .into_inner();
         found.users.into_iter().map(user_from_wire).collect()
     }
 
     async fn lookup_user(&self, ctx: &Ctx, email: String) -> Result<User, LookupError> {
-        user_call!(self, ctx, lookup_user(wire::LookupUserRequest { email }))
+        user_call!(self, ctx, read lookup_user(wire::LookupUserRequest { email }))
     }
 
     async fn register_user(
@@ -183,7 +188,7 @@ impl Users for GrpcUsers {
         password: String,
     ) -> Result<User, CredentialsError> {
         let request = wire::VerifyCredentialsRequest { email, password };
-        user_call!(self, ctx, verify_credentials(request))
+        user_call!(self, ctx, unrepeatable verify_credentials(request))
     }
 
     async fn open_session(
@@ -197,10 +202,7 @@ impl Users for GrpcUsers {
             request_id: ctx.step(step),
             etag: String::new(),
         };
-        let mut client = self.client.clone();
-        let opened = client
-            .open_session(call(ctx, request, self.deadline))
-            .await
+        let opened = send!(self, ctx, Command, open_session(request))
             .map_err(status_to_error)?
             .into_inner();
         Ok(user_and_session(opened.user, opened.session)?)
@@ -218,10 +220,7 @@ impl Users for GrpcUsers {
             request_id: ctx.step(step),
             session_id: session.to_string(),
         };
-        let mut client = self.client.clone();
-        let refreshed = client
-            .refresh_session(call(ctx, request, self.deadline))
-            .await
+        let refreshed = send!(self, ctx, Command, refresh_session(request))
             .map_err(status_to_error)?
             .into_inner();
         Ok(user_and_session(refreshed.user, refreshed.session)?)

@@ -7,8 +7,11 @@
 //! - It carries `authorization: Bearer <service token>`, the acting user as `x-saas-actor`
 //!   when the [`Ctx`] has one, and the correlation id as `x-request-id` (left out when it is
 //!   not valid header text).
-//! - It has a deadline (5 s unless configured). A data service that does not answer in time
-//!   is a [`ErrorKind::Timeout`]; one that cannot be reached is `UPSTREAM_UNAVAILABLE`.
+//! - It has a deadline: what remains of the caller's [`Ctx::deadline`], else 5 s unless
+//!   configured; each attempt has a shorter one, and transient failures are retried and
+//!   slow reads hedged within budgets ([`resilience`]). A data service that does not answer
+//!   in time is a [`ErrorKind::Timeout`]; one that cannot be reached is
+//!   `UPSTREAM_UNAVAILABLE`.
 //! - Connections are opened lazily, on the first call, so a caller can start before the
 //!   data services do. [`HealthCheck::ready`] tells when they serve.
 //! - Only plain `http://` URLs are accepted: no TLS is compiled in.
@@ -18,6 +21,7 @@ use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use kernel_domain::{FieldViolation, RejectionKind};
 use platform::{discovery::PeerChannel, server::ServiceCredential};
+use resilience::{Counters, Resilience};
 use saas_proto::{
     billing::v1::subscription_service_client::SubscriptionServiceClient,
     identity::v1::user_service_client::UserServiceClient,
@@ -230,6 +234,27 @@ fn name_the_idempotency_key(error: AppError) -> AppError {
     error
 }
 
+/// Sends one call of an adapter through its [`Resilience`]: `send!(self, ctx, Read,
+/// method(request))` answers the call's `Result<tonic::Response<_>, Status>`.
+macro_rules! send {
+    ($self:ident, $ctx:ident, $kind:ident, $method:ident($request:expr)) => {{
+        let client = $self.client.clone();
+        $self
+            .resilience
+            .unary(
+                $ctx,
+                $self.deadline,
+                $crate::grpc::resilience::Kind::$kind,
+                $request,
+                move |request| {
+                    let mut client = client.clone();
+                    async move { client.$method(request).await }
+                },
+            )
+            .await
+    }};
+}
+
 /// Generates an adapter struct and its constructors.
 macro_rules! adapter_struct {
     ($(#[$doc:meta])* $adapter:ident($client:ident)) => {
@@ -238,6 +263,7 @@ macro_rules! adapter_struct {
         pub struct $adapter {
             client: $client<Credentialed>,
             deadline: Duration,
+            resilience: Arc<Resilience>,
         }
 
         impl $adapter {
@@ -251,7 +277,13 @@ macro_rules! adapter_struct {
                 $adapter {
                     client: $client::with_interceptor(channel, credential),
                     deadline,
+                    resilience: Arc::default(),
                 }
+            }
+
+            /// The retries and hedges this adapter has sent.
+            pub fn counters(&self) -> &Counters {
+                self.resilience.counters()
             }
 
             /// An adapter for the service at `url` (`http://host:port`) presenting `token`;
@@ -293,6 +325,7 @@ adapter_struct!(
 mod billing;
 mod identity;
 mod notifications;
+pub mod resilience;
 mod workspace;
 
 pub use billing::{

@@ -8,7 +8,7 @@ use ports_app::{
 };
 use saas_proto::notifications::v1 as wire;
 
-use super::{GrpcFeeds, call, status_to_error, time_from_wire};
+use super::{GrpcFeeds, status_to_error, time_from_wire};
 
 /// What Notifications could not have sent, as an internal fault.
 fn malformed(what: &str) -> AppError {
@@ -84,10 +84,7 @@ impl Feeds for GrpcFeeds {
             after_sequence,
             page_size,
         };
-        let mut client = self.client.clone();
-        let page = client
-            .list_feed_entries(call(ctx, request, self.deadline))
-            .await
+        let page = send!(self, ctx, Read, list_feed_entries(request))
             .map_err(status_to_error)?
             .into_inner();
         Ok(FeedPage {
@@ -120,10 +117,7 @@ impl Feeds for GrpcFeeds {
                 .unwrap_or_default(),
             payload_json: entry.payload_json,
         };
-        let mut client = self.client.clone();
-        let appended = client
-            .append_feed_entry(call(ctx, request, self.deadline))
-            .await
+        let appended = send!(self, ctx, Command, append_feed_entry(request))
             .map_err(status_to_error)?
             .into_inner();
         feed_entry_from_wire(appended)
@@ -142,11 +136,7 @@ impl Feeds for GrpcFeeds {
             etag: String::new(),
             up_to_sequence,
         };
-        let mut client = self.client.clone();
-        client
-            .mark_feed_read(call(ctx, request, self.deadline))
-            .await
-            .map_err(status_to_error)?;
+        send!(self, ctx, Command, mark_feed_read(request)).map_err(status_to_error)?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use ports_app::{
 };
 use saas_proto::workspace::v1 as wire;
 
-use super::{GrpcWorkspaces, call, status_to_error, time_from_wire};
+use super::{GrpcWorkspaces, status_to_error, time_from_wire};
 
 /// A role as the published language names it.
 pub fn role_to_wire(role: Role) -> wire::Role {
@@ -106,9 +106,17 @@ pub fn workspace_from_wire(wire: wire::Workspace) -> AppResult<Workspace> {
 /// One unary call of [`GrpcWorkspaces`] answering a workspace: the application's
 /// [`Workspace`], its failure classified into the method's error.
 macro_rules! workspace_call {
-    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {{
-        let mut client = $self.client.clone();
-        match client.$method(call($ctx, $request, $self.deadline)).await {
+    ($self:ident, $ctx:ident, read $method:ident($request:expr)) => {
+        workspace_call!(@kind $self, $ctx, Read, $method($request))
+    };
+    ($self:ident, $ctx:ident, unrepeatable $method:ident($request:expr)) => {
+        workspace_call!(@kind $self, $ctx, Unrepeatable, $method($request))
+    };
+    ($self:ident, $ctx:ident, $method:ident($request:expr)) => {
+        workspace_call!(@kind $self, $ctx, Command, $method($request))
+    };
+    (@kind $self:ident, $ctx:ident, $kind:ident, $method:ident($request:expr)) => {{
+        match send!($self, $ctx, $kind, $method($request)) {
             Ok(response) => workspace_from_wire(response.into_inner()).map_err(Into::into),
             Err(status) => Err(status_to_error(status).into()),
         }
@@ -123,7 +131,7 @@ impl Workspaces for GrpcWorkspaces {
         id: WorkspaceId,
     ) -> Result<Workspace, WorkspaceReadError> {
         let request = wire::GetWorkspaceRequest { id: id.to_string() };
-        workspace_call!(self, ctx, get_workspace(request))
+        workspace_call!(self, ctx, read get_workspace(request))
     }
 
     async fn list_user_workspaces(
@@ -138,10 +146,7 @@ impl Workspaces for GrpcWorkspaces {
             page_size,
             page_token,
         };
-        let mut client = self.client.clone();
-        let page = client
-            .list_user_workspaces(call(ctx, request, self.deadline))
-            .await
+        let page = send!(self, ctx, Read, list_user_workspaces(request))
             .map_err(status_to_error)?
             .into_inner();
         Ok(WorkspacePage {
@@ -204,10 +209,7 @@ impl Workspaces for GrpcWorkspaces {
                 .map(|user| user.to_string())
                 .unwrap_or_default(),
         };
-        let mut client = self.client.clone();
-        let made = client
-            .invite_member(call(ctx, request, self.deadline))
-            .await
+        let made = send!(self, ctx, Command, invite_member(request))
             .map_err(status_to_error)?
             .into_inner();
         let (Some(workspace), Some(invitation)) = (made.workspace, made.invitation) else {
@@ -363,10 +365,7 @@ impl Workspaces for GrpcWorkspaces {
             request_id: ctx.step(step),
             etag: String::new(),
         };
-        let mut client = self.client.clone();
-        client
-            .delete_workspace(call(ctx, request, self.deadline))
-            .await
+        send!(self, ctx, Command, delete_workspace(request))
             .map(|_| ())
             .map_err(|status| status_to_error(status).into())
     }

@@ -9,7 +9,7 @@ use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use kernel_domain::RejectionKind;
-use ports_app::{AppError, AppResult, FeedError};
+use ports_app::{AppError, AppResult, Ctx, FeedError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -236,9 +236,13 @@ pub async fn stream(
             "the server is shutting down; reconnect",
         )
     })?;
+    // The stream outlives the request's budget: each page it reads later gets its own.
     let events = feed::feed_stream(
         state.feed.feeds.clone(),
-        ctx,
+        Ctx {
+            deadline: None,
+            ..ctx
+        },
         user,
         resume.unwrap_or(0),
         resume.is_some(),
