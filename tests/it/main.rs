@@ -23,6 +23,7 @@ mod ports_grpc;
 mod processes;
 mod published_language;
 mod read_cache;
+mod resilient_calls;
 mod smoke;
 mod split_topology;
 mod user_rpc;

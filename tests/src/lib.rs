@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fault_proxy;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

@@ -375,7 +375,8 @@ fn describe_edge(operation: &mut Operation) {
     add_problem(
         operation,
         "503",
-        "A service is unavailable or at capacity (UNAVAILABLE); retry with backoff",
+        "A service is unavailable or at capacity (UPSTREAM_UNAVAILABLE, OVERLOADED, \
+         CLIENT_LIMIT); retry after the Retry-After seconds",
     );
     add_problem(
         operation,

@@ -276,8 +276,10 @@ impl AppError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS
-            && let Some(seconds) = self.retry_after
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) && let Some(seconds) = self.retry_after
         {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -433,6 +435,20 @@ mod tests {
             assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(header(&response, "retry-after"), Some(seconds), "{wait:?}");
         }
+    }
+
+    #[test]
+    fn an_unavailable_service_says_when_to_come_back() {
+        let unavailable = AppError::rejected(RejectionKind::Unavailable, "CLIENT_LIMIT", "full");
+        let response = AppError {
+            retry_after: Some(1),
+            ..unavailable.clone()
+        }
+        .problem_response(None);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&response, "retry-after"), Some("1"));
+        let response = unavailable.problem_response(None);
+        assert_eq!(header(&response, "retry-after"), None);
     }
 
     #[test]

@@ -167,14 +167,9 @@ pub fn status_to_error(status: Status) -> AppError {
                 retry_after: None,
             }
         }
-        Code::Unavailable if info.is_none() => {
-            tracing::warn!(message = status.message(), "data service unavailable");
-            AppError::rejected(
-                RejectionKind::Unavailable,
-                "UPSTREAM_UNAVAILABLE",
-                "a service is unavailable; retry later",
-            )
-        }
+        Code::Unavailable if info.is_none() => unavailable(&status),
+        // A connection that broke under the call: no server answered this.
+        _ if resilience::broke_in_transit(&status) => unavailable(&status),
         _ => match platform::rpc::rejection_kind(code) {
             Some(kind) => {
                 let reason = info
@@ -198,7 +193,8 @@ pub fn status_to_error(status: Status) -> AppError {
                     code: reason,
                     message: status.message().to_owned(),
                     fields,
-                    retry_after: None,
+                    // Shed or limited: worth asking again in a second.
+                    retry_after: (code == Code::Unavailable).then_some(1),
                 };
                 name_the_idempotency_key(error)
             }
@@ -208,6 +204,19 @@ pub fn status_to_error(status: Status) -> AppError {
                 status.message()
             )),
         },
+    }
+}
+
+/// `UPSTREAM_UNAVAILABLE`, worth asking again in a second; the cause is logged.
+fn unavailable(status: &Status) -> AppError {
+    tracing::warn!(code = ?status.code(), message = status.message(), "data service unavailable");
+    AppError {
+        retry_after: Some(1),
+        ..AppError::rejected(
+            RejectionKind::Unavailable,
+            "UPSTREAM_UNAVAILABLE",
+            "a service is unavailable; retry later",
+        )
     }
 }
 
@@ -715,6 +724,7 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::Rejected(RejectionKind::Unavailable));
         assert_eq!(error.code, "UPSTREAM_UNAVAILABLE");
         assert!(!error.message.contains("tcp"), "{}", error.message);
+        assert_eq!(error.retry_after, Some(1));
     }
 
     #[test]
