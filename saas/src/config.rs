@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub advertise_addr: Option<String>,
     pub etcd_lease_ttl_secs: Option<u64>,
     pub dns_refresh_secs: Option<u64>,
+    pub calls: Option<String>,
 }
 
 /// The configuration after merging and validation.
@@ -70,6 +71,8 @@ pub struct Config {
     pub etcd_lease_ttl: std::time::Duration,
     /// How often `dns://` peers are resolved again.
     pub dns_refresh: std::time::Duration,
+    /// Deadlines, retries, hedges, limits and ejection of calls between services.
+    pub calls: adapters_app::grpc::CallSettings,
 }
 
 /// A configuration problem, reported as one line.
@@ -318,6 +321,13 @@ impl Config {
             from_file.dns_refresh_secs,
             platform::discovery::DEFAULT_DNS_REFRESH.as_secs(),
         )?;
+        let calls = adapters_app::grpc::CallSettings::parse(
+            &env("SAAS_CALLS").or(from_file.calls).unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            name: "SAAS_CALLS",
+            message,
+        })?;
         let cors_origins = env("SAAS_CORS_ORIGINS")
             .or(from_file.cors_origins)
             .map(|list| {
@@ -358,6 +368,7 @@ impl Config {
             advertise_addr,
             etcd_lease_ttl,
             dns_refresh,
+            calls,
             data_dir,
             grpc_addr,
             identity_database_url: env("SAAS_IDENTITY_DATABASE_URL")

@@ -66,8 +66,13 @@ pub async fn prepare(
             );
         }
     };
-    let data = DataServices::with_channels(&peers, service_token, DATA_SERVICE_DEADLINE)
-        .map_err(|e| format!("data services: {e}"))?;
+    let data = DataServices::with_policy(
+        &peers,
+        service_token,
+        DATA_SERVICE_DEADLINE,
+        config.calls.calls,
+    )
+    .map_err(|e| format!("data services: {e}"))?;
     let health = HealthCheck::with_channels(&peers, PROBE_DEADLINE);
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),

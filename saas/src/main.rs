@@ -52,6 +52,11 @@ use crate::config::Config;
 /// there instead of through their URLs); SAAS_ADVERTISE_ADDR (the host:port peers dial to
 /// reach this process; default: the bound gRPC address).
 ///
+/// Calls between services: SAAS_CALLS (comma-separated key=value overrides of the
+/// balancing, retry, hedge and limit defaults, like attempt_timeout_ms=2000,attempts=3,
+/// retry_ratio=0.2,hedge_ratio=0.05,in_flight=4096,rate=100000,eject_after=5,
+/// eject_backoff_ms=1000,eject_max_ms=30000; see the README).
+///
 /// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
 /// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
 /// and replay the events a consumer gave up on. `saas config keys` lists every variable read.
@@ -384,8 +389,9 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
                     .clone()
                     .ok_or_else(|| format!("{name} is not served here"))
             } else if let Some(etcd) = &etcd {
-                Ok(discovery::balanced_channel(
+                Ok(discovery::balanced_channel_with(
                     discovery::etcd::watch_endpoints(etcd.clone(), context),
+                    config.calls.ejection,
                 ))
             } else {
                 let source = configured.as_ref().ok_or_else(|| {
@@ -393,8 +399,9 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
                         "{name} is needed by the edge: serve it here, set its URL or SAAS_ETCD_URL"
                     )
                 })?;
-                Ok(discovery::balanced_channel(
+                Ok(discovery::balanced_channel_with(
                     source.endpoints(config.dns_refresh),
+                    config.calls.ejection,
                 ))
             }
         };

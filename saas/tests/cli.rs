@@ -298,6 +298,8 @@ fn bad_discovery_settings_are_one_line_errors() {
         ("SAAS_DNS_REFRESH_SECS", "soon"),
         ("SAAS_IDENTITY_URL", "dns://identity"),
         ("SAAS_IDENTITY_URL", "http://a:1,dns://b:2"),
+        ("SAAS_CALLS", "attempts=0"),
+        ("SAAS_CALLS", "retries=5"),
     ] {
         let dir = temp_dir();
         let line = one_line_error(

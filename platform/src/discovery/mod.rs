@@ -195,7 +195,12 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
 /// random replicas, ejecting failing ones ([`balance`], [`EjectionPolicy::default`]). Call
 /// inside a Tokio runtime.
 pub fn balanced_channel(set: EndpointSet) -> PeerChannel {
-    Balanced::follow(set, EjectionPolicy::default(), |url| {
+    balanced_channel_with(set, EjectionPolicy::default())
+}
+
+/// Like [`balanced_channel`], ejecting by `policy`.
+pub fn balanced_channel_with(set: EndpointSet, policy: EjectionPolicy) -> PeerChannel {
+    Balanced::follow(set, policy, |url| {
         endpoint(url).map(|endpoint| endpoint.connect_lazy())
     })
 }

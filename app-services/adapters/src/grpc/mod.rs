@@ -21,6 +21,7 @@ use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use kernel_domain::{FieldViolation, RejectionKind};
 use platform::{discovery::PeerChannel, server::ServiceCredential};
+pub use resilience::{CallPolicy, CallSettings};
 use resilience::{Counters, Resilience};
 use saas_proto::{
     billing::v1::subscription_service_client::SubscriptionServiceClient,
@@ -283,10 +284,20 @@ macro_rules! adapter_struct {
                 credential: ServiceCredential,
                 deadline: Duration,
             ) -> Self {
+                Self::with_policy(channel, credential, deadline, CallPolicy::default())
+            }
+
+            /// Like [`Self::new`], calling under `policy`.
+            pub fn with_policy(
+                channel: PeerChannel,
+                credential: ServiceCredential,
+                deadline: Duration,
+                policy: CallPolicy,
+            ) -> Self {
                 $adapter {
                     client: $client::with_interceptor(channel, credential),
                     deadline,
-                    resilience: Arc::default(),
+                    resilience: Arc::new(Resilience::new(policy)),
                 }
             }
 
@@ -426,27 +437,41 @@ impl DataServices {
         token: &str,
         deadline: Duration,
     ) -> Result<DataServices, ConnectError> {
+        Self::with_policy(channels, token, deadline, CallPolicy::default())
+    }
+
+    /// Like [`DataServices::with_channels`], every adapter calling under `policy`.
+    pub fn with_policy(
+        channels: &PeerChannels,
+        token: &str,
+        deadline: Duration,
+        policy: CallPolicy,
+    ) -> Result<DataServices, ConnectError> {
         let credential = credential(token)?;
         Ok(DataServices {
-            users: Arc::new(GrpcUsers::new(
+            users: Arc::new(GrpcUsers::with_policy(
                 channels.identity.clone(),
                 credential.clone(),
                 deadline,
+                policy,
             )),
-            workspaces: Arc::new(GrpcWorkspaces::new(
+            workspaces: Arc::new(GrpcWorkspaces::with_policy(
                 channels.workspace.clone(),
                 credential.clone(),
                 deadline,
+                policy,
             )),
-            subscriptions: Arc::new(GrpcSubscriptions::new(
+            subscriptions: Arc::new(GrpcSubscriptions::with_policy(
                 channels.billing.clone(),
                 credential.clone(),
                 deadline,
+                policy,
             )),
-            feeds: Arc::new(GrpcFeeds::new(
+            feeds: Arc::new(GrpcFeeds::with_policy(
                 channels.notifications.clone(),
                 credential,
                 deadline,
+                policy,
             )),
         })
     }

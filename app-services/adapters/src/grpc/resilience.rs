@@ -97,6 +97,61 @@ impl Default for CallPolicy {
     }
 }
 
+/// Every knob of calls between services, as `SAAS_CALLS` sets them: the call policy and
+/// the balancer's ejection policy.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CallSettings {
+    pub calls: CallPolicy,
+    pub ejection: platform::discovery::EjectionPolicy,
+}
+
+impl CallSettings {
+    /// Parses `key=value` pairs separated by commas, each overriding its default:
+    /// `attempt_timeout_ms`, `attempts`, `retry_ratio`, `retry_reserve`, `backoff_ms`,
+    /// `hedge_ratio`, `hedge_percentile`, `in_flight`, `rate`, `eject_after`,
+    /// `eject_backoff_ms`, `eject_max_ms`. An unknown key or a value out of range is an error
+    /// naming it.
+    pub fn parse(text: &str) -> Result<CallSettings, String> {
+        let mut settings = CallSettings::default();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+            let (key, value) = (key.trim(), value.trim());
+            let number = |min: f64, max: f64| -> Result<f64, String> {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= min && *v <= max)
+                    .ok_or_else(|| format!("{key}={value:?} must be a number from {min} to {max}"))
+            };
+            let millis =
+                |min: f64| number(min, 3_600_000.0).map(|v| Duration::from_millis(v as u64));
+            let calls = &mut settings.calls;
+            let ejection = &mut settings.ejection;
+            match key {
+                "attempt_timeout_ms" => calls.attempt_timeout = millis(1.0)?,
+                "attempts" => calls.max_attempts = number(1.0, 10.0)? as u32,
+                "retry_ratio" => calls.retry_ratio = number(0.0, 1.0)?,
+                "retry_reserve" => calls.retry_reserve = number(0.0, 1_000.0)?,
+                "backoff_ms" => calls.backoff = millis(0.0)?,
+                "hedge_ratio" => calls.hedge_ratio = number(0.0, 1.0)?,
+                "hedge_percentile" => calls.hedge_percentile = number(0.5, 1.0)?,
+                "in_flight" => calls.max_in_flight = number(1.0, 1_000_000.0)? as usize,
+                "rate" => calls.rate = number(1.0, 1e9)?,
+                "eject_after" => ejection.failures = number(1.0, 1_000.0)? as u32,
+                "eject_backoff_ms" => ejection.backoff = millis(1.0)?,
+                "eject_max_ms" => ejection.max_backoff = millis(1.0)?,
+                other => return Err(format!("unknown setting {other:?}")),
+            }
+        }
+        if settings.ejection.max_backoff < settings.ejection.backoff {
+            return Err("eject_max_ms is below eject_backoff_ms".to_owned());
+        }
+        Ok(settings)
+    }
+}
+
 /// A token bucket: calls deposit a fraction, each retry or hedge withdraws one.
 #[derive(Debug)]
 struct Budget {
@@ -857,6 +912,32 @@ mod tests {
                 )
                 .await
                 .unwrap();
+        }
+    }
+
+    #[test]
+    fn settings_override_their_defaults_and_say_what_is_wrong() {
+        assert_eq!(CallSettings::parse(""), Ok(CallSettings::default()));
+        let settings =
+            CallSettings::parse("attempt_timeout_ms=500, attempts=2, rate=50, eject_after=3")
+                .unwrap();
+        assert_eq!(settings.calls.attempt_timeout, ms(500));
+        assert_eq!(settings.calls.max_attempts, 2);
+        assert_eq!(settings.calls.rate, 50.0);
+        assert_eq!(settings.ejection.failures, 3);
+        assert_eq!(
+            settings.calls.hedge_ratio,
+            CallPolicy::default().hedge_ratio
+        );
+        for (bad, names) in [
+            ("attempts=0", "attempts"),
+            ("retry_ratio=2", "retry_ratio"),
+            ("hedges=1", "hedges"),
+            ("rate", "rate"),
+            ("eject_backoff_ms=5000,eject_max_ms=10", "eject_max_ms"),
+        ] {
+            let error = CallSettings::parse(bad).unwrap_err();
+            assert!(error.contains(names), "{bad}: {error}");
         }
     }
 
