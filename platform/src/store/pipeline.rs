@@ -23,6 +23,8 @@
 //!
 //! `decide` and `respond` are `Send + 'static`: on SQLite they run on the writer's thread.
 
+use std::sync::Arc;
+
 use futures::FutureExt as _;
 use kernel_domain::{AggregateRoot, Rejection, RejectionKind, Timestamp, Version};
 use sea_orm::{
@@ -174,9 +176,27 @@ enum Claim {
     Replay(Vec<u8>),
 }
 
-/// What a run that did not fail produced: a fresh response (and whether it wrote events), or
-/// the stored response of an earlier run of the same request.
-type Outcome<R> = Result<(R, bool), Vec<u8>>;
+/// A fresh run's response, whether it wrote events, and the aggregate as it leaves it (for
+/// the read cache once committed; `None` when it was deleted).
+struct Fresh<R, A> {
+    response: R,
+    wrote_events: bool,
+    cached: Option<Cached<A>>,
+}
+
+/// An aggregate at a version, for the read cache.
+type Cached<A> = (Uuid, Version, Arc<A>);
+
+/// What a run that did not fail produced: a fresh response, or the stored response of an
+/// earlier run of the same request.
+type Outcome<R, A> = Result<Fresh<R, A>, Vec<u8>>;
+
+/// The loaded aggregate as it was before the decision: its stored text, or the read
+/// cache's decoded copy when the document did not travel.
+enum Before<A> {
+    Text(String),
+    Cached(Arc<A>),
+}
 
 /// The steps' future, run to its end at once: on the writer every [`Exec`] call is ready.
 fn at_once<T>(steps: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
@@ -203,13 +223,15 @@ impl<S: Schema> Store<S> {
     {
         if let Some(writer) = &self.writer {
             let store = self.clone();
-            return writer
+            let (response, cached) = writer
                 .run(move |lite| {
                     store.step(at_once(
                         store.create_steps(lite, &command, decide, &respond),
                     ))
                 })
-                .await;
+                .await?;
+            self.remember(cached);
+            return Ok(response);
         }
         let txn = begin_write(&self.db).await?;
         let result = self.create_steps(&txn, &command, decide, &respond).await;
@@ -268,7 +290,7 @@ impl<S: Schema> Store<S> {
         if let Some(writer) = &self.writer {
             // The writer is the only one: the version check cannot lose a race.
             let store = self.clone();
-            return writer
+            let (response, cached) = writer
                 .run(move |lite| {
                     store.step(at_once(store.apply_steps(
                         lite,
@@ -279,7 +301,9 @@ impl<S: Schema> Store<S> {
                         &respond,
                     )))
                 })
-                .await;
+                .await?;
+            self.remember(cached);
+            return Ok(response);
         }
         for _ in 0..MAX_ATTEMPTS {
             let txn = begin_write(&self.db).await?;
@@ -309,7 +333,7 @@ impl<S: Schema> Store<S> {
         command: &Command,
         decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>,
         respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
-    ) -> Result<Outcome<R>, Failure> {
+    ) -> Result<Outcome<R, S::Aggregate>, Failure> {
         let claim = self.claim(ex, command).await?;
         if let Claim::Replay(bytes) = claim {
             return Ok(Err(bytes));
@@ -324,7 +348,7 @@ impl<S: Schema> Store<S> {
         let response = respond(&stored, now);
         self.finish(ex, command, claim, &stored, &events, &response)
             .await?;
-        Ok(Ok((response, !events.is_empty())))
+        Ok(Ok(fresh(response, &events, Some(stored))))
     }
 
     /// Steps 1 to 5 of a command on an existing aggregate.
@@ -336,12 +360,12 @@ impl<S: Schema> Store<S> {
         write: Write,
         decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
         respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
-    ) -> Result<Outcome<R>, Failure> {
+    ) -> Result<Outcome<R, S::Aggregate>, Failure> {
         let claim = self.claim(ex, command).await?;
         if let Claim::Replay(bytes) = claim {
             return Ok(Err(bytes));
         }
-        let (loaded, stored_doc) = self.load(ex, id).await?.ok_or_else(S::not_found)?;
+        let (loaded, before) = self.load(ex, id).await?.ok_or_else(S::not_found)?;
         if let Some(expected) = command.expected
             && expected != loaded.version
         {
@@ -365,7 +389,7 @@ impl<S: Schema> Store<S> {
                 let doc = document(&stored)?;
                 // A command that caused nothing (a refused login of a locked account, say)
                 // is answered without a new version.
-                if events.is_empty() && unchanged::<S>(&doc, &stored_doc)? {
+                if events.is_empty() && unchanged::<S>(&doc, &before)? {
                     true
                 } else {
                     stored.version = loaded.version.next();
@@ -380,19 +404,32 @@ impl<S: Schema> Store<S> {
         let response = respond(&stored, now);
         self.finish(ex, command, claim, &stored, &events, &response)
             .await?;
-        Ok(Ok((response, !events.is_empty())))
+        let kept = matches!(write, Write::Save).then_some(stored);
+        Ok(Ok(fresh(response, &events, kept)))
+    }
+
+    /// Puts a committed aggregate in the read cache, so the next command or read of it
+    /// needs no document decode.
+    fn remember(&self, cached: Option<Cached<S::Aggregate>>) {
+        if let Some((id, version, aggregate)) = cached {
+            self.reads.put(id, version, aggregate);
+        }
     }
 
     /// A run on the writer as the writer keeps or rolls it back and answers it.
-    fn step<R: prost::Message + Default>(&self, result: Result<Outcome<R>, Failure>) -> Step<R> {
+    #[allow(clippy::type_complexity)]
+    fn step<R: prost::Message + Default>(
+        &self,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
+    ) -> Step<(R, Option<Cached<S::Aggregate>>)> {
         match result {
-            Ok(Ok((response, wrote_events))) => Step {
-                outcome: Ok(response),
+            Ok(Ok(fresh)) => Step {
+                outcome: Ok((fresh.response, fresh.cached)),
                 keep: true,
-                wrote_events,
+                wrote_events: fresh.wrote_events,
             },
             other => Step {
-                outcome: self.settle(other),
+                outcome: self.settle(other).map(|response| (response, None)),
                 keep: false,
                 wrote_events: false,
             },
@@ -403,10 +440,10 @@ impl<S: Schema> Store<S> {
     async fn conclude<R: prost::Message + Default>(
         &self,
         txn: DatabaseTransaction,
-        result: Result<Outcome<R>, Failure>,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
     ) -> Result<R, StoreError> {
         match result {
-            Ok(Ok((response, wrote_events))) => {
+            Ok(Ok(fresh)) => {
                 if self.fail_commits.load(std::sync::atomic::Ordering::SeqCst) {
                     txn.rollback().await?;
                     return Err(commit_failed());
@@ -415,13 +452,14 @@ impl<S: Schema> Store<S> {
                     tracing::warn!(error = %e, "a command did not commit");
                     return Err(commit_failed());
                 }
-                if wrote_events {
+                if fresh.wrote_events {
                     if self.abort_after_commit {
                         crash_after_commit();
                     }
                     self.wake.notify_one();
                 }
-                Ok(response)
+                self.remember(fresh.cached);
+                Ok(fresh.response)
             }
             other => {
                 txn.rollback().await?;
@@ -433,10 +471,10 @@ impl<S: Schema> Store<S> {
     /// The answer of a run that wrote nothing: a replay, or the failure as the caller sees it.
     fn settle<R: prost::Message + Default>(
         &self,
-        result: Result<Outcome<R>, Failure>,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
     ) -> Result<R, StoreError> {
         match result {
-            Ok(Ok((response, _))) => Ok(response),
+            Ok(Ok(fresh)) => Ok(fresh.response),
             Ok(Err(replayed)) => R::decode(replayed.as_slice()).map_err(StoreError::internal),
             Err(failure) => Err(match failure {
                 Failure::Rejected(rejection) => rejection.into(),
@@ -516,13 +554,21 @@ impl<S: Schema> Store<S> {
             .ok_or_else(|| Failure::Internal("idempotency record without a response".into()))
     }
 
-    /// Step 2: the aggregate and its stored document.
+    /// Step 2: the aggregate as stored. The document travels (and is decoded) only when the
+    /// read cache does not hold the stored version already.
     async fn load<E: Exec>(
         &self,
         ex: &E,
         id: Uuid,
-    ) -> Result<Option<(Stored<S::Aggregate>, String)>, Failure> {
-        let mut query = documents::<S>()
+    ) -> Result<Option<(Stored<S::Aggregate>, Before<S::Aggregate>)>, Failure> {
+        let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
+        let mut query = Query::select()
+            .column(column::VERSION)
+            .expr(
+                Expr::case(Expr::col(column::VERSION).eq(cached), Expr::null())
+                    .finally(Expr::col(column::DOC)),
+            )
+            .from(S::TABLE)
             .and_where(Expr::col(column::ID).eq(id.to_string()))
             .to_owned();
         // PostgreSQL: lock the row, so writers to one aggregate queue instead of losing the
@@ -533,7 +579,28 @@ impl<S: Schema> Store<S> {
         let Some(row) = ex.query_one(&query).await? else {
             return Ok(None);
         };
-        Ok(Some(decode_row(&row)?))
+        let version = Version::new(row.i64(0)? as u64);
+        if let Some(doc) = row.opt_string(1)? {
+            let aggregate =
+                serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
+            return Ok(Some((Stored { aggregate, version }, Before::Text(doc))));
+        }
+        if let Some(aggregate) = self.reads.get(id, version) {
+            let stored = Stored {
+                aggregate: S::Aggregate::clone(&aggregate),
+                version,
+            };
+            return Ok(Some((stored, Before::Cached(aggregate))));
+        }
+        // The cached entry was replaced between the two looks: read the document.
+        let query = documents::<S>()
+            .and_where(Expr::col(column::ID).eq(id.to_string()))
+            .to_owned();
+        let Some(row) = ex.query_one(&query).await? else {
+            return Ok(None);
+        };
+        let (stored, doc) = decode_row(&row)?;
+        Ok(Some((stored, Before::Text(doc))))
     }
 
     /// The document and indexed columns of an aggregate, as column-value pairs.
@@ -709,6 +776,24 @@ impl<S: Schema> Store<S> {
     }
 }
 
+/// A fresh run's outcome.
+fn fresh<R, A>(response: R, events: &[impl Sized], kept: Option<Stored<A>>) -> Fresh<R, A>
+where
+    A: AggregateRoot,
+{
+    Fresh {
+        response,
+        wrote_events: !events.is_empty(),
+        cached: kept.map(|stored| {
+            (
+                stored.aggregate.aggregate_id(),
+                stored.version,
+                Arc::new(stored.aggregate),
+            )
+        }),
+    }
+}
+
 /// The aggregate as its stored JSON document.
 fn document<A: serde::Serialize>(stored: &Stored<A>) -> Result<String, Failure> {
     serde_json::to_string(&stored.aggregate).map_err(|e| Failure::Internal(e.to_string()))
@@ -731,10 +816,16 @@ fn decode_row<A: serde::de::DeserializeOwned>(row: &Row) -> Result<(Stored<A>, S
 /// Whether the document `after` says what the stored text `before` says. The text is
 /// compared first; only when it differs (a document stored by an older encoding, say) is
 /// the stored one decoded and encoded again to compare like with like.
-fn unchanged<S: Schema>(after: &str, before: &str) -> Result<bool, Failure> {
-    if after == before {
-        return Ok(true);
-    }
+fn unchanged<S: Schema>(after: &str, before: &Before<S::Aggregate>) -> Result<bool, Failure> {
+    let before = match before {
+        Before::Cached(aggregate) => {
+            let text = serde_json::to_string(aggregate.as_ref())
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+            return Ok(text == after);
+        }
+        Before::Text(text) if text == after => return Ok(true),
+        Before::Text(text) => text,
+    };
     let reencoded: S::Aggregate =
         serde_json::from_str(before).map_err(|e| Failure::Internal(e.to_string()))?;
     Ok(document(&Stored {
