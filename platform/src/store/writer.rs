@@ -61,6 +61,8 @@ struct Shared {
     abort_after_commit: bool,
     /// Jobs sent and not yet taken into a batch.
     queued: Arc<AtomicUsize>,
+    /// Wakes the checkpoint thread.
+    kick: mpsc::SyncSender<()>,
 }
 
 /// A handle to a store's SQLite writer thread.
@@ -89,12 +91,22 @@ impl Writer {
         fail_commits: Arc<AtomicBool>,
     ) -> Writer {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        let checkpoint_path = path.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoints(&checkpoint_path, &kicked));
+        if let Err(e) = checkpointer {
+            // The writer's own autocheckpoint still bounds the WAL.
+            tracing::warn!(error = %e, "could not start the SQLite checkpoint thread");
+        }
         let queued = Arc::new(AtomicUsize::new(0));
         let shared = Shared {
             fail_commits,
             wake,
             abort_after_commit,
             queued: queued.clone(),
+            kick,
         };
         let spawned = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -189,14 +201,45 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-fn run(path: &Path, queue: &mpsc::Receiver<Job>, shared: &Shared) {
+/// Kept jobs between two checkpoints the writer asks for.
+const CHECKPOINT_EVERY: usize = 64;
+/// The WAL size (pages) past which the writer checkpoints by itself, should the checkpoint
+/// thread fall behind (SQLite's default is 1,000).
+const WRITER_AUTOCHECKPOINT: u32 = 8_000;
+
+/// The checkpoint thread: copies the WAL back into the database file when the writer asks,
+/// on a connection of its own, so the writer never waits for a checkpoint's writes and
+/// `fsync` (a `PASSIVE` checkpoint waits for no one and blocks no one).
+fn checkpoints(path: &Path, kicked: &mpsc::Receiver<()>) {
     let conn = match open(path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "the SQLite checkpoint thread cannot open its database");
+            return;
+        }
+    };
+    while kicked.recv().is_ok() {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(0)
+        });
+        if let Err(e) = done {
+            tracing::debug!(error = %e, "a WAL checkpoint failed; the next one retries");
+        }
+    }
+}
+
+fn run(path: &Path, queue: &mpsc::Receiver<Job>, shared: &Shared) {
+    let conn = match open(path).and_then(|conn| {
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
+        Ok(conn)
+    }) {
         Ok(conn) => Some(conn),
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "the SQLite writer cannot open its database");
             None
         }
     };
+    let mut since_checkpoint = 0;
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -208,7 +251,10 @@ fn run(path: &Path, queue: &mpsc::Receiver<Job>, shared: &Shared) {
         shared.queued.fetch_sub(jobs.len(), Ordering::SeqCst);
         match &conn {
             Some(conn) => {
-                batch(conn, jobs, shared);
+                since_checkpoint += batch(conn, jobs, shared);
+                if since_checkpoint >= CHECKPOINT_EVERY && shared.kick.try_send(()).is_ok() {
+                    since_checkpoint = 0;
+                }
             }
             // Nothing can run: every job is answered as a batch that did not commit.
             None => fail_all(jobs),
