@@ -5,13 +5,13 @@
 //!
 //! ```sql
 //! BEGIN IMMEDIATE;
-//! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
-//!   VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING;
+//! SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?;  -- none
 //! SELECT version, doc FROM users WHERE id = ?;
 //! UPDATE users SET version = ?, doc = ?, updated_at = ?, email = ? WHERE id = ? AND version = ?;
 //! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
 //!   envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);
-//! UPDATE idempotency SET response = ? WHERE request_id = ?;
+//! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
+//!   VALUES (?, ?, ?, ?, ?);
 //! COMMIT;
 //! ```
 //!
@@ -127,19 +127,13 @@ async fn write(
     let now = chrono::Utc::now();
     let micros = now.timestamp_micros();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
-         VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(&request.request_id)
-    .bind(METHOD)
-    .bind(&fingerprint)
-    .bind(micros)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed != 1 {
-        return Err("the request id was already claimed".into());
+    let seen =
+        sqlx::query("SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?")
+            .bind(&request.request_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if seen.is_some() {
+        return Err("the request id was already used".into());
     }
     let (version, doc): (i64, String) =
         sqlx::query_as("SELECT version, doc FROM users WHERE id = ?")
@@ -202,11 +196,17 @@ async fn write(
     .bind(micros)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE idempotency SET response = ? WHERE request_id = ?")
-        .bind(target.response.as_slice())
-        .bind(&request.request_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&request.request_id)
+    .bind(METHOD)
+    .bind(&fingerprint)
+    .bind(target.response.as_slice())
+    .bind(micros)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }

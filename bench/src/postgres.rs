@@ -1,6 +1,6 @@
 //! P3: durable command RPCs on PostgreSQL against `pgbench` on the same server, same run.
 //!
-//! The service side: the Identity data service on a fresh database with a pool of 32,
+//! The service side: the Identity data service on a fresh database with the launcher's pool,
 //! `ChangeDisplayName` at 32 in flight, spread over [`USERS`] users so that no two commands in
 //! flight write one user. The baseline, frozen: `pgbench -n -M prepared -c 32 -j 2 -T 30`
 //! (`-T` shorter with `--quick`) running the one-statement script
@@ -72,14 +72,17 @@ async fn measure(
     users: usize,
     pgbench_seconds: u64,
 ) -> Result<Figure, BoxError> {
-    // The service side: the Identity data service on this database with a pool of 32.
-    let (server, db) = services::start_identity(
-        url,
-        PoolSize {
-            max: CLIENTS as u32,
-        },
-    )
-    .await?;
+    // The service side: the Identity data service on this database with the pool it gets
+    // from the launcher (`SAAS_BENCH_P3_POOL` overrides it, to size it by measurement).
+    let pool = std::env::var("SAAS_BENCH_P3_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or_else(PoolSize::default, |max| PoolSize { max });
+    tracing::info!(
+        "P3: the service's pool holds up to {} connections",
+        pool.max
+    );
+    let (server, db) = services::start_identity(url, pool).await?;
     let client = services::user_client(server.addr).await?;
     let users = services::register_users(&client, users).await?;
     let ids: std::sync::Arc<Vec<String>> =

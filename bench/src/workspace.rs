@@ -20,15 +20,15 @@
 //!
 //! ```sql
 //! BEGIN IMMEDIATE;
-//! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
-//!   VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING;
+//! SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?;  -- none
 //! SELECT version, doc FROM workspaces WHERE id = ?;
 //! UPDATE workspaces SET version = ?, doc = ?, updated_at = ?, due_at = ?, slug = ?
 //!   WHERE id = ? AND version = ?;
 //! -- workspaces_members rows only for members that changed: an invite changes none
 //! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
 //!   envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);  -- one per event
-//! UPDATE idempotency SET response = ? WHERE request_id = ?;
+//! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
+//!   VALUES (?, ?, ?, ?, ?);
 //! COMMIT;
 //! ```
 //!
@@ -476,19 +476,13 @@ async fn write(pool: &SqlitePool, copy: &std::sync::Mutex<Replica>) -> Result<()
     };
     let now = chrono::Utc::now().timestamp_micros();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
-         VALUES (?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(&invite.request_id)
-    .bind(METHOD)
-    .bind(&invite.fingerprint)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed != 1 {
-        return Err("the request id was already claimed".into());
+    let seen =
+        sqlx::query("SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?")
+            .bind(&invite.request_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if seen.is_some() {
+        return Err("the request id was already used".into());
     }
     let (version, _doc): (i64, String) = sqlx::query_as(SELECT)
         .bind(&invite.id)
@@ -540,11 +534,17 @@ async fn write(pool: &SqlitePool, copy: &std::sync::Mutex<Replica>) -> Result<()
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("UPDATE idempotency SET response = ? WHERE request_id = ?")
-        .bind(invite.response.as_slice())
-        .bind(&invite.request_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency (request_id, method, fingerprint, response, created_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&invite.request_id)
+    .bind(METHOD)
+    .bind(&invite.fingerprint)
+    .bind(invite.response.as_slice())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     let mut copy = copy.lock().map_err(|_| "a workspace copy is poisoned")?;
     copy.workspace = invite.next;

@@ -2,7 +2,8 @@
 //!
 //! **Invariant:** every SQLite connection runs in WAL mode with `synchronous=NORMAL`, a busy
 //! timeout and foreign keys on, and every write transaction begins `IMMEDIATE` (see
-//! [`crate::store`]). sqlx sets none of this by default.
+//! [`crate::store`]). sqlx sets none of this by default. The store's own SQLite writer and
+//! checkpoint connections (rusqlite, `store::writer`) set the same.
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -162,7 +162,7 @@ impl<S: Schema, R> Clone for Endpoint<S, R> {
     }
 }
 
-impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
+impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
     /// An endpoint over `store`, rendering aggregates with `render`.
     pub fn new(store: Store<S>, render: fn(&Stored<S::Aggregate>, Timestamp) -> R) -> Self {
         Endpoint { store, render }
@@ -250,16 +250,19 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn create<Q, T, E>(
         &self,
         call: Call<Q, T>,
-        decide: impl FnOnce(&T, Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), E>,
+        decide: impl FnOnce(&T, Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), E> + Send + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
+        T: Send + 'static,
         E: Into<Rejection>,
     {
+        let command = call.command();
+        let args = call.args;
         self.store
             .create(
-                call.command(),
-                |now| decide(&call.args, now).map_err(Into::into),
+                command,
+                move |now| decide(&args, now).map_err(Into::into),
                 self.render,
             )
             .await
@@ -271,10 +274,13 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn update<Q, T, E>(
         &self,
         call: Call<Q, T>,
-        decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>,
+        decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
+        T: Send + 'static,
         E: Into<Rejection>,
     {
         self.update_with(call, decide, self.render).await
@@ -286,10 +292,13 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
         &self,
         request: Request<Q>,
         args: impl FnOnce(&Q, &mut FieldCheck) -> Option<T>,
-        decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>,
+        decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
+        T: Send + 'static,
         E: Into<Rejection>,
     {
         self.update(self.parse(request, args)?, decide).await
@@ -301,11 +310,14 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
         &self,
         request: Request<Q>,
         args: impl FnOnce(&Q, &mut FieldCheck) -> Option<T>,
-        decide: impl FnMut(&mut S::Aggregate, &(A, T), Timestamp) -> Result<Vec<Event<S>>, E>,
+        decide: impl FnMut(&mut S::Aggregate, &(A, T), Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
-        A: From<Uuid>,
+        A: From<Uuid> + Send + 'static,
+        T: Send + 'static,
         E: Into<Rejection>,
     {
         self.update(self.parse_as_actor(request, args)?, decide)
@@ -316,14 +328,16 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn run<Q, E>(
         &self,
         request: Request<Q>,
-        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, E>,
+        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
         E: Into<Rejection>,
     {
         let call = self.parse(request, |_, _| Some(()))?;
-        self.update(call, |aggregate, _, now| decide(aggregate, now))
+        self.update(call, move |aggregate, _, now| decide(aggregate, now))
             .await
     }
 
@@ -331,15 +345,17 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn run_as_actor<Q, A, E>(
         &self,
         request: Request<Q>,
-        mut decide: impl FnMut(&mut S::Aggregate, A, Timestamp) -> Result<Vec<Event<S>>, E>,
+        mut decide: impl FnMut(&mut S::Aggregate, A, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<R>, Status>
     where
         Q: CommandRequest + prost::Name,
-        A: From<Uuid> + Copy,
+        A: From<Uuid> + Copy + Send + 'static,
         E: Into<Rejection>,
     {
         let call = self.parse_as_actor(request, |_, _| Some(()))?;
-        self.update(call, |aggregate, (actor, ()), now| {
+        self.update(call, move |aggregate, (actor, ()), now| {
             decide(aggregate, *actor, now)
         })
         .await
@@ -349,20 +365,25 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn update_with<Q, T, E, P>(
         &self,
         call: Call<Q, T>,
-        mut decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>,
-        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> P,
+        mut decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> P + Send + 'static,
     ) -> Result<Response<P>, Status>
     where
         Q: CommandRequest + prost::Name,
+        T: Send + 'static,
         E: Into<Rejection>,
-        P: prost::Message + Default,
+        P: prost::Message + Default + Send + 'static,
     {
         let id = call.target().map_err(|e| self.status(e))?;
+        let command = call.command();
+        let args = call.args;
         self.store
             .update(
-                call.command(),
+                command,
                 id,
-                |aggregate, now| decide(aggregate, &call.args, now).map_err(Into::into),
+                move |aggregate, now| decide(aggregate, &args, now).map_err(Into::into),
                 respond,
             )
             .await
@@ -374,18 +395,23 @@ impl<S: Schema, R: prost::Message + Default> Endpoint<S, R> {
     pub async fn delete<Q, T, E>(
         &self,
         call: Call<Q, T>,
-        mut decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>,
+        mut decide: impl FnMut(&mut S::Aggregate, &T, Timestamp) -> Result<Vec<Event<S>>, E>
+        + Send
+        + 'static,
     ) -> Result<Response<()>, Status>
     where
         Q: CommandRequest + prost::Name,
+        T: Send + 'static,
         E: Into<Rejection>,
     {
         let id = call.target().map_err(|e| self.status(e))?;
+        let command = call.command();
+        let args = call.args;
         self.store
             .delete(
-                call.command(),
+                command,
                 id,
-                |aggregate, now| decide(aggregate, &call.args, now).map_err(Into::into),
+                move |aggregate, now| decide(aggregate, &args, now).map_err(Into::into),
                 |_, _| (),
             )
             .await

@@ -85,7 +85,7 @@ pub struct Relay {
     db: DatabaseConnection,
     publisher: Arc<dyn Publisher>,
     config: RelayConfig,
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    writer: Option<crate::store::writer::Writer>,
 }
 
 impl Relay {
@@ -95,7 +95,7 @@ impl Relay {
             db,
             publisher,
             config: RelayConfig::default(),
-            write_gate: None,
+            writer: None,
         }
     }
 
@@ -105,10 +105,10 @@ impl Relay {
         self
     }
 
-    /// Marks rows while holding `gate`, the lock the store's writers in this process take
-    /// (SQLite has one writer at a time; queueing beats spinning on the file lock).
-    pub(crate) fn with_write_gate(mut self, gate: Option<Arc<tokio::sync::Mutex<()>>>) -> Relay {
-        self.write_gate = gate;
+    /// Marks rows through `writer`, the store's SQLite writer (SQLite has one writer at a
+    /// time; joining its next batch beats waiting on the file lock).
+    pub(crate) fn with_writer(mut self, writer: Option<crate::store::writer::Writer>) -> Relay {
+        self.writer = writer;
         self
     }
 
@@ -201,11 +201,17 @@ impl Relay {
             .value("published_at", chrono::Utc::now().timestamp_micros())
             .and_where(Expr::col("seq").is_in(seqs.iter().copied()))
             .to_owned();
-        let _gate = match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        };
-        self.db.execute(&update).await?;
+        match &self.writer {
+            Some(writer) => {
+                writer
+                    .execute(update)
+                    .await
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
+            None => {
+                self.db.execute(&update).await?;
+            }
+        }
         Ok(())
     }
 
@@ -613,7 +619,7 @@ mod tests {
         store
             .create(
                 crate::store::Command::new("CreateThing", crate::new_id(), &(), None),
-                |_| {
+                move |_| {
                     Ok((
                         things::Thing { id },
                         (0..events).map(|_| things::Happened).collect(),

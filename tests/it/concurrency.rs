@@ -383,6 +383,74 @@ async fn concurrent_duplicates_execute_once() {
     assert_eq!(unfinished_idempotency_rows(&db).await, 0);
 }
 
+/// A commit that fails (the store's test-only fault hook) fails every command waiting on it
+/// with `UNAVAILABLE` / `COMMIT_FAILED` and executes none of them: no new version, no outbox
+/// row, no idempotency record; the same requests retried afterwards execute once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_commit_fails_every_command_of_its_batch_and_executes_none() {
+    let service = IdentityService::spawn().await;
+    let mut client = service.client().await;
+    let db = open_db(&service.database).await;
+    let mut users = Vec::new();
+    for _ in 0..8 {
+        users.push(register(&mut client).await);
+    }
+    let requests: Arc<Vec<pb::ChangeDisplayNameRequest>> = Arc::new(
+        (0..32)
+            .map(|i| {
+                let user = &users[i % users.len()];
+                rename_request(&user.id, &request_id(), "", &format!("Doomed {i}"))
+            })
+            .collect(),
+    );
+
+    service.store.fail_commits(true);
+    let results = all_at_once(requests.len(), |i| {
+        let mut client = client.clone();
+        let request = requests[i].clone();
+        async move { rename(&mut client, request).await }
+    })
+    .await;
+    for result in &results {
+        let status = result.as_ref().expect_err("no commit succeeds");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert_eq!(reason(status), "COMMIT_FAILED");
+    }
+    for user in &users {
+        let now = get(&mut client, &user.id).await.unwrap();
+        assert_eq!(now.etag, user.etag, "nothing executed");
+        assert_eq!(
+            outbox_rows(&db, &user.id, Some(DISPLAY_NAME_CHANGED)).await,
+            0
+        );
+    }
+    assert_eq!(recorded_requests(&db, "ChangeDisplayName").await, 0);
+
+    service.store.fail_commits(false);
+    for _ in 0..2 {
+        let retried = all_at_once(requests.len(), |i| {
+            let mut client = client.clone();
+            let request = requests[i].clone();
+            async move { rename(&mut client, request).await }
+        })
+        .await;
+        assert!(retried.iter().all(Result::is_ok), "{retried:?}");
+    }
+    let per_user = (requests.len() / users.len()) as u64;
+    for user in &users {
+        let now = get(&mut client, &user.id).await.unwrap();
+        assert_eq!(
+            version(&now.etag),
+            version(&user.etag) + per_user,
+            "each once"
+        );
+    }
+    assert_eq!(
+        recorded_requests(&db, "ChangeDisplayName").await,
+        requests.len() as i64
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicate_registrations_make_one_user() {
     let service = IdentityService::spawn().await;

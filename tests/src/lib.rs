@@ -183,6 +183,8 @@ pub struct IdentityService {
     pub clock: Arc<ManualClock>,
     /// Its database (kept alive as long as the service).
     pub database: Arc<TestDatabase>,
+    /// Its store (for the store's test-only fault hooks).
+    pub store: identity_data::UserStore,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -209,7 +211,7 @@ impl IdentityService {
             SERVICE_TOKEN,
             vec![saas_proto::FILE_DESCRIPTOR_SET],
         ))
-        .add_service(identity_data::user_service(store, Arc::new(hasher)));
+        .add_service(identity_data::user_service(store.clone(), Arc::new(hasher)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -226,6 +228,7 @@ impl IdentityService {
             addr,
             clock,
             database,
+            store,
             shutdown: Some(shutdown),
             task: Some(task),
         }

@@ -88,7 +88,7 @@ platform::grpc_service! {
             })?;
             let id = SubscriptionId::from_uuid(platform::new_id());
             this.api
-                .create(call, |workspace, now| {
+                .create(call, move |workspace, now| {
                     let workspace = WorkspaceId::from_uuid(*workspace);
                     Ok::<_, Rejection>(Subscription::start_trial(id, workspace, now))
                 })

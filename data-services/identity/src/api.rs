@@ -1,6 +1,9 @@
 //! `UserService`: parse the request into domain values, run the command pipeline, render.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use identity_domain::{
     DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, SessionId, SuspensionReason,
@@ -213,7 +216,7 @@ platform::grpc_service! {
             let hash = this.hash(call.args.2.clone()).await?;
             let id = UserId::from_uuid(platform::new_id());
             this.api
-                .create(call, |(email, name, _), now| {
+                .create(call, move |(email, name, _), now| {
                     let user = User::register(id, email.clone(), name.clone(), hash, now);
                     Ok::<_, Rejection>(user)
                 })
@@ -260,13 +263,14 @@ platform::grpc_service! {
                 attempts += 1;
                 let user = this.existing(id).await?;
                 let mut check = Some(this.check(user, call.args.0.clone()).await?);
+                let new_hash = new_hash.clone();
                 let result = this
                     .api
                     .store()
                     .update(
                         call.command(),
                         id,
-                        |user, now| {
+                        move |user, now| {
                             let check = check.take().ok_or(UserError::PasswordCheckStale)?;
                             Ok(user.change_password(check, new_hash.clone(), now)?)
                         },
@@ -300,28 +304,31 @@ platform::grpc_service! {
             loop {
                 attempts += 1;
                 let mut check = Some(this.check(user, password.clone()).await?);
-                let mut outcome = LoginOutcome::Refused;
+                let accepted = Arc::new(AtomicBool::new(false));
                 let result = this
                     .api
                     .store()
                     .update(
                         Command::unrecorded("VerifyCredentials"),
                         id,
-                        |user, now| {
+                        {
+                        let accepted = accepted.clone();
+                        move |user, now| {
                             // A lost race spends the proof; check the password again on the
                             // fresh state rather than judge the attempt on a stale one.
                             let check = check.take().ok_or(UserError::PasswordCheckStale)?;
                             let (result, events) = user
                                 .record_login(check, now)
                                 .map_err(|_| invalid_credentials())?;
-                            outcome = result;
+                            accepted.store(result == LoginOutcome::Accepted, Ordering::SeqCst);
                             Ok(events)
+                        }
                         },
                         wire::user,
                     )
                     .await;
                 match result {
-                    Ok(rendered) if outcome == LoginOutcome::Accepted => {
+                    Ok(rendered) if accepted.load(Ordering::SeqCst) => {
                         return Ok(Response::new(rendered));
                     }
                     Ok(_) => return Err(this.api.status(invalid_credentials())),
@@ -343,8 +350,8 @@ platform::grpc_service! {
             this.api
                 .update_with(
                     call,
-                    |user, _, now| user.open_session(session_id, now),
-                    |stored, now| pb::OpenSessionResponse {
+                    move |user, _, now| user.open_session(session_id, now),
+                    move |stored, now| pb::OpenSessionResponse {
                         user: Some(wire::user(stored, now)),
                         session: find_session(stored, session_id),
                     },
@@ -362,7 +369,7 @@ platform::grpc_service! {
                 .update_with(
                     call,
                     |user, session, now| user.refresh_session(*session, now),
-                    |stored, now| pb::RefreshSessionResponse {
+                    move |stored, now| pb::RefreshSessionResponse {
                         user: Some(wire::user(stored, now)),
                         session: find_session(stored, session_id),
                     },
@@ -438,7 +445,7 @@ platform::grpc_service! {
             });
             let new_hash = this.hash(call.args.1.clone()).await?;
             this.api
-                .update(call, |user, (token, _), now| {
+                .update(call, move |user, (token, _), now| {
                     user.complete_password_reset(token, new_hash.clone(), now)
                 })
                 .await

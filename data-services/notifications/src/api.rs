@@ -61,6 +61,7 @@ struct AppendOutcome {
 }
 
 /// The arguments of an append, parsed.
+#[derive(Clone)]
 struct Append {
     source: SourceEventId,
     kind: EntryKind,
@@ -95,34 +96,38 @@ impl FeedApi {
         &self,
         call: &Call<pb::AppendFeedEntryRequest, Append>,
     ) -> Result<AppendOutcome, StoreError> {
-        let (feed_id, append, command) = (call.target()?, &call.args, call.command());
-        let appended = AtomicBool::new(false);
-        let respond = |stored: &platform::store::Stored<Feed>, now| {
-            let seq = stored.aggregate.source_seq(append.source).unwrap_or(0);
-            if appended.load(Ordering::SeqCst) {
-                AppendOutcome {
-                    entry: Some(pb::FeedEntry {
-                        feed_id: feed_id.to_string(),
-                        sequence: wire::sequence(seq),
-                        kind: append.kind.as_str().to_owned(),
-                        workspace_id: append
-                            .workspace
-                            .map(|id| id.to_string())
-                            .unwrap_or_default(),
-                        payload_json: append.payload.as_str().to_owned(),
-                        source_event_id: append.source.to_string(),
-                        create_time: Some(wire::entry_time(now)),
-                    }),
-                    duplicate_of: 0,
-                }
-            } else {
-                AppendOutcome {
-                    entry: None,
-                    duplicate_of: wire::sequence(seq),
+        let (feed_id, command) = (call.target()?, call.command());
+        let append = Arc::new(call.args.clone());
+        let appended = Arc::new(AtomicBool::new(false));
+        let respond = {
+            let (append, appended) = (append.clone(), appended.clone());
+            move |stored: &platform::store::Stored<Feed>, now| {
+                let seq = stored.aggregate.source_seq(append.source).unwrap_or(0);
+                if appended.load(Ordering::SeqCst) {
+                    AppendOutcome {
+                        entry: Some(pb::FeedEntry {
+                            feed_id: feed_id.to_string(),
+                            sequence: wire::sequence(seq),
+                            kind: append.kind.as_str().to_owned(),
+                            workspace_id: append
+                                .workspace
+                                .map(|id| id.to_string())
+                                .unwrap_or_default(),
+                            payload_json: append.payload.as_str().to_owned(),
+                            source_event_id: append.source.to_string(),
+                            create_time: Some(wire::entry_time(now)),
+                        }),
+                        duplicate_of: 0,
+                    }
+                } else {
+                    AppendOutcome {
+                        entry: None,
+                        duplicate_of: wire::sequence(seq),
+                    }
                 }
             }
         };
-        let decide = |feed: &mut Feed, now| {
+        let decide = move |feed: &mut Feed, now| {
             let events = feed.append(
                 append.source,
                 append.kind.clone(),
@@ -138,12 +143,15 @@ impl FeedApi {
                 .store()
                 .create(
                     command.clone(),
-                    |now| {
-                        let mut feed = Feed::open(FeedId::from_uuid(feed_id), now);
-                        let events = decide(&mut feed, now);
-                        Ok((feed, events))
+                    {
+                        let decide = decide.clone();
+                        move |now| {
+                            let mut feed = Feed::open(FeedId::from_uuid(feed_id), now);
+                            let events = decide(&mut feed, now);
+                            Ok((feed, events))
+                        }
                     },
-                    &respond,
+                    respond.clone(),
                 )
                 .await;
             match created {
@@ -157,8 +165,8 @@ impl FeedApi {
             .update(
                 command,
                 feed_id,
-                |feed, now| Ok(decide(feed, now)),
-                &respond,
+                move |feed, now| Ok(decide(feed, now)),
+                respond,
             )
             .await
     }

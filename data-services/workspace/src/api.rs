@@ -112,7 +112,7 @@ platform::grpc_service! {
             })?;
             let id = WorkspaceId::from_uuid(platform::new_id());
             this.api
-                .create(call, |(actor, (slug, name, limit)), now| {
+                .create(call, move |(actor, (slug, name, limit)), now| {
                     Workspace::create(id, slug.clone(), name.clone(), *actor, *limit, now)
                 })
                 .await
@@ -148,11 +148,11 @@ platform::grpc_service! {
             this.api
                 .update_with(
                     call,
-                    |w, (actor, (email, role, token, invitee)), now| {
+                    move |w, (actor, (email, role, token, invitee)), now| {
                         let (email, token) = (email.clone(), token.clone());
                         w.invite(*actor, invitation_id, email, *invitee, *role, token, now)
                     },
-                    |stored, _| pb::InviteMemberResponse {
+                    move |stored, _| pb::InviteMemberResponse {
                         workspace: Some(wire::workspace(stored)),
                         invitation: stored
                             .aggregate

@@ -7,7 +7,10 @@
 //! - [`schema`]: how a context plugs in ([`Schema`], [`Projection`], [`IntegrationEvent`]);
 //! - [`reads`]: reads, and the cache of decoded aggregates that makes them cheap;
 //! - [`pipeline`]: **the command pipeline**, [`Store::create`], [`Store::update`] and
-//!   [`Store::delete`], one transaction per command;
+//!   [`Store::delete`], one transaction per command, its steps written once over a small
+//!   executor (`exec`: sea-orm's transaction, or a savepoint of the SQLite writer);
+//! - `writer`: on SQLite, the store's one writer, a rusqlite connection on its own thread
+//!   that commits the commands waiting at that moment together (group commit);
 //! - [`outbox`]: the rows a command appends for its events (the encoded envelope only) and
 //!   for its projections;
 //! - [`sweep`]: due work and the purge of old idempotency records.
@@ -28,15 +31,25 @@
 //! set when the store is created, the process dies right after the first commit that wrote
 //! outbox rows, before anything else happens (no response, no relay wake-up): by SIGKILL when
 //! the value is `kill`, by `abort` otherwise. Tests use it to crash a service between commit
-//! and publish; never set it in production.
+//! and publish; never set it in production. A second hook, [`Store::fail_commits`], makes
+//! every commit fail while it is on, so tests can show that a failed commit answers every
+//! command of its batch `UNAVAILABLE` and executes none.
 
+mod exec;
 pub mod outbox;
 pub mod pipeline;
 pub mod reads;
 pub mod schema;
 pub mod sweep;
+pub(crate) mod writer;
 
-use std::{marker::PhantomData, sync::Arc};
+use std::{
+    marker::PhantomData,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use kernel_domain::{AggregateRoot, Clock, Rejection, Timestamp, Version};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -120,9 +133,12 @@ pub type Event<S> = <<S as Schema>::Aggregate as AggregateRoot>::Event;
 pub struct Store<S: Schema> {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
-    /// SQLite has one writer at a time: writers in this process queue here instead of
-    /// spinning on the file lock (other processes still meet the busy timeout).
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite has one writer at a time: this process's writes go to the store's writer
+    /// thread, which commits them in batches (other processes still meet the busy timeout).
+    /// `None` on PostgreSQL, whose row locks let commands run side by side.
+    writer: Option<writer::Writer>,
+    /// The test-only hook that fails every commit while it is on ([`Store::fail_commits`]).
+    fail_commits: Arc<AtomicBool>,
     reads: Arc<ReadCache<S::Aggregate>>,
     /// Notified after every commit that wrote outbox rows; the relay waits on it.
     wake: Arc<tokio::sync::Notify>,
@@ -136,7 +152,8 @@ impl<S: Schema> Clone for Store<S> {
         Store {
             db: self.db.clone(),
             clock: self.clock.clone(),
-            write_gate: self.write_gate.clone(),
+            writer: self.writer.clone(),
+            fail_commits: self.fail_commits.clone(),
             reads: self.reads.clone(),
             wake: self.wake.clone(),
             abort_after_commit: self.abort_after_commit,
@@ -148,17 +165,34 @@ impl<S: Schema> Clone for Store<S> {
 impl<S: Schema> Store<S> {
     /// A store over an open (and migrated) database.
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let abort_after_commit = std::env::var_os(FAULT_ABORT_AFTER_COMMIT).is_some();
+        let fail_commits = Arc::new(AtomicBool::new(false));
+        let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+            let path = db
+                .get_sqlite_connection_pool()
+                .connect_options()
+                .get_filename()
+                .to_path_buf();
+            writer::Writer::start(path, wake.clone(), abort_after_commit, fail_commits.clone())
+        });
         Store {
             db,
             clock,
-            write_gate,
+            writer,
+            fail_commits,
             reads: Arc::new(ReadCache::new()),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            abort_after_commit: std::env::var_os(FAULT_ABORT_AFTER_COMMIT).is_some(),
+            wake,
+            abort_after_commit,
             _schema: PhantomData,
         }
+    }
+
+    /// **Test-only fault hook:** while `on`, every commit of this store fails: the commands
+    /// of the batch are rolled back and answered `UNAVAILABLE` / `COMMIT_FAILED`. Never
+    /// use it in production.
+    pub fn fail_commits(&self, on: bool) {
+        self.fail_commits.store(on, Ordering::SeqCst);
     }
 
     /// Notified after every commit that wrote outbox rows (what [`Store::spawn_relay`]'s
@@ -174,7 +208,7 @@ impl<S: Schema> Store<S> {
         publisher: Arc<dyn crate::bus::Publisher>,
     ) -> tokio::task::JoinHandle<()> {
         crate::relay::Relay::new(self.db.clone(), publisher)
-            .with_write_gate(self.write_gate.clone())
+            .with_writer(self.writer.clone())
             .spawn(self.wake.clone(), std::future::pending())
     }
 
@@ -188,11 +222,16 @@ impl<S: Schema> Store<S> {
         self.clock.now()
     }
 
-    /// Waits for this process's turn to write (SQLite only; PostgreSQL has row locks).
-    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+    /// Runs one statement of the store's own upkeep (a purge, say): on SQLite through the
+    /// writer, in its next batch; on PostgreSQL on the pool.
+    pub(crate) async fn write_statement<T>(&self, statement: T) -> Result<u64, StoreError>
+    where
+        T: sea_orm::StatementBuilder + Send + 'static,
+    {
+        use sea_orm::ConnectionTrait as _;
+        match &self.writer {
+            Some(writer) => writer.execute(statement).await,
+            None => Ok(self.db.execute(&statement).await?.rows_affected()),
         }
     }
 }
@@ -226,3 +265,6 @@ fn decode<A: serde::de::DeserializeOwned>(
         version: Version::new(version as u64),
     })
 }
+
+#[cfg(test)]
+mod tests;

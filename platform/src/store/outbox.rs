@@ -9,12 +9,9 @@
 use kernel_domain::{AggregateRoot, DomainEvent, Timestamp};
 use prost::Message as _;
 use saas_proto::events::v1 as saas_events;
-use sea_orm::{
-    ConnectionTrait,
-    sea_query::{Expr, Query},
-};
+use sea_orm::sea_query::{Expr, Query};
 
-use super::{Event, Projection, Schema, Store, StoreError, Stored};
+use super::{Event, Projection, Schema, Store, StoreError, Stored, exec::Exec};
 use crate::rpc;
 
 /// The outbox table (see [`crate::migration::create_outbox_table`]).
@@ -48,7 +45,7 @@ impl<S: Schema> Store<S> {
     /// Appends one outbox row per event, in order, each with its envelope.
     pub(super) async fn append_events(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &impl Exec,
         stored: &Stored<S::Aggregate>,
         events: &[Event<S>],
     ) -> Result<(), StoreError> {
@@ -80,7 +77,7 @@ impl<S: Schema> Store<S> {
                 ])
                 .map_err(StoreError::internal)?
                 .to_owned();
-            txn.execute(&insert).await?;
+            ex.execute(&insert).await?;
         }
         Ok(())
     }
@@ -88,7 +85,7 @@ impl<S: Schema> Store<S> {
     /// Writes the side-table rows the schema projects from each event, in event order.
     pub(super) async fn project(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &impl Exec,
         stored: &Stored<S::Aggregate>,
         events: &[Event<S>],
     ) -> Result<(), StoreError> {
@@ -108,14 +105,14 @@ impl<S: Schema> Store<S> {
                                 StoreError::internal(format!("projection into {table}: {e}"))
                             })?
                             .to_owned();
-                        txn.execute(&insert).await?;
+                        ex.execute(&insert).await?;
                     }
                     Projection::Delete { table, condition } => {
                         let delete = Query::delete()
                             .from_table(table)
                             .cond_where(condition)
                             .to_owned();
-                        txn.execute(&delete).await?;
+                        ex.execute(&delete).await?;
                     }
                 }
             }

@@ -1,9 +1,13 @@
 //! The command pipeline: every command runs through [`Store::create`], [`Store::update`] or
-//! [`Store::delete`], which in **one transaction**:
+//! [`Store::delete`], which in **one transaction** (on SQLite: one savepoint of the writer's
+//! group-commit transaction, see [`super::writer`]):
 //!
-//! 1. claim the `request_id` in the idempotency table (a repeat replays the stored response;
-//!    the same id with a different request is `REQUEST_ID_REUSED`; concurrent duplicates wait
-//!    on the claim and then replay),
+//! 1. look up the `request_id` in the idempotency table (a repeat replays the stored
+//!    response; the same id with a different request is `REQUEST_ID_REUSED`). On SQLite the
+//!    writer is the only one, so the record is written once, with the response, in step 5,
+//!    and a duplicate later in the same batch finds it; on PostgreSQL the id is claimed first
+//!    (`INSERT ... ON CONFLICT DO NOTHING`), so concurrent duplicates wait on the claim and
+//!    then replay,
 //! 2. load the aggregate (on PostgreSQL `FOR UPDATE`, so writers to one aggregate queue)
 //!    and compare the caller's etag (`ETAG_MISMATCH` when stale),
 //! 3. let the domain decide (a rejection rolls everything back),
@@ -13,21 +17,30 @@
 //! 5. append the events to the outbox and write the side-table rows the schema projects from
 //!    them ([`super::outbox`]), and store the response under the `request_id`.
 //!
-//! Each step is a function of the open transaction, so a later pipeline can run several
-//! commands' steps in one transaction without changing them.
+//! The steps are written once, generic over [`Exec`]: sea-orm's transaction on PostgreSQL,
+//! the writer's savepoint on SQLite. Nothing is answered before its transaction commits; a
+//! commit that fails answers `UNAVAILABLE` / `COMMIT_FAILED`.
+//!
+//! `decide` and `respond` are `Send + 'static`: on SQLite they run on the writer's thread.
 
+use std::sync::Arc;
+
+use futures::FutureExt as _;
 use kernel_domain::{AggregateRoot, Rejection, RejectionKind, Timestamp, Version};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    DatabaseTransaction, DbBackend, DbErr,
     sea_query::{Expr, ExprTrait, LockType, OnConflict, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    Event, Schema, Store, StoreError, Stored, column, decode, reads::documents, set_index_table,
+    Event, Schema, Store, StoreError, Stored, column,
+    exec::{Exec, Row, unique_violation_message},
+    reads::documents,
+    set_index_table,
+    writer::{Step, commit_failed},
 };
 use crate::{db::begin_write, rpc};
-
 /// The table of idempotency records.
 const IDEMPOTENCY: &str = "idempotency";
 
@@ -100,7 +113,7 @@ const MAX_ATTEMPTS: usize = 8;
 
 /// Ends the process at once, as the fault hook asks: SIGKILL (sent by `kill -9` to ourselves,
 /// which needs no unsafe code) for `kill`, else `abort`; `abort` also if `kill` cannot run.
-fn crash_after_commit() -> ! {
+pub(super) fn crash_after_commit() -> ! {
     if std::env::var(super::FAULT_ABORT_AFTER_COMMIT).as_deref() == Ok("kill") {
         let _ = std::process::Command::new("kill")
             .args(["-9", &std::process::id().to_string()])
@@ -151,14 +164,48 @@ enum Write {
     Delete,
 }
 
+/// Where a command stands with its request id.
 enum Claim {
+    /// It has none (an unrecorded command).
+    Untracked,
+    /// Claimed by a record without a response yet (PostgreSQL): step 5 fills it in.
     Claimed,
+    /// No record yet (SQLite's single writer): step 5 writes it, with the response.
+    Fresh,
+    /// An earlier run of the same request: its stored response.
     Replay(Vec<u8>),
 }
 
-/// What a run that did not fail produced: a fresh response (and whether it wrote events), or
-/// the stored response of an earlier run of the same request.
-type Outcome<R> = Result<(R, bool), Vec<u8>>;
+/// A fresh run's response, whether it wrote events, and the aggregate as it leaves it (for
+/// the read cache once committed; `None` when it was deleted).
+struct Fresh<R, A> {
+    response: R,
+    wrote_events: bool,
+    cached: Option<Cached<A>>,
+}
+
+/// An aggregate at a version, for the read cache.
+type Cached<A> = (Uuid, Version, Arc<A>);
+
+/// What a run that did not fail produced: a fresh response, or the stored response of an
+/// earlier run of the same request.
+type Outcome<R, A> = Result<Fresh<R, A>, Vec<u8>>;
+
+/// The loaded aggregate as it was before the decision: its stored text, or the read
+/// cache's decoded copy when the document did not travel.
+enum Before<A> {
+    Text(String),
+    Cached(Arc<A>),
+}
+
+/// The steps' future, run to its end at once: on the writer every [`Exec`] call is ready.
+fn at_once<T>(steps: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    steps.now_or_never().unwrap_or_else(|| {
+        Err(Failure::Internal(
+            "a pipeline step waited on the writer".into(),
+        ))
+    })
+}
 
 impl<S: Schema> Store<S> {
     /// Runs a command that creates an aggregate. `respond` renders the response that is
@@ -166,31 +213,28 @@ impl<S: Schema> Store<S> {
     pub async fn create<R>(
         &self,
         command: Command,
-        decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+        decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R + Send + 'static,
     ) -> Result<R, StoreError>
     where
-        R: prost::Message + Default,
+        R: prost::Message + Default + Send + 'static,
     {
-        let _gate = self.gate().await;
-        let txn = begin_write(&self.db).await?;
-        let result = async {
-            if let Claim::Replay(bytes) = self.claim(&txn, &command).await? {
-                return Ok(Err(bytes));
-            }
-            let now = self.clock.now();
-            let (aggregate, events) = decide(now)?;
-            let stored = Stored {
-                aggregate,
-                version: Version::INITIAL,
-            };
-            self.insert(&txn, &stored).await?;
-            let response = respond(&stored, now);
-            self.finish(&txn, &command, &stored, &events, &response)
+        if let Some(writer) = &self.writer {
+            let store = self.clone();
+            let (response, cached) = writer
+                .run(move |lite| {
+                    store.step(at_once(
+                        store.create_steps(lite, &command, decide, &respond),
+                    ))
+                })
                 .await?;
-            Ok(Ok((response, !events.is_empty())))
+            self.remember(cached);
+            return Ok(response);
         }
-        .await;
+        let txn = begin_write(&self.db).await?;
+        let result = self.create_steps(&txn, &command, decide, &respond).await;
         self.conclude(txn, result).await
     }
 
@@ -201,11 +245,13 @@ impl<S: Schema> Store<S> {
         &self,
         command: Command,
         id: Uuid,
-        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R + Send + 'static,
     ) -> Result<R, StoreError>
     where
-        R: prost::Message + Default,
+        R: prost::Message + Default + Send + 'static,
     {
         self.apply(command, id, Write::Save, decide, respond).await
     }
@@ -216,11 +262,13 @@ impl<S: Schema> Store<S> {
         &self,
         command: Command,
         id: Uuid,
-        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+        decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R + Send + 'static,
     ) -> Result<R, StoreError>
     where
-        R: prost::Message + Default,
+        R: prost::Message + Default + Send + 'static,
     {
         self.apply(command, id, Write::Delete, decide, respond)
             .await
@@ -231,58 +279,37 @@ impl<S: Schema> Store<S> {
         command: Command,
         id: Uuid,
         write: Write,
-        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
-        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R + Send + 'static,
     ) -> Result<R, StoreError>
     where
-        R: prost::Message + Default,
+        R: prost::Message + Default + Send + 'static,
     {
+        if let Some(writer) = &self.writer {
+            // The writer is the only one: the version check cannot lose a race.
+            let store = self.clone();
+            let (response, cached) = writer
+                .run(move |lite| {
+                    store.step(at_once(store.apply_steps(
+                        lite,
+                        &command,
+                        id,
+                        write,
+                        &mut decide,
+                        &respond,
+                    )))
+                })
+                .await?;
+            self.remember(cached);
+            return Ok(response);
+        }
         for _ in 0..MAX_ATTEMPTS {
-            let _gate = self.gate().await;
             let txn = begin_write(&self.db).await?;
-            let result = async {
-                if let Claim::Replay(bytes) = self.claim(&txn, &command).await? {
-                    return Ok(Err(bytes));
-                }
-                let loaded = self.load(&txn, id).await?.ok_or_else(S::not_found)?;
-                if let Some(expected) = command.expected
-                    && expected != loaded.version
-                {
-                    return Err(Failure::Rejected(rpc::etag_mismatch()));
-                }
-                let before = document(&loaded)?;
-                let before_set = S::set_index_values(&loaded.aggregate);
-                let mut aggregate = loaded.aggregate;
-                let now = self.clock.now();
-                let events = decide(&mut aggregate, now)?;
-                let mut stored = Stored {
-                    aggregate,
-                    version: loaded.version,
-                };
-                let written = match write {
-                    Write::Delete => {
-                        stored.version = loaded.version.next();
-                        self.remove(&txn, &stored, loaded.version, &before_set)
-                            .await?
-                    }
-                    // A command that caused nothing (a refused login of a locked account,
-                    // say) is answered without a new version.
-                    Write::Save if events.is_empty() && document(&stored)? == before => true,
-                    Write::Save => {
-                        stored.version = loaded.version.next();
-                        self.save(&txn, &stored, loaded.version, &before_set)
-                            .await?
-                    }
-                };
-                if !written {
-                    return Err(Failure::Conflict);
-                }
-                let response = respond(&stored, now);
-                self.finish(&txn, &command, &stored, &events, &response)
-                    .await?;
-                Ok(Ok((response, !events.is_empty())))
-            }
-            .await;
+            let result = self
+                .apply_steps(&txn, &command, id, write, &mut decide, &respond)
+                .await;
             match result {
                 Err(Failure::Conflict) if command.expected.is_none() => {
                     txn.rollback().await?;
@@ -299,46 +326,170 @@ impl<S: Schema> Store<S> {
         .into())
     }
 
+    /// Steps 1 to 5 of a command that creates an aggregate.
+    async fn create_steps<E: Exec, R: prost::Message>(
+        &self,
+        ex: &E,
+        command: &Command,
+        decide: impl FnOnce(Timestamp) -> Result<(S::Aggregate, Vec<Event<S>>), Rejection>,
+        respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+    ) -> Result<Outcome<R, S::Aggregate>, Failure> {
+        let claim = self.claim(ex, command).await?;
+        if let Claim::Replay(bytes) = claim {
+            return Ok(Err(bytes));
+        }
+        let now = self.clock.now();
+        let (aggregate, events) = decide(now)?;
+        let stored = Stored {
+            aggregate,
+            version: Version::INITIAL,
+        };
+        self.insert(ex, &stored, document(&stored)?).await?;
+        let response = respond(&stored, now);
+        self.finish(ex, command, claim, &stored, &events, &response)
+            .await?;
+        Ok(Ok(fresh(response, &events, Some(stored))))
+    }
+
+    /// Steps 1 to 5 of a command on an existing aggregate.
+    async fn apply_steps<E: Exec, R: prost::Message>(
+        &self,
+        ex: &E,
+        command: &Command,
+        id: Uuid,
+        write: Write,
+        decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
+        respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+    ) -> Result<Outcome<R, S::Aggregate>, Failure> {
+        let claim = self.claim(ex, command).await?;
+        if let Claim::Replay(bytes) = claim {
+            return Ok(Err(bytes));
+        }
+        let (loaded, before) = self.load(ex, id).await?.ok_or_else(S::not_found)?;
+        if let Some(expected) = command.expected
+            && expected != loaded.version
+        {
+            return Err(Failure::Rejected(rpc::etag_mismatch()));
+        }
+        let before_set = S::set_index_values(&loaded.aggregate);
+        let mut aggregate = loaded.aggregate;
+        let now = self.clock.now();
+        let events = decide(&mut aggregate, now)?;
+        let mut stored = Stored {
+            aggregate,
+            version: loaded.version,
+        };
+        let written = match write {
+            Write::Delete => {
+                stored.version = loaded.version.next();
+                self.remove(ex, &stored, loaded.version, &before_set)
+                    .await?
+            }
+            Write::Save => {
+                let doc = document(&stored)?;
+                // A command that caused nothing (a refused login of a locked account, say)
+                // is answered without a new version.
+                if events.is_empty() && unchanged::<S>(&doc, &before)? {
+                    true
+                } else {
+                    stored.version = loaded.version.next();
+                    self.save(ex, &stored, doc, loaded.version, &before_set)
+                        .await?
+                }
+            }
+        };
+        if !written {
+            return Err(Failure::Conflict);
+        }
+        let response = respond(&stored, now);
+        self.finish(ex, command, claim, &stored, &events, &response)
+            .await?;
+        let kept = matches!(write, Write::Save).then_some(stored);
+        Ok(Ok(fresh(response, &events, kept)))
+    }
+
+    /// Puts a committed aggregate in the read cache, so the next command or read of it
+    /// needs no document decode.
+    fn remember(&self, cached: Option<Cached<S::Aggregate>>) {
+        if let Some((id, version, aggregate)) = cached {
+            self.reads.put(id, version, aggregate);
+        }
+    }
+
+    /// A run on the writer as the writer keeps or rolls it back and answers it.
+    #[allow(clippy::type_complexity)]
+    fn step<R: prost::Message + Default>(
+        &self,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
+    ) -> Step<(R, Option<Cached<S::Aggregate>>)> {
+        match result {
+            Ok(Ok(fresh)) => Step {
+                outcome: Ok((fresh.response, fresh.cached)),
+                keep: true,
+                wrote_events: fresh.wrote_events,
+            },
+            other => Step {
+                outcome: self.settle(other).map(|response| (response, None)),
+                keep: false,
+                wrote_events: false,
+            },
+        }
+    }
+
     /// Commits a successful run, rolls back anything else, and renders the outcome.
     async fn conclude<R: prost::Message + Default>(
         &self,
         txn: DatabaseTransaction,
-        result: Result<Outcome<R>, Failure>,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
     ) -> Result<R, StoreError> {
         match result {
-            Ok(Ok((response, wrote_events))) => {
-                txn.commit().await?;
-                if wrote_events {
+            Ok(Ok(fresh)) => {
+                if self.fail_commits.load(std::sync::atomic::Ordering::SeqCst) {
+                    txn.rollback().await?;
+                    return Err(commit_failed());
+                }
+                if let Err(e) = txn.commit().await {
+                    tracing::warn!(error = %e, "a command did not commit");
+                    return Err(commit_failed());
+                }
+                if fresh.wrote_events {
                     if self.abort_after_commit {
                         crash_after_commit();
                     }
                     self.wake.notify_one();
                 }
-                Ok(response)
+                self.remember(fresh.cached);
+                Ok(fresh.response)
             }
-            Ok(Err(replayed)) => {
+            other => {
                 txn.rollback().await?;
-                R::decode(replayed.as_slice()).map_err(StoreError::internal)
-            }
-            Err(failure) => {
-                txn.rollback().await?;
-                Err(match failure {
-                    Failure::Rejected(rejection) => rejection.into(),
-                    Failure::Db(e) => match self.unique_violation(&e) {
-                        Some(rejection) => rejection.into(),
-                        None => StoreError::internal(e),
-                    },
-                    Failure::Internal(cause) => StoreError::Internal(cause),
-                    Failure::Conflict => rpc::etag_mismatch().into(),
-                })
+                self.settle(other)
             }
         }
     }
 
+    /// The answer of a run that wrote nothing: a replay, or the failure as the caller sees it.
+    fn settle<R: prost::Message + Default>(
+        &self,
+        result: Result<Outcome<R, S::Aggregate>, Failure>,
+    ) -> Result<R, StoreError> {
+        match result {
+            Ok(Ok(fresh)) => Ok(fresh.response),
+            Ok(Err(replayed)) => R::decode(replayed.as_slice()).map_err(StoreError::internal),
+            Err(failure) => Err(match failure {
+                Failure::Rejected(rejection) => rejection.into(),
+                Failure::Db(e) => match self.unique_violation(&e) {
+                    Some(rejection) => rejection.into(),
+                    None => StoreError::internal(e),
+                },
+                Failure::Internal(cause) => StoreError::Internal(cause),
+                Failure::Conflict => rpc::etag_mismatch().into(),
+            }),
+        }
+    }
+
     fn unique_violation(&self, error: &DbErr) -> Option<Rejection> {
-        let sea_orm::SqlErr::UniqueConstraintViolation(message) = error.sql_err()? else {
-            return None;
-        };
+        let message = unique_violation_message(error)?;
         S::COLUMNS
             .iter()
             .filter(|c| c.unique)
@@ -355,36 +506,42 @@ impl<S: Schema> Store<S> {
             })
     }
 
-    async fn claim(&self, txn: &impl ConnectionTrait, command: &Command) -> Result<Claim, Failure> {
+    /// Step 1: where the command stands with its request id.
+    async fn claim<E: Exec>(&self, ex: &E, command: &Command) -> Result<Claim, Failure> {
         let Some(key) = &command.idempotency else {
-            return Ok(Claim::Claimed);
+            return Ok(Claim::Untracked);
         };
-        let insert = Query::insert()
-            .into_table(IDEMPOTENCY)
-            .columns(["request_id", "method", "fingerprint", "created_at"])
-            .values([
-                Expr::val(key.request_id.to_string()),
-                Expr::val(command.method),
-                Expr::val(key.fingerprint.clone()),
-                Expr::val(self.clock.now().timestamp_micros()),
-            ])?
-            .on_conflict(OnConflict::column("request_id").do_nothing().to_owned())
-            .to_owned();
-        if txn.execute(&insert).await?.rows_affected() == 1 {
-            return Ok(Claim::Claimed);
+        let claims_first = ex.backend() == DbBackend::Postgres;
+        if claims_first {
+            let insert = Query::insert()
+                .into_table(IDEMPOTENCY)
+                .columns(["request_id", "method", "fingerprint", "created_at"])
+                .values([
+                    Expr::val(key.request_id.to_string()),
+                    Expr::val(command.method),
+                    Expr::val(key.fingerprint.clone()),
+                    Expr::val(self.clock.now().timestamp_micros()),
+                ])?
+                .on_conflict(OnConflict::column("request_id").do_nothing().to_owned())
+                .to_owned();
+            if ex.execute(&insert).await? == 1 {
+                return Ok(Claim::Claimed);
+            }
         }
         let select = Query::select()
             .columns(["method", "fingerprint", "response"])
             .from(IDEMPOTENCY)
             .and_where(Expr::col("request_id").eq(key.request_id.to_string()))
             .to_owned();
-        let row = txn
-            .query_one(&select)
-            .await?
-            .ok_or_else(|| Failure::Internal("idempotency record vanished".into()))?;
-        let method: String = row.try_get_by_index(0)?;
-        let fingerprint: String = row.try_get_by_index(1)?;
-        let response: Option<Vec<u8>> = row.try_get_by_index(2)?;
+        let Some(row) = ex.query_one(&select).await? else {
+            if claims_first {
+                return Err(Failure::Internal("idempotency record vanished".into()));
+            }
+            return Ok(Claim::Fresh);
+        };
+        let method = row.string(0)?;
+        let fingerprint = row.string(1)?;
+        let response = row.opt_bytes(2)?;
         if method != command.method || fingerprint != key.fingerprint {
             return Err(Failure::Rejected(Rejection::invalid_field(
                 "REQUEST_ID_REUSED",
@@ -397,31 +554,60 @@ impl<S: Schema> Store<S> {
             .ok_or_else(|| Failure::Internal("idempotency record without a response".into()))
     }
 
-    async fn load(
+    /// Step 2: the aggregate as stored. The document travels (and is decoded) only when the
+    /// read cache does not hold the stored version already.
+    async fn load<E: Exec>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         id: Uuid,
-    ) -> Result<Option<Stored<S::Aggregate>>, Failure> {
-        let mut query = documents::<S>()
+    ) -> Result<Option<(Stored<S::Aggregate>, Before<S::Aggregate>)>, Failure> {
+        let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
+        let mut query = Query::select()
+            .column(column::VERSION)
+            .expr(
+                Expr::case(Expr::col(column::VERSION).eq(cached), Expr::null())
+                    .finally(Expr::col(column::DOC)),
+            )
+            .from(S::TABLE)
             .and_where(Expr::col(column::ID).eq(id.to_string()))
             .to_owned();
         // PostgreSQL: lock the row, so writers to one aggregate queue instead of losing the
         // version race over and over (SQLite's IMMEDIATE transaction already serialises).
-        if txn.get_database_backend() == DbBackend::Postgres {
+        if ex.backend() == DbBackend::Postgres {
             query.lock(LockType::Update);
         }
-        let row = txn.query_one(&query).await?;
-        Ok(row.map(|row| decode(&row)).transpose()?)
+        let Some(row) = ex.query_one(&query).await? else {
+            return Ok(None);
+        };
+        let version = Version::new(row.i64(0)? as u64);
+        if let Some(doc) = row.opt_string(1)? {
+            let aggregate =
+                serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
+            return Ok(Some((Stored { aggregate, version }, Before::Text(doc))));
+        }
+        if let Some(aggregate) = self.reads.get(id, version) {
+            let stored = Stored {
+                aggregate: S::Aggregate::clone(&aggregate),
+                version,
+            };
+            return Ok(Some((stored, Before::Cached(aggregate))));
+        }
+        // The cached entry was replaced between the two looks: read the document.
+        let query = documents::<S>()
+            .and_where(Expr::col(column::ID).eq(id.to_string()))
+            .to_owned();
+        let Some(row) = ex.query_one(&query).await? else {
+            return Ok(None);
+        };
+        let (stored, doc) = decode_row(&row)?;
+        Ok(Some((stored, Before::Text(doc))))
     }
 
     /// The document and indexed columns of an aggregate, as column-value pairs.
-    fn row_values(
-        &self,
-        stored: &Stored<S::Aggregate>,
-    ) -> Result<Vec<(&'static str, Expr)>, Failure> {
+    fn row_values(&self, stored: &Stored<S::Aggregate>, doc: String) -> Vec<(&'static str, Expr)> {
         let mut values = vec![
             (column::VERSION, Expr::val(stored.version.get() as i64)),
-            (column::DOC, Expr::val(document(stored)?)),
+            (column::DOC, Expr::val(doc)),
             (
                 column::UPDATED_AT,
                 Expr::val(self.clock.now().timestamp_micros()),
@@ -434,15 +620,16 @@ impl<S: Schema> Store<S> {
         for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
             values.push((column.name, Expr::val(value)));
         }
-        Ok(values)
+        values
     }
 
-    async fn insert(
+    async fn insert<E: Exec>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         stored: &Stored<S::Aggregate>,
+        doc: String,
     ) -> Result<(), Failure> {
-        let mut values = self.row_values(stored)?;
+        let mut values = self.row_values(stored, doc);
         values.push((
             column::ID,
             Expr::val(stored.aggregate.aggregate_id().to_string()),
@@ -453,33 +640,34 @@ impl<S: Schema> Store<S> {
             .columns(columns)
             .values(values)?
             .to_owned();
-        txn.execute(&insert).await?;
-        self.reindex(txn, stored, &[]).await
+        ex.execute(&insert).await?;
+        self.reindex(ex, stored, &[]).await
     }
 
-    async fn save(
+    async fn save<E: Exec>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         stored: &Stored<S::Aggregate>,
+        doc: String,
         loaded: Version,
         before_set: &[String],
     ) -> Result<bool, Failure> {
         let update = Query::update()
             .table(S::TABLE)
-            .values(self.row_values(stored)?)
+            .values(self.row_values(stored, doc))
             .and_where(Expr::col(column::ID).eq(stored.aggregate.aggregate_id().to_string()))
             .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
             .to_owned();
-        if txn.execute(&update).await?.rows_affected() != 1 {
+        if ex.execute(&update).await? != 1 {
             return Ok(false);
         }
-        self.reindex(txn, stored, before_set).await?;
+        self.reindex(ex, stored, before_set).await?;
         Ok(true)
     }
 
-    async fn remove(
+    async fn remove<E: Exec>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         stored: &Stored<S::Aggregate>,
         loaded: Version,
         before_set: &[String],
@@ -490,7 +678,7 @@ impl<S: Schema> Store<S> {
             .and_where(Expr::col(column::ID).eq(id.clone()))
             .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
             .to_owned();
-        if txn.execute(&delete).await?.rows_affected() != 1 {
+        if ex.execute(&delete).await? != 1 {
             return Ok(false);
         }
         if let Some(index) = set_index_table::<S>()
@@ -500,16 +688,16 @@ impl<S: Schema> Store<S> {
                 .from_table(index)
                 .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id))
                 .to_owned();
-            txn.execute(&delete).await?;
+            ex.execute(&delete).await?;
         }
         Ok(true)
     }
 
     /// Brings the multi-valued index in line with the aggregate: only the values that
     /// changed are written.
-    async fn reindex(
+    async fn reindex<E: Exec>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         stored: &Stored<S::Aggregate>,
         before: &[String],
     ) -> Result<(), Failure> {
@@ -524,7 +712,7 @@ impl<S: Schema> Store<S> {
                 .and_where(Expr::col(column::SET_VALUE).eq(gone.clone()))
                 .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id.clone()))
                 .to_owned();
-            txn.execute(&delete).await?;
+            ex.execute(&delete).await?;
         }
         for new in after.iter().filter(|v| !before.contains(v)) {
             let insert = Query::insert()
@@ -532,36 +720,116 @@ impl<S: Schema> Store<S> {
                 .columns([column::SET_VALUE, column::SET_AGGREGATE_ID])
                 .values([Expr::val(new.clone()), Expr::val(id.clone())])?
                 .to_owned();
-            txn.execute(&insert).await?;
+            ex.execute(&insert).await?;
         }
         Ok(())
     }
 
-    /// Writes what an accepted command leaves besides the aggregate: its outbox rows, its
+    /// Step 5: what an accepted command leaves besides the aggregate: its outbox rows, its
     /// projections, and its response under the request id.
-    async fn finish<R: prost::Message>(
+    async fn finish<E: Exec, R: prost::Message>(
         &self,
-        txn: &impl ConnectionTrait,
+        ex: &E,
         command: &Command,
+        claim: Claim,
         stored: &Stored<S::Aggregate>,
         events: &[Event<S>],
         response: &R,
     ) -> Result<(), Failure> {
-        self.append_events(txn, stored, events).await?;
-        self.project(txn, stored, events).await?;
-        if let Some(key) = &command.idempotency {
-            let update = Query::update()
-                .table(IDEMPOTENCY)
-                .value("response", response.encode_to_vec())
-                .and_where(Expr::col("request_id").eq(key.request_id.to_string()))
-                .to_owned();
-            txn.execute(&update).await?;
+        self.append_events(ex, stored, events).await?;
+        self.project(ex, stored, events).await?;
+        let Some(key) = &command.idempotency else {
+            return Ok(());
+        };
+        match claim {
+            Claim::Claimed => {
+                let update = Query::update()
+                    .table(IDEMPOTENCY)
+                    .value("response", response.encode_to_vec())
+                    .and_where(Expr::col("request_id").eq(key.request_id.to_string()))
+                    .to_owned();
+                ex.execute(&update).await?;
+            }
+            Claim::Fresh => {
+                let insert = Query::insert()
+                    .into_table(IDEMPOTENCY)
+                    .columns([
+                        "request_id",
+                        "method",
+                        "fingerprint",
+                        "response",
+                        "created_at",
+                    ])
+                    .values([
+                        Expr::val(key.request_id.to_string()),
+                        Expr::val(command.method),
+                        Expr::val(key.fingerprint.clone()),
+                        Expr::val(response.encode_to_vec()),
+                        Expr::val(self.clock.now().timestamp_micros()),
+                    ])?
+                    .to_owned();
+                ex.execute(&insert).await?;
+            }
+            Claim::Untracked | Claim::Replay(_) => {}
         }
         Ok(())
+    }
+}
+
+/// A fresh run's outcome.
+fn fresh<R, A>(response: R, events: &[impl Sized], kept: Option<Stored<A>>) -> Fresh<R, A>
+where
+    A: AggregateRoot,
+{
+    Fresh {
+        response,
+        wrote_events: !events.is_empty(),
+        cached: kept.map(|stored| {
+            (
+                stored.aggregate.aggregate_id(),
+                stored.version,
+                Arc::new(stored.aggregate),
+            )
+        }),
     }
 }
 
 /// The aggregate as its stored JSON document.
 fn document<A: serde::Serialize>(stored: &Stored<A>) -> Result<String, Failure> {
     serde_json::to_string(&stored.aggregate).map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// Decodes a `(version, doc)` row, keeping the document's text.
+fn decode_row<A: serde::de::DeserializeOwned>(row: &Row) -> Result<(Stored<A>, String), Failure> {
+    let version = row.i64(0)?;
+    let doc = row.string(1)?;
+    let aggregate = serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
+    Ok((
+        Stored {
+            aggregate,
+            version: Version::new(version as u64),
+        },
+        doc,
+    ))
+}
+
+/// Whether the document `after` says what the stored text `before` says. The text is
+/// compared first; only when it differs (a document stored by an older encoding, say) is
+/// the stored one decoded and encoded again to compare like with like.
+fn unchanged<S: Schema>(after: &str, before: &Before<S::Aggregate>) -> Result<bool, Failure> {
+    let before = match before {
+        Before::Cached(aggregate) => {
+            let text = serde_json::to_string(aggregate.as_ref())
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+            return Ok(text == after);
+        }
+        Before::Text(text) if text == after => return Ok(true),
+        Before::Text(text) => text,
+    };
+    let reencoded: S::Aggregate =
+        serde_json::from_str(before).map_err(|e| Failure::Internal(e.to_string()))?;
+    Ok(document(&Stored {
+        aggregate: reencoded,
+        version: Version::INITIAL,
+    })? == after)
 }

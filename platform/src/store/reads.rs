@@ -41,18 +41,18 @@ impl<A> ReadCache<A> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn version(&self, id: Uuid) -> Option<Version> {
+    pub(super) fn version(&self, id: Uuid) -> Option<Version> {
         self.lock().get(&id).map(|(version, _)| *version)
     }
 
-    fn get(&self, id: Uuid, version: Version) -> Option<Arc<A>> {
+    pub(super) fn get(&self, id: Uuid, version: Version) -> Option<Arc<A>> {
         self.lock()
             .get(&id)
             .filter(|(cached, _)| *cached == version)
             .map(|(_, aggregate)| aggregate.clone())
     }
 
-    fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
+    pub(super) fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
         let mut entries = self.lock();
         if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {
             entries.clear();

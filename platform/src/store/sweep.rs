@@ -1,6 +1,11 @@
 //! Work the store does by itself: applying due work ([`Store::sweep_once`]) and forgetting
 //! old request ids ([`Store::purge_idempotency`]), each with a task that repeats it.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use sea_orm::{
     ConnectionTrait,
     sea_query::{Cond, Expr, ExprTrait, Order, Query},
@@ -65,21 +70,24 @@ impl<S: Schema> Store<S> {
             };
             for (_, id) in &page {
                 let id = Uuid::try_parse(id).map_err(StoreError::internal)?;
-                let mut caused = false;
+                let caused = Arc::new(AtomicBool::new(false));
                 let result = self
                     .update(
                         Command::unrecorded("ApplyDueWork"),
                         id,
-                        |aggregate, now| {
-                            let events = S::apply_due(aggregate, now)?;
-                            caused = !events.is_empty();
-                            Ok(events)
+                        {
+                            let caused = caused.clone();
+                            move |aggregate, now| {
+                                let events = S::apply_due(aggregate, now)?;
+                                caused.store(!events.is_empty(), Ordering::Relaxed);
+                                Ok(events)
+                            }
                         },
                         |_, _| (),
                     )
                     .await;
                 match result {
-                    Ok(()) if caused => changed += 1,
+                    Ok(()) if caused.load(Ordering::Relaxed) => changed += 1,
                     Ok(()) => {}
                     // Deleted since the page was read.
                     Err(e) if e.is_rejected_as(S::not_found().reason) => {}
@@ -116,7 +124,7 @@ impl<S: Schema> Store<S> {
             .from_table("idempotency")
             .and_where(Expr::col("created_at").lt(cutoff.timestamp_micros()))
             .to_owned();
-        Ok(self.db.execute(&delete).await?.rows_affected())
+        self.write_statement(delete).await
     }
 
     /// Purges old idempotency records every hour until the process ends.

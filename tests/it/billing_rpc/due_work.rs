@@ -290,7 +290,9 @@ async fn subscriptions_whose_due_work_keeps_failing_do_not_hide_the_ones_behind_
     for id in &broken {
         conn.execute_raw(sea_orm::Statement::from_sql_and_values(
             conn.get_database_backend(),
-            "UPDATE subscriptions SET doc = 'not json' WHERE id = $1",
+            // A new version, as every write makes: a process decodes a version it has not
+            // decoded yet, and keeps what it decoded of the ones it has.
+            "UPDATE subscriptions SET doc = 'not json', version = version + 1 WHERE id = $1",
             [id.clone().into()],
         ))
         .await

@@ -1,0 +1,299 @@
+//! The SQLite writer's group commit, driven deterministically: a job that holds the writer
+//! lets the test queue the commands it wants in one batch before the batch begins.
+
+use std::{sync::Arc, time::Duration};
+
+use kernel_domain::{AggregateRoot, DomainEvent, Rejection, RejectionKind};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Command, IntegrationEvent, Schema, Store, StoreError, writer::Step};
+use crate::{
+    db::{PoolSize, open_sqlite_file},
+    migration::{
+        IndexedColumn, add_outbox_envelope, create_document_table, create_idempotency_table,
+        create_outbox_table, drop_outbox_payload,
+    },
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Counter {
+    id: Uuid,
+    count: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct Counted;
+
+impl DomainEvent for Counted {
+    fn event_type(&self) -> &'static str {
+        "test.counter.counted"
+    }
+}
+
+impl AggregateRoot for Counter {
+    type Event = Counted;
+    fn aggregate_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+struct Counters;
+
+impl Schema for Counters {
+    type Aggregate = Counter;
+    const TABLE: &'static str = "counters";
+    const AGGREGATE_TYPE: &'static str = "test.counter";
+    const ERROR_DOMAIN: &'static str = "test.saas";
+    const COLUMNS: &'static [IndexedColumn] = &[];
+    fn column_values(_: &Counter) -> Vec<Option<String>> {
+        Vec::new()
+    }
+    fn taken(_: &str) -> Rejection {
+        Rejection::new(RejectionKind::AlreadyExists, "TAKEN", "taken")
+    }
+    fn not_found() -> Rejection {
+        Rejection::new(RejectionKind::NotFound, "NOT_FOUND", "no such counter")
+    }
+    fn integration_event(_: &Counter, _: &Counted) -> IntegrationEvent {
+        IntegrationEvent::new(None, &prost_types::Timestamp::default())
+    }
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+async fn counters() -> (TempDir, DatabaseConnection, Store<Counters>) {
+    let dir = TempDir(std::env::temp_dir().join(format!("platform-writer-{}", Uuid::now_v7())));
+    let db = open_sqlite_file(&dir.0.join("service.db"), PoolSize::default())
+        .await
+        .unwrap();
+    let manager = sea_orm_migration::SchemaManager::new(&db);
+    create_document_table(&manager, "counters", &[])
+        .await
+        .unwrap();
+    create_idempotency_table(&manager).await.unwrap();
+    create_outbox_table(&manager).await.unwrap();
+    add_outbox_envelope(&manager).await.unwrap();
+    drop_outbox_payload(&manager).await.unwrap();
+    let store = Store::new(db.clone(), Arc::new(crate::SystemClock));
+    (dir, db, store)
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+async fn create(store: &Store<Counters>) -> Uuid {
+    let id = crate::new_id();
+    store
+        .create(
+            Command::new("CreateCounter", crate::new_id(), &(), None),
+            move |_| Ok((Counter { id, count: 0 }, vec![Counted])),
+            |_, _| (),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+/// A count after the command, as its response (a message, so it can be stored and replayed).
+fn increment(
+    store: &Store<Counters>,
+    id: Uuid,
+    request_id: Uuid,
+) -> impl std::future::Future<Output = Result<prost_types::Timestamp, StoreError>> + use<> {
+    let store = store.clone();
+    async move {
+        store
+            .update(
+                Command::new("Increment", request_id, &(), None),
+                id,
+                |counter, _| {
+                    counter.count += 1;
+                    Ok(vec![Counted])
+                },
+                |stored, _| prost_types::Timestamp {
+                    seconds: i64::from(stored.aggregate.count),
+                    nanos: 0,
+                },
+            )
+            .await
+    }
+}
+
+/// Holds the store's writer until the returned sender is dropped or sent to; answers once the
+/// writer is held.
+async fn hold_writer(store: &Store<Counters>) -> std::sync::mpsc::Sender<()> {
+    let writer = store.writer.clone().expect("a SQLite store has a writer");
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        writer
+            .run(move |_| {
+                let _ = held.send(());
+                let _ = released.recv();
+                Step {
+                    outcome: Ok(()),
+                    keep: true,
+                    wrote_events: false,
+                }
+            })
+            .await
+    });
+    holding.await.unwrap();
+    release
+}
+
+/// Waits (with a generous deadline) until `n` jobs wait for the writer.
+async fn queued(store: &Store<Counters>, n: usize) {
+    let writer = store.writer.clone().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while writer.queued() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} jobs never queued"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_inside_one_batch_all_get_the_original_response() {
+    let (_dir, db, store) = counters().await;
+    let id = create(&store).await;
+    let release = hold_writer(&store).await;
+    let request_id = crate::new_id();
+    let calls: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(increment(&store, id, request_id)))
+        .collect();
+    queued(&store, 10).await;
+    drop(release);
+    for call in calls {
+        let answer = call.await.unwrap().expect("every duplicate is answered");
+        assert_eq!(
+            answer.seconds, 1,
+            "every duplicate gets the original response"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT version FROM counters").await,
+        2,
+        "executed once"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM idempotency WHERE method = 'Increment'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_inside_a_batch_rolls_back_only_itself() {
+    let (_dir, db, store) = counters().await;
+    let id = create(&store).await;
+    let release = hold_writer(&store).await;
+    let ok = tokio::spawn(increment(&store, id, crate::new_id()));
+    let refused = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .update(
+                    Command::new("Refuse", crate::new_id(), &(), None),
+                    id,
+                    |counter, _| {
+                        counter.count += 100;
+                        Err(Rejection::new(
+                            RejectionKind::FailedPrecondition,
+                            "NO",
+                            "no",
+                        ))
+                    },
+                    |_, _| (),
+                )
+                .await
+        }
+    });
+    let after = tokio::spawn(increment(&store, id, crate::new_id()));
+    queued(&store, 3).await;
+    drop(release);
+    // The two increments land in either order, around the refusal, in one batch.
+    let mut counts = [
+        ok.await.unwrap().unwrap().seconds,
+        after.await.unwrap().unwrap().seconds,
+    ];
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2]);
+    assert!(refused.await.unwrap().unwrap_err().is_rejected_as("NO"));
+    assert_eq!(count(&db, "SELECT version FROM counters").await, 3);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM idempotency").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_fails_every_command_of_its_batch_and_executes_none() {
+    let (_dir, db, store) = counters().await;
+    let ids = [
+        create(&store).await,
+        create(&store).await,
+        create(&store).await,
+    ];
+    let outbox_before = count(&db, "SELECT COUNT(*) FROM outbox").await;
+    let requests: Vec<(Uuid, Uuid)> = ids
+        .iter()
+        .flat_map(|id| [(*id, crate::new_id()), (*id, crate::new_id())])
+        .collect();
+    let release = hold_writer(&store).await;
+    let calls: Vec<_> = requests
+        .iter()
+        .map(|(id, request_id)| tokio::spawn(increment(&store, *id, *request_id)))
+        .collect();
+    queued(&store, requests.len()).await;
+    store.fail_commits(true);
+    drop(release);
+    for call in calls {
+        let error = call.await.unwrap().expect_err("nothing commits");
+        assert!(error.is_rejected_as("COMMIT_FAILED"), "{error:?}");
+        assert_eq!(
+            error.rejection().map(|r| r.kind),
+            Some(RejectionKind::Unavailable)
+        );
+    }
+    assert_eq!(count(&db, "SELECT SUM(version) FROM counters").await, 3);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox").await,
+        outbox_before
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM idempotency WHERE method = 'Increment'"
+        )
+        .await,
+        0
+    );
+
+    // The same requests, retried once commits work again, execute once each.
+    store.fail_commits(false);
+    for (id, request_id) in &requests {
+        increment(&store, *id, *request_id).await.unwrap();
+    }
+    for (id, request_id) in &requests {
+        increment(&store, *id, *request_id).await.unwrap();
+    }
+    assert_eq!(count(&db, "SELECT SUM(version) FROM counters").await, 9);
+}
