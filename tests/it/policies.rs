@@ -48,6 +48,29 @@ async fn subscription_of(system: &System, workspace_id: &str) -> billing_pb::Sub
         .into_inner()
 }
 
+/// Takes the workspace's subscription Trialing -> Active -> PastDue through Billing.
+async fn past_due(system: &System, workspace_id: &str) -> billing_pb::Subscription {
+    let subscription = subscription_of(system, workspace_id).await;
+    let mut billing = system.data.subscriptions_client().await;
+    billing
+        .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
+            id: subscription.id.clone(),
+            request_id: request_id(),
+        })
+        .await
+        .expect("paid");
+    let failed = billing
+        .record_payment_failed(billing_pb::RecordPaymentFailedRequest {
+            id: subscription.id.clone(),
+            request_id: request_id(),
+        })
+        .await
+        .expect("a failed payment")
+        .into_inner();
+    assert_eq!(failed.status(), billing_pb::SubscriptionStatus::PastDue);
+    failed
+}
+
 /// Waits until the workspace satisfies `condition`; fails with the workspace as it is.
 async fn until_workspace(
     system: &System,
@@ -286,25 +309,7 @@ async fn past_due_mails_every_owner_on(system: System) {
         .await
         .expect("grace becomes an owner");
 
-    // Trialing -> Active -> PastDue.
-    let subscription = subscription_of(&system, &ada.workspace_id).await;
-    let mut billing = system.data.subscriptions_client().await;
-    billing
-        .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
-            id: subscription.id.clone(),
-            request_id: request_id(),
-        })
-        .await
-        .expect("paid");
-    let failed = billing
-        .record_payment_failed(billing_pb::RecordPaymentFailedRequest {
-            id: subscription.id.clone(),
-            request_id: request_id(),
-        })
-        .await
-        .expect("a failed payment")
-        .into_inner();
-    assert_eq!(failed.status(), billing_pb::SubscriptionStatus::PastDue);
+    past_due(&system, &ada.workspace_id).await;
 
     for owner in [&ada, &grace] {
         let mail = system
@@ -524,25 +529,7 @@ async fn the_workspace_follows_its_subscription_out_of_good_standing_and_back() 
         "a new workspace starts with its trial"
     );
 
-    // Trialing -> Active -> PastDue.
-    let subscription = subscription_of(&system, &ada.workspace_id).await;
-    let mut billing = system.data.subscriptions_client().await;
-    billing
-        .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
-            id: subscription.id.clone(),
-            request_id: request_id(),
-        })
-        .await
-        .expect("paid");
-    let failed = billing
-        .record_payment_failed(billing_pb::RecordPaymentFailedRequest {
-            id: subscription.id.clone(),
-            request_id: request_id(),
-        })
-        .await
-        .expect("a failed payment")
-        .into_inner();
-    assert_eq!(failed.status(), billing_pb::SubscriptionStatus::PastDue);
+    let subscription = past_due(&system, &ada.workspace_id).await;
     until_workspace(
         &system,
         &ada.workspace_id,
@@ -567,7 +554,10 @@ async fn the_workspace_follows_its_subscription_out_of_good_standing_and_back() 
     assert_eq!(refused.status, 422, "{:?}", refused.body);
     assert_eq!(refused.body["code"], "SUBSCRIPTION_INACTIVE");
 
-    billing
+    system
+        .data
+        .subscriptions_client()
+        .await
         .record_payment_succeeded(billing_pb::RecordPaymentSucceededRequest {
             id: subscription.id.clone(),
             request_id: request_id(),

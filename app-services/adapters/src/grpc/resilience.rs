@@ -566,6 +566,17 @@ mod tests {
         }
     }
 
+    /// One call of `kind` without a caller's deadline (5 s), as an adapter makes it.
+    async fn run(
+        resilience: &Resilience,
+        kind: Kind,
+        send: impl FnMut(tonic::Request<u32>) -> Attempt,
+    ) -> Result<tonic::Response<u32>, Status> {
+        resilience
+            .unary(&Ctx::anonymous(), Duration::from_secs(5), kind, 1u32, send)
+            .await
+    }
+
     fn unavailable() -> Status {
         Status::unavailable("connection reset")
     }
@@ -579,11 +590,7 @@ mod tests {
         let resilience = Resilience::default();
         let fake = Fake::new();
         let send = fake.sender(|n| (ms(1), if n < 2 { Err(unavailable()) } else { Ok(7) }));
-        let ctx = Ctx::anonymous();
-        let answer = resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-            .await
-            .unwrap();
+        let answer = run(&resilience, Kind::Command, send).await.unwrap();
         assert_eq!(answer.into_inner(), 7);
         assert_eq!(fake.attempts(), 3);
         assert_eq!(resilience.counters().retries.load(Ordering::SeqCst), 2);
@@ -595,10 +602,7 @@ mod tests {
                 Err(Status::failed_precondition("SEAT_LIMIT_REACHED")),
             )
         });
-        let refused = resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-            .await
-            .unwrap_err();
+        let refused = run(&resilience, Kind::Command, send).await.unwrap_err();
         assert_eq!(refused.code(), Code::FailedPrecondition);
         assert_eq!(fake.attempts(), 1, "a refusal is an answer");
     }
@@ -664,17 +668,8 @@ mod tests {
         let resilience = Resilience::new(policy);
         let fake = Fake::new();
         let send = fake.sender(|_| (ms(1), Err(unavailable())));
-        let ctx = Ctx::anonymous();
         for _ in 0..100 {
-            let _ = resilience
-                .unary(
-                    &ctx,
-                    Duration::from_secs(5),
-                    Kind::Command,
-                    1u32,
-                    send.clone(),
-                )
-                .await;
+            let _ = run(&resilience, Kind::Command, send.clone()).await;
         }
         let retries = resilience.counters().retries.load(Ordering::SeqCst) as usize;
         // 100 calls earn 20 retries, plus the reserve of 2.
@@ -696,31 +691,13 @@ mod tests {
         let resilience = Resilience::default();
         let fake = Fake::new();
         let send = fake.sender(move |n| (ms(1), if n == 0 { Err(broken()) } else { Ok(5) }));
-        let answer = resilience
-            .unary(
-                &Ctx::anonymous(),
-                Duration::from_secs(5),
-                Kind::Command,
-                1u32,
-                send,
-            )
-            .await
-            .unwrap();
+        let answer = run(&resilience, Kind::Command, send).await.unwrap();
         assert_eq!(answer.into_inner(), 5);
         assert_eq!(fake.attempts(), 2);
         // A server's own INTERNAL is an answer.
         let fake = Fake::new();
         let send = fake.sender(|_| (ms(1), Err(Status::internal("a bug"))));
-        resilience
-            .unary(
-                &Ctx::anonymous(),
-                Duration::from_secs(5),
-                Kind::Command,
-                1u32,
-                send,
-            )
-            .await
-            .unwrap_err();
+        run(&resilience, Kind::Command, send).await.unwrap_err();
         assert_eq!(fake.attempts(), 1);
     }
 
@@ -737,21 +714,14 @@ mod tests {
         let fake = Fake::new();
         let stop = with_pushback("-1");
         let send = fake.sender(move |_| (ms(1), Err(stop.clone())));
-        let ctx = Ctx::anonymous();
-        resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-            .await
-            .unwrap_err();
+        run(&resilience, Kind::Command, send).await.unwrap_err();
         assert_eq!(fake.attempts(), 1, "told not to retry");
 
         let fake = Fake::new();
         let later = with_pushback("700");
         let send = fake.sender(move |n| (ms(1), if n == 0 { Err(later.clone()) } else { Ok(1) }));
         let started = Instant::now();
-        resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-            .await
-            .unwrap();
+        run(&resilience, Kind::Command, send).await.unwrap();
         assert!(started.elapsed() >= ms(700));
     }
 
@@ -771,18 +741,13 @@ mod tests {
         let resilience = Resilience::new(policy);
         let fake = Fake::new();
         let send = fake.sender(move |n| (ms(1), if n == 0 { Err(never_left()) } else { Ok(3) }));
-        let ctx = Ctx::anonymous();
-        resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Unrepeatable, 1u32, send)
-            .await
-            .unwrap();
+        run(&resilience, Kind::Unrepeatable, send).await.unwrap();
         assert_eq!(fake.attempts(), 2);
         assert_eq!(resilience.counters().free_retries.load(Ordering::SeqCst), 1);
 
         let fake = Fake::new();
         let send = fake.sender(|n| (ms(1), if n == 0 { Err(unavailable()) } else { Ok(3) }));
-        resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Unrepeatable, 1u32, send)
+        run(&resilience, Kind::Unrepeatable, send)
             .await
             .unwrap_err();
         assert_eq!(
@@ -795,15 +760,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_read_is_hedged_after_the_usual_answer_time() {
         let resilience = Resilience::default();
-        let ctx = Ctx::anonymous();
         // Teach it the usual answer time: 10 ms.
         let fake = Fake::new();
         let send = fake.sender(|_| (ms(10), Ok(1)));
         for _ in 0..MIN_SAMPLES {
-            resilience
-                .unary(&ctx, Duration::from_secs(5), Kind::Read, 1u32, send.clone())
-                .await
-                .unwrap();
+            run(&resilience, Kind::Read, send.clone()).await.unwrap();
         }
         assert_eq!(resilience.counters().hedges.load(Ordering::SeqCst), 0);
         // A read whose first attempt stalls is answered by its hedge, soon after 10 ms.
@@ -816,10 +777,7 @@ mod tests {
             }
         });
         let started = Instant::now();
-        let answer = resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Read, 1u32, send)
-            .await
-            .unwrap();
+        let answer = run(&resilience, Kind::Read, send).await.unwrap();
         assert_eq!(answer.into_inner(), 2);
         assert!(started.elapsed() <= ms(25), "{:?}", started.elapsed());
         assert_eq!(fake.attempts(), 2);
@@ -833,10 +791,7 @@ mod tests {
                 (ms(10), Ok(2))
             }
         });
-        let answer = resilience
-            .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-            .await
-            .unwrap();
+        let answer = run(&resilience, Kind::Command, send).await.unwrap();
         assert_eq!(answer.into_inner(), 0);
         assert_eq!(fake.attempts(), 1);
     }
@@ -851,27 +806,13 @@ mod tests {
         let resilience = Arc::new(Resilience::new(policy));
         let fake = Fake::new();
         let send = fake.sender(|_| (ms(100), Ok(1)));
-        let ctx = Ctx::anonymous();
         let slow = |resilience: Arc<Resilience>, send| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                resilience
-                    .unary(&ctx, Duration::from_secs(5), Kind::Command, 1u32, send)
-                    .await
-                    .map(|_| ())
-            })
+            tokio::spawn(async move { run(&resilience, Kind::Command, send).await.map(|_| ()) })
         };
         let a = slow(resilience.clone(), send.clone());
         let b = slow(resilience.clone(), send.clone());
         tokio::task::yield_now().await;
-        let refused = resilience
-            .unary(
-                &ctx,
-                Duration::from_secs(5),
-                Kind::Command,
-                1u32,
-                send.clone(),
-            )
+        let refused = run(&resilience, Kind::Command, send.clone())
             .await
             .unwrap_err();
         assert_eq!(refused.code(), Code::Unavailable);
@@ -885,33 +826,13 @@ mod tests {
         let send = fast.sender(|_| (Duration::ZERO, Ok(1)));
         let mut answered = 0;
         for _ in 0..200 {
-            answered += usize::from(
-                resilience
-                    .unary(
-                        &ctx,
-                        Duration::from_secs(5),
-                        Kind::Command,
-                        1u32,
-                        send.clone(),
-                    )
-                    .await
-                    .is_ok(),
-            );
+            answered += usize::from(run(&resilience, Kind::Command, send.clone()).await.is_ok());
         }
         // The two slow calls took 2 tokens of the 100 (100 ms of refill have since passed).
         assert!((98..=100).contains(&answered), "{answered}");
         tokio::time::advance(ms(10)).await;
         for _ in 0..10 {
-            resilience
-                .unary(
-                    &ctx,
-                    Duration::from_secs(5),
-                    Kind::Command,
-                    1u32,
-                    send.clone(),
-                )
-                .await
-                .unwrap();
+            run(&resilience, Kind::Command, send.clone()).await.unwrap();
         }
     }
 
