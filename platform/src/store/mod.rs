@@ -42,6 +42,7 @@ pub mod reads;
 pub mod schema;
 pub mod sweep;
 pub(crate) mod writer;
+mod writes;
 
 use std::{
     marker::PhantomData,

@@ -9,9 +9,9 @@
 use kernel_domain::{AggregateRoot, DomainEvent, Timestamp};
 use prost::Message as _;
 use saas_proto::events::v1 as saas_events;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Query};
 
-use super::{Event, Projection, Schema, Store, StoreError, Stored, exec::Exec};
+use super::{Event, Projection, Schema, Store, Stored, writes::WriteStep};
 use crate::rpc;
 
 /// The outbox table (see [`crate::migration::create_outbox_table`]).
@@ -41,23 +41,49 @@ pub fn envelope<S: Schema>(
     }
 }
 
+/// One outbox row, rendered before the transaction needs it: the event's id and type and its
+/// encoded envelope.
+pub(super) struct OutboxRow {
+    event_id: String,
+    event_type: &'static str,
+    envelope: Vec<u8>,
+}
+
+/// The outbox rows of `events`, in order, as of `now`: pure work that needs no transaction,
+/// so a command can render them before it reaches the writer.
+pub(super) fn outbox_rows<S: Schema>(
+    stored: &Stored<S::Aggregate>,
+    events: &[Event<S>],
+    now: Timestamp,
+) -> Vec<OutboxRow> {
+    events
+        .iter()
+        .map(|event| {
+            let event_id = crate::new_id().to_string();
+            let envelope = envelope::<S>(stored, event, event_id.clone(), now).encode_to_vec();
+            OutboxRow {
+                event_id,
+                event_type: event.event_type(),
+                envelope,
+            }
+        })
+        .collect()
+}
+
 impl<S: Schema> Store<S> {
-    /// Appends one outbox row per event, in order, each with its envelope.
-    pub(super) async fn append_events(
+    /// The inserts of a command's outbox rows, in order.
+    pub(super) fn outbox_steps(
         &self,
-        ex: &impl Exec,
         stored: &Stored<S::Aggregate>,
-        events: &[Event<S>],
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
+        rows: Vec<OutboxRow>,
+        now: Timestamp,
+    ) -> Vec<WriteStep> {
         let aggregate_id = stored.aggregate.aggregate_id().to_string();
         let version = stored.version.get() as i64;
-        for event in events {
-            let event_id = crate::new_id().to_string();
-            let envelope = envelope::<S>(stored, event, event_id.clone(), now);
-            let insert = Query::insert()
-                .into_table(OUTBOX)
-                .columns([
+        rows.into_iter()
+            .map(|row| WriteStep::Insert {
+                table: Alias::new(OUTBOX),
+                columns: vec![
                     "event_id",
                     "aggregate_type",
                     "aggregate_id",
@@ -65,58 +91,46 @@ impl<S: Schema> Store<S> {
                     "event_type",
                     "occurred_at",
                     "envelope",
-                ])
-                .values([
-                    Expr::val(event_id),
+                ],
+                values: vec![
+                    Expr::val(row.event_id),
                     Expr::val(S::AGGREGATE_TYPE),
                     Expr::val(aggregate_id.clone()),
                     Expr::val(version),
-                    Expr::val(event.event_type()),
+                    Expr::val(row.event_type),
                     Expr::val(now.timestamp_micros()),
-                    Expr::val(envelope.encode_to_vec()),
-                ])
-                .map_err(StoreError::internal)?
-                .to_owned();
-            ex.execute(&insert).await?;
-        }
-        Ok(())
+                    Expr::val(row.envelope),
+                ],
+            })
+            .collect()
     }
 
-    /// Writes the side-table rows the schema projects from each event, in event order.
-    pub(super) async fn project(
+    /// The side-table writes the schema projects from each event, in event order.
+    pub(super) fn projection_steps(
         &self,
-        ex: &impl Exec,
         stored: &Stored<S::Aggregate>,
         events: &[Event<S>],
-    ) -> Result<(), StoreError> {
-        for event in events {
-            for projection in S::project(&stored.aggregate, event) {
-                match projection {
-                    Projection::Insert {
-                        table,
-                        columns,
-                        values,
-                    } => {
-                        let insert = Query::insert()
-                            .into_table(table)
-                            .columns(columns.iter().copied())
-                            .values(values.into_iter().map(Expr::val))
-                            .map_err(|e| {
-                                StoreError::internal(format!("projection into {table}: {e}"))
-                            })?
-                            .to_owned();
-                        ex.execute(&insert).await?;
-                    }
-                    Projection::Delete { table, condition } => {
-                        let delete = Query::delete()
-                            .from_table(table)
-                            .cond_where(condition)
-                            .to_owned();
-                        ex.execute(&delete).await?;
-                    }
-                }
-            }
-        }
-        Ok(())
+    ) -> Vec<WriteStep> {
+        events
+            .iter()
+            .flat_map(|event| S::project(&stored.aggregate, event))
+            .map(|projection| match projection {
+                Projection::Insert {
+                    table,
+                    columns,
+                    values,
+                } => WriteStep::Insert {
+                    table: Alias::new(table),
+                    columns: columns.to_vec(),
+                    values: values.into_iter().map(Expr::val).collect(),
+                },
+                Projection::Delete { table, condition } => WriteStep::Delete(
+                    Query::delete()
+                        .from_table(table)
+                        .cond_where(condition)
+                        .to_owned(),
+                ),
+            })
+            .collect()
     }
 }

@@ -28,17 +28,19 @@ use std::sync::Arc;
 use futures::FutureExt as _;
 use kernel_domain::{AggregateRoot, Rejection, RejectionKind, Timestamp, Version};
 use sea_orm::{
-    DatabaseTransaction, DbBackend, DbErr,
-    sea_query::{Expr, ExprTrait, LockType, OnConflict, Query},
+    ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Query, UpdateStatement},
 };
 use uuid::Uuid;
 
 use super::{
     Event, Schema, Store, StoreError, Stored, column,
     exec::{Exec, Row, unique_violation_message},
+    outbox::{OutboxRow, outbox_rows},
     reads::documents,
     set_index_table,
     writer::{Step, commit_failed},
+    writes::{WriteStep, chain, run_all},
 };
 use crate::{db::begin_write, rpc};
 /// The table of idempotency records.
@@ -123,6 +125,7 @@ pub(super) fn crash_after_commit() -> ! {
 }
 
 /// Why one run of the pipeline did not commit.
+#[derive(Debug)]
 enum Failure {
     Rejected(Rejection),
     Db(DbErr),
@@ -196,6 +199,39 @@ type Outcome<R, A> = Result<Fresh<R, A>, Vec<u8>>;
 enum Before<A> {
     Text(String),
     Cached(Arc<A>),
+}
+
+/// An accepted decision's response and what it writes besides the aggregate's row, rendered
+/// from the aggregate as it leaves it: pure work, which a prepared decision does on the
+/// caller's task.
+struct Rendered<R> {
+    response: R,
+    effects: Effects,
+}
+
+/// What [`Store::finish`] writes for an accepted decision.
+struct Effects {
+    /// The decision's time.
+    now: Timestamp,
+    outbox: Vec<OutboxRow>,
+    /// The response as the idempotency record keeps it (empty for an unrecorded command).
+    encoded: Vec<u8>,
+}
+
+/// A decision made before the transaction, on the read cache's copy of the aggregate, with
+/// everything it writes already rendered ([`Store::prepare`]). The transaction writes it as
+/// it is when the stored version is still the copy's, and otherwise decides again on what it
+/// loads.
+struct Prepared<S: Schema, R> {
+    /// The version the decision was made on.
+    loaded: Version,
+    /// The aggregate as the decision leaves it, at the next version.
+    stored: Stored<S::Aggregate>,
+    doc: String,
+    /// The multi-valued index before the decision.
+    before_set: Vec<String>,
+    events: Vec<Event<S>>,
+    rendered: Rendered<R>,
 }
 
 /// The steps' future, run to its end at once: on the writer every [`Exec`] call is ready.
@@ -287,6 +323,10 @@ impl<S: Schema> Store<S> {
     where
         R: prost::Message + Default + Send + 'static,
     {
+        let mut prepared = match write {
+            Write::Save => self.prepare(&command, id, &mut decide, &respond),
+            Write::Delete => None,
+        };
         if let Some(writer) = &self.writer {
             // The writer is the only one: the version check cannot lose a race.
             let store = self.clone();
@@ -297,6 +337,7 @@ impl<S: Schema> Store<S> {
                         &command,
                         id,
                         write,
+                        prepared,
                         &mut decide,
                         &respond,
                     )))
@@ -305,10 +346,21 @@ impl<S: Schema> Store<S> {
             self.remember(cached);
             return Ok(response);
         }
+        if let Some(prepared) = prepared.take()
+            && !self.fail_commits.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            match self.write_chained(&command, prepared).await {
+                Ok(Some(response)) => return Ok(response),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = ?e, "a prepared command runs again in a transaction");
+                }
+            }
+        }
         for _ in 0..MAX_ATTEMPTS {
             let txn = begin_write(&self.db).await?;
             let result = self
-                .apply_steps(&txn, &command, id, write, &mut decide, &respond)
+                .apply_steps(&txn, &command, id, write, None, &mut decide, &respond)
                 .await;
             match result {
                 Err(Failure::Conflict) if command.expected.is_none() => {
@@ -324,6 +376,54 @@ impl<S: Schema> Store<S> {
             "the resource is changing too often right now; retry",
         )
         .into())
+    }
+
+    /// Writes a prepared decision on PostgreSQL as one statement ([`super::writes`]): its
+    /// response once committed, `None` when the copy it was made on is no longer the stored
+    /// version (nothing was written), an error when the statement failed as a whole (a
+    /// request id already recorded, a unique value taken, the database away); either way
+    /// the caller runs the command again in a transaction.
+    async fn write_chained<R>(
+        &self,
+        command: &Command,
+        prepared: Prepared<S, R>,
+    ) -> Result<Option<R>, Failure> {
+        let Prepared {
+            loaded,
+            stored,
+            doc,
+            before_set,
+            events,
+            rendered,
+        } = prepared;
+        let saved = self.save_statement(&stored, doc, loaded);
+        let mut steps = self.reindex_steps(&stored, &before_set);
+        steps.extend(self.effect_steps(
+            command,
+            Claim::Fresh,
+            &stored,
+            &events,
+            rendered.effects,
+        )?);
+        let statement = chain(&saved, steps)?;
+        let row = self
+            .db
+            .query_one_raw(statement)
+            .await?
+            .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
+        let changed: i64 = row.try_get_by_index(0)?;
+        if changed != 1 {
+            return Ok(None);
+        }
+        let fresh = fresh(rendered.response, &events, Some(stored));
+        if fresh.wrote_events {
+            if self.abort_after_commit {
+                crash_after_commit();
+            }
+            self.wake.notify_one();
+        }
+        self.remember(fresh.cached);
+        Ok(Some(fresh.response))
     }
 
     /// Steps 1 to 5 of a command that creates an aggregate.
@@ -345,25 +445,86 @@ impl<S: Schema> Store<S> {
             version: Version::INITIAL,
         };
         self.insert(ex, &stored, document(&stored)?).await?;
-        let response = respond(&stored, now);
-        self.finish(ex, command, claim, &stored, &events, &response)
+        let rendered = render::<S, R>(command, &stored, &events, respond, now);
+        self.finish(ex, command, claim, &stored, &events, rendered.effects)
             .await?;
-        Ok(Ok(fresh(response, &events, Some(stored))))
+        Ok(Ok(fresh(rendered.response, &events, Some(stored))))
     }
 
-    /// Steps 1 to 5 of a command on an existing aggregate.
+    /// Decides a command before its transaction, on the read cache's copy of the aggregate,
+    /// and renders all it writes: the document, the outbox rows and the response. This is
+    /// the costly part of a command on a large aggregate (its JSON and its response); done
+    /// here, on the caller's task, it runs beside other commands instead of inside the one
+    /// writer's batch. `None` when there is no cached copy, the caller's etag is not the
+    /// copy's, or the decision refuses or changes nothing: the transaction then decides as
+    /// usual (a refusal must still replay an earlier response of the same request).
+    fn prepare<R: prost::Message>(
+        &self,
+        command: &Command,
+        id: Uuid,
+        decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
+        respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+    ) -> Option<Prepared<S, R>> {
+        let (loaded, copy) = self.reads.latest(id)?;
+        if command.expected.is_some_and(|expected| expected != loaded) {
+            return None;
+        }
+        let mut aggregate = S::Aggregate::clone(&copy);
+        let now = self.clock.now();
+        let events = decide(&mut aggregate, now).ok()?;
+        if events.is_empty() {
+            return None;
+        }
+        let stored = Stored {
+            aggregate,
+            version: loaded.next(),
+        };
+        let doc = document(&stored).ok()?;
+        let rendered = render::<S, R>(command, &stored, &events, respond, now);
+        Some(Prepared {
+            loaded,
+            before_set: S::set_index_values(&copy),
+            stored,
+            doc,
+            events,
+            rendered,
+        })
+    }
+
+    /// Steps 1 to 5 of a command on an existing aggregate. A prepared decision is written as
+    /// it is when the stored version is the one it was made on.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_steps<E: Exec, R: prost::Message>(
         &self,
         ex: &E,
         command: &Command,
         id: Uuid,
         write: Write,
+        prepared: Option<Prepared<S, R>>,
         decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
         respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<Outcome<R, S::Aggregate>, Failure> {
         let claim = self.claim(ex, command).await?;
         if let Claim::Replay(bytes) = claim {
             return Ok(Err(bytes));
+        }
+        if let Some(prepared) = prepared
+            && self.stored_version(ex, id).await? == Some(prepared.loaded)
+        {
+            let Prepared {
+                loaded,
+                stored,
+                doc,
+                before_set,
+                events,
+                rendered,
+            } = prepared;
+            if !self.save(ex, &stored, doc, loaded, &before_set).await? {
+                return Err(Failure::Conflict);
+            }
+            self.finish(ex, command, claim, &stored, &events, rendered.effects)
+                .await?;
+            return Ok(Ok(fresh(rendered.response, &events, Some(stored))));
         }
         let (loaded, before) = self.load(ex, id).await?.ok_or_else(S::not_found)?;
         if let Some(expected) = command.expected
@@ -401,11 +562,11 @@ impl<S: Schema> Store<S> {
         if !written {
             return Err(Failure::Conflict);
         }
-        let response = respond(&stored, now);
-        self.finish(ex, command, claim, &stored, &events, &response)
+        let rendered = render::<S, R>(command, &stored, &events, respond, now);
+        self.finish(ex, command, claim, &stored, &events, rendered.effects)
             .await?;
         let kept = matches!(write, Write::Save).then_some(stored);
-        Ok(Ok(fresh(response, &events, kept)))
+        Ok(Ok(fresh(rendered.response, &events, kept)))
     }
 
     /// Puts a committed aggregate in the read cache, so the next command or read of it
@@ -554,6 +715,23 @@ impl<S: Schema> Store<S> {
             .ok_or_else(|| Failure::Internal("idempotency record without a response".into()))
     }
 
+    /// The stored version of an aggregate (on PostgreSQL locking its row, as [`Self::load`]
+    /// does), without its document.
+    async fn stored_version<E: Exec>(&self, ex: &E, id: Uuid) -> Result<Option<Version>, Failure> {
+        let mut query = Query::select()
+            .column(column::VERSION)
+            .from(S::TABLE)
+            .and_where(Expr::col(column::ID).eq(id.to_string()))
+            .to_owned();
+        if ex.backend() == DbBackend::Postgres {
+            query.lock(LockType::Update);
+        }
+        match ex.query_one(&query).await? {
+            Some(row) => Ok(Some(Version::new(row.i64(0)? as u64))),
+            None => Ok(None),
+        }
+    }
+
     /// Step 2: the aggregate as stored. The document travels (and is decoded) only when the
     /// read cache does not hold the stored version already.
     async fn load<E: Exec>(
@@ -641,7 +819,23 @@ impl<S: Schema> Store<S> {
             .values(values)?
             .to_owned();
         ex.execute(&insert).await?;
-        self.reindex(ex, stored, &[]).await
+        run_all(ex, self.reindex_steps(stored, &[])).await?;
+        Ok(())
+    }
+
+    /// The update of a saved aggregate, guarded by the version it was loaded at.
+    fn save_statement(
+        &self,
+        stored: &Stored<S::Aggregate>,
+        doc: String,
+        loaded: Version,
+    ) -> UpdateStatement {
+        Query::update()
+            .table(S::TABLE)
+            .values(self.row_values(stored, doc))
+            .and_where(Expr::col(column::ID).eq(stored.aggregate.aggregate_id().to_string()))
+            .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
+            .to_owned()
     }
 
     async fn save<E: Exec>(
@@ -652,16 +846,14 @@ impl<S: Schema> Store<S> {
         loaded: Version,
         before_set: &[String],
     ) -> Result<bool, Failure> {
-        let update = Query::update()
-            .table(S::TABLE)
-            .values(self.row_values(stored, doc))
-            .and_where(Expr::col(column::ID).eq(stored.aggregate.aggregate_id().to_string()))
-            .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
-            .to_owned();
-        if ex.execute(&update).await? != 1 {
+        if ex
+            .execute(&self.save_statement(stored, doc, loaded))
+            .await?
+            != 1
+        {
             return Ok(false);
         }
-        self.reindex(ex, stored, before_set).await?;
+        run_all(ex, self.reindex_steps(stored, before_set)).await?;
         Ok(true)
     }
 
@@ -693,86 +885,124 @@ impl<S: Schema> Store<S> {
         Ok(true)
     }
 
-    /// Brings the multi-valued index in line with the aggregate: only the values that
+    /// What brings the multi-valued index in line with the aggregate: only the values that
     /// changed are written.
-    async fn reindex<E: Exec>(
-        &self,
-        ex: &E,
-        stored: &Stored<S::Aggregate>,
-        before: &[String],
-    ) -> Result<(), Failure> {
+    fn reindex_steps(&self, stored: &Stored<S::Aggregate>, before: &[String]) -> Vec<WriteStep> {
         let Some(index) = set_index_table::<S>() else {
-            return Ok(());
+            return Vec::new();
         };
         let id = stored.aggregate.aggregate_id().to_string();
         let after = S::set_index_values(&stored.aggregate);
+        let mut steps = Vec::new();
         for gone in before.iter().filter(|v| !after.contains(v)) {
-            let delete = Query::delete()
-                .from_table(index.clone())
-                .and_where(Expr::col(column::SET_VALUE).eq(gone.clone()))
-                .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id.clone()))
-                .to_owned();
-            ex.execute(&delete).await?;
+            steps.push(WriteStep::Delete(
+                Query::delete()
+                    .from_table(index.clone())
+                    .and_where(Expr::col(column::SET_VALUE).eq(gone.clone()))
+                    .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id.clone()))
+                    .to_owned(),
+            ));
         }
         for new in after.iter().filter(|v| !before.contains(v)) {
-            let insert = Query::insert()
-                .into_table(index.clone())
-                .columns([column::SET_VALUE, column::SET_AGGREGATE_ID])
-                .values([Expr::val(new.clone()), Expr::val(id.clone())])?
-                .to_owned();
-            ex.execute(&insert).await?;
+            steps.push(WriteStep::Insert {
+                table: index.clone(),
+                columns: vec![column::SET_VALUE, column::SET_AGGREGATE_ID],
+                values: vec![Expr::val(new.clone()), Expr::val(id.clone())],
+            });
         }
-        Ok(())
+        steps
     }
 
     /// Step 5: what an accepted command leaves besides the aggregate: its outbox rows, its
     /// projections, and its response under the request id.
-    async fn finish<E: Exec, R: prost::Message>(
+    async fn finish<E: Exec>(
         &self,
         ex: &E,
         command: &Command,
         claim: Claim,
         stored: &Stored<S::Aggregate>,
         events: &[Event<S>],
-        response: &R,
+        effects: Effects,
     ) -> Result<(), Failure> {
-        self.append_events(ex, stored, events).await?;
-        self.project(ex, stored, events).await?;
+        run_all(
+            ex,
+            self.effect_steps(command, claim, stored, events, effects)?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The writes of step 5, in order.
+    fn effect_steps(
+        &self,
+        command: &Command,
+        claim: Claim,
+        stored: &Stored<S::Aggregate>,
+        events: &[Event<S>],
+        effects: Effects,
+    ) -> Result<Vec<WriteStep>, Failure> {
+        let Effects {
+            now,
+            outbox,
+            encoded: response,
+        } = effects;
+        let mut steps = self.outbox_steps(stored, outbox, now);
+        steps.extend(self.projection_steps(stored, events));
         let Some(key) = &command.idempotency else {
-            return Ok(());
+            return Ok(steps);
         };
         match claim {
-            Claim::Claimed => {
-                let update = Query::update()
+            Claim::Claimed => steps.push(WriteStep::Update(
+                Query::update()
                     .table(IDEMPOTENCY)
-                    .value("response", response.encode_to_vec())
+                    .value("response", response)
                     .and_where(Expr::col("request_id").eq(key.request_id.to_string()))
-                    .to_owned();
-                ex.execute(&update).await?;
-            }
-            Claim::Fresh => {
-                let insert = Query::insert()
-                    .into_table(IDEMPOTENCY)
-                    .columns([
-                        "request_id",
-                        "method",
-                        "fingerprint",
-                        "response",
-                        "created_at",
-                    ])
-                    .values([
-                        Expr::val(key.request_id.to_string()),
-                        Expr::val(command.method),
-                        Expr::val(key.fingerprint.clone()),
-                        Expr::val(response.encode_to_vec()),
-                        Expr::val(self.clock.now().timestamp_micros()),
-                    ])?
-                    .to_owned();
-                ex.execute(&insert).await?;
-            }
+                    .to_owned(),
+            )),
+            Claim::Fresh => steps.push(WriteStep::Insert {
+                table: Alias::new(IDEMPOTENCY),
+                columns: vec![
+                    "request_id",
+                    "method",
+                    "fingerprint",
+                    "response",
+                    "created_at",
+                ],
+                values: vec![
+                    Expr::val(key.request_id.to_string()),
+                    Expr::val(command.method),
+                    Expr::val(key.fingerprint.clone()),
+                    Expr::val(response),
+                    Expr::val(self.clock.now().timestamp_micros()),
+                ],
+            }),
             Claim::Untracked | Claim::Replay(_) => {}
         }
-        Ok(())
+        Ok(steps)
+    }
+}
+
+/// Renders what an accepted decision writes besides the aggregate's row.
+fn render<S: Schema, R: prost::Message>(
+    command: &Command,
+    stored: &Stored<S::Aggregate>,
+    events: &[Event<S>],
+    respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
+    now: Timestamp,
+) -> Rendered<R> {
+    let response = respond(stored, now);
+    let encoded = if command.idempotency.is_some() {
+        response.encode_to_vec()
+    } else {
+        Vec::new()
+    };
+    Rendered {
+        response,
+        effects: Effects {
+            now,
+            outbox: outbox_rows::<S>(stored, events, now),
+            encoded,
+        },
     }
 }
 

@@ -52,6 +52,13 @@ impl<A> ReadCache<A> {
             .map(|(_, aggregate)| aggregate.clone())
     }
 
+    /// The newest version this process holds, and the aggregate at it.
+    pub(super) fn latest(&self, id: Uuid) -> Option<(Version, Arc<A>)> {
+        self.lock()
+            .get(&id)
+            .map(|(version, aggregate)| (*version, aggregate.clone()))
+    }
+
     pub(super) fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
         let mut entries = self.lock();
         if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {

@@ -297,3 +297,69 @@ async fn a_failed_commit_fails_every_command_of_its_batch_and_executes_none() {
     }
     assert_eq!(count(&db, "SELECT SUM(version) FROM counters").await, 9);
 }
+
+/// An increment whose decision notes the name of the thread it ran on.
+async fn increment_noting_thread(store: &Store<Counters>, id: Uuid) -> Vec<Option<String>> {
+    let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = threads.clone();
+    store
+        .update(
+            Command::new("Increment", crate::new_id(), &(), None),
+            id,
+            move |counter, _| {
+                let name = std::thread::current().name().map(str::to_owned);
+                noted.lock().unwrap().push(name);
+                counter.count += 1;
+                Ok(vec![Counted])
+            },
+            |_, _| (),
+        )
+        .await
+        .unwrap();
+    let threads = threads.lock().unwrap().clone();
+    threads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_on_a_cached_aggregate_is_decided_and_rendered_off_the_writer() {
+    let (_dir, _db, store) = counters().await;
+    let id = create(&store).await;
+    let threads = increment_noting_thread(&store, id).await;
+    assert_eq!(threads.len(), 1, "decided once: {threads:?}");
+    assert_ne!(
+        threads[0].as_deref(),
+        Some("sqlite-writer"),
+        "the decision ran on the caller's task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_prepared_on_a_stale_copy_is_made_again_on_the_stored_version() {
+    let (_dir, db, store) = counters().await;
+    let id = create(&store).await;
+    // Another process on the same file (its own store, writer and cache) moves the counter
+    // on; this store's cached copy is now one version behind.
+    let other = Store::<Counters>::new(db.clone(), Arc::new(crate::SystemClock));
+    increment(&other, id, crate::new_id()).await.unwrap();
+
+    let threads = increment_noting_thread(&store, id).await;
+    assert_eq!(
+        threads.len(),
+        2,
+        "prepared on the stale copy, then decided again: {threads:?}"
+    );
+    assert_eq!(threads[1].as_deref(), Some("sqlite-writer"));
+    assert_eq!(count(&db, "SELECT version FROM counters").await, 3);
+    let doc: String = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT doc FROM counters",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    let counter: Counter = serde_json::from_str(&doc).unwrap();
+    assert_eq!(counter.count, 2, "no increment lost");
+}
