@@ -38,6 +38,7 @@
 mod exec;
 pub mod outbox;
 pub mod pipeline;
+mod readers;
 pub mod reads;
 pub mod schema;
 pub mod sweep;
@@ -138,6 +139,8 @@ pub struct Store<S: Schema> {
     /// thread, which commits them in batches (other processes still meet the busy timeout).
     /// `None` on PostgreSQL, whose row locks let commands run side by side.
     writer: Option<writer::Writer>,
+    /// SQLite: the connections reads check versions on, on the calling task.
+    readers: Option<Arc<readers::Readers>>,
     /// The test-only hook that fails every commit while it is on ([`Store::fail_commits`]).
     fail_commits: Arc<AtomicBool>,
     reads: Arc<ReadCache<S::Aggregate>>,
@@ -154,6 +157,7 @@ impl<S: Schema> Clone for Store<S> {
             db: self.db.clone(),
             clock: self.clock.clone(),
             writer: self.writer.clone(),
+            readers: self.readers.clone(),
             fail_commits: self.fail_commits.clone(),
             reads: self.reads.clone(),
             wake: self.wake.clone(),
@@ -169,18 +173,23 @@ impl<S: Schema> Store<S> {
         let wake = Arc::new(tokio::sync::Notify::new());
         let abort_after_commit = std::env::var_os(FAULT_ABORT_AFTER_COMMIT).is_some();
         let fail_commits = Arc::new(AtomicBool::new(false));
-        let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
-            let path = db
-                .get_sqlite_connection_pool()
+        let path = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+            db.get_sqlite_connection_pool()
                 .connect_options()
                 .get_filename()
-                .to_path_buf();
+                .to_path_buf()
+        });
+        let readers = path
+            .as_deref()
+            .map(|path| Arc::new(readers::Readers::new(path, S::TABLE)));
+        let writer = path.map(|path| {
             writer::Writer::start(path, wake.clone(), abort_after_commit, fail_commits.clone())
         });
         Store {
             db,
             clock,
             writer,
+            readers,
             fail_commits,
             reads: Arc::new(ReadCache::new()),
             wake,

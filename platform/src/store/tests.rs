@@ -363,3 +363,34 @@ async fn a_decision_prepared_on_a_stale_copy_is_made_again_on_the_stored_version
     let counter: Counter = serde_json::from_str(&doc).unwrap();
     assert_eq!(counter.count, 2, "no increment lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_returns_the_version_another_process_committed_not_the_cached_one() {
+    let (_dir, db, store) = counters().await;
+    let id = create(&store).await;
+    let read = store.get_existing(id).await.unwrap();
+    assert_eq!((read.version.get(), read.aggregate.count), (1, 0));
+    let other = Store::<Counters>::new(db.clone(), Arc::new(crate::SystemClock));
+    increment(&other, id, crate::new_id()).await.unwrap();
+    let read = store.get_existing(id).await.unwrap();
+    assert_eq!((read.version.get(), read.aggregate.count), (2, 1));
+    // Served from the cache now that it holds version 2, and still version 2.
+    let again = store.get_existing(id).await.unwrap();
+    assert_eq!((again.version.get(), again.aggregate.count), (2, 1));
+    assert!(store.get(crate::new_id()).await.unwrap().is_none());
+}
+
+#[test]
+fn the_read_cache_never_trades_a_version_for_an_older_one() {
+    let cache = super::reads::ReadCache::new();
+    let id = crate::new_id();
+    let at = |count| Arc::new(Counter { id, count });
+    cache.put(id, kernel_domain::Version::new(3), at(3));
+    cache.put(id, kernel_domain::Version::new(2), at(2));
+    assert_eq!(
+        cache.latest(id).map(|(v, c)| (v.get(), c.count)),
+        Some((3, 3))
+    );
+    cache.put(id, kernel_domain::Version::new(4), at(4));
+    assert_eq!(cache.version(id).map(|v| v.get()), Some(4));
+}
