@@ -144,6 +144,9 @@ pub struct Store<S: Schema> {
     /// The test-only hook that fails every commit while it is on ([`Store::fail_commits`]).
     fail_commits: Arc<AtomicBool>,
     reads: Arc<ReadCache<S::Aggregate>>,
+    /// The commands in flight per aggregate (a command decides before its transaction only
+    /// when it is alone on its aggregate).
+    in_flight: Arc<pipeline::InFlight>,
     /// Notified after every commit that wrote outbox rows; the relay waits on it.
     wake: Arc<tokio::sync::Notify>,
     /// The test-only fault hook `SAAS_FAULT_ABORT_AFTER_COMMIT` (see the module docs).
@@ -160,6 +163,7 @@ impl<S: Schema> Clone for Store<S> {
             readers: self.readers.clone(),
             fail_commits: self.fail_commits.clone(),
             reads: self.reads.clone(),
+            in_flight: self.in_flight.clone(),
             wake: self.wake.clone(),
             abort_after_commit: self.abort_after_commit,
             _schema: PhantomData,
@@ -192,6 +196,7 @@ impl<S: Schema> Store<S> {
             readers,
             fail_commits,
             reads: Arc::new(ReadCache::new()),
+            in_flight: Arc::default(),
             wake,
             abort_after_commit,
             _schema: PhantomData,

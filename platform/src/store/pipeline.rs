@@ -218,20 +218,77 @@ struct Effects {
     encoded: Vec<u8>,
 }
 
-/// A decision made before the transaction, on the read cache's copy of the aggregate, with
-/// everything it writes already rendered ([`Store::prepare`]). The transaction writes it as
-/// it is when the stored version is still the copy's, and otherwise decides again on what it
-/// loads.
+/// A decision made before the transaction, on the read cache's copy of the aggregate
+/// ([`Store::prepare`]). The transaction takes it as it is (writes it, or answers its
+/// refusal) when the stored version is still the copy's, and otherwise decides again on what
+/// it loads. Either way `decide` runs once per version it sees, as when a race is lost.
 struct Prepared<S: Schema, R> {
     /// The version the decision was made on.
     loaded: Version,
-    /// The aggregate as the decision leaves it, at the next version.
+    decision: Result<Accepted<S, R>, Rejection>,
+}
+
+/// An accepted prepared decision, with everything it writes already rendered.
+struct Accepted<S: Schema, R> {
+    /// The aggregate as the decision leaves it: at the next version, or at the same one when
+    /// the decision changed nothing.
     stored: Stored<S::Aggregate>,
-    doc: String,
+    /// The new document; `None` when the decision changed nothing.
+    doc: Option<String>,
     /// The multi-valued index before the decision.
     before_set: Vec<String>,
     events: Vec<Event<S>>,
     rendered: Rendered<R>,
+}
+
+/// The commands of this process in flight, by aggregate.
+#[derive(Default)]
+pub(super) struct InFlight(std::sync::Mutex<std::collections::HashMap<Uuid, usize>>);
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a command on `id` until the returned guard is dropped.
+    fn enter(&self, id: Uuid) -> Entered<'_> {
+        let mut counts = self.lock();
+        let count = counts.entry(id).or_insert(0);
+        *count += 1;
+        Entered {
+            in_flight: self,
+            id,
+            alone: *count == 1,
+        }
+    }
+}
+
+/// A command counted in [`InFlight`].
+struct Entered<'a> {
+    in_flight: &'a InFlight,
+    id: Uuid,
+    alone: bool,
+}
+
+impl Entered<'_> {
+    /// Whether no other command was on the aggregate when this one entered.
+    fn alone(&self) -> bool {
+        self.alone
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock();
+        if let Some(count) = counts.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// The steps' future, run to its end at once: on the writer every [`Exec`] call is ready.
@@ -323,9 +380,13 @@ impl<S: Schema> Store<S> {
     where
         R: prost::Message + Default + Send + 'static,
     {
+        // A command prepares only when no other command of this process is on the same
+        // aggregate: under contention the copy would mostly be stale, and `decide` would run
+        // once more for nothing (a one-shot proof such as a password check would be spent).
+        let in_flight = self.in_flight.enter(id);
         let mut prepared = match write {
-            Write::Save => self.prepare(&command, id, &mut decide, &respond),
-            Write::Delete => None,
+            Write::Save if in_flight.alone() => self.prepare(&command, id, &mut decide, &respond),
+            _ => None,
         };
         if let Some(writer) = &self.writer {
             // The writer is the only one: the version check cannot lose a race.
@@ -346,8 +407,13 @@ impl<S: Schema> Store<S> {
             self.remember(cached);
             return Ok(response);
         }
-        if let Some(prepared) = prepared.take()
+        let chained = matches!(
+            &prepared,
+            Some(Prepared { decision: Ok(accepted), .. }) if accepted.doc.is_some()
+        );
+        if chained
             && !self.fail_commits.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(prepared) = prepared.take()
         {
             match self.write_chained(&command, prepared).await {
                 Ok(Some(response)) => return Ok(response),
@@ -360,7 +426,15 @@ impl<S: Schema> Store<S> {
         for _ in 0..MAX_ATTEMPTS {
             let txn = begin_write(&self.db).await?;
             let result = self
-                .apply_steps(&txn, &command, id, write, None, &mut decide, &respond)
+                .apply_steps(
+                    &txn,
+                    &command,
+                    id,
+                    write,
+                    prepared.take(),
+                    &mut decide,
+                    &respond,
+                )
                 .await;
             match result {
                 Err(Failure::Conflict) if command.expected.is_none() => {
@@ -390,12 +464,18 @@ impl<S: Schema> Store<S> {
     ) -> Result<Option<R>, Failure> {
         let Prepared {
             loaded,
-            stored,
-            doc,
-            before_set,
-            events,
-            rendered,
-        } = prepared;
+            decision:
+                Ok(Accepted {
+                    stored,
+                    doc: Some(doc),
+                    before_set,
+                    events,
+                    rendered,
+                }),
+        } = prepared
+        else {
+            return Ok(None);
+        };
         let saved = self.save_statement(&stored, doc, loaded);
         let mut steps = self.reindex_steps(&stored, &before_set);
         steps.extend(self.effect_steps(
@@ -455,9 +535,9 @@ impl<S: Schema> Store<S> {
     /// and renders all it writes: the document, the outbox rows and the response. This is
     /// the costly part of a command on a large aggregate (its JSON and its response); done
     /// here, on the caller's task, it runs beside other commands instead of inside the one
-    /// writer's batch. `None` when there is no cached copy, the caller's etag is not the
-    /// copy's, or the decision refuses or changes nothing: the transaction then decides as
-    /// usual (a refusal must still replay an earlier response of the same request).
+    /// writer's batch. `None` when there is no cached copy or the caller's etag is not the
+    /// copy's: the transaction then decides as usual. A refusal is kept as the decision too,
+    /// since a replay of an earlier response of the same request still goes first.
     fn prepare<R: prost::Message>(
         &self,
         command: &Command,
@@ -471,23 +551,38 @@ impl<S: Schema> Store<S> {
         }
         let mut aggregate = S::Aggregate::clone(&copy);
         let now = self.clock.now();
-        let events = decide(&mut aggregate, now).ok()?;
-        if events.is_empty() {
-            return None;
-        }
-        let stored = Stored {
+        let events = match decide(&mut aggregate, now) {
+            Ok(events) => events,
+            Err(rejection) => {
+                return Some(Prepared {
+                    loaded,
+                    decision: Err(rejection),
+                });
+            }
+        };
+        let mut stored = Stored {
             aggregate,
-            version: loaded.next(),
+            version: loaded,
         };
         let doc = document(&stored).ok()?;
+        // A command that caused nothing keeps the version (see `apply_steps`).
+        let doc =
+            if events.is_empty() && unchanged::<S>(&doc, &Before::Cached(copy.clone())).ok()? {
+                None
+            } else {
+                stored.version = loaded.next();
+                Some(doc)
+            };
         let rendered = render::<S, R>(command, &stored, &events, respond, now);
         Some(Prepared {
             loaded,
-            before_set: S::set_index_values(&copy),
-            stored,
-            doc,
-            events,
-            rendered,
+            decision: Ok(Accepted {
+                before_set: S::set_index_values(&copy),
+                stored,
+                doc,
+                events,
+                rendered,
+            }),
         })
     }
 
@@ -511,15 +606,18 @@ impl<S: Schema> Store<S> {
         if let Some(prepared) = prepared
             && self.stored_version(ex, id).await? == Some(prepared.loaded)
         {
-            let Prepared {
-                loaded,
+            let Accepted {
                 stored,
                 doc,
                 before_set,
                 events,
                 rendered,
-            } = prepared;
-            if !self.save(ex, &stored, doc, loaded, &before_set).await? {
+            } = prepared.decision?;
+            if let Some(doc) = doc
+                && !self
+                    .save(ex, &stored, doc, prepared.loaded, &before_set)
+                    .await?
+            {
                 return Err(Failure::Conflict);
             }
             self.finish(ex, command, claim, &stored, &events, rendered.effects)

@@ -316,8 +316,7 @@ async fn increment_noting_thread(store: &Store<Counters>, id: Uuid) -> Vec<Optio
         )
         .await
         .unwrap();
-    let threads = threads.lock().unwrap().clone();
-    threads
+    threads.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
