@@ -1,6 +1,7 @@
-//! The embedded system in this process, as `saas serve` runs it: the three data services on
-//! one gRPC port over fresh SQLite files, the application services and the HTTP edge over
-//! them (rate limits off), and the figures measured through its HTTP API.
+//! The embedded system in this process, as `saas serve` runs it: the data services on one
+//! gRPC server over fresh SQLite files (reached by the edge in process, `platform::local`),
+//! the application services and the HTTP edge over them (rate limits off), and the figures
+//! measured through its HTTP API.
 //!
 //! - **P4.read / P4.read.p50**: `GET /v1/me` (the edge checks the access token, then one
 //!   `GetUser` through the application service and the Identity data service) as users drawn
@@ -26,7 +27,7 @@ use std::{
 
 use access_app::JwtKeys;
 use adapters_app::{
-    grpc::{DataServices, HealthCheck},
+    grpc::{DataServices, HealthCheck, PeerChannels},
     mail::MemoryMailer,
 };
 use edge_app::{
@@ -109,12 +110,15 @@ impl System {
             feeds.spawn_sweeper(SWEEP_INTERVAL),
         ];
         let hasher = identity_data::Argon2Hasher::new(identity_data::Argon2Params::INSECURE_FAST)?;
-        let grpc = Served::start(
+        // The edge reaches the data services in process, as `saas serve` wires it.
+        let (dialer, local) = platform::local::pipe();
+        let grpc = Served::start_with_local(
             GrpcServer::new(services::server_config())
                 .add_service(identity_data::user_service(users, Arc::new(hasher)))
                 .add_service(workspace_data::workspace_service(workspaces))
                 .add_service(billing_data::subscription_service(subscriptions))
                 .add_service(notifications_data::feed_service(feeds)),
+            Some(local),
         )
         .await?;
 
@@ -126,17 +130,16 @@ impl System {
             .collect::<Result<Vec<_>, _>>()?;
         let user_id = *users.first().ok_or("no user was registered")?;
 
-        let grpc_url = format!("http://{}", grpc.addr);
-        let data = DataServices::connect_lazy(
-            &grpc_url,
-            &grpc_url,
-            &grpc_url,
-            &grpc_url,
-            services::SERVICE_TOKEN,
-            DATA_SERVICE_DEADLINE,
-        )?;
-        let health =
-            HealthCheck::connect_lazy(&grpc_url, &grpc_url, &grpc_url, &grpc_url, PROBE_DEADLINE)?;
+        let channel = dialer.channel()?;
+        let channels = PeerChannels {
+            identity: channel.clone(),
+            workspace: channel.clone(),
+            billing: channel.clone(),
+            notifications: channel,
+        };
+        let data =
+            DataServices::with_channels(&channels, services::SERVICE_TOKEN, DATA_SERVICE_DEADLINE)?;
+        let health = HealthCheck::with_channels(&channels, PROBE_DEADLINE);
         let keys = Arc::new(JwtKeys::from_secret(JWT_SECRET)?);
         let state = assemble(Parts {
             data,

@@ -86,10 +86,19 @@ pub struct Served {
 impl Served {
     /// Serves `server` on an ephemeral loopback port.
     pub async fn start(server: GrpcServer) -> Result<Served, BoxError> {
+        Served::start_with_local(server, None).await
+    }
+
+    /// Like [`Served::start`], also serving the in-process connections of `local`, as the
+    /// launcher does for the edge it hosts.
+    pub async fn start_with_local(
+        server: GrpcServer,
+        local: Option<platform::local::Incoming>,
+    ) -> Result<Served, BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(listener, async {
+        let task = tokio::spawn(server.serve_with_local(listener, local, async {
             let _ = signal.await;
         }));
         Ok(Served {

@@ -24,6 +24,7 @@ pub mod consume;
 pub mod db;
 pub mod discovery;
 pub mod endpoint;
+pub mod local;
 pub mod migration;
 pub mod published;
 pub mod relay;

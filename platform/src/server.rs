@@ -21,6 +21,7 @@ use http::{Request, Response};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
+use tokio_stream::{StreamExt as _, wrappers::UnboundedReceiverStream};
 use tonic::{
     Status,
     body::Body,
@@ -31,6 +32,8 @@ use tonic::{
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::Instrument;
+
+use crate::local::Connection;
 
 /// The largest message a service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -101,6 +104,17 @@ impl GrpcServer {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
+        self.serve_with_local(listener, None, shutdown).await
+    }
+
+    /// Like [`Self::serve`], also serving the in-process connections of `local`
+    /// ([`crate::local`]).
+    pub async fn serve_with_local(
+        self,
+        listener: tokio::net::TcpListener,
+        local: Option<crate::local::Incoming>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -116,7 +130,14 @@ impl GrpcServer {
             token: self.config.service_token.clone(),
             permits: Arc::new(Semaphore::new(self.config.concurrency_limit)),
         };
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let tcp = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .map(|accepted| accepted.map(Connection::Tcp));
+        let local: Pin<Box<dyn tokio_stream::Stream<Item = _> + Send>> = match local {
+            Some(local) => Box::pin(UnboundedReceiverStream::new(local.accepted)),
+            None => Box::pin(tokio_stream::empty()),
+        };
+        let incoming = tcp.merge(local.map(|pipe| Ok(Connection::Local(pipe))));
         let names = self.names.clone();
         let shutdown = async move {
             shutdown.await;

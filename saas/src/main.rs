@@ -371,12 +371,12 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         }
     }
 
+    // The edge calls the data services hosted here through in-memory pipes, with the same
+    // client and server stacks as over TCP (`platform::local`).
+    let (dialer, local_incoming) = platform::local::pipe();
     let edge = if wants(Component::Edge) {
         let local = match &grpc {
-            Some((bound, _)) => Some(
-                adapters_app::grpc::lazy_channel(&format!("http://{bound}"))
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(_) => Some(dialer.channel()?),
             None => None,
         };
         let peer = |component: Component,
@@ -473,7 +473,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     };
     if let Some((_, listener)) = grpc {
         server
-            .serve(listener, async move {
+            .serve_with_local(listener, Some(local_incoming), async move {
                 let _ = edge_stopped_rx.await;
                 if let Some(watches) = feed_watches {
                     watches.end_watches();
