@@ -260,3 +260,40 @@ async fn two_replicas_starting_at_once_on_a_fresh_database_both_serve() {
         assert_eq!(seen, user);
     }
 }
+
+/// A process that has a user cached still answers a read with the version another process
+/// committed after it (the read checks the stored version on every call, on both databases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_returns_what_another_process_committed_after_the_reader_cached_it() {
+    let db = TestDatabase::fresh().await;
+    let (_servers, clients) = two_processes(&db).await;
+    let [mut reader, mut writer] = clients;
+    let user = register(&mut reader).await;
+    for _ in 0..2 {
+        // The reader decodes and caches this version.
+        assert_eq!(get(&mut reader, &user.id).await.unwrap().etag, user.etag);
+    }
+    for round in 0..3 {
+        let renamed = rename(
+            &mut writer,
+            rename_request(&user.id, &request_id(), "", &format!("Renamed {round}")),
+        )
+        .await
+        .unwrap();
+        let read = get(&mut reader, &user.id).await.unwrap();
+        assert_eq!(read.etag, renamed.etag, "round {round}");
+        assert_eq!(read.display_name, format!("Renamed {round}"));
+        // A command in the reader's process after the other's write decides on that write.
+        let again = rename(
+            &mut reader,
+            rename_request(&user.id, &request_id(), "", &format!("Back {round}")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(version(&again.etag), version(&renamed.etag) + 1);
+        assert_eq!(
+            get(&mut writer, &user.id).await.unwrap().display_name,
+            format!("Back {round}")
+        );
+    }
+}
