@@ -52,8 +52,9 @@ use crate::config::Config;
 /// there instead of through their URLs); SAAS_ADVERTISE_ADDR (the host:port peers dial to
 /// reach this process; default: the bound gRPC address).
 ///
-/// Calls between services: SAAS_CALLS (comma-separated key=value overrides of the
-/// balancing, retry, hedge and limit defaults, like attempt_timeout_ms=2000,attempts=3,
+/// Calls between services: SAAS_CALLS (comma-separated key=value overrides of the edge's
+/// budgets and the balancing, retry, hedge and limit defaults, like read_budget_ms=5000,
+/// command_budget_ms=10000,attempt_timeout_ms=2000,attempts=3,
 /// retry_ratio=0.2,hedge_ratio=0.05,in_flight=4096,rate=100000,eject_after=5,
 /// eject_backoff_ms=1000,eject_max_ms=30000; see the README).
 ///

@@ -300,6 +300,7 @@ fn bad_discovery_settings_are_one_line_errors() {
         ("SAAS_IDENTITY_URL", "http://a:1,dns://b:2"),
         ("SAAS_CALLS", "attempts=0"),
         ("SAAS_CALLS", "retries=5"),
+        ("SAAS_CALLS", "command_budget_ms=1000"),
     ] {
         let dir = temp_dir();
         let line = one_line_error(
