@@ -59,8 +59,10 @@ use crate::config::Config;
 /// eject_backoff_ms=1000,eject_max_ms=30000; see the README).
 ///
 /// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
-/// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
-/// and replay the events a consumer gave up on. `saas config keys` lists every variable read.
+/// bus in <data dir>/bus.db, which only `saas serve` of every component may use unless
+/// SAAS_BUS=local says so; SAAS_BUS=nats insists on NATS). `saas dead-letters list` and
+/// `saas dead-letters redrive` show and replay the events a consumer gave up on.
+/// `saas config keys` lists every variable read.
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
 struct Cli {
@@ -261,6 +263,17 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         // Checked before anything starts: the address to register must be one peers can dial.
         advertised_addr(config.advertise_addr.as_deref(), config.grpc_addr)?;
     }
+    let split = ![
+        Component::Identity,
+        Component::Workspace,
+        Component::Billing,
+        Component::Notifications,
+        Component::Edge,
+    ]
+    .into_iter()
+    .all(wants);
+    let names: Vec<&str> = components.iter().map(|c| context_of(*c)).collect();
+    bus::check(&config, split, &names.join(" "))?;
     // Committed outbox rows of every data service hosted here are relayed to this bus.
     let events = bus::open(&config).await?;
 

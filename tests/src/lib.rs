@@ -571,6 +571,10 @@ impl ServerProcess {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
+        // A process of the split topology needs NATS, or to say it keeps its events.
+        if !env.iter().any(|(key, _)| *key == "SAAS_NATS_URL") {
+            command.env("SAAS_BUS", "local");
+        }
         for (key, value) in env {
             command.env(key, value);
         }
