@@ -146,6 +146,37 @@ fn unreachable_database_is_a_one_line_error() {
 }
 
 #[test]
+fn a_missing_postgres_database_is_one_clear_line() {
+    let Ok(server) = std::env::var("SAAS_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: SAAS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // The test server's URL with a database name nobody made.
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    let name = format!("saas_missing_{}", std::process::id());
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "identity", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_BUS", "local")
+            .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+            .env("SAAS_IDENTITY_DATABASE_URL", format!("{base}/{name}")),
+    );
+    assert!(line.contains("identity database"), "{line}");
+    assert!(
+        line.contains(&format!("\"{name}\" does not exist")),
+        "{line}"
+    );
+    assert!(line.contains("createdb -h "), "{line}");
+    assert!(line.ends_with(&format!(" {name})")), "{line}");
+    assert!(!line.contains(" at line "), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn missing_config_file_is_a_one_line_error() {
     let line = one_line_error(saas().args(["--config", "/nonexistent/saas.toml", "serve"]));
     assert!(line.contains("/nonexistent/saas.toml"), "{line}");
