@@ -507,7 +507,8 @@ pub fn saas_binary() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
-    if dir.ends_with("deps") {
+    // Tests run from `deps/`, examples from `examples/`; the binary is beside both.
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     let binary = dir.join(format!("saas{}", std::env::consts::EXE_SUFFIX));
