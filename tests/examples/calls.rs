@@ -5,7 +5,7 @@
 //! two costs a call.
 //!
 //! ```sh
-//! cargo build --release -p saas -p saas-tests --example calls
+//! cargo build --release -p saas && cargo build --release -p saas-tests --example calls
 //! target/release/examples/calls            # SQLite; SAAS_TEST_POSTGRES_URL for PostgreSQL
 //! ```
 //!
