@@ -107,9 +107,9 @@ pub async fn open(url: &str, size: PoolSize) -> Result<DatabaseConnection, OpenE
         let pool = PgPoolOptions::new()
             .max_connections(size.max)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| OpenError::Connect(redact(&e.to_string())))?;
+            .map_err(|e| OpenError::Connect(postgres_refusal(&e, &options)))?;
         return Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool));
     }
     Err(OpenError::UnsupportedScheme)
@@ -123,6 +123,28 @@ fn is_locked(error: &sqlx::Error) -> bool {
     e.code()
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+/// What went wrong connecting to PostgreSQL, in one line: the server's own message without
+/// the source position sqlx appends (" at line 948" of the server's C file), and for a
+/// database that does not exist, how to create it.
+fn postgres_refusal(error: &sqlx::Error, options: &PgConnectOptions) -> String {
+    let sqlx::Error::Database(refused) = error else {
+        return redact(&error.to_string());
+    };
+    const INVALID_CATALOG_NAME: &str = "3D000";
+    let (host, port, user) = (
+        options.get_host(),
+        options.get_port(),
+        options.get_username(),
+    );
+    match (refused.code().as_deref(), options.get_database()) {
+        (Some(INVALID_CATALOG_NAME), Some(name)) => format!(
+            "database {name:?} does not exist on {host}:{port}; create it first \
+             (createdb -h {host} -p {port} -U {user} {name})"
+        ),
+        _ => format!("{host}:{port} refused: {}", redact(refused.message())),
+    }
 }
 
 fn redact(message: &str) -> String {

@@ -235,12 +235,7 @@ where
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            let status = platform_status(
-                tonic::Code::Unavailable,
-                "OVERLOADED",
-                "the server is at its concurrency limit; retry with backoff",
-            );
-            return Box::pin(async move { Ok(status.into_http()) });
+            return Box::pin(async move { Ok(overloaded().into_http()) });
         };
         // The caller's correlation id (`x-request-id`) tags every log line of this call.
         let span = tracing::info_span!(
@@ -262,6 +257,37 @@ where
         )
     }
 }
+
+/// The shortest and longest delay an overloaded server asks a caller to wait before it tries
+/// again (`grpc-retry-pushback-ms`, gRFC A6), drawn evenly between them per shed call.
+///
+/// Why these: a shed call means the server already holds its full concurrency limit of calls;
+/// at a few milliseconds per call (README, "Calls between services") 50 ms lets all of them
+/// finish several times over, so a retry after it finds room rather than shedding again, yet
+/// stays far inside a 2 s attempt and a 5 s budget. The spread of 100 ms keeps the callers shed
+/// in one burst from coming back in one burst. The caller's own backoff (25 ms, doubling) would
+/// retry sooner, into the same overload.
+pub const OVERLOAD_PUSHBACK_MS: std::ops::RangeInclusive<u64> = 50..=150;
+
+/// `UNAVAILABLE` / `OVERLOADED`, asking the caller to wait a jittered
+/// [`OVERLOAD_PUSHBACK_MS`] before trying again.
+fn overloaded() -> Status {
+    use rand::Rng as _;
+    let mut status = platform_status(
+        tonic::Code::Unavailable,
+        "OVERLOADED",
+        "the server is at its concurrency limit; retry with backoff",
+    );
+    let millis = rand::thread_rng().gen_range(OVERLOAD_PUSHBACK_MS);
+    status.metadata_mut().insert(
+        PUSHBACK_HEADER,
+        tonic::metadata::MetadataValue::from(millis),
+    );
+    status
+}
+
+/// The metadata key by which a server tells a caller how long to wait before trying again.
+pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
 
 /// The metadata key carrying a caller's correlation id, for logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -385,6 +411,115 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service whose calls stay in flight until `release` has a permit, then fail.
+    #[derive(Clone)]
+    struct Hold {
+        entered: Arc<Semaphore>,
+        release: Arc<Semaphore>,
+    }
+
+    impl NamedService for Hold {
+        const NAME: &'static str = "test.Hold";
+    }
+
+    impl Service<Request<Body>> for Hold {
+        type Response = Response<Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Result<Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            let (entered, release) = (self.entered.clone(), self.release.clone());
+            Box::pin(async move {
+                entered.add_permits(1);
+                if let Ok(permit) = release.acquire().await {
+                    permit.forget();
+                }
+                Ok(Status::unimplemented("held").into_http())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_over_its_limit_sheds_with_a_jittered_pushback() {
+        let hold = Hold {
+            entered: Arc::new(Semaphore::new(0)),
+            release: Arc::new(Semaphore::new(0)),
+        };
+        let mut config = ServerConfig::new("token", Vec::new());
+        config.concurrency_limit = 1;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(GrpcServer::new(config).add_service(hold.clone()).serve(
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let call = |channel: tonic::transport::Channel| async move {
+            let mut client = tonic::client::Grpc::new(channel);
+            client
+                .ready()
+                .await
+                .map_err(|e| Status::unknown(e.to_string()))?;
+            let mut request = tonic::Request::new(());
+            request
+                .metadata_mut()
+                .insert("authorization", "Bearer token".parse().unwrap());
+            client
+                .unary::<(), (), _>(
+                    request,
+                    http::uri::PathAndQuery::from_static("/test.Hold/Hold"),
+                    tonic_prost::ProstCodec::default(),
+                )
+                .await
+        };
+
+        // The one permit is taken by a call the service holds.
+        let held = tokio::spawn(call(channel.clone()));
+        let _entered = hold.entered.acquire().await.unwrap();
+        let mut pushbacks = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let status = call(channel.clone()).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            let reason = status
+                .get_error_details()
+                .error_info()
+                .map(|i| i.reason.clone());
+            assert_eq!(reason.as_deref(), Some("OVERLOADED"));
+            let millis: u64 = status
+                .metadata()
+                .get(PUSHBACK_HEADER)
+                .expect("a pushback")
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(OVERLOAD_PUSHBACK_MS.contains(&millis), "{millis}");
+            pushbacks.insert(millis);
+        }
+        assert!(pushbacks.len() > 1, "jittered: {pushbacks:?}");
+
+        // Once the held call ends, the next one is served (and has no pushback).
+        hold.release.add_permits(2);
+        let status = held.await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        let status = call(channel.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        assert!(status.metadata().get(PUSHBACK_HEADER).is_none());
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
 
     #[test]
     fn generated_token_is_kept_and_reused() {

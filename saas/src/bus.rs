@@ -1,17 +1,31 @@
 //! Which event bus this process uses: NATS JetStream when `SAAS_NATS_URL` is set, otherwise
-//! the in-process durable bus in `<data dir>/bus.db`.
+//! the in-process durable bus in `<data dir>/bus.db`. A process of the split topology (one
+//! that does not run every component) refuses the in-process bus unless `SAAS_BUS=local`
+//! asks for it: its events would reach no other process.
 
 use std::sync::Arc;
 
 use platform::bus::{DeadLetters, Publisher, Subscriber, local::LocalBus, nats::NatsBus};
 
-use crate::config::Config;
+use crate::config::{BusKind, Config};
 
 /// The bus, by the roles this process needs.
 pub struct Bus {
     pub publisher: Arc<dyn Publisher>,
     pub subscriber: Arc<dyn Subscriber>,
     pub dead_letters: Arc<dyn DeadLetters>,
+}
+
+/// Checks that `config` gives a process the bus it needs: one running only `components` of
+/// the split topology (`split`) needs NATS, or `SAAS_BUS=local` to say it keeps its events.
+pub fn check(config: &Config, split: bool, components: &str) -> Result<(), String> {
+    if split && config.nats_url.is_none() && config.bus != Some(BusKind::Local) {
+        return Err(format!(
+            "SAAS_NATS_URL is required when a process runs only some components ({components}): \
+             events cross processes through NATS (SAAS_BUS=local keeps them in this process)"
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the configured bus.

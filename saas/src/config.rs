@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub cors_origins: Option<String>,
     pub nats_url: Option<String>,
+    pub bus: Option<String>,
     pub etcd_url: Option<String>,
     pub advertise_addr: Option<String>,
     pub etcd_lease_ttl_secs: Option<u64>,
@@ -63,6 +64,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub cors_origins: Vec<String>,
     pub nats_url: Option<String>,
+    /// Which bus was asked for by `SAAS_BUS`, if any.
+    pub bus: Option<BusKind>,
     /// The etcd cluster services register in and callers find them through.
     pub etcd_url: Option<String>,
     /// The `host:port` peers dial to reach this process's gRPC port.
@@ -73,6 +76,15 @@ pub struct Config {
     pub dns_refresh: std::time::Duration,
     /// Deadlines, retries, hedges, limits and ejection of calls between services.
     pub calls: adapters_app::grpc::CallSettings,
+}
+
+/// The event bus `SAAS_BUS` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// NATS JetStream at `SAAS_NATS_URL`: events cross processes.
+    Nats,
+    /// The in-process bus in `<data dir>/bus.db`: events stay in this process.
+    Local,
 }
 
 /// A configuration problem, reported as one line.
@@ -328,6 +340,30 @@ impl Config {
             name: "SAAS_CALLS",
             message,
         })?;
+        let nats_url = env("SAAS_NATS_URL").or(from_file.nats_url);
+        let bus = match env("SAAS_BUS").or(from_file.bus).as_deref() {
+            None => None,
+            Some("nats") if nats_url.is_none() => {
+                return Err(ConfigError::Invalid {
+                    name: "SAAS_BUS",
+                    message: "nats needs SAAS_NATS_URL".to_owned(),
+                });
+            }
+            Some("nats") => Some(BusKind::Nats),
+            Some("local") if nats_url.is_some() => {
+                return Err(ConfigError::Invalid {
+                    name: "SAAS_BUS",
+                    message: "local contradicts SAAS_NATS_URL: set one of them".to_owned(),
+                });
+            }
+            Some("local") => Some(BusKind::Local),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SAAS_BUS",
+                    message: format!("{other:?} is neither nats nor local"),
+                });
+            }
+        };
         let cors_origins = env("SAAS_CORS_ORIGINS")
             .or(from_file.cors_origins)
             .map(|list| {
@@ -363,7 +399,8 @@ impl Config {
             redis_url: env("SAAS_REDIS_URL").or(from_file.redis_url),
             smtp_url: env("SAAS_SMTP_URL").or(from_file.smtp_url),
             cors_origins,
-            nats_url: env("SAAS_NATS_URL").or(from_file.nats_url),
+            nats_url,
+            bus,
             etcd_url,
             advertise_addr,
             etcd_lease_ttl,

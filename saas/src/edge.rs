@@ -92,8 +92,14 @@ pub async fn prepare(
             Some((limiter, quotas))
         }
     };
+    let budgets = config.calls.budgets;
     let edge_config = EdgeConfig {
         cors_origins: config.cors_origins.clone(),
+        // A budget longer than the request timeout would be cut short by it.
+        request_timeout: EdgeConfig::DEFAULT_REQUEST_TIMEOUT
+            .max(budgets.read)
+            .max(budgets.command),
+        budgets,
         ..EdgeConfig::default()
     };
     edge_config

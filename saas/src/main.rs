@@ -52,14 +52,17 @@ use crate::config::Config;
 /// there instead of through their URLs); SAAS_ADVERTISE_ADDR (the host:port peers dial to
 /// reach this process; default: the bound gRPC address).
 ///
-/// Calls between services: SAAS_CALLS (comma-separated key=value overrides of the
-/// balancing, retry, hedge and limit defaults, like attempt_timeout_ms=2000,attempts=3,
+/// Calls between services: SAAS_CALLS (comma-separated key=value overrides of the edge's
+/// budgets and the balancing, retry, hedge and limit defaults, like read_budget_ms=5000,
+/// command_budget_ms=10000,attempt_timeout_ms=2000,attempts=3,
 /// retry_ratio=0.2,hedge_ratio=0.05,in_flight=4096,rate=100000,eject_after=5,
 /// eject_backoff_ms=1000,eject_max_ms=30000; see the README).
 ///
 /// Events: SAAS_NATS_URL (NATS JetStream for integration events; default: the in-process
-/// bus in <data dir>/bus.db). `saas dead-letters list` and `saas dead-letters redrive` show
-/// and replay the events a consumer gave up on. `saas config keys` lists every variable read.
+/// bus in <data dir>/bus.db, which only `saas serve` of every component may use unless
+/// SAAS_BUS=local says so; SAAS_BUS=nats insists on NATS). `saas dead-letters list` and
+/// `saas dead-letters redrive` show and replay the events a consumer gave up on.
+/// `saas config keys` lists every variable read.
 #[derive(Debug, Parser)]
 #[command(name = "saas", version, about, long_about)]
 struct Cli {
@@ -260,6 +263,17 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         // Checked before anything starts: the address to register must be one peers can dial.
         advertised_addr(config.advertise_addr.as_deref(), config.grpc_addr)?;
     }
+    let split = ![
+        Component::Identity,
+        Component::Workspace,
+        Component::Billing,
+        Component::Notifications,
+        Component::Edge,
+    ]
+    .into_iter()
+    .all(wants);
+    let names: Vec<&str> = components.iter().map(|c| context_of(*c)).collect();
+    bus::check(&config, split, &names.join(" "))?;
     // Committed outbox rows of every data service hosted here are relayed to this bus.
     let events = bus::open(&config).await?;
 

@@ -138,10 +138,42 @@ fn unreachable_database_is_a_one_line_error() {
         saas()
             .args(["serve", "identity", "--data-dir"])
             .arg(&dir)
+            .env("SAAS_BUS", "local")
             .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
             .env("SAAS_IDENTITY_DATABASE_URL", "mysql://nowhere/db"),
     );
     assert!(line.contains("identity database"), "{line}");
+}
+
+#[test]
+fn a_missing_postgres_database_is_one_clear_line() {
+    let Ok(server) = std::env::var("SAAS_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: SAAS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // The test server's URL with a database name nobody made.
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    let name = format!("saas_missing_{}", std::process::id());
+    let dir = temp_dir();
+    let line = one_line_error(
+        saas()
+            .args(["serve", "identity", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_BUS", "local")
+            .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+            .env("SAAS_IDENTITY_DATABASE_URL", format!("{base}/{name}")),
+    );
+    assert!(line.contains("identity database"), "{line}");
+    assert!(
+        line.contains(&format!("\"{name}\" does not exist")),
+        "{line}"
+    );
+    assert!(line.contains("createdb -h "), "{line}");
+    assert!(line.ends_with(&format!(" {name})")), "{line}");
+    assert!(!line.contains(" at line "), "{line}");
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -223,6 +255,7 @@ fn edge_alone_without_its_data_services_is_a_one_line_error() {
         saas()
             .args(["serve", "edge", "--data-dir"])
             .arg(&dir)
+            .env("SAAS_BUS", "local")
             .env("SAAS_HTTP_ADDR", "127.0.0.1:0"),
     );
     assert!(line.contains("SAAS_IDENTITY_URL"), "{line}");
@@ -236,6 +269,7 @@ fn edge_alone_without_a_jwt_key_file_is_a_one_line_error() {
         saas()
             .args(["serve", "edge", "--data-dir"])
             .arg(&dir)
+            .env("SAAS_BUS", "local")
             .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
             .env("SAAS_IDENTITY_URL", "http://127.0.0.1:1")
             .env("SAAS_WORKSPACE_URL", "http://127.0.0.1:1")
@@ -300,6 +334,8 @@ fn bad_discovery_settings_are_one_line_errors() {
         ("SAAS_IDENTITY_URL", "http://a:1,dns://b:2"),
         ("SAAS_CALLS", "attempts=0"),
         ("SAAS_CALLS", "retries=5"),
+        ("SAAS_CALLS", "command_budget_ms=1000"),
+        ("SAAS_BUS", "sometimes"),
     ] {
         let dir = temp_dir();
         let line = one_line_error(
@@ -320,10 +356,78 @@ fn registering_a_port_on_every_interface_needs_an_advertised_address() {
         saas()
             .args(["serve", "identity", "--data-dir"])
             .arg(&dir)
+            .env("SAAS_BUS", "local")
             .env("SAAS_GRPC_ADDR", "0.0.0.0:0")
             .env("SAAS_ETCD_URL", "http://127.0.0.1:1"),
     );
     assert!(line.contains("SAAS_ADVERTISE_ADDR"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_process_of_the_split_topology_without_nats_is_refused_in_one_line() {
+    for component in ["identity", "edge"] {
+        let dir = temp_dir();
+        let line = one_line_error(
+            saas()
+                .args(["serve", component, "--data-dir"])
+                .arg(&dir)
+                .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+                .env("SAAS_HTTP_ADDR", "127.0.0.1:0"),
+        );
+        assert!(line.contains("SAAS_NATS_URL"), "{line}");
+        assert!(line.contains("SAAS_BUS=local"), "{line}");
+        assert!(line.contains(component), "{line}");
+        assert!(
+            !dir.join("bus.db").exists(),
+            "refused before opening a bus of its own"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+    for (value, says) in [("carrier-pigeon", "neither"), ("nats", "SAAS_NATS_URL")] {
+        let line = one_line_error(
+            saas()
+                .args(["serve", "identity", "--data-dir"])
+                .arg(temp_dir())
+                .env("SAAS_BUS", value),
+        );
+        assert!(line.contains("SAAS_BUS") && line.contains(says), "{line}");
+    }
+    let line = one_line_error(
+        saas()
+            .args(["serve", "identity", "--data-dir"])
+            .arg(temp_dir())
+            .env("SAAS_BUS", "local")
+            .env("SAAS_NATS_URL", "nats://127.0.0.1:1"),
+    );
+    assert!(line.contains("SAAS_BUS"), "{line}");
+}
+
+#[test]
+fn a_process_of_the_split_topology_with_bus_local_serves_on_its_own_bus() {
+    let dir = temp_dir();
+    let mut child = Running(
+        saas()
+            .args(["serve", "identity", "--data-dir"])
+            .arg(&dir)
+            .env("SAAS_BUS", "local")
+            .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+            .env("SAAS_ARGON2", "m=8,t=1,p=1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let listening = lines.by_ref().map_while(Result::ok).any(|line| {
+        printed.push(line.clone());
+        line.starts_with("grpc listening on ")
+    });
+    assert!(listening, "it stopped before serving: {printed:?}");
+    assert!(dir.join("bus.db").exists(), "the in-process bus is used");
+    drop(child);
+    drop(lines);
     std::fs::remove_dir_all(dir).ok();
 }
 

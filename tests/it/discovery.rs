@@ -452,6 +452,8 @@ async fn spawn_saas(
         .env("SAAS_SERVICE_TOKEN", saas_tests::SERVICE_TOKEN)
         .env("SAAS_ARGON2", "m=8,t=1,p=1")
         .env("SAAS_LOG", "warn")
+        // Each process keeps its events: these tests are about finding peers.
+        .env("SAAS_BUS", "local")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);

@@ -216,3 +216,58 @@ async fn a_killed_replica_costs_no_call() {
     let failures = load.finish().await;
     assert!(failures.is_empty(), "failed calls: {failures:?}");
 }
+
+/// A listener that completes no more handshakes: its accept queue is full and never drained,
+/// so the kernel drops further SYNs, as for a host that is blackholed. Keep all three alive.
+async fn blackhole() -> (
+    std::net::SocketAddr,
+    Vec<tokio::net::TcpStream>,
+    tokio::net::TcpListener,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("its address");
+    let mut held = Vec::new();
+    loop {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(200), connect).await {
+            Ok(stream) => held.push(stream.expect("a connection while the queue has room")),
+            Err(_) => return (addr, held, listener),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_replica_is_ejected_at_its_first_connect_and_costs_no_attempt() {
+    let database = TestDatabase::fresh().await;
+    let live = ServerProcess::start("identity", &database.url).await;
+    let (dark, _held, _listener) = blackhole().await;
+    let started = std::time::Instant::now();
+    let (users, _channel, user) =
+        users_over([format!("http://{dark}"), format!("http://{}", live.addr)]).await;
+    // Registering the user was the first call.
+    let mut slowest = started.elapsed();
+    // Past the first ejection's 1 s, the blackholed replica is tried again.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2_500) {
+        let sent = std::time::Instant::now();
+        users
+            .get_user(&Ctx::anonymous(), user)
+            .await
+            .expect("read past the blackholed replica");
+        slowest = slowest.max(sent.elapsed());
+    }
+    // A connect that is never answered ends at the connect timeout (0.5 s), well before the
+    // 2 s attempt timeout, and the call goes to the live replica at once without spending
+    // the retry budget.
+    assert!(
+        slowest < Duration::from_millis(1_500),
+        "a read took {slowest:?}"
+    );
+    let counters = users.counters();
+    assert!(counters.free_retries.load(Ordering::SeqCst) >= 1);
+    assert_eq!(counters.retries.load(Ordering::SeqCst), 0);
+}

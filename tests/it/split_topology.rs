@@ -69,6 +69,8 @@ impl EdgeProcess {
             .env("SAAS_JWT_KEY_FILE", &key_file)
             .env("SAAS_RATE_LIMITS", "off")
             .env("SAAS_LOG", "error")
+            // Like the data services started by `ServerProcess`, it keeps its events.
+            .env("SAAS_BUS", "local")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);

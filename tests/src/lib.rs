@@ -507,7 +507,8 @@ pub fn saas_binary() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
-    if dir.ends_with("deps") {
+    // Tests run from `deps/`, examples from `examples/`; the binary is beside both.
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     let binary = dir.join(format!("saas{}", std::env::consts::EXE_SUFFIX));
@@ -571,6 +572,10 @@ impl ServerProcess {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
+        // A process of the split topology needs NATS, or to say it keeps its events.
+        if !env.iter().any(|(key, _)| *key == "SAAS_NATS_URL") {
+            command.env("SAAS_BUS", "local");
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -55,7 +55,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::serve::ListenerExt;
 use http::{HeaderName, HeaderValue, Method, Uri, header};
 use ports_app::AppError;
@@ -94,7 +94,9 @@ pub fn router(state: EdgeState) -> Router {
     if let Some(cors) = cors(&state.config.cors_origins) {
         router = router.layer(cors);
     }
-    router.layer(from_fn(request::identify)).with_state(state)
+    router
+        .layer(from_fn_with_state(state.clone(), request::identify))
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in

@@ -33,14 +33,6 @@ use crate::rate_limit::{Quota, RateLimits};
 use crate::routes::Guard;
 use crate::state::EdgeState;
 
-/// How long a read (`GET`, `HEAD`, `OPTIONS`) may take in all, every data-service call and
-/// its retries included; each call's gRPC deadline is what remains of it.
-pub const READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How long a command may take in all (a sign-up makes several calls, some hashing a
-/// password): at least 5 s, as every command gets.
-pub const COMMAND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// The header carrying a use case's idempotency key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The header carrying the correlation id, in and out.
@@ -53,9 +45,14 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone, Copy)]
 struct InvalidIdempotencyKey;
 
-/// Gives the request its [`Ctx`] (anonymous so far), echoes `X-Request-Id` and puts the
+/// Gives the request its [`Ctx`] (anonymous so far, with the deadline of its budget from
+/// [`EdgeConfig::budgets`](crate::EdgeConfig::budgets)), echoes `X-Request-Id` and puts the
 /// request id into every problem.
-pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
+pub(crate) async fn identify(
+    State(state): State<EdgeState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let (request_id, key_valid) = match request.headers().get(IDEMPOTENCY_KEY) {
         None => (Uuid::now_v7(), true),
         Some(value) => match value
@@ -74,10 +71,11 @@ pub(crate) async fn identify(mut request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .filter(|value| is_sane_request_id(value))
         .map_or_else(|| request_id.to_string(), str::to_owned);
+    let budgets = state.config.budgets;
     let budget = if request.method().is_safe() {
-        READ_BUDGET
+        budgets.read
     } else {
-        COMMAND_BUDGET
+        budgets.command
     };
     request.extensions_mut().insert(Ctx {
         actor: None,

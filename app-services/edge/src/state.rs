@@ -42,6 +42,9 @@ pub struct EdgeConfig {
     pub body_limit: usize,
     /// How long a request may take in all; longer is answered 504 `TIMEOUT`.
     pub request_timeout: Duration,
+    /// The time a read and a command may spend on calls to data services: every call's
+    /// deadline is what remains of its request's budget.
+    pub budgets: adapters_app::grpc::Budgets,
 }
 
 impl EdgeConfig {
@@ -77,6 +80,7 @@ impl Default for EdgeConfig {
             cors_origins: Vec::new(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            budgets: adapters_app::grpc::Budgets::default(),
         }
     }
 }

@@ -99,15 +99,20 @@ impl Outcome {
     }
 }
 
-/// Whether `error` (or one of its sources) is a refused connection: a call that never
-/// left the client.
+/// Whether `error` (or one of its sources) is a call that never left the client: a refused
+/// connection, or one not opened within the connect timeout (a blackholed replica, whose
+/// kernel never answers the SYN), or no replica known.
 pub fn refused(error: &(dyn StdError + 'static)) -> bool {
+    let mut connecting = false;
     let mut next = Some(error);
     while let Some(error) = next {
-        if let Some(io) = error.downcast_ref::<io::Error>()
-            && io.kind() == io::ErrorKind::ConnectionRefused
-        {
-            return true;
+        connecting |= error.is::<tonic::ConnectError>();
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return true,
+                io::ErrorKind::TimedOut if connecting => return true,
+                _ => {}
+            }
         }
         if error.is::<NoReplica>() {
             return true;
@@ -640,6 +645,17 @@ mod tests {
         assert!(!refused(&Outer(io::Error::from(
             io::ErrorKind::ConnectionReset
         ))));
+    }
+
+    #[test]
+    fn a_connection_not_opened_in_time_never_left_but_other_time_outs_did() {
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+        let connect = tonic::ConnectError(Box::new(timed_out()));
+        assert!(refused(&connect));
+        // A time-out that is not the connection's: the call may have reached the server.
+        assert!(!refused(&timed_out()));
+        let other = tonic::ConnectError(Box::new(io::Error::from(io::ErrorKind::InvalidData)));
+        assert!(!refused(&other));
     }
 
     #[test]

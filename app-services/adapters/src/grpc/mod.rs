@@ -21,7 +21,7 @@ use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use kernel_domain::{FieldViolation, RejectionKind};
 use platform::{discovery::PeerChannel, server::ServiceCredential};
-pub use resilience::{CallPolicy, CallSettings};
+pub use resilience::{Budgets, CallPolicy, CallSettings};
 use resilience::{Counters, Resilience};
 use saas_proto::{
     billing::v1::subscription_service_client::SubscriptionServiceClient,

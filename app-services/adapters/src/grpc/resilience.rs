@@ -97,17 +97,43 @@ impl Default for CallPolicy {
     }
 }
 
-/// Every knob of calls between services, as `SAAS_CALLS` sets them: the call policy and
-/// the balancer's ejection policy.
+/// How long a request at the edge may take in all, every data-service call and its retries
+/// included: each call's deadline is what remains of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// A read (`GET`, `HEAD`, `OPTIONS`): 5 s.
+    pub read: Duration,
+    /// A command: 10 s (a sign-up makes several calls, some hashing a password), never less
+    /// than [`Budgets::MIN_COMMAND`].
+    pub command: Duration,
+}
+
+impl Budgets {
+    /// Every command gets at least this long.
+    pub const MIN_COMMAND: Duration = Duration::from_secs(5);
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            read: Duration::from_secs(5),
+            command: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Every knob of calls between services, as `SAAS_CALLS` sets them: the edge's budgets, the
+/// call policy and the balancer's ejection policy.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CallSettings {
+    pub budgets: Budgets,
     pub calls: CallPolicy,
     pub ejection: platform::discovery::EjectionPolicy,
 }
 
 impl CallSettings {
     /// Parses `key=value` pairs separated by commas, each overriding its default:
-    /// `attempt_timeout_ms`, `attempts`, `retry_ratio`, `retry_reserve`, `backoff_ms`,
+    /// `read_budget_ms`, `command_budget_ms` (at least 5,000), `attempt_timeout_ms`, `attempts`, `retry_ratio`, `retry_reserve`, `backoff_ms`,
     /// `hedge_ratio`, `hedge_percentile`, `in_flight`, `rate`, `eject_after`,
     /// `eject_backoff_ms`, `eject_max_ms`. An unknown key or a value out of range is an error
     /// naming it.
@@ -130,6 +156,10 @@ impl CallSettings {
             let calls = &mut settings.calls;
             let ejection = &mut settings.ejection;
             match key {
+                "read_budget_ms" => settings.budgets.read = millis(1.0)?,
+                "command_budget_ms" => {
+                    settings.budgets.command = millis(Budgets::MIN_COMMAND.as_millis() as f64)?;
+                }
                 "attempt_timeout_ms" => calls.attempt_timeout = millis(1.0)?,
                 "attempts" => calls.max_attempts = number(1.0, 10.0)? as u32,
                 "retry_ratio" => calls.retry_ratio = number(0.0, 1.0)?,
@@ -846,6 +876,12 @@ mod tests {
         assert_eq!(settings.calls.max_attempts, 2);
         assert_eq!(settings.calls.rate, 50.0);
         assert_eq!(settings.ejection.failures, 3);
+        assert_eq!(settings.budgets, Budgets::default());
+        let budgets = CallSettings::parse("read_budget_ms=1500,command_budget_ms=5000")
+            .unwrap()
+            .budgets;
+        assert_eq!(budgets.read, ms(1500));
+        assert_eq!(budgets.command, Budgets::MIN_COMMAND);
         assert_eq!(
             settings.calls.hedge_ratio,
             CallPolicy::default().hedge_ratio
@@ -856,6 +892,9 @@ mod tests {
             ("hedges=1", "hedges"),
             ("rate", "rate"),
             ("eject_backoff_ms=5000,eject_max_ms=10", "eject_max_ms"),
+            ("command_budget_ms=4999", "command_budget_ms"),
+            ("read_budget_ms=0", "read_budget_ms"),
+            ("read_budget_ms=soon", "read_budget_ms"),
         ] {
             let error = CallSettings::parse(bad).unwrap_err();
             assert!(error.contains(names), "{bad}: {error}");

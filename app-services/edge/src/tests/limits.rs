@@ -130,3 +130,71 @@ async fn each_workspace_has_a_quota_that_outsiders_cannot_spend() {
     reply.problem(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     assert_eq!(limiter.hits(&format!("workspace:{id}")), 2);
 }
+
+#[tokio::test]
+async fn each_request_gets_the_deadline_of_its_configured_budget() {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    let me = Uuid::now_v7();
+    let deadlines: Arc<Mutex<Vec<Option<Instant>>>> = Arc::default();
+    let mut world = World::new();
+    world.config.budgets = adapters_app::grpc::Budgets {
+        read: Duration::from_millis(1_500),
+        command: Duration::from_secs(7),
+    };
+    let seen = deadlines.clone();
+    world.users.expect_get_user().returning(move |ctx, _| {
+        seen.lock().unwrap().push(ctx.deadline);
+        Ok(super::user(me, "ada@example.com"))
+    });
+    let seen = deadlines.clone();
+    world
+        .users
+        .expect_change_display_name()
+        .returning(move |ctx, _, _, _| {
+            seen.lock().unwrap().push(ctx.deadline);
+            Ok(super::user(me, "ada@example.com"))
+        });
+    let router = world.router();
+
+    let within = |budget: Duration, before: Instant, after: Instant| {
+        let deadline = deadlines
+            .lock()
+            .unwrap()
+            .pop()
+            .flatten()
+            .expect("a deadline");
+        assert!(
+            deadline >= before + budget && deadline <= after + budget,
+            "{:?} is not {budget:?} after the request",
+            deadline - before
+        );
+    };
+    let before = Instant::now();
+    let reply = send(
+        &router,
+        super::authed(Method::GET, "/v1/me", &token_for(me)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    within(Duration::from_millis(1_500), before, Instant::now());
+
+    let before = Instant::now();
+    let reply = send(
+        &router,
+        json_request(
+            Method::PATCH,
+            "/v1/me",
+            Some(&token_for(me)),
+            &json!({"display_name": "Ada L."}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Every call the command makes carries the command's deadline: take the first.
+    let seen = deadlines.lock().unwrap().len();
+    assert!(seen >= 1, "{seen}");
+    deadlines.lock().unwrap().truncate(1);
+    within(Duration::from_secs(7), before, Instant::now());
+}
