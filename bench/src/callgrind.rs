@@ -122,6 +122,8 @@ pub async fn c1(
             format!("sqlite://{}", copy.display()),
         )
         .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
+        // One data service on its own: its events stay in its own process.
+        .env("SAAS_BUS", "local")
         .env("SAAS_SERVICE_TOKEN", services::SERVICE_TOKEN)
         .env("SAAS_ARGON2", "m=8,t=1,p=1")
         .env("SAAS_LOG", "warn")
