@@ -599,12 +599,24 @@ impl<S: Schema> Store<S> {
         decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
         respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Result<Outcome<R, S::Aggregate>, Failure> {
+        // PostgreSQL: the aggregate's row lock is taken before the request id's, in the order
+        // a chained statement takes them (`super::writes`), so a transaction and a chained
+        // duplicate never wait on each other in a cycle.
+        let locked = match ex.backend() {
+            DbBackend::Postgres => Some(self.stored_version(ex, id).await?),
+            _ => None,
+        };
         let claim = self.claim(ex, command).await?;
         if let Claim::Replay(bytes) = claim {
             return Ok(Err(bytes));
         }
+        let stored_version = match (&prepared, locked) {
+            (None, _) => None,
+            (Some(_), Some(version)) => version,
+            (Some(_), None) => self.stored_version(ex, id).await?,
+        };
         if let Some(prepared) = prepared
-            && self.stored_version(ex, id).await? == Some(prepared.loaded)
+            && stored_version == Some(prepared.loaded)
         {
             let Accepted {
                 stored,
