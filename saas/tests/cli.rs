@@ -8,7 +8,7 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStdout, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -406,19 +406,14 @@ fn a_process_of_the_split_topology_without_nats_is_refused_in_one_line() {
 #[test]
 fn a_process_of_the_split_topology_with_bus_local_serves_on_its_own_bus() {
     let dir = temp_dir();
-    let mut child = Running(
+    let (child, mut lines) = running(
         saas()
             .args(["serve", "identity", "--data-dir"])
             .arg(&dir)
             .env("SAAS_BUS", "local")
             .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
-            .env("SAAS_ARGON2", "m=8,t=1,p=1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .env("SAAS_ARGON2", "m=8,t=1,p=1"),
     );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     let listening = lines.by_ref().map_while(Result::ok).any(|line| {
         printed.push(line.clone());
@@ -433,6 +428,20 @@ fn a_process_of_the_split_topology_with_bus_local_serves_on_its_own_bus() {
 
 /// A child process that is killed when dropped, so a failing test leaves nothing running.
 struct Running(Child);
+
+/// Starts `command` with its standard output piped (its errors dropped): the running process
+/// and the lines it prints.
+fn running(command: &mut Command) -> (Running, std::io::Lines<BufReader<ChildStdout>>) {
+    let mut child = Running(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    (child, lines)
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -471,20 +480,15 @@ fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
 #[test]
 fn embedded_serve_generates_a_private_jwt_key_answers_readyz_and_stops_on_sigterm() {
     let dir = temp_dir();
-    let mut child = Running(
+    // The lines are kept open until the process ends, so nothing it prints meets a closed pipe.
+    let (mut child, mut lines) = running(
         saas()
             .args(["serve", "--data-dir"])
             .arg(&dir)
             .env("SAAS_GRPC_ADDR", "127.0.0.1:0")
             .env("SAAS_HTTP_ADDR", "127.0.0.1:0")
-            .env("SAAS_ARGON2", "m=8,t=1,p=1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .env("SAAS_ARGON2", "m=8,t=1,p=1"),
     );
-    // Kept open until the process ends, so nothing it prints meets a closed pipe.
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     let mut http_addr = None;
     for line in lines.by_ref() {
