@@ -20,6 +20,7 @@ mod on_nats;
 mod outbox_crash;
 mod policies;
 mod ports_grpc;
+mod postgres_sessions;
 mod processes;
 mod published_language;
 mod read_cache;
