@@ -52,6 +52,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
         workspaces,
         subscriptions,
         feeds,
+        calls: _,
     } = data;
     let feed = FeedState::new(feeds);
     if let Some(events) = feed_events {
