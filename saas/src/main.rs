@@ -28,6 +28,7 @@ use crate::config::Config;
 /// postgres://... works too),
 /// SAAS_SERVICE_TOKEN (default: generated into <data dir>/service-token),
 /// SAAS_ARGON2 (argon2id cost, default m=19456,t=2,p=1), SAAS_CONCURRENCY_LIMIT (default 1024),
+/// SAAS_DATABASE_POOL (connections per context database in this process, default 8),
 /// SAAS_SWEEP_INTERVAL_SECS (how often due work is looked for, default 30),
 /// SAAS_LOG (log filter, default info).
 ///

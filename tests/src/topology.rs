@@ -565,6 +565,8 @@ pub struct Outcome {
     pub latency: Duration,
     /// A read (else a command).
     pub read: bool,
+    /// Its method and route, e.g. `GET /v1/me`.
+    pub what: &'static str,
     /// Why it failed (a status other than 2xx, or no answer), if it did.
     pub failure: Option<String>,
 }
@@ -655,12 +657,15 @@ async fn request(http: &reqwest::Client, edge: &str, account: &Account, n: u64) 
     let workspace = format!("{edge}/v1/workspaces/{}", account.workspace_id);
     let read = n.is_multiple_of(2);
     let mut plan_change = None;
-    let builder = if read {
+    let (what, builder) = if read {
         match (n / 2) % 4 {
-            0 => http.get(format!("{edge}/v1/me")),
-            1 => http.get(&workspace),
-            2 => http.get(format!("{workspace}/subscription")),
-            _ => http.get(format!("{edge}/v1/me/feed")),
+            0 => ("GET /v1/me", http.get(format!("{edge}/v1/me"))),
+            1 => ("GET /v1/workspaces/{id}", http.get(&workspace)),
+            2 => (
+                "GET /v1/workspaces/{id}/subscription",
+                http.get(format!("{workspace}/subscription")),
+            ),
+            _ => ("GET /v1/me/feed", http.get(format!("{edge}/v1/me/feed"))),
         }
     } else {
         let kind = (n / 2) % 3;
@@ -676,17 +681,24 @@ async fn request(http: &reqwest::Client, edge: &str, account: &Account, n: u64) 
             None
         };
         match (kind, business) {
-            (0, _) => http
-                .patch(format!("{edge}/v1/me"))
-                .json(&json!({ "display_name": format!("Load User {n}") })),
+            (0, _) => (
+                "PATCH /v1/me",
+                http.patch(format!("{edge}/v1/me"))
+                    .json(&json!({ "display_name": format!("Load User {n}") })),
+            ),
             (2, Some(business)) => {
                 plan_change = Some(business);
-                http.post(format!("{workspace}/subscription/plan"))
-                    .json(&json!({ "plan": if business { "business" } else { "team" } }))
+                (
+                    "POST /v1/workspaces/{id}/subscription/plan",
+                    http.post(format!("{workspace}/subscription/plan"))
+                        .json(&json!({ "plan": if business { "business" } else { "team" } })),
+                )
             }
-            _ => http
-                .patch(&workspace)
-                .json(&json!({ "name": format!("Load Workspace {n}") })),
+            _ => (
+                "PATCH /v1/workspaces/{id}",
+                http.patch(&workspace)
+                    .json(&json!({ "name": format!("Load Workspace {n}") })),
+            ),
         }
     };
     let sent = Instant::now();
@@ -712,6 +724,7 @@ async fn request(http: &reqwest::Client, edge: &str, account: &Account, n: u64) 
         sent,
         latency,
         read,
+        what,
         failure,
     }
 }
@@ -744,6 +757,8 @@ pub struct Report {
     pub freeze_p99: f64,
     /// Read p99 in the healthy phase and during the freeze, ms.
     pub read_p99_ms: (f64, f64),
+    /// The slowest requests sent during the freeze: `(what, ms)`.
+    pub slowest_in_freeze: Vec<(String, f64)>,
     /// Seconds from etcd's restart on an empty data directory until every live replica
     /// was registered again.
     pub reregister: f64,
@@ -932,6 +947,16 @@ pub async fn run(topology: &mut Topology, accounts: Vec<Account>) -> Report {
     let healthy = percentile(reads_in("healthy"), 0.99);
     let frozen = percentile(reads_in("freeze"), 0.99);
     report.read_p99_ms = (healthy, frozen);
+    let mut in_freeze: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| phase_of(o.sent) == "freeze")
+        .collect();
+    in_freeze.sort_by_key(|o| std::cmp::Reverse(o.latency));
+    report.slowest_in_freeze = in_freeze
+        .iter()
+        .take(12)
+        .map(|o| (o.what.to_owned(), o.latency.as_secs_f64() * 1000.0))
+        .collect();
     report.freeze_p99 = if healthy > 0.0 {
         frozen / healthy
     } else {
