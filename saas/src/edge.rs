@@ -13,6 +13,7 @@ use edge_app::{
     assemble::{Parts, assemble},
     feed::{FeedEvents, FeedHub, hub_consumer_name},
     rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter},
+    redis_link::RedisLink,
 };
 use kernel_domain::Clock;
 use platform::bus::Subscriber;
@@ -78,20 +79,21 @@ pub async fn prepare(
         Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),
         None => Arc::new(FileMailer::new(config.data_dir.join("mail"))),
     };
-    let rate_limits = match config.rate_limits {
+    let redis = match &config.redis_url {
+        Some(url) => Some(
+            RedisLink::connect(url)
+                .await
+                .map_err(|e| format!("SAAS_REDIS_URL: {e}"))?,
+        ),
         None => None,
-        Some(quotas) => {
-            let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
-                Some(url) => Arc::new(
-                    RedisRateLimiter::connect(url)
-                        .await
-                        .map_err(|e| format!("SAAS_REDIS_URL: {e}"))?,
-                ),
-                None => Arc::new(MemoryRateLimiter::new()),
-            };
-            Some((limiter, quotas))
-        }
     };
+    let rate_limits = config.rate_limits.map(|quotas| {
+        let limiter: Arc<dyn RateLimiter> = match &redis {
+            Some(link) => Arc::new(RedisRateLimiter::new(link.clone())),
+            None => Arc::new(MemoryRateLimiter::new()),
+        };
+        (limiter, quotas)
+    });
     let budgets = config.calls.budgets;
     let edge_config = EdgeConfig {
         cors_origins: config.cors_origins.clone(),
@@ -129,6 +131,7 @@ pub async fn prepare(
             subscriber: events,
             consumer: hub_consumer_name(&format!("{host}-{bound}")),
         }),
+        redis,
     });
     let feed_hub = state.feed.hub.clone();
     println!("http listening on {bound}");
