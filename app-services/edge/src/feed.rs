@@ -2,7 +2,9 @@
 //!
 //! - **One bus subscription per edge process.** [`FeedHub`] holds the only consumer of
 //!   `notifications.feed.entry_appended` events in the process (a durable consumer named
-//!   after the edge instance, [`hub_consumer_name`], so a restart reuses it) and fans each
+//!   after the edge process, [`hub_consumer_name`] of [`hub_instance`], so every edge
+//!   receives every entry; it starts at new entries and expires once its process is gone:
+//!   a stream reads what it missed from the Notifications service) and fans each
 //!   entry out in memory to the streams open for that entry's user. Each stream has a small
 //!   bounded buffer ([`STREAM_BUFFER`] entries); a stream whose buffer is full is closed
 //!   rather than waited for, so a slow client never holds up the others: it reconnects with
@@ -78,12 +80,17 @@ pub struct FeedEvents {
     pub consumer: String,
 }
 
-/// The durable consumer name of the hub of the edge instance `instance` (e.g. its host name
-/// and listen address): `edge-feed-<instance>`, with every character other than ASCII
-/// letters, digits, `-` and `_` replaced by `-` (consumer names must be plain tokens).
-/// Instances must have distinct names, or they would share, and split, one consumer.
+/// The longest consumer name a bus takes.
+const MAX_CONSUMER_NAME: usize = 64;
+
+/// The durable consumer name of the hub of the edge instance `instance`:
+/// `edge-feed-<instance>`, with every character other than ASCII letters, digits, `-` and
+/// `_` replaced by `-` (consumer names must be plain tokens), and cut from the front of the
+/// instance to 64 characters in all (its end, the most distinctive part, is kept).
+/// Instances must have distinct names, or they would share, and split, one consumer: see
+/// [`hub_instance`].
 pub fn hub_consumer_name(instance: &str) -> String {
-    let token: String = instance
+    let token: Vec<char> = instance
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -93,7 +100,36 @@ pub fn hub_consumer_name(instance: &str) -> String {
             }
         })
         .collect();
-    format!("edge-feed-{token}")
+    let room = MAX_CONSUMER_NAME - "edge-feed-".len();
+    let kept: String = token[token.len().saturating_sub(room)..].iter().collect();
+    format!("edge-feed-{kept}")
+}
+
+/// The instance name of this edge process's hub: the host's name, the HTTP port and 8
+/// random hex digits drawn at start, so that no two edge processes (two machines whose
+/// `HOSTNAME` is not exported, two containers of one image, a restarted process) ever
+/// share a consumer. The hub's consumer is a live one ([`Subscriber::live_consumer`]): it
+/// starts at new entries and the broker drops it an hour after its process is gone.
+pub fn hub_instance(host: &str, port: u16) -> String {
+    let mut random = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let host = if host.is_empty() { "edge" } else { host };
+    format!("{host}-{port}-{suffix}")
+}
+
+/// Opens the hub's consumer as a live one (see [`Subscriber::live_consumer`]).
+struct LiveSubscriber(Arc<dyn Subscriber>);
+
+#[async_trait::async_trait]
+impl Subscriber for LiveSubscriber {
+    async fn consumer(
+        &self,
+        name: &str,
+        filter: &str,
+    ) -> Result<Box<dyn platform::bus::Consumer>, platform::bus::BusError> {
+        self.0.live_consumer(name, filter).await
+    }
 }
 
 /// What the edge's feed routes reach: the Notifications service, the hub and the tickets.
@@ -475,7 +511,7 @@ async fn run_hub(hub: Weak<FeedHub>, events: FeedEvents) {
         }
     };
     consume::run(
-        events.subscriber,
+        Arc::new(LiveSubscriber(events.subscriber)),
         &events.consumer,
         ENTRY_APPENDED_SUBJECT,
         RetryPolicy::default(),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{World, authed, bare, json_request, send, token_for};
 use crate::feed::{
     FeedHub, LiveEntry, MemoryTickets, STREAM_BUFFER, TICKET_LIFETIME, hub_consumer_name,
+    hub_instance,
 };
 use crate::router;
 use crate::state::EdgeState;
@@ -87,6 +88,20 @@ fn hub_consumer_names_are_plain_tokens() {
         "edge-feed-web-1-127-0-0-1-8080"
     );
     assert_eq!(hub_consumer_name("a b>c*d"), "edge-feed-a-b-c-d");
+    // Long host names keep the name within 64 characters, and its distinctive end.
+    let long = hub_consumer_name(&format!("{}-8080-0a1b2c3d", "h".repeat(100)));
+    assert_eq!(long.len(), 64);
+    assert!(long.starts_with("edge-feed-hhh") && long.ends_with("-8080-0a1b2c3d"));
+}
+
+#[test]
+fn every_edge_process_gets_a_hub_consumer_of_its_own() {
+    // Same host, same port (two containers of one image, or a restart): still two names.
+    let one = hub_consumer_name(&hub_instance("web-1", 8080));
+    let two = hub_consumer_name(&hub_instance("web-1", 8080));
+    assert_ne!(one, two);
+    assert!(one.starts_with("edge-feed-web-1-8080-"), "{one}");
+    assert!(hub_instance("", 8080).starts_with("edge-8080-"));
 }
 
 // ---------------------------------------------------------------------------------------------
