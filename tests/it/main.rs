@@ -13,6 +13,7 @@ mod e2e_access;
 mod e2e_account;
 mod e2e_plan;
 mod e2e_team;
+mod edge_replicas;
 mod feed_rpc;
 mod feed_stream;
 mod hashing;
