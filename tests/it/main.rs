@@ -16,6 +16,7 @@ mod e2e_team;
 mod edge_replicas;
 mod feed_rpc;
 mod feed_stream;
+mod gate_cache;
 mod hashing;
 mod on_nats;
 mod outbox_crash;
