@@ -1,7 +1,6 @@
 //! `saas-bench`: measures the performance figures of QUALITY.md and their baselines in one
 //! run, and prints one JSON line per figure on stdout (logs go to stderr). Every id of
-//! QUALITY.md but the `P8.*` ones is printed, with `"skipped": "<why>"` where a figure cannot
-//! run here.
+//! QUALITY.md is printed, with `"skipped": "<why>"` where a figure cannot run here.
 //!
 //! - **R0 / R0.reference**: the SQLite engine's best single-row write through rusqlite, and
 //!   the same loop in Python's `sqlite3`; see [`engine`]. R0 is P2's baseline.
@@ -36,6 +35,8 @@
 //! - **P7.errors / P7.connections**: 1,000 concurrent `GET /v1/me` on a freshly started
 //!   embedded system, each on its own connection; see [`edge`].
 //! - **E2.relay_latency_p99**: an event's commit to its consumer, p99; see [`relay`].
+//! - **P8.*** (with `--postgres` and `--nats`, and `etcd` on PATH): the replicated split
+//!   topology under faults; see [`replicas`].
 //! - **C1.read / C1.command** (with `--callgrind`): instructions per call on the server under
 //!   callgrind; see [`callgrind`].
 //!
@@ -50,6 +51,7 @@ mod engine;
 mod launcher;
 mod postgres;
 mod relay;
+mod replicas;
 mod report;
 mod services;
 mod streams;
@@ -105,6 +107,10 @@ struct Args {
     /// dropped on it).
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// Also measure P8 (the replicated split topology under faults) with this NATS server,
+    /// given --postgres and an `etcd` binary on PATH.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
     /// Also measure C1 (instructions per call) with valgrind's callgrind.
     #[arg(long)]
     callgrind: bool,
@@ -677,6 +683,12 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let mut figure = relay::e2(dir, args.plan(1)).await?;
     let n = figure.n.unwrap_or(0);
     emit(&mut figure, quick, n)?;
+
+    // P8: the replicated split topology under faults (needs --postgres, --nats and etcd).
+    for mut figure in replicas::p8(args.postgres.as_deref(), args.nats.as_deref(), quick).await? {
+        let n = figure.n.unwrap_or(0);
+        emit(&mut figure, quick, n)?;
+    }
 
     // C1: instructions per call, the server under callgrind.
     c1(args, &c1_db, &users).await?;

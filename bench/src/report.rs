@@ -58,6 +58,8 @@ pub enum Unit {
     Transactions,
     /// Machine instructions (callgrind's `Ir`) per call, printed as a whole number.
     Instructions,
+    /// HTTP requests per second, printed as a whole number.
+    Requests,
 }
 
 impl Unit {
@@ -73,6 +75,7 @@ impl Unit {
             Unit::Kibibytes => "KiB",
             Unit::Transactions => "transactions/s",
             Unit::Instructions => "instructions/call",
+            Unit::Requests => "requests/s",
         }
     }
 
@@ -83,7 +86,8 @@ impl Unit {
             | Unit::Connections
             | Unit::Streams
             | Unit::Transactions
-            | Unit::Instructions => x.round(),
+            | Unit::Instructions
+            | Unit::Requests => x.round(),
             Unit::Millis | Unit::Seconds => round_to(x, 3),
             Unit::Mebibytes | Unit::Kibibytes => round_to(x, 1),
         }
@@ -99,6 +103,7 @@ impl Unit {
                 | Unit::Streams
                 | Unit::Transactions
                 | Unit::Instructions
+                | Unit::Requests
         )
     }
 }
@@ -125,6 +130,8 @@ pub struct Figure {
     pub note: Option<String>,
     /// Why the figure could not run here at all (`"skipped": "<why>"`, no value).
     pub skipped: Option<String>,
+    /// More fields, printed after the others (what a figure's run took, e.g. retries).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Figure {
@@ -140,6 +147,7 @@ impl Figure {
             n: None,
             note: None,
             skipped: None,
+            extra: Vec::new(),
         }
     }
 
@@ -155,6 +163,7 @@ impl Figure {
             n: None,
             note: None,
             skipped: None,
+            extra: Vec::new(),
         }
     }
 
@@ -171,6 +180,7 @@ impl Figure {
             n: None,
             note: None,
             skipped: None,
+            extra: Vec::new(),
         }
     }
 
@@ -186,6 +196,7 @@ impl Figure {
             n: None,
             note: None,
             skipped: Some(why.to_owned()),
+            extra: Vec::new(),
         }
     }
 
@@ -259,6 +270,7 @@ impl Figure {
         if let Some(why) = &self.skipped {
             fields.push(("skipped", serde_json::json!(why)));
         }
+        fields.extend(self.extra.iter().cloned());
         let body: Vec<String> = fields
             .iter()
             .map(|(key, value)| format!("{}: {value}", serde_json::json!(key)))

@@ -19,6 +19,20 @@ use sqlx::{
 /// How long a SQLite writer waits for the lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// PostgreSQL's `idle_in_transaction_session_timeout` for every session the services open,
+/// unless the URL sets it (`?options=-c%20idle_in_transaction_session_timeout%3D<ms>`).
+///
+/// A transaction here sends its statements back to back, so it is idle only while its
+/// process is not running: frozen (SIGSTOP, a paused VM) or cut off. The server then ends
+/// the session and frees its row locks after this long, instead of holding every other
+/// replica's commands on those rows until the process wakes. Five seconds is half a command's
+/// budget at the edge: a command queued behind such a lock still gets its answer in time,
+/// and a live process never comes near it.
+pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The server setting behind [`POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT`].
+const IDLE_IN_TRANSACTION: &str = "idle_in_transaction_session_timeout";
+
 /// Errors opening a database; the message names the URL's problem, never a password.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -102,8 +116,12 @@ pub async fn open(url: &str, size: PoolSize) -> Result<DatabaseConnection, OpenE
         return open_sqlite_file(Path::new(path), size).await;
     }
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| OpenError::InvalidUrl(redact(&e.to_string())))?;
+        if !url.contains(IDLE_IN_TRANSACTION) {
+            let millis = POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT.as_millis().to_string();
+            options = options.options([(IDLE_IN_TRANSACTION, millis)]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(size.max)
             .acquire_timeout(Duration::from_secs(10))

@@ -251,6 +251,7 @@ where
             async move {
                 let response = inner.call(request).await;
                 drop(permit);
+                tracing::debug!(target: CALLS_LOG_TARGET, "served");
                 response
             }
             .instrument(span),
@@ -288,6 +289,12 @@ fn overloaded() -> Status {
 
 /// The metadata key by which a server tells a caller how long to wait before trying again.
 pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
+
+/// The log target of one debug line per application call a server answered (inside the
+/// call's `rpc` span, so it names the method), and of what a process's calls to its peers
+/// took: `SAAS_LOG=warn,saas::calls=debug` shows how a process's share of its context's
+/// calls moves when replicas come and go, from the process itself.
+pub const CALLS_LOG_TARGET: &str = "saas::calls";
 
 /// The metadata key carrying a caller's correlation id, for logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

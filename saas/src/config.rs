@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub service_token: Option<String>,
     pub argon2: Option<String>,
     pub concurrency_limit: Option<usize>,
+    pub database_pool: Option<u32>,
     pub sweep_interval_secs: Option<u64>,
     pub http_addr: Option<String>,
     pub identity_url: Option<String>,
@@ -51,6 +52,8 @@ pub struct Config {
     pub service_token: Option<String>,
     pub argon2: identity_data::Argon2Params,
     pub concurrency_limit: usize,
+    /// Connections each context's database pool may open in this process.
+    pub database_pool: u32,
     pub sweep_interval: std::time::Duration,
     pub http_addr: SocketAddr,
     pub identity_url: Option<PeerSource>,
@@ -257,6 +260,26 @@ impl Config {
                 None => platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT,
             },
         };
+        let database_pool = match env("SAAS_DATABASE_POOL") {
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "SAAS_DATABASE_POOL",
+                    message: format!("{text:?} is not a positive number of connections"),
+                })?,
+            None => match from_file.database_pool {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        name: "database_pool",
+                        message: "must be a positive number of connections".into(),
+                    });
+                }
+                Some(n) => n,
+                None => platform::db::PoolSize::default().max,
+            },
+        };
         let sweep_interval_secs = match env("SAAS_SWEEP_INTERVAL_SECS") {
             Some(text) => text
                 .parse()
@@ -419,6 +442,7 @@ impl Config {
             service_token: env("SAAS_SERVICE_TOKEN").or(from_file.service_token),
             argon2,
             concurrency_limit,
+            database_pool,
             sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
         })
     }

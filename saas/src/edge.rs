@@ -1,11 +1,14 @@
 //! The edge component: the application services and the HTTP API over the data services,
 //! and the policies (the asynchronous work driven by events) over the same ports.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use access_app::JwtKeys;
 use adapters_app::{
-    grpc::{DataServices, HealthCheck, PeerChannels},
+    grpc::{DataServices, HealthCheck, PeerChannels, resilience::Resilience},
     mail::{FileMailer, SmtpMailer},
 };
 use edge_app::{
@@ -33,6 +36,7 @@ pub struct Prepared {
     router: axum::Router,
     policies: Arc<Policies>,
     feed_hub: Arc<FeedHub>,
+    calls: [(&'static str, Arc<Resilience>); 4],
 }
 
 /// Builds the application layer and binds the HTTP port. `embedded` (every data service in
@@ -75,6 +79,7 @@ pub async fn prepare(
         config.calls.calls,
     )
     .map_err(|e| format!("data services: {e}"))?;
+    let calls = data.calls.clone();
     let health = HealthCheck::with_channels(&peers, PROBE_DEADLINE);
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),
@@ -146,6 +151,7 @@ pub async fn prepare(
         router: edge_app::router(state),
         policies,
         feed_hub,
+        calls,
     })
 }
 
@@ -174,6 +180,17 @@ impl Prepared {
         let _ = stop.send(());
         if let Err(e) = policies.await {
             tracing::error!(error = %e, "the policies task failed");
+        }
+        for (peer, resilience) in &self.calls {
+            let counters = resilience.counters();
+            tracing::info!(
+                target: platform::server::CALLS_LOG_TARGET,
+                peer,
+                retries = counters.retries.load(Ordering::Relaxed),
+                free_retries = counters.free_retries.load(Ordering::Relaxed),
+                hedges = counters.hedges.load(Ordering::Relaxed),
+                "what this edge's calls took"
+            );
         }
         served
     }

@@ -292,10 +292,13 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     let mut server_config = ServerConfig::new(token, vec![saas_proto::FILE_DESCRIPTOR_SET]);
     server_config.concurrency_limit = config.concurrency_limit;
     let mut server = GrpcServer::new(server_config);
+    let pool = platform::db::PoolSize {
+        max: config.database_pool,
+    };
 
     if wants(Component::Identity) {
         let url = config.database_url(&config.identity_database_url, "identity");
-        let store = identity_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+        let store = identity_data::open(&url, pool, clock.clone())
             .await
             .map_err(|e| format!("identity database: {e}"))?;
         store.spawn_idempotency_purge();
@@ -307,7 +310,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
 
     if wants(Component::Workspace) {
         let url = config.database_url(&config.workspace_database_url, "workspace");
-        let store = workspace_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+        let store = workspace_data::open(&url, pool, clock.clone())
             .await
             .map_err(|e| format!("workspace database: {e}"))?;
         store.spawn_idempotency_purge();
@@ -318,7 +321,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
 
     if wants(Component::Billing) {
         let url = config.database_url(&config.billing_database_url, "billing");
-        let store = billing_data::open(&url, platform::db::PoolSize::default(), clock.clone())
+        let store = billing_data::open(&url, pool, clock.clone())
             .await
             .map_err(|e| format!("billing database: {e}"))?;
         store.spawn_idempotency_purge();
@@ -331,10 +334,9 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
     let mut feed_watches = None;
     if wants(Component::Notifications) {
         let url = config.database_url(&config.notifications_database_url, "notifications");
-        let store =
-            notifications_data::open(&url, platform::db::PoolSize::default(), clock.clone())
-                .await
-                .map_err(|e| format!("notifications database: {e}"))?;
+        let store = notifications_data::open(&url, pool, clock.clone())
+            .await
+            .map_err(|e| format!("notifications database: {e}"))?;
         store.spawn_idempotency_purge();
         store.spawn_sweeper(config.sweep_interval);
         store.spawn_relay(events.publisher.clone());

@@ -17,7 +17,7 @@ use platform::discovery::{
     etcd::{Etcd, watch_endpoints, watch_endpoints_with},
     registration::Registry,
 };
-use saas_tests::{PrivateEtcd, ServerProcess, TestDatabase, eventually};
+use saas_tests::{PrivateEtcd, ServerProcess, TestDatabase, eventually, sigterm};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -150,17 +150,6 @@ async fn sigterm_takes_a_real_process_out_of_etcd_before_it_exits() {
         .expect("the process ends after SIGTERM");
     assert!(status.success(), "{status:?}");
     assert_eq!(etcd.keys("/saas/services/").await, vec![]);
-}
-
-/// Sends SIGTERM to a process this test started.
-#[allow(unsafe_code)]
-fn sigterm(pid: u32) {
-    assert_ne!(pid, 0, "the process has already been reaped");
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill(2) only sends a signal; `pid` is a child this test spawned and has not
-    // reaped yet (ServerProcess holds it), so it cannot name an unrelated process.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(rc, 0, "kill(SIGTERM) failed");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Duration as Age;
 use kernel_domain::Clock;
 use saas_proto::notifications::v1::{self as pb, watch_feed_response::Event};
-use saas_tests::{DataServices, FeedClient, SERVICE_TOKEN, ServerProcess, TestDatabase};
+use saas_tests::{DataServices, FeedClient, SERVICE_TOKEN, ServerProcess, TestDatabase, sigterm};
 use sea_orm::DatabaseConnection;
 use tonic::{Code, Response, Status, Streaming};
 use uuid::Uuid;
@@ -708,22 +708,6 @@ async fn reading_an_unknown_feed_is_not_found() {
             .await,
         Code::NotFound,
         "FEED_NOT_FOUND",
-    );
-}
-
-/// Sends SIGTERM to a process this test started.
-#[allow(unsafe_code)]
-fn sigterm(pid: u32) {
-    assert_ne!(pid, 0, "the process has already been reaped");
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill(2) only sends a signal; `pid` is the id of a child this test spawned and
-    // has not reaped yet (ServerProcess holds it), so it cannot name an unrelated process.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(
-        rc,
-        0,
-        "kill(SIGTERM) failed: {}",
-        std::io::Error::last_os_error()
     );
 }
 

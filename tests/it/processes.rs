@@ -12,7 +12,7 @@ use std::{
 };
 
 use saas_tests::{
-    IdentityService, SERVICE_TOKEN, ServerProcess, TestDatabase, UserClient, eventually,
+    IdentityService, SERVICE_TOKEN, ServerProcess, TestDatabase, UserClient, eventually, sigterm,
     user_client,
 };
 use tonic::Code;
@@ -85,22 +85,6 @@ async fn duplicates_across_two_processes_execute_once() {
         1
     );
     assert_eq!(unfinished_idempotency_rows(&conn).await, 0);
-}
-
-/// Sends SIGTERM to a process we started.
-#[allow(unsafe_code)]
-fn sigterm(pid: u32) {
-    assert_ne!(pid, 0, "the process has already been reaped");
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill(2) only sends a signal; `pid` is the id of a child this test spawned and
-    // has not reaped yet (ServerProcess holds it), so it cannot name an unrelated process.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(
-        rc,
-        0,
-        "kill(SIGTERM) failed: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 /// What the writers saw: every acknowledged rename as (version, display name).

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fault_proxy;
+pub mod topology;
 
 use std::{
     net::SocketAddr,
@@ -630,6 +631,27 @@ impl Drop for ServerProcess {
             std::fs::remove_dir_all(&self.data_dir).ok();
         }
     }
+}
+
+/// Sends `signal` (`libc::SIGTERM`, `SIGSTOP`, ...) to a process this test started.
+#[allow(unsafe_code)]
+pub fn send_signal(pid: u32, signal: i32) {
+    assert_ne!(pid, 0, "the process has already been reaped");
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill(2) only sends a signal; `pid` is a child the test spawned and has not
+    // reaped yet (its handle holds it), so it cannot name an unrelated process.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {signal}) failed: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Sends SIGTERM to a process this test started.
+pub fn sigterm(pid: u32) {
+    send_signal(pid, libc::SIGTERM);
 }
 
 /// Polls `condition` until it holds or `deadline` passes; for waiting on conditions instead

@@ -58,6 +58,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
         workspaces,
         subscriptions,
         feeds,
+        calls: _,
     } = data;
     let mut feed = FeedState::new(feeds);
     if let Some(events) = feed_events {

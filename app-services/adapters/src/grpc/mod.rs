@@ -306,6 +306,11 @@ macro_rules! adapter_struct {
                 self.resilience.counters()
             }
 
+            /// The deadline, retry and hedge state of its calls, shared with its clones.
+            pub fn resilience(&self) -> Arc<Resilience> {
+                self.resilience.clone()
+            }
+
             /// An adapter for the service at `url` (`http://host:port`) presenting `token`;
             /// it connects on the first call.
             pub fn connect_lazy(
@@ -378,6 +383,9 @@ pub struct DataServices {
     pub workspaces: Arc<dyn Workspaces>,
     pub subscriptions: Arc<dyn Subscriptions>,
     pub feeds: Arc<dyn Feeds>,
+    /// Each context's call state (`identity`, `workspace`, `billing`, `notifications`), for
+    /// the retries and hedges its calls took.
+    pub calls: [(&'static str, Arc<Resilience>); 4],
 }
 
 /// The channels to the four data services, however they were found (one URL, a balanced
@@ -448,31 +456,37 @@ impl DataServices {
         policy: CallPolicy,
     ) -> Result<DataServices, ConnectError> {
         let credential = credential(token)?;
+        let users = GrpcUsers::with_policy(
+            channels.identity.clone(),
+            credential.clone(),
+            deadline,
+            policy,
+        );
+        let workspaces = GrpcWorkspaces::with_policy(
+            channels.workspace.clone(),
+            credential.clone(),
+            deadline,
+            policy,
+        );
+        let subscriptions = GrpcSubscriptions::with_policy(
+            channels.billing.clone(),
+            credential.clone(),
+            deadline,
+            policy,
+        );
+        let feeds =
+            GrpcFeeds::with_policy(channels.notifications.clone(), credential, deadline, policy);
         Ok(DataServices {
-            users: Arc::new(GrpcUsers::with_policy(
-                channels.identity.clone(),
-                credential.clone(),
-                deadline,
-                policy,
-            )),
-            workspaces: Arc::new(GrpcWorkspaces::with_policy(
-                channels.workspace.clone(),
-                credential.clone(),
-                deadline,
-                policy,
-            )),
-            subscriptions: Arc::new(GrpcSubscriptions::with_policy(
-                channels.billing.clone(),
-                credential.clone(),
-                deadline,
-                policy,
-            )),
-            feeds: Arc::new(GrpcFeeds::with_policy(
-                channels.notifications.clone(),
-                credential,
-                deadline,
-                policy,
-            )),
+            calls: [
+                ("identity", users.resilience()),
+                ("workspace", workspaces.resilience()),
+                ("billing", subscriptions.resilience()),
+                ("notifications", feeds.resilience()),
+            ],
+            users: Arc::new(users),
+            workspaces: Arc::new(workspaces),
+            subscriptions: Arc::new(subscriptions),
+            feeds: Arc::new(feeds),
         })
     }
 }

@@ -1,0 +1,108 @@
+//! PostgreSQL sessions bound how long a frozen process can hold row locks: every session the
+//! services open ends a transaction left idle past `idle_in_transaction_session_timeout`
+//! (five seconds unless the URL says otherwise), which frees its locks for the other replicas.
+
+use std::time::Duration;
+
+use platform::db::{POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT, PoolSize, open};
+use saas_tests::TestDatabase;
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement, TransactionTrait as _};
+
+/// The PostgreSQL database to test on, or `None` (the test says it skipped).
+async fn postgres(test: &str) -> Option<TestDatabase> {
+    match std::env::var("SAAS_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => Some(TestDatabase::fresh_postgres(&admin).await),
+        _ => {
+            eprintln!("skipped {test}: SAAS_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+async fn setting(db: &DatabaseConnection) -> String {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SHOW idle_in_transaction_session_timeout",
+        ))
+        .await
+        .expect("SHOW")
+        .expect("a row");
+    row.try_get_by_index::<String>(0).expect("a text setting")
+}
+
+#[tokio::test]
+async fn every_session_gets_the_idle_in_transaction_timeout_unless_the_url_sets_one() {
+    let Some(database) = postgres("every_session_gets_the_idle_in_transaction_timeout").await
+    else {
+        return;
+    };
+    let db = open(&database.url, PoolSize { max: 2 })
+        .await
+        .expect("open");
+    assert_eq!(
+        setting(&db).await,
+        format!("{}s", POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT.as_secs())
+    );
+    let url = format!(
+        "{}?options=-c%20idle_in_transaction_session_timeout%3D750",
+        database.url
+    );
+    let db = open(&url, PoolSize { max: 2 }).await.expect("open");
+    assert_eq!(setting(&db).await, "750ms");
+}
+
+#[tokio::test]
+async fn a_transaction_left_idle_loses_its_row_locks_to_the_other_sessions() {
+    let Some(database) = postgres("a_transaction_left_idle_loses_its_row_locks").await else {
+        return;
+    };
+    // A short timeout, so the test does not wait the default out.
+    let url = format!(
+        "{}?options=-c%20idle_in_transaction_session_timeout%3D300",
+        database.url
+    );
+    let db = open(&url, PoolSize { max: 2 }).await.expect("open");
+    db.execute_unprepared("CREATE TABLE counters (id INT PRIMARY KEY, n INT NOT NULL)")
+        .await
+        .expect("create");
+    db.execute_unprepared("INSERT INTO counters VALUES (1, 0)")
+        .await
+        .expect("insert");
+
+    // The "frozen" holder: locks the row, then sends nothing more.
+    let frozen = db.begin().await.expect("begin");
+    frozen
+        .execute_unprepared("UPDATE counters SET n = n + 1 WHERE id = 1")
+        .await
+        .expect("lock the row");
+
+    // Another session's write on that row waits for the lock, then goes through once the
+    // server has ended the idle transaction.
+    let other = open(&url, PoolSize { max: 1 }).await.expect("open");
+    let write = tokio::spawn(async move {
+        other
+            .execute_unprepared("UPDATE counters SET n = n + 10 WHERE id = 1")
+            .await
+            .map(|done| done.rows_affected())
+    });
+    let written = tokio::time::timeout(Duration::from_secs(30), write)
+        .await
+        .expect("the other session's write stayed behind the lock");
+    assert_eq!(written.expect("join").expect("the write"), 1);
+
+    // The idle transaction is gone: it commits nothing.
+    assert!(
+        frozen.commit().await.is_err(),
+        "the ended transaction committed"
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT n FROM counters WHERE id = 1",
+        ))
+        .await
+        .expect("select")
+        .expect("the row");
+    assert_eq!(row.try_get_by_index::<i32>(0).expect("n"), 10);
+}
