@@ -50,10 +50,8 @@ pub struct Membership {
     pub role: Option<Role>,
 }
 
-/// The gate's cache, in memory, in Redis, or none.
+/// The gate's cache, in memory or in Redis.
 pub enum GateCache {
-    /// Every request reads the workspace.
-    Off,
     Memory(MemoryGateCache),
     Redis(RedisGateCache),
 }
@@ -72,7 +70,6 @@ impl GateCache {
     /// What `user` is in `workspace`, if an entry younger than [`ENTRY_LIFETIME`] says so.
     pub async fn get(&self, workspace: Uuid, user: Uuid) -> Option<Membership> {
         match self {
-            GateCache::Off => None,
             GateCache::Memory(cache) => cache.get_at(workspace, user, Instant::now()),
             GateCache::Redis(cache) => cache.get(workspace, user).await,
         }
@@ -81,7 +78,6 @@ impl GateCache {
     /// Keeps what a read sent at `read_at` said of `user` in `workspace`.
     pub async fn put(&self, workspace: Uuid, user: Uuid, membership: Membership, read_at: Instant) {
         match self {
-            GateCache::Off => {}
             GateCache::Memory(cache) => {
                 cache.put_at(workspace, user, membership, read_at, Instant::now());
             }
@@ -93,7 +89,6 @@ impl GateCache {
     /// entry of an older version is used or stored any more.
     pub async fn saw(&self, workspace: Uuid, version: u64) {
         match self {
-            GateCache::Off => {}
             GateCache::Memory(cache) => cache.saw_at(workspace, version, Instant::now()),
             GateCache::Redis(cache) => cache.saw(workspace, version).await,
         }
