@@ -150,6 +150,7 @@ impl System {
             readiness: Arc::new(health),
             config: EdgeConfig::default(),
             feed_events: None,
+            redis: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let http_addr = listener.local_addr()?;

@@ -14,8 +14,9 @@ use adapters_app::{
 use edge_app::{
     EdgeConfig,
     assemble::{Parts, assemble},
-    feed::{FeedEvents, FeedHub, hub_consumer_name},
+    feed::{FeedEvents, FeedHub, hub_consumer_name, hub_instance},
     rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter},
+    redis_link::RedisLink,
 };
 use kernel_domain::Clock;
 use platform::bus::Subscriber;
@@ -41,8 +42,9 @@ pub struct Prepared {
 /// Builds the application layer and binds the HTTP port. `embedded` (every data service in
 /// this process) lets a missing `SAAS_JWT_KEY_FILE` be generated into the data directory;
 /// an edge of the split topology must be given the key its replicas share. The live feed
-/// reads appended entries from `events` through one durable consumer per edge instance,
-/// named after the host (`HOSTNAME`) and the bound HTTP address.
+/// reads appended entries from `events` through one consumer per edge process, named after
+/// the host (`HOSTNAME`, else the kernel's host name), the bound HTTP port and a random
+/// suffix drawn at start.
 pub async fn prepare(
     config: &Config,
     service_token: &str,
@@ -83,20 +85,21 @@ pub async fn prepare(
         Some(url) => Arc::new(SmtpMailer::new(url).map_err(|e| format!("SAAS_SMTP_URL: {e}"))?),
         None => Arc::new(FileMailer::new(config.data_dir.join("mail"))),
     };
-    let rate_limits = match config.rate_limits {
+    let redis = match &config.redis_url {
+        Some(url) => Some(
+            RedisLink::connect(url)
+                .await
+                .map_err(|e| format!("SAAS_REDIS_URL: {e}"))?,
+        ),
         None => None,
-        Some(quotas) => {
-            let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
-                Some(url) => Arc::new(
-                    RedisRateLimiter::connect(url)
-                        .await
-                        .map_err(|e| format!("SAAS_REDIS_URL: {e}"))?,
-                ),
-                None => Arc::new(MemoryRateLimiter::new()),
-            };
-            Some((limiter, quotas))
-        }
     };
+    let rate_limits = config.rate_limits.map(|quotas| {
+        let limiter: Arc<dyn RateLimiter> = match &redis {
+            Some(link) => Arc::new(RedisRateLimiter::new(link.clone())),
+            None => Arc::new(MemoryRateLimiter::new()),
+        };
+        (limiter, quotas)
+    });
     let budgets = config.calls.budgets;
     let edge_config = EdgeConfig {
         cors_origins: config.cors_origins.clone(),
@@ -121,7 +124,11 @@ pub async fn prepare(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.http_addr))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|host| !host.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
     let state = assemble(Parts {
         data,
         mailer,
@@ -132,8 +139,9 @@ pub async fn prepare(
         config: edge_config,
         feed_events: Some(FeedEvents {
             subscriber: events,
-            consumer: hub_consumer_name(&format!("{host}-{bound}")),
+            consumer: hub_consumer_name(&hub_instance(host.trim(), bound.port())),
         }),
+        redis,
     });
     let feed_hub = state.feed.hub.clone();
     println!("http listening on {bound}");

@@ -42,8 +42,8 @@ use crate::config::Config;
 /// generated into <data dir>/jwt-key);
 /// SAAS_RATE_LIMITS (off, on, or comma-separated name=limit/window entries for ip, user,
 /// workspace and auth, like ip=600/60s,auth=20/1m; default on);
-/// SAAS_REDIS_URL (keeps rate-limit counts in Redis so replicas share them; default: in
-/// memory); SAAS_SMTP_URL (smtp://host:port relay for outgoing mail; default: .eml files in
+/// SAAS_REDIS_URL (keeps rate-limit counts, stream tickets and the tenancy gate's cache in
+/// Redis so edge replicas share them; default: in memory); SAAS_SMTP_URL (smtp://host:port relay for outgoing mail; default: .eml files in
 /// <data dir>/mail); SAAS_CORS_ORIGINS (comma-separated origins browsers may call from;
 /// default none).
 ///

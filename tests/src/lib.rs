@@ -895,6 +895,7 @@ impl System {
                 subscriber: bus.clone(),
                 consumer: edge_app::feed::hub_consumer_name("harness"),
             }),
+            redis: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

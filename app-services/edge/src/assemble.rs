@@ -13,8 +13,10 @@ use plan_app::Plans;
 use ports_app::Mailer;
 use team_app::Team;
 
-use crate::feed::{FeedEvents, FeedState};
+use crate::feed::{FeedEvents, FeedState, TicketStore};
+use crate::gate_cache::GateCache;
 use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::redis_link::RedisLink;
 use crate::{Edge, EdgeConfig, EdgeState, Readiness};
 
 /// Everything the application layer is made from.
@@ -31,6 +33,9 @@ pub struct Parts {
     /// The bus the live feed reads appended entries from, with this edge's consumer name;
     /// `None` serves feed streams without live entries (replay only).
     pub feed_events: Option<FeedEvents>,
+    /// The Redis the edge replicas share (`SAAS_REDIS_URL`): stream tickets and the tenancy
+    /// gate's cache live there; `None` keeps both in this process.
+    pub redis: Option<RedisLink>,
 }
 
 /// Builds the use cases over the ports and the edge over the use cases, and starts the live
@@ -46,6 +51,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
         readiness,
         config,
         feed_events,
+        redis,
     } = parts;
     let DataServices {
         users,
@@ -54,10 +60,17 @@ pub fn assemble(parts: Parts) -> EdgeState {
         feeds,
         calls: _,
     } = data;
-    let feed = FeedState::new(feeds);
+    let mut feed = FeedState::new(feeds);
     if let Some(events) = feed_events {
         feed.hub.start(events);
     }
+    let gate = match redis {
+        Some(link) => {
+            feed.tickets = TicketStore::redis(link.clone());
+            GateCache::redis(link)
+        }
+        None => GateCache::memory(),
+    };
     EdgeState::new(Edge {
         access: Arc::new(Access::new(
             users.clone(),
@@ -74,6 +87,7 @@ pub fn assemble(parts: Parts) -> EdgeState {
         team: Arc::new(Team::new(users, workspaces.clone(), mailer)),
         plans: Arc::new(Plans::new(workspaces, subscriptions)),
         feed,
+        gate,
         rate_limits,
         readiness,
         config,

@@ -2,7 +2,9 @@
 //!
 //! - **One bus subscription per edge process.** [`FeedHub`] holds the only consumer of
 //!   `notifications.feed.entry_appended` events in the process (a durable consumer named
-//!   after the edge instance, [`hub_consumer_name`], so a restart reuses it) and fans each
+//!   after the edge process, [`hub_consumer_name`] of [`hub_instance`], so every edge
+//!   receives every entry; it starts at new entries and expires once its process is gone:
+//!   a stream reads what it missed from the Notifications service) and fans each
 //!   entry out in memory to the streams open for that entry's user. Each stream has a small
 //!   bounded buffer ([`STREAM_BUFFER`] entries); a stream whose buffer is full is closed
 //!   rather than waited for, so a slow client never holds up the others: it reconnects with
@@ -19,9 +21,9 @@
 //!   (`{"first_sequence": N}`) comes before the entries.
 //! - **Stream tickets** ([`TicketStore`]): EventSource cannot send headers, so a signed-in
 //!   client first asks for a ticket (random 32 bytes, base64url), valid for
-//!   [`TICKET_LIFETIME`] and for one stream only. Tickets live in this process's memory: with
-//!   several edge replicas a ticket works only on the replica that issued it (route the
-//!   ticket request and the stream to the same replica, or use `Authorization`).
+//!   [`TICKET_LIFETIME`] and for one stream only. With `SAAS_REDIS_URL` the replicas share
+//!   them through Redis ([`RedisTickets`]: a ticket issued by one opens a stream on any,
+//!   once); without it they live in this process's memory ([`MemoryTickets`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,16 +38,18 @@ use futures::Stream;
 use kernel_domain::RejectionKind;
 use platform::bus::Subscriber;
 use platform::consume::{self, RetryPolicy};
-use ports_app::{AppError, Ctx, FeedEntry, FeedError, FeedPage, Feeds};
+use ports_app::{AppError, AppResult, Ctx, FeedEntry, FeedError, FeedPage, Feeds};
 use prost::Message as _;
 use rand::RngCore as _;
 use saas_proto::events::v1::EventEnvelope;
 use saas_proto::notifications::v1 as notifications;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::redis_link::{Outage, RedisLink};
 use crate::views::app_time;
 
 /// The event type of an appended feed entry.
@@ -76,12 +80,17 @@ pub struct FeedEvents {
     pub consumer: String,
 }
 
-/// The durable consumer name of the hub of the edge instance `instance` (e.g. its host name
-/// and listen address): `edge-feed-<instance>`, with every character other than ASCII
-/// letters, digits, `-` and `_` replaced by `-` (consumer names must be plain tokens).
-/// Instances must have distinct names, or they would share, and split, one consumer.
+/// The longest consumer name a bus takes.
+const MAX_CONSUMER_NAME: usize = 64;
+
+/// The durable consumer name of the hub of the edge instance `instance`:
+/// `edge-feed-<instance>`, with every character other than ASCII letters, digits, `-` and
+/// `_` replaced by `-` (consumer names must be plain tokens), and cut from the front of the
+/// instance to 64 characters in all (its end, the most distinctive part, is kept).
+/// Instances must have distinct names, or they would share, and split, one consumer: see
+/// [`hub_instance`].
 pub fn hub_consumer_name(instance: &str) -> String {
-    let token: String = instance
+    let token: Vec<char> = instance
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -91,7 +100,36 @@ pub fn hub_consumer_name(instance: &str) -> String {
             }
         })
         .collect();
-    format!("edge-feed-{token}")
+    let room = MAX_CONSUMER_NAME - "edge-feed-".len();
+    let kept: String = token[token.len().saturating_sub(room)..].iter().collect();
+    format!("edge-feed-{kept}")
+}
+
+/// The instance name of this edge process's hub: the host's name, the HTTP port and 8
+/// random hex digits drawn at start, so that no two edge processes (two machines whose
+/// `HOSTNAME` is not exported, two containers of one image, a restarted process) ever
+/// share a consumer. The hub's consumer is a live one ([`Subscriber::live_consumer`]): it
+/// starts at new entries and the broker drops it an hour after its process is gone.
+pub fn hub_instance(host: &str, port: u16) -> String {
+    let mut random = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let host = if host.is_empty() { "edge" } else { host };
+    format!("{host}-{port}-{suffix}")
+}
+
+/// Opens the hub's consumer as a live one (see [`Subscriber::live_consumer`]).
+struct LiveSubscriber(Arc<dyn Subscriber>);
+
+#[async_trait::async_trait]
+impl Subscriber for LiveSubscriber {
+    async fn consumer(
+        &self,
+        name: &str,
+        filter: &str,
+    ) -> Result<Box<dyn platform::bus::Consumer>, platform::bus::BusError> {
+        self.0.live_consumer(name, filter).await
+    }
 }
 
 /// What the edge's feed routes reach: the Notifications service, the hub and the tickets.
@@ -107,7 +145,7 @@ impl FeedState {
         FeedState {
             feeds,
             hub: Arc::new(FeedHub::new()),
-            tickets: TicketStore::new(),
+            tickets: TicketStore::memory(),
         }
     }
 }
@@ -115,8 +153,53 @@ impl FeedState {
 // ---------------------------------------------------------------------------------------------
 // Tickets
 
+/// The stream tickets of this edge: in this process's memory ([`MemoryTickets`]), or shared
+/// by every edge replica through Redis ([`RedisTickets`]), so a ticket issued by one replica
+/// opens a stream on any, once.
+pub enum TicketStore {
+    Memory(MemoryTickets),
+    Redis(RedisTickets),
+}
+
+impl TicketStore {
+    /// Tickets in this process's memory.
+    pub fn memory() -> TicketStore {
+        TicketStore::Memory(MemoryTickets::new())
+    }
+
+    /// Tickets shared through the Redis of `link`.
+    pub fn redis(link: RedisLink) -> TicketStore {
+        TicketStore::Redis(RedisTickets::new(link))
+    }
+
+    /// A new ticket for `user`, valid for [`TICKET_LIFETIME`]; 503 `TICKETS_UNAVAILABLE`
+    /// when the shared store cannot keep it.
+    pub async fn issue(&self, user: Uuid) -> AppResult<String> {
+        match self {
+            TicketStore::Memory(tickets) => Ok(tickets.issue(user, Instant::now())),
+            TicketStore::Redis(tickets) => tickets.issue(user).await,
+        }
+    }
+
+    /// The user of `ticket` if it is valid now; the ticket is used up either way (on every
+    /// replica). 503 `TICKETS_UNAVAILABLE` when the shared store cannot be asked.
+    pub async fn redeem(&self, ticket: &str) -> AppResult<Option<Uuid>> {
+        match self {
+            TicketStore::Memory(tickets) => Ok(tickets.redeem(ticket, Instant::now())),
+            TicketStore::Redis(tickets) => tickets.redeem(ticket).await,
+        }
+    }
+}
+
+/// A new random ticket: 32 bytes from the OS, base64url.
+fn new_ticket() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Single-use stream tickets, kept in memory and dropped lazily once expired.
-pub struct TicketStore {
+pub struct MemoryTickets {
     inner: Mutex<Tickets>,
 }
 
@@ -125,15 +208,15 @@ struct Tickets {
     last_sweep: Option<Instant>,
 }
 
-impl Default for TicketStore {
+impl Default for MemoryTickets {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TicketStore {
-    pub fn new() -> TicketStore {
-        TicketStore {
+impl MemoryTickets {
+    pub fn new() -> MemoryTickets {
+        MemoryTickets {
             inner: Mutex::new(Tickets {
                 by_ticket: HashMap::new(),
                 last_sweep: None,
@@ -149,9 +232,7 @@ impl TicketStore {
 
     /// A new ticket for `user`, valid for [`TICKET_LIFETIME`] from `now`.
     pub fn issue(&self, user: Uuid, now: Instant) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let ticket = URL_SAFE_NO_PAD.encode(bytes);
+        let ticket = new_ticket();
         let mut tickets = self.lock();
         // Expired tickets go at most once per lifetime, so issuing stays cheap.
         if tickets
@@ -181,6 +262,99 @@ impl TicketStore {
     /// Whether no ticket is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Every key of a stream ticket in Redis starts with this prefix.
+const TICKET_KEY_PREFIX: &str = "saas:ticket:";
+
+/// Single-use stream tickets shared by the edge replicas through Redis.
+///
+/// A ticket is stored under `saas:ticket:<SHA-256 of the ticket, base64url>` (Redis never
+/// holds a usable ticket) with the user's id as its value and an expiry of
+/// [`TICKET_LIFETIME`] (`SET ... PX`); redeeming is one `GETDEL`, atomic in Redis, so of any
+/// number of attempts on any replicas exactly one gets the user.
+///
+/// **Redis down** (no answer within 200 ms, or an error): issuing and redeeming answer 503
+/// `TICKETS_UNAVAILABLE` (with `Retry-After: 1`): a ticket kept only in this process would
+/// open streams on this replica alone, and a redemption that cannot be checked cannot be
+/// single-use. Streams opened with `Authorization` do not need tickets and go on working.
+pub struct RedisTickets {
+    link: RedisLink,
+    outage: Outage,
+}
+
+impl RedisTickets {
+    pub fn new(link: RedisLink) -> RedisTickets {
+        RedisTickets {
+            link,
+            outage: Outage::default(),
+        }
+    }
+
+    fn key(ticket: &str) -> String {
+        let digest = Sha256::digest(ticket.as_bytes());
+        format!("{TICKET_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(digest))
+    }
+
+    fn unavailable() -> AppError {
+        let mut error = AppError::new(
+            RejectionKind::Unavailable,
+            "TICKETS_UNAVAILABLE",
+            "stream tickets cannot be issued or checked right now; retry, or send Authorization",
+        );
+        error.retry_after = Some(1);
+        error
+    }
+
+    /// Runs `command` unless Redis failed within the last second; notes its outcome.
+    async fn ask<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> AppResult<T> {
+        let now = tokio::time::Instant::now();
+        if self.outage.skipping(now) {
+            return Err(Self::unavailable());
+        }
+        match self.link.run(command).await {
+            Ok(reply) => {
+                self.outage.answered("stream tickets work again");
+                Ok(reply)
+            }
+            Err(error) => {
+                self.outage.failed(
+                    &error,
+                    "stream tickets are refused (503) until it answers",
+                    now,
+                );
+                Err(Self::unavailable())
+            }
+        }
+    }
+
+    /// A new ticket for `user`, kept in Redis for [`TICKET_LIFETIME`].
+    pub async fn issue(&self, user: Uuid) -> AppResult<String> {
+        let ticket = new_ticket();
+        let lifetime_ms = u64::try_from(TICKET_LIFETIME.as_millis()).unwrap_or(u64::MAX);
+        let mut connection = self.link.connection();
+        let mut set = redis::cmd("SET");
+        set.arg(Self::key(&ticket))
+            .arg(user.to_string())
+            .arg("PX")
+            .arg(lifetime_ms);
+        self.ask(set.query_async::<()>(&mut connection)).await?;
+        Ok(ticket)
+    }
+
+    /// The user of `ticket` if Redis still holds it; it is gone from Redis afterwards.
+    pub async fn redeem(&self, ticket: &str) -> AppResult<Option<Uuid>> {
+        let mut connection = self.link.connection();
+        let mut getdel = redis::cmd("GETDEL");
+        getdel.arg(Self::key(ticket));
+        let user = self
+            .ask(getdel.query_async::<Option<String>>(&mut connection))
+            .await?;
+        Ok(user.and_then(|user| Uuid::try_parse(&user).ok()))
     }
 }
 
@@ -337,7 +511,7 @@ async fn run_hub(hub: Weak<FeedHub>, events: FeedEvents) {
         }
     };
     consume::run(
-        events.subscriber,
+        Arc::new(LiveSubscriber(events.subscriber)),
         &events.consumer,
         ENTRY_APPENDED_SUBJECT,
         RetryPolicy::default(),

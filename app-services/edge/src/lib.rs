@@ -10,7 +10,7 @@
 //! - **Who may call.** A route's guard runs before its handler: open, open under the extra
 //!   per-IP quota for credentials, signed in (`Authorization: Bearer <access token>`, checked
 //!   by `Access::authenticate`; 401 otherwise), or a member of the path's `{workspace_id}`
-//!   with at least a role (`Team::authorize`); the feed stream also takes a single-use
+//!   with at least a role (the tenancy gate, [`gate_cache`]); the feed stream also takes a single-use
 //!   stream ticket (`?ticket=`) instead of the header, for EventSource. The workspace comes from the path only, never
 //!   from a header or body. A workspace the caller is not a member of, an unknown one and a
 //!   `{workspace_id}` that is not a UUID all answer the same 404 `WORKSPACE_NOT_FOUND`; a
@@ -38,10 +38,12 @@
 
 pub mod assemble;
 pub mod feed;
+pub mod gate_cache;
 pub mod handlers;
 pub mod json;
 pub mod openapi;
 pub mod rate_limit;
+pub mod redis_link;
 pub mod request;
 pub mod routes;
 pub mod state;
@@ -76,10 +78,11 @@ pub fn router(state: EdgeState) -> Router {
     let mut router = Router::new();
     for described in routes::described_routes() {
         let guard = described.guard;
+        let reads_workspace = described.reads_workspace;
         let guarded = described.handler.route_layer(from_fn_with_state(
             state.clone(),
             move |State(state): State<EdgeState>, request: Request, next: Next| {
-                request::enforce(state, guard, request, next)
+                request::enforce(state, guard, reads_workspace, request, next)
             },
         ));
         for path in described.paths.paths.keys() {

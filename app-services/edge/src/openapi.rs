@@ -112,8 +112,8 @@ pub fn document() -> Document {
         RefOr::T(SecurityScheme::ApiKey(ApiKey::Query(
             ApiKeyValue::with_description(
                 "ticket",
-                "A single-use stream ticket, valid for 60 seconds on the edge replica that \
-                 issued it (tickets are kept in that replica's memory).",
+                "A single-use stream ticket, valid for 60 seconds (on every edge replica when \
+                 they share Redis, else on the one that issued it).",
             ),
         ))),
     );

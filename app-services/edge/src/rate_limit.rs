@@ -7,9 +7,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::Script;
 use tokio::time::Instant;
+
+use crate::redis_link::{Outage, RedisLink};
 
 /// How many hits a key may make per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,27 +327,6 @@ return {hits, left}
 
 /// Every key this limiter writes starts with this prefix.
 const KEY_PREFIX: &str = "saas:rl:";
-/// How long one hit may wait for Redis before the request is let through.
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
-/// How long connecting to Redis may take, per attempt.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// After Redis failed, hits skip it for this long and are let through without waiting.
-const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
-/// At most one warning about a Redis outage is logged per this interval.
-const WARN_INTERVAL: Duration = Duration::from_secs(60);
-
-/// What the limiter knows about a Redis outage.
-#[derive(Debug, Default)]
-struct Outage {
-    /// Hits before this instant do not ask Redis.
-    skip_until: Option<Instant>,
-    /// When the last warning was logged.
-    warned_at: Option<Instant>,
-    /// Failed or skipped hits since the last warning.
-    unlogged: u64,
-    /// A warning was logged and Redis has not answered since.
-    warned_unresolved: bool,
-}
 
 /// Counts hits in Redis, so every edge process shares one count per key (fixed windows, keys
 /// prefixed `saas:rl:`).
@@ -358,12 +338,13 @@ struct Outage {
 /// answers with an error, the hit is allowed ("fails open") and a warning is logged at most
 /// once a minute with the number of requests let through unchecked since the last one. After
 /// a failure, hits skip Redis for one second so requests do not each wait for the timeout; the
-/// connection is re-established in the background. An outage of the rate-limit store therefore
-/// turns rate limits off for its duration but never takes the API down.
+/// connection is re-established in the background (see [`crate::redis_link`]). An outage of
+/// the rate-limit store therefore turns rate limits off for its duration but never takes the
+/// API down.
 pub struct RedisRateLimiter {
-    connection: ConnectionManager,
+    link: RedisLink,
     script: Script,
-    outage: Mutex<Outage>,
+    outage: Outage,
 }
 
 impl std::fmt::Debug for RedisRateLimiter {
@@ -373,44 +354,24 @@ impl std::fmt::Debug for RedisRateLimiter {
 }
 
 impl RedisRateLimiter {
-    /// Prepares a limiter on the Redis at `url` (e.g. `redis://127.0.0.1:6379`).
-    ///
-    /// Fails only when `url` cannot be read. A Redis that does not answer yet is not an error:
-    /// a warning is logged, hits are allowed until it answers, and the connection is retried in
-    /// the background. Must be called inside a Tokio runtime.
-    pub async fn connect(url: &str) -> Result<RedisRateLimiter, String> {
-        let client =
-            Client::open(url).map_err(|e| format!("SAAS_REDIS_URL is not a Redis URL: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(CONNECT_TIMEOUT);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot set up the Redis connection: {e}"))?;
-        let limiter = RedisRateLimiter {
-            connection,
+    /// A limiter on the shared connection `link`.
+    pub fn new(link: RedisLink) -> RedisRateLimiter {
+        RedisRateLimiter {
+            link,
             script: Script::new(HIT_SCRIPT),
-            outage: Mutex::new(Outage::default()),
-        };
-        let mut probe = limiter.connection.clone();
-        let ping_cmd = redis::cmd("PING");
-        let ping = ping_cmd.query_async::<String>(&mut probe);
-        match tokio::time::timeout(CONNECT_TIMEOUT * 3, ping).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(
-                error = %e,
-                "the Redis for rate limits does not answer; requests are allowed until it does"
-            ),
-            Err(_) => tracing::warn!(
-                "the Redis for rate limits did not answer in time; requests are allowed until it does"
-            ),
+            outage: Outage::default(),
         }
-        Ok(limiter)
     }
 
-    fn outage(&self) -> MutexGuard<'_, Outage> {
-        self.outage.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A limiter on a connection of its own to the Redis at `url` (see
+    /// [`RedisLink::connect`]).
+    pub async fn connect(url: &str) -> Result<RedisRateLimiter, String> {
+        Ok(Self::new(RedisLink::connect(url).await?))
+    }
+
+    #[cfg(test)]
+    fn outage(&self) -> std::sync::MutexGuard<'_, crate::redis_link::OutageState> {
+        self.outage.lock()
     }
 
     /// Asks Redis to count one hit: `(hits in the window, milliseconds left in it)`.
@@ -418,57 +379,12 @@ impl RedisRateLimiter {
         let window_ms = u64::try_from(quota.window.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let mut connection = self.connection.clone();
+        let mut connection = self.link.connection();
         let mut invocation = self.script.prepare_invoke();
         invocation.key(format!("{KEY_PREFIX}{key}")).arg(window_ms);
-        match tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            invocation.invoke_async::<(i64, i64)>(&mut connection),
-        )
-        .await
-        {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                COMMAND_TIMEOUT.as_millis()
-            )),
-        }
-    }
-
-    /// Notes that Redis answered; logs the end of an outage that was warned about.
-    fn answered(&self) {
-        let mut outage = self.outage();
-        if outage.skip_until.take().is_some() && outage.warned_unresolved {
-            tracing::info!(
-                unchecked_requests = outage.unlogged,
-                "rate limits: Redis answers again; limits apply again"
-            );
-            outage.warned_unresolved = false;
-            outage.unlogged = 0;
-        }
-    }
-
-    /// Records a hit let through unchecked, and logs a warning if none was logged lately.
-    fn fail_open(&self, error: Option<String>, now: Instant) {
-        let mut outage = self.outage();
-        outage.unlogged = outage.unlogged.saturating_add(1);
-        if let Some(error) = error {
-            outage.skip_until = Some(now + OUTAGE_BACKOFF);
-            let due = outage
-                .warned_at
-                .is_none_or(|at| now.duration_since(at) >= WARN_INTERVAL);
-            if due {
-                tracing::warn!(
-                    error = %error,
-                    unchecked_requests = outage.unlogged,
-                    "rate limits: Redis failed; requests are allowed without a limit until it answers"
-                );
-                outage.warned_at = Some(now);
-                outage.unlogged = 0;
-                outage.warned_unresolved = true;
-            }
-        }
+        self.link
+            .run(invocation.invoke_async::<(i64, i64)>(&mut connection))
+            .await
     }
 }
 
@@ -476,14 +392,12 @@ impl RedisRateLimiter {
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, quota: Quota) -> Result<(), Duration> {
         let now = Instant::now();
-        let skipping = self.outage().skip_until.is_some_and(|until| now < until);
-        if skipping {
-            self.fail_open(None, now);
+        if self.outage.skipping(now) {
             return Ok(());
         }
         match self.count(key, quota).await {
             Ok((hits, left_ms)) => {
-                self.answered();
+                self.outage.answered("rate limits apply again");
                 if hits <= i64::from(quota.limit) {
                     return Ok(());
                 }
@@ -494,7 +408,11 @@ impl RateLimiter for RedisRateLimiter {
                 Err(retry_after(left))
             }
             Err(error) => {
-                self.fail_open(Some(error), now);
+                self.outage.failed(
+                    &error,
+                    "rate limits: requests are allowed without a limit until it answers",
+                    now,
+                );
                 Ok(())
             }
         }
@@ -504,6 +422,7 @@ impl RateLimiter for RedisRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Client;
 
     fn quota(limit: u32, window_secs: u64) -> Quota {
         Quota {

@@ -10,7 +10,9 @@
 //! - `enforce` (per route, after routing): the route's [`Guard`]. Authentication reads
 //!   `Authorization: Bearer <access token>` (on the feed stream without that header, a
 //!   single-use `?ticket=`, used up by the first attempt); the workspace comes from the path only, and is
-//!   allowed only after `Team::authorize` with the route's least role.
+//!   allowed only when the user is a member with the route's least role: as the gate's
+//!   cache knows it (at most 1 s old, [`crate::gate_cache`]), or as a fresh read of the
+//!   workspace says on routes whose handler shows workspace data.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,10 +27,12 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use kernel_domain::RejectionKind;
 use ports_app::problem::PendingProblem;
-use ports_app::{AppError, AppResult, Ctx, Workspace, WorkspaceId};
+use ports_app::{AppError, AppResult, Ctx, Role, UserId, Workspace, WorkspaceId};
+use team_app::Team;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::gate_cache::Membership;
 use crate::rate_limit::{Quota, RateLimits};
 use crate::routes::Guard;
 use crate::state::EdgeState;
@@ -189,8 +193,58 @@ pub struct Caller {
 pub struct Tenant {
     pub ctx: Ctx,
     pub workspace_id: WorkspaceId,
-    /// The workspace as the check read it.
-    pub workspace: Arc<Workspace>,
+    /// The workspace as the check read it, on routes declared as reading it (the gate then
+    /// reads it fresh); `None` where the gate decided from its cache.
+    pub workspace: Option<Arc<Workspace>>,
+}
+
+impl Tenant {
+    /// The workspace the gate read for this request; an internal error on a route not
+    /// declared as reading it (`routes::described_routes`).
+    pub fn workspace(&self) -> AppResult<&Workspace> {
+        self.workspace.as_deref().ok_or_else(|| {
+            AppError::internal("a handler reading the workspace is on a route not declared so")
+        })
+    }
+}
+
+impl EdgeState {
+    /// The tenancy gate: whether the acting user of `ctx` is a member of `workspace_id`
+    /// with at least `least`. Decided from the gate's cache when it holds a usable entry and
+    /// the route does not show workspace data (`reads_workspace`); otherwise from a fresh
+    /// read of the workspace, which refreshes the cache and is handed to the handler.
+    async fn pass_gate(
+        &self,
+        ctx: &Ctx,
+        workspace_id: WorkspaceId,
+        least: Role,
+        reads_workspace: bool,
+    ) -> AppResult<Option<Arc<Workspace>>> {
+        let user = ctx.user()?;
+        let workspace = workspace_id.as_uuid();
+        if !reads_workspace && let Some(known) = self.gate.get(workspace, user).await {
+            Team::admit(known.role, least)?;
+            return Ok(None);
+        }
+        let read_at = tokio::time::Instant::now();
+        let found = self.team.read_workspace(ctx, workspace_id).await?;
+        let role = found.member(UserId::from(user)).map(|member| member.role);
+        let membership = Membership {
+            version: found.version.get(),
+            role,
+        };
+        self.gate.put(workspace, user, membership, read_at).await;
+        Team::admit(role, least)?;
+        Ok(Some(Arc::new(found)))
+    }
+
+    /// Notes the workspace a command of this edge answered, so the gate uses no entry older
+    /// than it (here at once; on every replica when the cache is in Redis).
+    pub(crate) async fn saw(&self, workspace: &Workspace) {
+        self.gate
+            .saw(workspace.id.as_uuid(), workspace.version.get())
+            .await;
+    }
 }
 
 /// The [`Ctx`] of any request (anonymous on open routes).
@@ -201,6 +255,7 @@ pub struct RequestCtx(pub Ctx);
 pub(crate) async fn enforce(
     state: EdgeState,
     guard: Guard,
+    reads_workspace: bool,
     mut request: Request,
     next: Next,
 ) -> AppResult<Response> {
@@ -223,17 +278,13 @@ pub(crate) async fn enforce(
         Guard::UserOrTicket if !request.headers().contains_key(header::AUTHORIZATION) => {
             let ctx = request_ctx(request.extensions())?;
             let ticket = stream_ticket(request.uri()).ok_or_else(AppError::unauthenticated)?;
-            let user = state
-                .feed
-                .tickets
-                .redeem(&ticket, std::time::Instant::now())
-                .ok_or_else(|| {
-                    AppError::new(
-                        RejectionKind::Unauthenticated,
-                        "INVALID_TICKET",
-                        "the stream ticket is unknown, expired or already used",
-                    )
-                })?;
+            let user = state.feed.tickets.redeem(&ticket).await?.ok_or_else(|| {
+                AppError::new(
+                    RejectionKind::Unauthenticated,
+                    "INVALID_TICKET",
+                    "the stream ticket is unknown, expired or already used",
+                )
+            })?;
             state.limit(|l| l.per_user, format!("user:{user}")).await?;
             request.extensions_mut().insert(ctx.acting_as(user));
         }
@@ -253,8 +304,7 @@ pub(crate) async fn enforce(
                     .map(WorkspaceId::from)
                     .ok_or_else(workspace_not_found)?;
                 let workspace = state
-                    .team
-                    .authorize(&ctx, workspace_id, least)
+                    .pass_gate(&ctx, workspace_id, least, reads_workspace)
                     .await
                     .map_err(tenancy_error)?;
                 state
@@ -263,7 +313,7 @@ pub(crate) async fn enforce(
                 request.extensions_mut().insert(Tenant {
                     ctx: ctx.clone(),
                     workspace_id,
-                    workspace: Arc::new(workspace),
+                    workspace,
                 });
             }
             request.extensions_mut().insert(ctx.clone());

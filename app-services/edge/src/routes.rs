@@ -55,6 +55,9 @@ pub struct Route {
 /// A handler with its description (`#[utoipa::path]`) and the guard it runs under.
 pub(crate) struct Described {
     pub(crate) guard: Guard,
+    /// The handler shows workspace data ([`crate::request::Tenant::workspace`]): the gate
+    /// reads the workspace fresh instead of deciding from its cache.
+    pub(crate) reads_workspace: bool,
     pub(crate) schemas: Vec<(String, RefOr<Schema>)>,
     pub(crate) paths: Paths,
     pub(crate) handler: MethodRouter<EdgeState>,
@@ -64,9 +67,19 @@ fn guarded(guard: Guard, routes: UtoipaMethodRouter<EdgeState>) -> Described {
     let (schemas, paths, handler) = routes;
     Described {
         guard,
+        reads_workspace: false,
         schemas,
         paths,
         handler,
+    }
+}
+
+/// A handler under a [`Guard::Workspace`] that shows workspace data: its gate reads the
+/// workspace and hands it over.
+fn reading(guard: Guard, routes: UtoipaMethodRouter<EdgeState>) -> Described {
+    Described {
+        reads_workspace: true,
+        ..guarded(guard, routes)
     }
 }
 
@@ -100,15 +113,15 @@ pub(crate) fn described_routes() -> Vec<Described> {
         guarded(Credentials, routes!(account::complete_password_reset)),
         // Workspaces, members, invitations.
         guarded(User, routes!(workspaces::list)),
-        guarded(Workspace(Member), routes!(workspaces::get)),
+        reading(Workspace(Member), routes!(workspaces::get)),
         guarded(Workspace(Admin), routes!(workspaces::rename)),
-        guarded(Workspace(Member), routes!(workspaces::members)),
+        reading(Workspace(Member), routes!(workspaces::members)),
         guarded(Workspace(Owner), routes!(workspaces::change_role)),
         guarded(Workspace(Admin), routes!(workspaces::remove_member)),
         guarded(Workspace(Member), routes!(workspaces::leave)),
-        guarded(Workspace(Admin), routes!(workspaces::invitations)),
-        guarded(Workspace(Admin), routes!(workspaces::invite)),
-        guarded(Workspace(Admin), routes!(workspaces::invitation)),
+        reading(Workspace(Admin), routes!(workspaces::invitations)),
+        reading(Workspace(Admin), routes!(workspaces::invite)),
+        reading(Workspace(Admin), routes!(workspaces::invitation)),
         guarded(Workspace(Admin), routes!(workspaces::revoke)),
         guarded(User, routes!(workspaces::accept)),
         // Subscription.

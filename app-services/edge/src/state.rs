@@ -12,6 +12,7 @@ use plan_app::Plans;
 use team_app::Team;
 
 use crate::feed::FeedState;
+use crate::gate_cache::GateCache;
 use crate::rate_limit::{RateLimiter, RateLimits};
 
 /// Whether every component the edge needs can serve (`GET /readyz`).
@@ -93,6 +94,8 @@ pub struct Edge {
     pub plans: Arc<Plans>,
     /// The user's feed: the Notifications service, the live hub and the stream tickets.
     pub feed: FeedState,
+    /// What the tenancy gate remembers of memberships (at most 1 s).
+    pub gate: GateCache,
     /// The limiter and its quotas; `None` turns rate limits off.
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,

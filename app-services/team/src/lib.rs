@@ -107,20 +107,38 @@ impl Team {
         at_least: Role,
     ) -> AppResult<Workspace> {
         let user = UserId::from(ctx.user()?);
-        let found = match self.workspaces.get_workspace(ctx, workspace_id).await {
-            Ok(found) => found,
-            Err(WorkspaceReadError::NotFound(_)) => return Err(workspace_not_found()),
-            Err(WorkspaceReadError::Other(error)) => return Err(error),
-        };
-        let member = found.member(user).ok_or_else(workspace_not_found)?;
-        if member.role >= at_least {
-            Ok(found)
-        } else {
-            Err(AppError::rejected(
+        let found = self.read_workspace(ctx, workspace_id).await?;
+        Self::admit(found.member(user).map(|member| member.role), at_least)?;
+        Ok(found)
+    }
+
+    /// The workspace as the Workspace service holds it now, before any membership check
+    /// (the gate's cache keeps what it says of the user; see [`Team::admit`]). An unknown
+    /// workspace is `WORKSPACE_NOT_FOUND`.
+    pub async fn read_workspace(
+        &self,
+        ctx: &Ctx,
+        workspace_id: WorkspaceId,
+    ) -> AppResult<Workspace> {
+        match self.workspaces.get_workspace(ctx, workspace_id).await {
+            Ok(found) => Ok(found),
+            Err(WorkspaceReadError::NotFound(_)) => Err(workspace_not_found()),
+            Err(WorkspaceReadError::Other(error)) => Err(error),
+        }
+    }
+
+    /// The gate's decision for a user holding `role` (`None`: not a member) on a route
+    /// needing `at_least`: a non-member is answered like an unknown workspace (404
+    /// `WORKSPACE_NOT_FOUND`), a role too low is 403 `ROLE_REQUIRED`.
+    pub fn admit(role: Option<Role>, at_least: Role) -> AppResult<()> {
+        match role {
+            None => Err(workspace_not_found()),
+            Some(role) if role >= at_least => Ok(()),
+            Some(_) => Err(AppError::rejected(
                 RejectionKind::PermissionDenied,
                 "ROLE_REQUIRED",
                 format!("this needs the {} role", at_least.name()),
-            ))
+            )),
         }
     }
 
@@ -332,12 +350,12 @@ impl Team {
             .await?)
     }
 
-    /// The acting user leaves.
-    pub async fn leave(&self, ctx: &Ctx, workspace_id: WorkspaceId) -> AppResult<()> {
+    /// The acting user leaves; answers the workspace without them.
+    pub async fn leave(&self, ctx: &Ctx, workspace_id: WorkspaceId) -> AppResult<Workspace> {
         ctx.user()?;
-        self.workspaces
+        Ok(self
+            .workspaces
             .leave_workspace(ctx, "leave", workspace_id)
-            .await?;
-        Ok(())
+            .await?)
     }
 }

@@ -60,7 +60,20 @@ pub trait Subscriber: Send + Sync + 'static {
     /// subject token) of the subjects matching `filter` (NATS wildcards: `*` one token, `>`
     /// the rest), created on first use.
     async fn consumer(&self, name: &str, filter: &str) -> Result<Box<dyn Consumer>, BusError>;
+
+    /// A consumer for fanning live messages out to what is connected to this process (the
+    /// edge's feed hub), named per process: like [`Subscriber::consumer`], except that on a
+    /// broker it starts at the messages published after its creation, not at the oldest
+    /// kept, and the broker deletes it once unused for [`LIVE_CONSUMER_EXPIRY`] (a process
+    /// that is gone leaves nothing behind). Buses that keep consumers in the process use
+    /// [`Subscriber::consumer`].
+    async fn live_consumer(&self, name: &str, filter: &str) -> Result<Box<dyn Consumer>, BusError> {
+        self.consumer(name, filter).await
+    }
 }
+
+/// How long a broker keeps a [`Subscriber::live_consumer`] that nobody uses: one hour.
+pub const LIVE_CONSUMER_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// One durable consumer.
 #[async_trait]

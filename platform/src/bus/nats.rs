@@ -35,8 +35,8 @@ use futures::StreamExt;
 use tokio::time::{Instant, timeout};
 
 use super::{
-    BusError, Consumer, DeadLetter, DeadLetters, Delivery, EVENT_SUBJECT_PREFIX, Message,
-    Publisher, Subscriber,
+    BusError, Consumer, DeadLetter, DeadLetters, Delivery, EVENT_SUBJECT_PREFIX,
+    LIVE_CONSUMER_EXPIRY, Message, Publisher, Subscriber,
 };
 
 /// The stream of integration events (subjects `saas.events.>`).
@@ -273,17 +273,41 @@ impl Publisher for NatsBus {
 #[async_trait]
 impl Subscriber for NatsBus {
     async fn consumer(&self, name: &str, filter: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let expiry = self.config.consumer_inactive_threshold.unwrap_or_default();
+        self.open_consumer(name, filter, DeliverPolicy::All, expiry)
+            .await
+    }
+
+    async fn live_consumer(&self, name: &str, filter: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let expiry = self
+            .config
+            .consumer_inactive_threshold
+            .unwrap_or(LIVE_CONSUMER_EXPIRY);
+        self.open_consumer(name, filter, DeliverPolicy::New, expiry)
+            .await
+    }
+}
+
+impl NatsBus {
+    /// Creates (or finds) the durable pull consumer `name`; a zero `expiry` never expires.
+    async fn open_consumer(
+        &self,
+        name: &str,
+        filter: &str,
+        deliver_policy: DeliverPolicy,
+        expiry: Duration,
+    ) -> Result<Box<dyn Consumer>, BusError> {
         check_consumer_name(name)?;
         check_filter(filter)?;
         let config = pull::Config {
             durable_name: Some(name.to_owned()),
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy,
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.config.ack_wait,
             max_deliver: -1,
             filter_subject: filter.to_owned(),
             max_ack_pending: self.config.max_ack_pending,
-            inactive_threshold: self.config.consumer_inactive_threshold.unwrap_or_default(),
+            inactive_threshold: expiry,
             ..Default::default()
         };
         let consumer: PullConsumer = self
@@ -733,6 +757,32 @@ mod tests {
             "a delivery is acknowledged only once"
         );
         clean_up(&bus, &[&name], &prefix).await;
+    }
+
+    #[tokio::test]
+    async fn live_consumers_start_at_new_messages_and_each_gets_every_one() {
+        let Some(url) = shared_url() else { return };
+        let bus = NatsBus::connect_with(&url, test_config()).await.unwrap();
+        let prefix = unique_prefix();
+        let subject = format!("{prefix}.x");
+        let filter = format!("{prefix}.>");
+        let (one, two) = (unique_name("live-a"), unique_name("live-b"));
+        let old = message(&subject, 1);
+        bus.publish(old).await.unwrap();
+        let mut first = bus.live_consumer(&one, &filter).await.unwrap();
+        let mut second = bus.live_consumer(&two, &filter).await.unwrap();
+        let new: Vec<Message> = (2..5).map(|n| message(&subject, n)).collect();
+        for m in &new {
+            bus.publish(m.clone()).await.unwrap();
+        }
+        for consumer in [&mut first, &mut second] {
+            for expected in &new {
+                let got = next_within(consumer.as_mut(), Duration::from_secs(10)).await;
+                assert_eq!(&got.message, expected, "the old message was not skipped");
+                consumer.ack(&got).await.unwrap();
+            }
+        }
+        clean_up(&bus, &[&one, &two], &prefix).await;
     }
 
     #[tokio::test]

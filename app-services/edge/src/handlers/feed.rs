@@ -1,8 +1,6 @@
 //! The signed-in user's feed: pages of entries, the read mark, stream tickets and the live
 //! stream (see [`crate::feed`]).
 
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::sse::{KeepAlive, Sse};
@@ -165,16 +163,16 @@ pub async fn mark_read(
 /// A single-use ticket for one stream, valid for 60 seconds; 201.
 #[utoipa::path(post, path = "/v1/me/feed/stream-tickets", tag = "feed", operation_id = "issueStreamTicket",
     summary = "A single-use ticket for one stream, valid for 60 seconds",
-    responses((status = 201, description = "The ticket", body = StreamTicket)))]
+    responses(
+        (status = 201, description = "The ticket", body = StreamTicket),
+        (status = 503, description = "The shared ticket store does not answer (TICKETS_UNAVAILABLE); retry, or stream with Authorization", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn issue_stream_ticket(
     State(state): State<EdgeState>,
     caller: Caller,
-) -> impl IntoResponse {
-    let ticket = state
-        .feed
-        .tickets
-        .issue(caller.claims.user_id, Instant::now());
-    (
+) -> AppResult<Response> {
+    let ticket = state.feed.tickets.issue(caller.claims.user_id).await?;
+    Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(StreamTicket {
@@ -182,6 +180,7 @@ pub async fn issue_stream_ticket(
             expires_in: TICKET_LIFETIME.as_secs(),
         }),
     )
+        .into_response())
 }
 
 /// The resume point: `Last-Event-ID`, else `?last_event_id=`; `None` for none. Public for
@@ -218,7 +217,7 @@ pub fn resume_point(headers: &HeaderMap, uri: &Uri) -> AppResult<Option<i64>> {
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
         (status = 401, description = "No valid access token, or the ticket is unknown, expired or used (INVALID_TICKET)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The server is shutting down (SHUTTING_DOWN); reconnect", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server is shutting down (SHUTTING_DOWN), or the shared ticket store does not answer (TICKETS_UNAVAILABLE); reconnect", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
     State(state): State<EdgeState>,

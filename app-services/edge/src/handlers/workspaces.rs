@@ -159,8 +159,8 @@ pub async fn list(
     summary = "One workspace",
     params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
     responses((status = 200, description = "The workspace", body = WorkspaceView, headers(("ETag" = String, description = "The workspace's version")))))]
-pub async fn get(tenant: Tenant) -> Resource<WorkspaceView> {
-    Resource::workspace(&tenant.workspace)
+pub async fn get(tenant: Tenant) -> AppResult<Resource<WorkspaceView>> {
+    Ok(Resource::workspace(tenant.workspace()?))
 }
 
 /// Renames the workspace.
@@ -182,6 +182,7 @@ pub async fn rename(
         .team
         .rename(&tenant.ctx, tenant.workspace_id, body.name)
         .await?;
+    state.saw(&renamed).await;
     Ok(Resource::workspace(&renamed))
 }
 
@@ -194,7 +195,7 @@ pub async fn members(
     State(state): State<EdgeState>,
     tenant: Tenant,
 ) -> AppResult<Json<MemberList>> {
-    let members = state.team.members(&tenant.ctx, &tenant.workspace).await?;
+    let members = state.team.members(&tenant.ctx, tenant.workspace()?).await?;
     Ok(Json(MemberList {
         members: members.iter().map(MemberJson::from).collect(),
     }))
@@ -221,6 +222,7 @@ pub async fn change_role(
         .team
         .change_role(&tenant.ctx, tenant.workspace_id, user_id, body.role.into())
         .await?;
+    state.saw(&changed).await;
     Ok(Resource::workspace(&changed))
 }
 
@@ -239,10 +241,11 @@ pub async fn remove_member(
     path: PathIds,
 ) -> AppResult<StatusCode> {
     let user_id = path.uuid("user_id", member_not_found)?;
-    state
+    let changed = state
         .team
         .remove_member(&tenant.ctx, tenant.workspace_id, user_id)
         .await?;
+    state.saw(&changed).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +259,8 @@ pub async fn remove_member(
         (status = 422, description = "The last Owner cannot leave", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> AppResult<StatusCode> {
-    state.team.leave(&tenant.ctx, tenant.workspace_id).await?;
+    let left = state.team.leave(&tenant.ctx, tenant.workspace_id).await?;
+    state.saw(&left).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,15 +269,15 @@ pub async fn leave(State(state): State<EdgeState>, tenant: Tenant) -> AppResult<
     summary = "The workspace's invitations",
     params(("workspace_id" = String, Path, format = Uuid, description = "The workspace; one that is unknown, not a UUID or not the caller's answers 404 WORKSPACE_NOT_FOUND")),
     responses((status = 200, description = "The invitations", body = InvitationList)))]
-pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
-    Json(InvitationList {
+pub async fn invitations(tenant: Tenant) -> AppResult<Json<InvitationList>> {
+    Ok(Json(InvitationList {
         invitations: tenant
-            .workspace
+            .workspace()?
             .invitations
             .iter()
             .map(InvitationView::from)
             .collect(),
-    })
+    }))
 }
 
 /// One invitation of the workspace, as the tenancy check read it: whatever its state, so an
@@ -287,7 +291,7 @@ pub async fn invitations(tenant: Tenant) -> Json<InvitationList> {
     ))]
 pub async fn invitation(tenant: Tenant, path: PathIds) -> AppResult<Json<InvitationView>> {
     let id: InvitationId = path.uuid("invitation_id", invitation_not_found)?;
-    let invitations = &tenant.workspace.invitations;
+    let invitations = &tenant.workspace()?.invitations;
     let invitation = invitations.iter().find(|invitation| invitation.id == id);
     let invitation = invitation.ok_or_else(invitation_not_found)?;
     Ok(Json(InvitationView::from(invitation)))
@@ -310,7 +314,12 @@ pub async fn invite(
 ) -> AppResult<Response> {
     let invitation = state
         .team
-        .invite(&tenant.ctx, &tenant.workspace, body.email, body.role.into())
+        .invite(
+            &tenant.ctx,
+            tenant.workspace()?,
+            body.email,
+            body.role.into(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(InvitationView::from(&invitation))).into_response())
 }
@@ -330,10 +339,11 @@ pub async fn revoke(
     path: PathIds,
 ) -> AppResult<StatusCode> {
     let invitation_id = path.uuid("invitation_id", invitation_not_found)?;
-    state
+    let changed = state
         .team
         .revoke(&tenant.ctx, tenant.workspace_id, invitation_id)
         .await?;
+    state.saw(&changed).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -353,5 +363,6 @@ pub async fn accept(
     ApiJson(body): ApiJson<TokenBody>,
 ) -> AppResult<Resource<WorkspaceView>> {
     let joined = state.team.accept(&caller.ctx, body.token).await?;
+    state.saw(&joined).await;
     Ok(Resource::workspace(&joined))
 }

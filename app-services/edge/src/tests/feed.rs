@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::{World, authed, bare, json_request, send, token_for};
 use crate::feed::{
-    FeedHub, LiveEntry, STREAM_BUFFER, TICKET_LIFETIME, TicketStore, hub_consumer_name,
+    FeedHub, LiveEntry, MemoryTickets, STREAM_BUFFER, TICKET_LIFETIME, hub_consumer_name,
+    hub_instance,
 };
 use crate::router;
 use crate::state::EdgeState;
@@ -42,7 +43,7 @@ fn live(user: Uuid, sequence: i64) -> Arc<LiveEntry> {
 
 #[test]
 fn a_ticket_works_once() {
-    let tickets = TicketStore::new();
+    let tickets = MemoryTickets::new();
     let user = Uuid::now_v7();
     let now = Instant::now();
     let ticket = tickets.issue(user, now);
@@ -60,7 +61,7 @@ fn a_ticket_works_once() {
 
 #[test]
 fn a_ticket_expires_after_its_lifetime_and_expired_ones_are_swept() {
-    let tickets = TicketStore::new();
+    let tickets = MemoryTickets::new();
     let user = Uuid::now_v7();
     let start = Instant::now();
     let early = tickets.issue(user, start);
@@ -87,6 +88,20 @@ fn hub_consumer_names_are_plain_tokens() {
         "edge-feed-web-1-127-0-0-1-8080"
     );
     assert_eq!(hub_consumer_name("a b>c*d"), "edge-feed-a-b-c-d");
+    // Long host names keep the name within 64 characters, and its distinctive end.
+    let long = hub_consumer_name(&format!("{}-8080-0a1b2c3d", "h".repeat(100)));
+    assert_eq!(long.len(), 64);
+    assert!(long.starts_with("edge-feed-hhh") && long.ends_with("-8080-0a1b2c3d"));
+}
+
+#[test]
+fn every_edge_process_gets_a_hub_consumer_of_its_own() {
+    // Same host, same port (two containers of one image, or a restart): still two names.
+    let one = hub_consumer_name(&hub_instance("web-1", 8080));
+    let two = hub_consumer_name(&hub_instance("web-1", 8080));
+    assert_ne!(one, two);
+    assert!(one.starts_with("edge-feed-web-1-8080-"), "{one}");
+    assert!(hub_instance("", 8080).starts_with("edge-8080-"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,4 +391,111 @@ async fn marking_nothing_read_needs_no_call_and_a_negative_mark_is_refused() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+// ---- Tickets shared through Redis ----
+
+/// The Redis of `SAAS_TEST_REDIS_URL`; `None` skips the test.
+async fn test_redis(test: &str) -> Option<(crate::redis_link::RedisLink, String)> {
+    match std::env::var("SAAS_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some((
+            crate::redis_link::RedisLink::connect(&url)
+                .await
+                .expect("connect"),
+            url,
+        )),
+        _ => {
+            eprintln!("{test}: skipped, SAAS_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_issued_by_one_replica_is_redeemed_once_on_another() {
+    let Some((link, url)) = test_redis("a_ticket_is_redeemed_once_on_another").await else {
+        return;
+    };
+    let (one, two) = (
+        crate::feed::TicketStore::redis(link.clone()),
+        crate::feed::TicketStore::redis(link),
+    );
+    let user = Uuid::now_v7();
+    let ticket = one.issue(user).await.expect("issued");
+    // Redis holds the ticket's hash, never the ticket, for at most the ticket's lifetime.
+    let mut direct = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect directly");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("saas:ticket:{ticket}"))
+        .query_async(&mut direct)
+        .await
+        .expect("EXISTS");
+    assert_eq!(exists, 0, "the ticket itself is not a key");
+
+    // Two replicas race for it: exactly one gets the user.
+    let (a, b) = tokio::join!(two.redeem(&ticket), one.redeem(&ticket));
+    let winners: Vec<Uuid> = [a.expect("asked"), b.expect("asked")]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(winners, vec![user]);
+    assert_eq!(two.redeem(&ticket).await.expect("asked"), None, "used up");
+    assert_eq!(two.redeem("no-such-ticket").await.expect("asked"), None);
+}
+
+#[tokio::test]
+async fn redis_tickets_expire_with_their_lifetime() {
+    let Some((link, url)) = test_redis("redis_tickets_expire_with_their_lifetime").await else {
+        return;
+    };
+    let tickets = crate::feed::RedisTickets::new(link);
+    let ticket = tickets.issue(Uuid::now_v7()).await.expect("issued");
+    let mut direct = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect directly");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("saas:ticket:*")
+        .query_async(&mut direct)
+        .await
+        .expect("KEYS");
+    let mut lifetimes = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut direct)
+            .await
+            .expect("PTTL");
+        lifetimes.push(ttl);
+    }
+    let limit = i64::try_from(TICKET_LIFETIME.as_millis()).expect("small");
+    assert!(
+        !lifetimes.is_empty() && lifetimes.iter().all(|&ttl| ttl > 0 && ttl <= limit),
+        "{lifetimes:?}"
+    );
+    assert!(tickets.redeem(&ticket).await.expect("asked").is_some());
+}
+
+#[tokio::test]
+async fn without_redis_tickets_are_refused_as_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let link = crate::redis_link::RedisLink::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .expect("a URL");
+    let tickets = crate::feed::TicketStore::redis(link);
+    for _ in 0..2 {
+        let error = tickets.issue(Uuid::now_v7()).await.unwrap_err();
+        assert_eq!(error.http_status(), 503);
+        assert_eq!(error.code, "TICKETS_UNAVAILABLE");
+        assert_eq!(error.retry_after, Some(1));
+        let error = tickets.redeem("some-ticket").await.unwrap_err();
+        assert_eq!(error.code, "TICKETS_UNAVAILABLE");
+    }
 }

@@ -14,6 +14,7 @@ mod serving;
 mod tenancy;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,8 @@ pub struct World {
     pub rate_limits: Option<(Arc<dyn RateLimiter>, RateLimits)>,
     pub readiness: Arc<dyn Readiness>,
     pub config: EdgeConfig,
+    /// How many times a workspace was read.
+    pub workspace_reads: Arc<AtomicUsize>,
     known: HashMap<WorkspaceId, Workspace>,
 }
 
@@ -88,6 +91,7 @@ impl World {
             rate_limits: None,
             readiness: Arc::new(AlwaysReady),
             config: EdgeConfig::default(),
+            workspace_reads: Arc::new(AtomicUsize::new(0)),
             known: HashMap::new(),
         }
     }
@@ -110,9 +114,11 @@ impl World {
     /// The edge's state over the mocks.
     pub fn state(mut self) -> EdgeState {
         let known = self.known;
+        let reads = self.workspace_reads.clone();
         self.workspaces
             .expect_get_workspace()
             .returning(move |_, id| {
+                reads.fetch_add(1, Ordering::Relaxed);
                 known.get(&id).cloned().ok_or_else(|| {
                     WorkspaceReadError::NotFound(AppError::not_found(
                         "WORKSPACE_NOT_FOUND",
@@ -141,6 +147,7 @@ impl World {
             team: Arc::new(team),
             plans: Arc::new(plans),
             feed: crate::feed::FeedState::new(feeds),
+            gate: crate::gate_cache::GateCache::memory(),
             rate_limits: self.rate_limits,
             readiness: self.readiness,
             config: self.config,

@@ -153,3 +153,61 @@ async fn a_header_cannot_choose_the_workspace() {
     let reply = send(&t.router, request).await;
     reply.problem(StatusCode::NOT_FOUND, "WORKSPACE_NOT_FOUND");
 }
+
+/// The gate decides from its cache (at most 1 s old) where the handler shows no workspace
+/// data, and reads the workspace fresh where it does.
+#[tokio::test(start_paused = true)]
+async fn the_gate_decides_from_its_cache_for_one_second_where_the_handler_shows_no_workspace() {
+    let (owner, member, outsider) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let id = Uuid::now_v7();
+    let world = World::new().with_workspace(workspace(
+        id,
+        &[(owner, Role::Owner), (member, Role::Member)],
+    ));
+    let reads = world.workspace_reads.clone();
+    let router = world.router();
+    let reads = move || reads.load(std::sync::atomic::Ordering::Relaxed);
+    let rename = |user| {
+        request(
+            "PATCH",
+            "/v1/workspaces/{workspace_id}",
+            &id.to_string(),
+            user,
+        )
+    };
+
+    // A member below the route's role: refused, then refused from the cache.
+    send(&router, rename(member))
+        .await
+        .problem(StatusCode::FORBIDDEN, "ROLE_REQUIRED");
+    send(&router, rename(member))
+        .await
+        .problem(StatusCode::FORBIDDEN, "ROLE_REQUIRED");
+    assert_eq!(reads(), 1, "the second decision came from the cache");
+    // Not a member: the same, answered like an unknown workspace.
+    for _ in 0..2 {
+        send(&router, rename(outsider))
+            .await
+            .problem(StatusCode::NOT_FOUND, "WORKSPACE_NOT_FOUND");
+    }
+    assert_eq!(reads(), 2);
+
+    // A route that shows the workspace reads it every time.
+    let get = || {
+        authed(
+            Method::GET,
+            &format!("/v1/workspaces/{id}"),
+            &token_for(member),
+        )
+    };
+    assert_eq!(send(&router, get()).await.status, StatusCode::OK);
+    assert_eq!(send(&router, get()).await.status, StatusCode::OK);
+    assert_eq!(reads(), 4);
+
+    // One second after its read, an entry is no longer used.
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    send(&router, rename(outsider))
+        .await
+        .problem(StatusCode::NOT_FOUND, "WORKSPACE_NOT_FOUND");
+    assert_eq!(reads(), 5);
+}
