@@ -299,6 +299,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             .await
             .map_err(|e| format!("identity database: {e}"))?;
         store.spawn_idempotency_purge();
+        store.spawn_sweeper(config.sweep_interval);
         store.spawn_relay(events.publisher.clone());
         let hasher = identity_data::Argon2Hasher::new(config.argon2)
             .map_err(|e| format!("SAAS_ARGON2: {e}"))?;

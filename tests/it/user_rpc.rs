@@ -50,6 +50,7 @@ pub async fn register_named(client: &mut UserClient, email: &str, name: &str) ->
             email: email.into(),
             display_name: name.into(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .expect("register user")
