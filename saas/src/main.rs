@@ -39,6 +39,8 @@ use crate::config::Config;
 /// SAAS_JWT_KEY_FILE (the access-token signing key, shared by every edge replica; required
 /// unless all four data services run in the same process, where it defaults to a key
 /// generated into <data dir>/jwt-key);
+/// SAAS_SIGN_UP_WINDOW_SECS (how long a sign-up has to complete before it is undone,
+/// default 120);
 /// SAAS_RATE_LIMITS (off, on, or comma-separated name=limit/window entries for ip, user,
 /// workspace and auth, like ip=600/60s,auth=20/1m; default on);
 /// SAAS_REDIS_URL (keeps rate-limit counts in Redis so replicas share them; default: in
