@@ -13,6 +13,7 @@ mod races;
 mod rejections;
 mod secrets;
 mod server_guard;
+mod sign_up;
 mod time_rules;
 
 use saas_proto::identity::v1 as pb;
