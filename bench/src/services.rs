@@ -259,6 +259,7 @@ pub async fn register_users(client: &UserClient, count: usize) -> Result<Vec<pb:
                         email: format!("bench-user-{i}@example.com"),
                         display_name: format!("Bench User {i}"),
                         password: "correct horse battery staple".into(),
+                        ..Default::default()
                     })
                     .await?
                     .into_inner();

@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub concurrency_limit: Option<usize>,
     pub database_pool: Option<u32>,
     pub sweep_interval_secs: Option<u64>,
+    pub sign_up_window_secs: Option<u64>,
     pub http_addr: Option<String>,
     pub identity_url: Option<String>,
     pub workspace_url: Option<String>,
@@ -55,6 +56,8 @@ pub struct Config {
     /// Connections each context's database pool may open in this process.
     pub database_pool: u32,
     pub sweep_interval: std::time::Duration,
+    /// How long a sign-up has to complete before it is undone (kept by Identity).
+    pub sign_up_window: std::time::Duration,
     pub http_addr: SocketAddr,
     pub identity_url: Option<PeerSource>,
     pub workspace_url: Option<PeerSource>,
@@ -300,6 +303,29 @@ impl Config {
                 None => 30,
             },
         };
+        let sign_up_window_secs = match env("SAAS_SIGN_UP_WINDOW_SECS") {
+            Some(text) => Some((text.parse::<u64>().ok(), "SAAS_SIGN_UP_WINDOW_SECS", text)),
+            None => from_file
+                .sign_up_window_secs
+                .map(|n| (Some(n), "sign_up_window_secs", n.to_string())),
+        };
+        let sign_up_window = match sign_up_window_secs {
+            None => access_app::SIGN_UP_WINDOW,
+            Some((Some(n), _, _))
+                if (1..=access_app::MAX_SIGN_UP_WINDOW.as_secs()).contains(&n) =>
+            {
+                std::time::Duration::from_secs(n)
+            }
+            Some((_, name, text)) => {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: format!(
+                        "{text:?} is not a number of seconds from 1 to {}",
+                        access_app::MAX_SIGN_UP_WINDOW.as_secs()
+                    ),
+                });
+            }
+        };
         let http_addr = env("SAAS_HTTP_ADDR")
             .or(from_file.http_addr)
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
@@ -444,6 +470,7 @@ impl Config {
             concurrency_limit,
             database_pool,
             sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
+            sign_up_window,
         })
     }
 

@@ -108,6 +108,7 @@ pub async fn prepare(
             .max(budgets.read)
             .max(budgets.command),
         budgets,
+        sign_up_window: config.sign_up_window,
         ..EdgeConfig::default()
     };
     edge_config

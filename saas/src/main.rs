@@ -40,6 +40,8 @@ use crate::config::Config;
 /// SAAS_JWT_KEY_FILE (the access-token signing key, shared by every edge replica; required
 /// unless all four data services run in the same process, where it defaults to a key
 /// generated into <data dir>/jwt-key);
+/// SAAS_SIGN_UP_WINDOW_SECS (how long a sign-up has to complete before it is undone,
+/// default 120);
 /// SAAS_RATE_LIMITS (off, on, or comma-separated name=limit/window entries for ip, user,
 /// workspace and auth, like ip=600/60s,auth=20/1m; default on);
 /// SAAS_REDIS_URL (keeps rate-limit counts, stream tickets and the tenancy gate's cache in
@@ -303,6 +305,7 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
             .await
             .map_err(|e| format!("identity database: {e}"))?;
         store.spawn_idempotency_purge();
+        store.spawn_sweeper(config.sweep_interval);
         store.spawn_relay(events.publisher.clone());
         let hasher = identity_data::Argon2Hasher::new(config.argon2)
             .map_err(|e| format!("SAAS_ARGON2: {e}"))?;

@@ -87,6 +87,7 @@ async fn register(users: &GrpcUsers, n: usize) -> Result<UserId, Error> {
                 email: format!("user-{n}-{}@example.com", uuid::Uuid::now_v7().simple()),
                 display_name: format!("User {n}"),
                 password: "correct horse battery staple".into(),
+                sign_up: None,
             },
         )
         .await

@@ -18,6 +18,7 @@ async fn register(addr: std::net::SocketAddr, email: &str) -> String {
             email: email.to_owned(),
             display_name: "Outage".into(),
             password: "correct horse battery staple".into(),
+            ..Default::default()
         })
         .await
         .expect("commits go on while the broker is down")

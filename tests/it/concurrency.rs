@@ -46,6 +46,7 @@ pub(crate) async fn register(client: &mut UserClient) -> pb::User {
             email: format!("user-{}@example.com", Uuid::now_v7().simple()),
             display_name: "Initial".into(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .expect("register a user")
@@ -460,6 +461,7 @@ async fn concurrent_duplicate_registrations_make_one_user() {
         email: "dup@example.com".into(),
         display_name: "Dup".into(),
         password: PASSWORD.into(),
+        ..Default::default()
     };
     let results = all_at_once(50, |_| {
         let mut client = client.clone();
@@ -524,6 +526,7 @@ async fn a_request_id_reused_for_another_request_is_refused() {
             email: "other@example.com".into(),
             display_name: "Other".into(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

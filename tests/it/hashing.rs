@@ -40,6 +40,7 @@ fn register(email: &str) -> pb::RegisterUserRequest {
         email: email.into(),
         display_name: "Gated".into(),
         password: "correct horse battery".into(),
+        ..Default::default()
     }
 }
 

@@ -28,6 +28,7 @@ mod processes;
 mod published_language;
 mod read_cache;
 mod resilient_calls;
+mod sign_up_compensation;
 mod smoke;
 mod split_topology;
 mod user_rpc;

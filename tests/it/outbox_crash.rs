@@ -32,6 +32,7 @@ async fn crash_then_publish(nats: Option<&str>) {
             email: email.clone(),
             display_name: "Crash".into(),
             password: "correct horse battery staple".into(),
+            ..Default::default()
         })
         .await;
     assert!(outcome.is_err(), "the process should die before answering");

@@ -36,6 +36,7 @@ fn register(email: &str) -> NewUser {
         email: email.to_owned(),
         display_name: "Ada Lovelace".into(),
         password: PASSWORD.into(),
+        sign_up: None,
     }
 }
 

@@ -157,6 +157,7 @@ async fn every_outbox_row_holds_the_envelope_of_its_event() {
             email: owner_email.clone(),
             display_name: "Olive Owner".into(),
             password: FIRST_PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -168,6 +169,7 @@ async fn every_outbox_row_holds_the_envelope_of_its_event() {
             email: member_email.clone(),
             display_name: "Max Member".into(),
             password: FIRST_PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -411,6 +413,7 @@ async fn no_envelope_holds_a_password_or_a_token_in_any_form() {
             email: email.clone(),
             display_name: "Sam Secretive".into(),
             password: FIRST_PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

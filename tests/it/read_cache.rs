@@ -19,6 +19,7 @@ async fn a_read_sees_a_write_made_by_another_instance_on_the_same_database() {
             email: "reader@example.com".into(),
             display_name: "Before".into(),
             password: "correct horse battery".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

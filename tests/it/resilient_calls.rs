@@ -135,6 +135,7 @@ async fn users_over(urls: [String; 2]) -> (Arc<GrpcUsers>, PeerChannel, UserId) 
                 email: format!("ada-{}@example.com", uuid::Uuid::now_v7().simple()),
                 display_name: "Ada".into(),
                 password: "correct horse battery staple".into(),
+                sign_up: None,
             },
         )
         .await

@@ -11,6 +11,7 @@ async fn register_then_get() {
             email: " Ada@Example.com ".into(),
             display_name: "Ada".into(),
             password: "correct horse battery".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

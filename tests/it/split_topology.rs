@@ -32,7 +32,7 @@ fn random_key() -> String {
 }
 
 /// `saas serve edge` as an OS process; killed when dropped (also when a test panics).
-struct EdgeProcess {
+pub(crate) struct EdgeProcess {
     addr: SocketAddr,
     data_dir: PathBuf,
     child: tokio::process::Child,
@@ -47,6 +47,18 @@ impl EdgeProcess {
         workspace: SocketAddr,
         billing: SocketAddr,
         notifications: SocketAddr,
+    ) -> Self {
+        Self::start_with(identity, workspace, billing, notifications, &[]).await
+    }
+
+    /// Like [`EdgeProcess::start`], with extra environment variables (with `SAAS_NATS_URL`
+    /// among them, the edge uses that bus instead of keeping its events).
+    pub(crate) async fn start_with(
+        identity: SocketAddr,
+        workspace: SocketAddr,
+        billing: SocketAddr,
+        notifications: SocketAddr,
+        env: &[(&str, &str)],
     ) -> Self {
         let data_dir = temp_dir("edge");
         let key_file = data_dir.join("shared-jwt-key");
@@ -69,11 +81,17 @@ impl EdgeProcess {
             .env("SAAS_JWT_KEY_FILE", &key_file)
             .env("SAAS_RATE_LIMITS", "off")
             .env("SAAS_LOG", "error")
-            // Like the data services started by `ServerProcess`, it keeps its events.
-            .env("SAAS_BUS", "local")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
+        // Like the data services started by `ServerProcess`, it keeps its events unless it
+        // is given a bus.
+        if !env.iter().any(|(key, _)| *key == "SAAS_NATS_URL") {
+            command.env("SAAS_BUS", "local");
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let mut child = command.spawn().expect("spawn saas serve edge");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -99,6 +117,16 @@ impl EdgeProcess {
             child,
             http,
         }
+    }
+
+    /// Where it listens for HTTP.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Kills the process at once (SIGKILL) and waits for it to be gone.
+    pub(crate) async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Where the edge writes mail.
@@ -133,7 +161,7 @@ impl EdgeProcess {
         )
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, token, Some(body))
             .await
     }
@@ -154,7 +182,7 @@ impl EdgeProcess {
     }
 
     /// Signs `email` up with a workspace `slug`; answers the user id and workspace id.
-    async fn sign_up(&self, email: &str, slug: &str) -> (String, String) {
+    pub(crate) async fn sign_up(&self, email: &str, slug: &str) -> (String, String) {
         let (status, body) = self
             .post(
                 "/v1/signup",

@@ -13,6 +13,7 @@ mod races;
 mod rejections;
 mod secrets;
 mod server_guard;
+mod sign_up;
 mod time_rules;
 
 use saas_proto::identity::v1 as pb;
@@ -50,6 +51,7 @@ pub async fn register_named(client: &mut UserClient, email: &str, name: &str) ->
             email: email.into(),
             display_name: name.into(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .expect("register user")

@@ -176,6 +176,14 @@ pub async fn user_client(addr: SocketAddr, token: &str) -> UserClient {
     )
 }
 
+/// A `WorkspaceService` client of the service at `addr`, with the service credential.
+pub async fn workspace_client(addr: SocketAddr) -> WorkspaceClient {
+    saas_proto::workspace::v1::workspace_service_client::WorkspaceServiceClient::with_interceptor(
+        channel(addr).await,
+        credential(),
+    )
+}
+
 /// The Identity data service running in this process.
 pub struct IdentityService {
     /// Where it listens.

@@ -4,6 +4,9 @@
 //!   Each step's request id is derived from the sign-up's ([`Ctx::step`]), so a retry after a
 //!   crash converges on one user, one workspace, one subscription. A step refused for good
 //!   undoes the earlier ones (workspace deleted, user erased), freeing the email and slug.
+//!   Identity keeps the sign-up with the user until it completes: one that does not complete
+//!   within [`SIGN_UP_WINDOW`] (an undo that failed, a process killed between steps) is
+//!   announced unfinished and undone by the sign-up policy (`policies-app`).
 //! - [`Access::login`], [`Access::refresh`], [`Access::logout`]: a session in Identity, a
 //!   short-lived access JWT and a refresh token bound to that session ([`jwt`]).
 
@@ -15,8 +18,9 @@ use kernel_domain::text::{self, SlugError};
 use kernel_domain::{Clock, Email, RejectionKind, Timestamp};
 use ports_app::{
     AppError, AppResult, CloseSessionError, CredentialsError, Ctx, FieldErrors, NewUser,
-    NewWorkspace, SessionError, SignInError, StartTrialError, Subscription, Subscriptions, User,
-    UserId, Users, Workspace, WorkspaceChangeError, WorkspaceId, Workspaces,
+    NewWorkspace, SessionError, SignInError, SignUpState, SignUpWindow, StartTrialError,
+    Subscription, Subscriptions, User, UserId, UserReadError, UserStatus, Users, Workspace,
+    WorkspaceChangeError, WorkspaceId, Workspaces,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -26,18 +30,28 @@ pub use jwt::{AccessClaims, JwtKeys, KeyError, RefreshClaims, Tokens};
 #[cfg(test)]
 mod tests;
 
-/// Step names: each command's request id is `ctx.step(<name>)` (the ports send it).
-const STEP_REGISTER: &str = "register";
-const STEP_CREATE_WORKSPACE: &str = "create-workspace";
-const STEP_START_TRIAL: &str = "start-trial";
-const STEP_UNDO_CREATE_WORKSPACE: &str = "undo-create-workspace";
-const STEP_UNDO_REGISTER: &str = "undo-register";
+// Step names: each command's request id is `ctx.step(<name>)` (the ports send it). The
+// sign-up's are shared with the policy that undoes an unfinished sign-up
+// (`ports_app::sign_up`).
+use ports_app::sign_up::{
+    COMPLETE as STEP_COMPLETE_SIGN_UP, CREATE_WORKSPACE as STEP_CREATE_WORKSPACE,
+    REGISTER as STEP_REGISTER, START_TRIAL as STEP_START_TRIAL,
+    UNDO_CREATE_WORKSPACE as STEP_UNDO_CREATE_WORKSPACE, UNDO_REGISTER as STEP_UNDO_REGISTER,
+};
 const STEP_OPEN_SESSION: &str = "open-session";
 const STEP_REFRESH: &str = "refresh";
 const STEP_LOGOUT: &str = "logout";
 
 /// The seats a sign-up's trial (and its workspace's seat limit) start with.
 pub const TRIAL_SEATS: i32 = 5;
+
+/// How long a sign-up has to complete, by default, before Identity announces it unfinished
+/// and it is undone. Far longer than any sign-up's request may take (its command budget, 10 s
+/// by default), so a sign-up still running is never undone under it.
+pub const SIGN_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The longest window Identity accepts.
+pub const MAX_SIGN_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// What a person fills in to sign up.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +123,7 @@ pub struct Access {
     subscriptions: Arc<dyn Subscriptions>,
     keys: Arc<JwtKeys>,
     clock: Arc<dyn Clock>,
+    sign_up_window: std::time::Duration,
 }
 
 impl Access {
@@ -125,6 +140,18 @@ impl Access {
             subscriptions,
             keys,
             clock,
+            sign_up_window: SIGN_UP_WINDOW,
+        }
+    }
+
+    /// The same use cases giving each sign-up `window` to complete (whole seconds, 1 s to
+    /// [`MAX_SIGN_UP_WINDOW`]; it is kept at those bounds) instead of [`SIGN_UP_WINDOW`]. It
+    /// must stay longer than a sign-up's request may take.
+    #[must_use]
+    pub fn with_sign_up_window(self, window: std::time::Duration) -> Self {
+        Access {
+            sign_up_window: window.clamp(std::time::Duration::from_secs(1), MAX_SIGN_UP_WINDOW),
+            ..self
         }
     }
 
@@ -138,7 +165,20 @@ impl Access {
     /// request id replays the steps already done and converges. A step refused for good undoes
     /// the earlier steps and returns its refusal; a transient failure (timeout, internal,
     /// unavailable, a conflict) is returned as it is, undoing nothing, for the caller to retry.
-    /// A failed undo is logged and the step's refusal still returned.
+    ///
+    /// **Undo that cannot fail for good.** The user is registered with the sign-up's request
+    /// id and window ([`SignUpWindow`]), and the last step tells Identity the sign-up
+    /// completed. A sign-up that has not completed when its window passes (an undo that
+    /// failed, a process killed between two steps, a caller that never retried) is announced
+    /// unfinished by Identity's sweeper, again and again, and the sign-up policy undoes it
+    /// with these same step request ids, unless its trial started. So a failed undo here is
+    /// only logged.
+    ///
+    /// A retried sign-up first reads the user as it is now (the registration replays as it
+    /// was): once the sign-up is announced unfinished or undone, the retry is refused
+    /// (`FAILED_PRECONDITION` / `SIGN_UP_UNDONE`) and makes nothing, so it cannot build a
+    /// workspace or a trial for a user being erased; the caller signs up again with a new
+    /// request id.
     pub async fn sign_up(&self, ctx: &Ctx, form: SignUpForm) -> AppResult<SignedUp> {
         form.check()?;
         let user = self
@@ -150,10 +190,21 @@ impl Access {
                     email: form.email,
                     display_name: form.display_name,
                     password: form.password,
+                    sign_up: Some(SignUpWindow {
+                        id: ctx.request_id,
+                        window: self.sign_up_window,
+                    }),
                 },
             )
             .await?;
         let user_id = user.id;
+        // A retry replays the registration as it was: how does the user stand now?
+        match self.users.get_user(ctx, user_id).await {
+            Ok(now)
+                if now.status != UserStatus::Erased && now.sign_up != SignUpState::Unfinished => {}
+            Ok(_) | Err(UserReadError::NotFound(_)) => return Err(sign_up_undone()),
+            Err(UserReadError::Other(error)) => return Err(error),
+        }
         let actor = ctx.acting_as(user_id.as_uuid());
 
         let new_workspace = NewWorkspace {
@@ -205,6 +256,22 @@ impl Access {
             Err(StartTrialError::Other(error)) => return Err(error),
         };
 
+        // The trial started, so the sign-up stands whatever this step answers: a sign-up
+        // announced unfinished whose trial started is completed by the policy, never undone.
+        let completed = self
+            .users
+            .complete_sign_up(ctx, STEP_COMPLETE_SIGN_UP, user_id)
+            .await;
+        if let Err(error) = completed {
+            let error = error.into_app_error();
+            tracing::warn!(
+                user = %user_id,
+                code = %error.code,
+                error = %error,
+                "sign-up: cannot mark the sign-up complete; the sign-up policy will"
+            );
+        }
+
         Ok(SignedUp {
             user,
             workspace,
@@ -224,7 +291,7 @@ impl Access {
                 workspace = %workspace_id,
                 code = %error.code,
                 error = %error,
-                "sign-up: cannot delete the workspace of a failed sign-up"
+                "sign-up: cannot delete the workspace of a failed sign-up; it is undone once its window passes"
             );
         }
     }
@@ -241,7 +308,7 @@ impl Access {
                 user = %user_id,
                 code = %error.code,
                 error = %error,
-                "sign-up: cannot erase the user of a failed sign-up"
+                "sign-up: cannot erase the user of a failed sign-up; it is undone once its window passes"
             );
         }
     }
@@ -368,6 +435,15 @@ impl Access {
     pub fn authenticate(&self, access_token: &str) -> AppResult<AccessClaims> {
         self.keys.verify_access(access_token, self.clock.now())
     }
+}
+
+/// The answer to a retried sign-up that was undone (or is being undone).
+fn sign_up_undone() -> AppError {
+    AppError::rejected(
+        RejectionKind::FailedPrecondition,
+        "SIGN_UP_UNDONE",
+        "this sign-up did not complete and was undone; sign up again with a new Idempotency-Key",
+    )
 }
 
 /// The one answer to every refused login.

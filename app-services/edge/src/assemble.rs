@@ -72,13 +72,16 @@ pub fn assemble(parts: Parts) -> EdgeState {
         None => GateCache::memory(),
     };
     EdgeState::new(Edge {
-        access: Arc::new(Access::new(
-            users.clone(),
-            workspaces.clone(),
-            subscriptions.clone(),
-            keys,
-            clock,
-        )),
+        access: Arc::new(
+            Access::new(
+                users.clone(),
+                workspaces.clone(),
+                subscriptions.clone(),
+                keys,
+                clock,
+            )
+            .with_sign_up_window(config.sign_up_window),
+        ),
         account: Arc::new(Account::new(
             users.clone(),
             workspaces.clone(),

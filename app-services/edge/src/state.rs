@@ -46,6 +46,8 @@ pub struct EdgeConfig {
     /// The time a read and a command may spend on calls to data services: every call's
     /// deadline is what remains of its request's budget.
     pub budgets: adapters_app::grpc::Budgets,
+    /// How long a sign-up has to complete before it is undone ([`access_app::Access::sign_up`]).
+    pub sign_up_window: Duration,
 }
 
 impl EdgeConfig {
@@ -82,6 +84,7 @@ impl Default for EdgeConfig {
             body_limit: Self::DEFAULT_BODY_LIMIT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             budgets: adapters_app::grpc::Budgets::default(),
+            sign_up_window: access_app::SIGN_UP_WINDOW,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `policy-erased-user` | `identity.user.erased`                        | the user leaves every workspace; one whose last Owner they were is archived ([`Policies::erased_user`]) |
 //! | `policy-past-due`    | `billing.subscription.payment_failed`, `trial_expired`, `period_ended` | every Owner of the workspace gets a `past-due` mail ([`Policies::past_due`]) |
 //! | `policy-feed`        | every event (`saas.events.>`); acts on the user-facing ones | an entry in the feed of each user it concerns ([`Policies::feed`]) |
+//! | `policy-sign-up`     | `identity.user.sign_up_unfinished`            | a sign-up not completed within its window is undone (its workspace deleted, its user erased) unless its trial started ([`Policies::unfinished_sign_up`]) |
 //! | `policy-subscription-standing` | `billing.subscription.payment_succeeded`, `payment_failed`, `trial_expired`, `period_ended`, `canceled` | the workspace follows whether its subscription is in good standing, which invitations need ([`Policies::subscription_standing`]) |
 //!
 //! A plan change never changes the seats (Billing refuses a plan that does not hold them),
@@ -51,6 +52,7 @@ mod erased_user;
 mod feed;
 mod past_due;
 mod seat_limit;
+mod sign_up;
 mod standing;
 
 #[cfg(test)]
@@ -66,6 +68,8 @@ pub const PAST_DUE: &str = "policy-past-due";
 pub const FEED: &str = "policy-feed";
 /// The durable consumer of the subscription-standing policy.
 pub const STANDING: &str = "policy-subscription-standing";
+/// The durable consumer of the unfinished sign-up policy.
+pub const SIGN_UP: &str = "policy-sign-up";
 
 pub use feed::{MEMBER_JOINED, MEMBER_REMOVED, PLAN_CHANGED, ROLE_CHANGED};
 pub use standing::STANDING_EVENTS;
@@ -74,6 +78,8 @@ pub use standing::STANDING_EVENTS;
 pub const SEATS_CHANGED: &str = "billing.subscription.seats_changed";
 /// The event a user's personal data was erased with.
 pub const USER_ERASED: &str = "identity.user.erased";
+/// The event Identity announces a sign-up past its window with.
+pub const SIGN_UP_UNFINISHED: &str = "identity.user.sign_up_unfinished";
 /// A payment failed: the subscription is past due.
 pub const PAYMENT_FAILED: &str = "billing.subscription.payment_failed";
 /// The trial ended unpaid: the subscription is past due.
@@ -90,12 +96,13 @@ pub const CANCELED: &str = "billing.subscription.canceled";
 /// mean past due. The feed consumer reads every event (one filter per consumer is all NATS
 /// 2.9 allows) and acts on the user-facing ones. The standing consumer reads every
 /// subscription event and acts on those that can change the status.
-pub const CONSUMERS: [(&str, &str); 5] = [
+pub const CONSUMERS: [(&str, &str); 6] = [
     (SEAT_LIMIT, "saas.events.billing.subscription.seats_changed"),
     (ERASED_USER, "saas.events.identity.user.erased"),
     (PAST_DUE, "saas.events.billing.subscription.*"),
     (FEED, "saas.events.>"),
     (STANDING, "saas.events.billing.subscription.*"),
+    (SIGN_UP, "saas.events.identity.user.sign_up_unfinished"),
 ];
 
 /// The policies over the data services and the mailer.
@@ -153,6 +160,7 @@ impl Policies {
             (past_due, past_due_filter),
             (feed, feed_filter),
             (standing, standing_filter),
+            (sign_up, sign_up_filter),
         ] = CONSUMERS;
         let consumers = async {
             tokio::join!(
@@ -194,6 +202,14 @@ impl Policies {
                     standing_filter,
                     self.retry,
                     |envelope| self.subscription_standing(envelope),
+                    signal(stopped.clone()),
+                ),
+                consume::run(
+                    subscriber.clone(),
+                    sign_up,
+                    sign_up_filter,
+                    self.retry,
+                    |envelope| self.unfinished_sign_up(envelope),
                     signal(stopped.clone()),
                 ),
             );

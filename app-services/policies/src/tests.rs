@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::{CONSUMERS, ERASED_USER, FEED, Policies, SEAT_LIMIT, event_ctx, handler_error};
 
 mod feed;
+mod sign_up;
 mod standing;
 
 // ---------------------------------------------------------------------------------------------
@@ -226,17 +227,27 @@ fn the_consumers_read_the_subjects_of_their_events() {
         (past_due, past_due_filter),
         (feed, feed_filter),
         (standing, standing_filter),
+        (sign_up, sign_up_filter),
     ] = CONSUMERS;
     assert_eq!(
-        [seat, erased, past_due, feed, standing],
+        [seat, erased, past_due, feed, standing, sign_up],
         [
             "policy-seat-limit",
             "policy-erased-user",
             "policy-past-due",
             "policy-feed",
             "policy-subscription-standing",
+            "policy-sign-up",
         ]
     );
+    assert!(subject_matches(
+        sign_up_filter,
+        &subject(crate::SIGN_UP_UNFINISHED)
+    ));
+    assert!(!subject_matches(
+        sign_up_filter,
+        &subject(crate::USER_ERASED)
+    ));
     for event_type in crate::STANDING_EVENTS {
         assert!(
             subject_matches(standing_filter, &subject(event_type)),

@@ -15,6 +15,17 @@ pub enum UserStatus {
     Erased,
 }
 
+/// Where the sign-up that registered a user stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignUpState {
+    /// Complete, or the user was not registered by a sign-up.
+    Complete,
+    /// Not complete yet, within its window.
+    Pending,
+    /// Past its window and announced unfinished: being undone unless its trial started.
+    Unfinished,
+}
+
 /// A signed-in session of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -42,6 +53,8 @@ pub struct User {
     pub version: Version,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+    /// Where the sign-up that registered the user stands.
+    pub sign_up: SignUpState,
 }
 
 /// A user to register.
@@ -50,6 +63,19 @@ pub struct NewUser {
     pub email: String,
     pub display_name: String,
     pub password: String,
+    /// The sign-up registering the user, if one does.
+    pub sign_up: Option<SignUpWindow>,
+}
+
+/// The sign-up registering a user: Identity keeps it until [`Users::complete_sign_up`], and
+/// once `window` has passed announces it unfinished (`identity.user.sign_up_unfinished`),
+/// again and again, so that it is undone however the sign-up's own process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignUpWindow {
+    /// The sign-up's request id (its steps' request ids derive from it).
+    pub id: uuid::Uuid,
+    /// How long it has to complete (whole seconds, 1 s to a day).
+    pub window: std::time::Duration,
 }
 
 port_error!(
@@ -328,6 +354,14 @@ pub trait Users: Send + Sync + 'static {
         new_password: String,
     ) -> Result<User, TokenError>;
     async fn erase_user(&self, ctx: &Ctx, step: &str, id: UserId) -> Result<User, UserChangeError>;
+    /// Marks the sign-up that registered the user complete: it is never announced unfinished.
+    /// A user with no pending sign-up is unchanged; an erased one is `Refused`.
+    async fn complete_sign_up(
+        &self,
+        ctx: &Ctx,
+        step: &str,
+        id: UserId,
+    ) -> Result<User, UserChangeError>;
 }
 
 /// Examples for other crates' tests.
@@ -350,6 +384,7 @@ pub mod examples {
             version: Version::INITIAL,
             create_time: made_at(),
             update_time: made_at(),
+            sign_up: SignUpState::Complete,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod mail;
 pub mod notifications;
 #[cfg(feature = "http")]
 pub mod problem;
+pub mod sign_up;
 pub mod token;
 pub mod types;
 pub mod workspace;
@@ -40,7 +41,7 @@ pub use context::{Ctx, IDEMPOTENCY_KEY_FIELD};
 pub use error::{AppError, AppResult, ErrorKind, FieldErrors, REQUEST_ID_REUSED};
 pub use identity::{
     CloseSessionError, CredentialsError, LookupError, NewUser, Session, SessionError, SignInError,
-    TokenError, User, UserChangeError, UserReadError, UserStatus, Users,
+    SignUpState, SignUpWindow, TokenError, User, UserChangeError, UserReadError, UserStatus, Users,
 };
 pub use mail::{Mail, MailKind, Mailer};
 pub use notifications::{FeedEntry, FeedError, FeedPage, Feeds, NewFeedEntry};

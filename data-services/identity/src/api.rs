@@ -6,8 +6,8 @@ use std::sync::{
 };
 
 use identity_domain::{
-    DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, SessionId, SuspensionReason,
-    User, UserError, UserId,
+    DisplayName, LoginOutcome, Password, PasswordHash, PasswordHasher, PendingSignUp, SessionId,
+    SuspensionReason, User, UserError, UserId,
 };
 use kernel_domain::Rejection;
 use platform::{
@@ -136,6 +136,31 @@ fn password(field: &str, raw: &str) -> Result<Password, Rejection> {
     Password::parse(raw).map_err(|e| Rejection::from(e).on_field(field))
 }
 
+/// The longest window a sign-up may ask for.
+const MAX_SIGN_UP_WINDOW_SECONDS: u32 = 86_400;
+
+/// The sign-up registering a user, if any: its id and window (1 s to a day).
+fn sign_up(
+    id: &str,
+    window_seconds: u32,
+) -> Result<Option<(uuid::Uuid, chrono::Duration)>, Rejection> {
+    if id.is_empty() && window_seconds == 0 {
+        return Ok(None);
+    }
+    let id = parse_id("sign_up_id", id)?;
+    if !(1..=MAX_SIGN_UP_WINDOW_SECONDS).contains(&window_seconds) {
+        return Err(Rejection::invalid_field(
+            "INVALID_SIGN_UP_WINDOW",
+            "sign_up_window_seconds",
+            format!("the sign-up window must be 1 to {MAX_SIGN_UP_WINDOW_SECONDS} seconds"),
+        ));
+    }
+    Ok(Some((
+        id,
+        chrono::Duration::seconds(i64::from(window_seconds)),
+    )))
+}
+
 fn session_id(raw: &str) -> Result<SessionId, Rejection> {
     parse_id("session_id", raw).map(SessionId::from_uuid)
 }
@@ -207,7 +232,8 @@ platform::grpc_service! {
                 let email = fields.check(parse_email("email", &r.email));
                 let name = fields.check(display_name(&r.display_name));
                 let password = fields.check(password("password", &r.password));
-                Some((email?, name?, password?))
+                let sign_up = fields.check(sign_up(&r.sign_up_id, r.sign_up_window_seconds));
+                Some((email?, name?, password?, sign_up?))
             })?;
             let call = call.fingerprint(|r, _| pb::RegisterUserRequest {
                 password: String::new(),
@@ -216,8 +242,18 @@ platform::grpc_service! {
             let hash = this.hash(call.args.2.clone()).await?;
             let id = UserId::from_uuid(platform::new_id());
             this.api
-                .create(call, move |(email, name, _), now| {
-                    let user = User::register(id, email.clone(), name.clone(), hash, now);
+                .create(call, move |(email, name, _, sign_up), now| {
+                    let user = match sign_up {
+                        Some((sign_up_id, window)) => User::register_for_sign_up(
+                            id,
+                            email.clone(),
+                            name.clone(),
+                            hash,
+                            PendingSignUp::new(*sign_up_id, *window, now),
+                            now,
+                        ),
+                        None => User::register(id, email.clone(), name.clone(), hash, now),
+                    };
                     Ok::<_, Rejection>(user)
                 })
                 .await
@@ -470,6 +506,13 @@ platform::grpc_service! {
         rpc erase_user(this, request: pb::EraseUserRequest) -> pb::User {
             let call = this.api.parse(request, |_, _| Some(()))?;
             this.api.update(call, |user, _, now| user.erase(now)).await
+        }
+
+        rpc complete_sign_up(this, request: pb::CompleteSignUpRequest) -> pb::User {
+            let call = this.api.parse(request, |_, _| Some(()))?;
+            this.api
+                .update(call, |user, _, now| user.complete_sign_up(now))
+                .await
         }
     }
 }

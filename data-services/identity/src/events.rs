@@ -120,6 +120,16 @@ pub fn integration_event(_user: &User, event: &UserEvent) -> IntegrationEvent {
         UserEvent::Erased { user_id, .. } => publish(&pb::UserErased {
             user_id: user_id.to_string(),
         }),
+        UserEvent::SignUpUnfinished {
+            user_id,
+            sign_up_id,
+            announcement,
+            ..
+        } => publish(&pb::UserSignUpUnfinished {
+            user_id: user_id.to_string(),
+            sign_up_id: sign_up_id.to_string(),
+            announcement: *announcement,
+        }),
     }
 }
 
@@ -258,11 +268,17 @@ mod tests {
                 user_id,
                 occurred_at,
             },
+            UserEvent::SignUpUnfinished {
+                user_id,
+                sign_up_id: Uuid::from_u128(77),
+                announcement: 2,
+                occurred_at,
+            },
         ]
     }
 
     /// How many variants `UserEvent` has.
-    const VARIANTS: usize = 17;
+    const VARIANTS: usize = 18;
 
     /// The variant's position. Exhaustive: a new variant does not compile here until it gets
     /// the next number, [`VARIANTS`] grows and [`one_of_each`] holds one.
@@ -285,6 +301,7 @@ mod tests {
             UserEvent::Suspended { .. } => 14,
             UserEvent::Reactivated { .. } => 15,
             UserEvent::Erased { .. } => 16,
+            UserEvent::SignUpUnfinished { .. } => 17,
         }
     }
 
@@ -319,6 +336,7 @@ mod tests {
             UserSuspended,
             UserReactivated,
             UserErased,
+            UserSignUpUnfinished,
         )
     }
 

@@ -9,6 +9,10 @@
 //! platform's command pipeline runs the domain's decision in one transaction, and the result
 //! is rendered back. It holds no rules of its own beyond "hash before the transaction".
 //!
+//! A user registered by a sign-up carries a due date until the sign-up completes; the store's
+//! sweeper announces a sign-up past its window unfinished (`identity.user.sign_up_unfinished`)
+//! so that the sign-up policy undoes it.
+//!
 //! Every domain event is published as its message of `saas/identity/v1/events.proto` (see
 //! `events.rs`); Identity events concern no workspace and never carry a password or a token.
 
@@ -20,7 +24,7 @@ mod wire;
 use std::sync::Arc;
 
 use identity_domain::{PasswordHasher, User, UserEvent};
-use kernel_domain::{Clock, Rejection, RejectionKind};
+use kernel_domain::{Clock, Rejection, RejectionKind, Timestamp};
 use platform::{
     db::PoolSize,
     migration::IndexedColumn,
@@ -63,6 +67,15 @@ impl platform::store::Schema for UserSchema {
 
     fn integration_event(user: &User, event: &UserEvent) -> IntegrationEvent {
         events::integration_event(user, event)
+    }
+
+    /// A sign-up not completed within its window is due to be announced unfinished.
+    fn due_at(user: &User) -> Option<Timestamp> {
+        user.next_due()
+    }
+
+    fn apply_due(user: &mut User, now: Timestamp) -> Result<Vec<UserEvent>, Rejection> {
+        Ok(user.announce_unfinished_sign_up(now))
     }
 }
 

@@ -32,6 +32,11 @@ pub(crate) fn user(stored: &Stored<User>, now: Timestamp) -> pb::User {
         etag: stored.version.to_etag(),
         create_time: Some(timestamp(user.created_at())),
         update_time: Some(timestamp(user.updated_at())),
+        sign_up_state: match user.pending_sign_up() {
+            None => pb::SignUpState::Unspecified,
+            Some(sign_up) if sign_up.is_unfinished() => pb::SignUpState::Unfinished,
+            Some(_) => pb::SignUpState::Pending,
+        } as i32,
     }
 }
 

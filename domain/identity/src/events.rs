@@ -182,6 +182,18 @@ pub enum UserEvent {
         /// When.
         occurred_at: Timestamp,
     },
+    /// The sign-up that registered the user did not complete within its window (announced
+    /// again, later and later, until it completes or the user is erased).
+    SignUpUnfinished {
+        /// Who.
+        user_id: UserId,
+        /// The sign-up's request id.
+        sign_up_id: uuid::Uuid,
+        /// How many times it has been announced, this one included.
+        announcement: u32,
+        /// When.
+        occurred_at: Timestamp,
+    },
 }
 
 impl UserEvent {
@@ -204,7 +216,8 @@ impl UserEvent {
             | UserEvent::PasswordResetCompleted { user_id, .. }
             | UserEvent::Suspended { user_id, .. }
             | UserEvent::Reactivated { user_id, .. }
-            | UserEvent::Erased { user_id, .. } => *user_id,
+            | UserEvent::Erased { user_id, .. }
+            | UserEvent::SignUpUnfinished { user_id, .. } => *user_id,
         }
     }
 
@@ -227,7 +240,8 @@ impl UserEvent {
             | UserEvent::PasswordResetCompleted { occurred_at, .. }
             | UserEvent::Suspended { occurred_at, .. }
             | UserEvent::Reactivated { occurred_at, .. }
-            | UserEvent::Erased { occurred_at, .. } => *occurred_at,
+            | UserEvent::Erased { occurred_at, .. }
+            | UserEvent::SignUpUnfinished { occurred_at, .. } => *occurred_at,
         }
     }
 }
@@ -254,6 +268,7 @@ impl DomainEvent for UserEvent {
             UserEvent::Suspended { .. } => "identity.user.suspended",
             UserEvent::Reactivated { .. } => "identity.user.reactivated",
             UserEvent::Erased { .. } => "identity.user.erased",
+            UserEvent::SignUpUnfinished { .. } => "identity.user.sign_up_unfinished",
         }
     }
 }

@@ -47,6 +47,16 @@
 //! (the email is freed, the name becomes "Erased user", the password hash is dropped), the id
 //! stays, and every later command is refused with `USER_ERASED`.
 //!
+//! # Sign-up
+//!
+//! A user registered by a sign-up ([`User::register_for_sign_up`]) keeps the sign-up's id
+//! and window ([`PendingSignUp`]) until the sign-up completes ([`User::complete_sign_up`]).
+//! Once the window has passed, the store's sweeper announces it unfinished
+//! ([`User::announce_unfinished_sign_up`], `SignUpUnfinished`), again after twice the
+//! window, then twice that, up to once an hour, until the sign-up completes or the user is
+//! erased: the sign-up policy undoes it from that event, however the process that ran the
+//! sign-up ended.
+//!
 //! **Architecture invariant:** nothing here performs I/O, reads a clock, draws random
 //! numbers, spawns or awaits. Ids, `now`, hashes and tokens are all handed in.
 
@@ -67,7 +77,7 @@ pub use error::UserError;
 pub use events::{SessionCloseReason, UserEvent};
 pub use kernel_domain::{TokenHash, TokenHashError};
 pub use session::Session;
-pub use user::{User, UserStatus};
+pub use user::{PendingSignUp, User, UserStatus};
 pub use values::{DisplayName, Password, PasswordHash, SuspensionReason, TextError};
 
 kernel_domain::entity_id!(
@@ -93,6 +103,21 @@ pub const PASSWORD_RESET_TTL: Duration = Duration::hours(1);
 pub const LOCK_BASE_DELAY: Duration = Duration::minutes(1);
 /// The longest a lock lasts, however many failures.
 pub const LOCK_MAX_DELAY: Duration = Duration::hours(24);
+
+/// The longest pause between two announcements of an unfinished sign-up.
+pub const SIGN_UP_MAX_ANNOUNCE_INTERVAL: Duration = Duration::hours(1);
+
+/// The pause after the `announcement`th announcement of an unfinished sign-up whose window
+/// is `window`: the window doubled `announcement` times, at most
+/// [`SIGN_UP_MAX_ANNOUNCE_INTERVAL`] (and never less than a second).
+pub fn sign_up_announce_interval(window: Duration, announcement: u32) -> Duration {
+    let window = window.max(Duration::seconds(1));
+    let factor = 1i32 << announcement.min(12);
+    window
+        .checked_mul(factor)
+        .unwrap_or(SIGN_UP_MAX_ANNOUNCE_INTERVAL)
+        .min(SIGN_UP_MAX_ANNOUNCE_INTERVAL)
+}
 
 /// How long the account is locked after `consecutive_failures` wrong passwords in a row:
 /// nothing below 5; 1 minute at 5, doubling with each further failure, at most 24 hours.

@@ -49,6 +49,39 @@ impl PendingToken {
     }
 }
 
+/// The sign-up that registered a user, until it completes: the durable record that lets an
+/// unfinished sign-up be undone even when the process running it is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignUp {
+    /// The sign-up's request id (its steps' request ids derive from it).
+    pub id: Uuid,
+    /// How long the sign-up has to complete; also the first pause between announcements.
+    pub window: chrono::Duration,
+    /// When it is next announced unfinished.
+    pub due_at: Timestamp,
+    /// How many times it has been announced unfinished.
+    pub announcements: u32,
+}
+
+impl PendingSignUp {
+    /// A sign-up registered at `now` that must complete within `window`.
+    pub fn new(id: Uuid, window: chrono::Duration, now: Timestamp) -> PendingSignUp {
+        PendingSignUp {
+            id,
+            window,
+            due_at: now
+                .checked_add_signed(window)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            announcements: 0,
+        }
+    }
+
+    /// Whether its window has passed (it has been announced unfinished at least once).
+    pub fn is_unfinished(&self) -> bool {
+        self.announcements > 0
+    }
+}
+
 /// A person's account: the aggregate root of the Identity context.
 ///
 /// See the crate documentation for the rules. Every command checks the rules against `now`,
@@ -67,6 +100,8 @@ pub struct User {
     locked_until: Option<Timestamp>,
     pending_verification: Option<PendingToken>,
     pending_reset: Option<PendingToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sign_up: Option<PendingSignUp>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -101,6 +136,7 @@ impl User {
             locked_until: None,
             pending_verification: None,
             pending_reset: None,
+            sign_up: None,
             created_at: now,
             updated_at: now,
         };
@@ -113,7 +149,33 @@ impl User {
         (user, vec![event])
     }
 
+    /// Registers the user of a sign-up: as [`User::register`], and the sign-up is pending
+    /// until [`User::complete_sign_up`]; at its due time ([`User::next_due`]) the store's
+    /// sweeper announces it unfinished ([`User::announce_unfinished_sign_up`]).
+    pub fn register_for_sign_up(
+        id: UserId,
+        email: Email,
+        display_name: DisplayName,
+        password_hash: PasswordHash,
+        sign_up: PendingSignUp,
+        now: Timestamp,
+    ) -> (User, Vec<UserEvent>) {
+        let (mut user, events) = User::register(id, email, display_name, password_hash, now);
+        user.sign_up = Some(sign_up);
+        (user, events)
+    }
+
     // ----- reading -----
+
+    /// The sign-up that registered the user, while it has not completed.
+    pub fn pending_sign_up(&self) -> Option<&PendingSignUp> {
+        self.sign_up.as_ref()
+    }
+
+    /// When the system next has work to do on this user: announcing an unfinished sign-up.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.sign_up.as_ref().map(|sign_up| sign_up.due_at)
+    }
 
     /// The user's id (kept after erasure).
     pub fn id(&self) -> UserId {
@@ -686,6 +748,7 @@ impl User {
         self.email_verified = false;
         self.pending_verification = None;
         self.pending_reset = None;
+        self.sign_up = None;
         self.failed_logins = 0;
         self.locked_until = None;
         let mut events = vec![UserEvent::Erased {
@@ -694,5 +757,51 @@ impl User {
         }];
         events.extend(self.close_all_sessions(SessionCloseReason::Erased, now));
         Ok(events)
+    }
+
+    // ----- sign-up -----
+
+    /// The sign-up that registered the user completed (its trial started): it is no longer
+    /// pending and is never announced. No event: nothing outside Identity acts on it.
+    /// Idempotent: a user with no pending sign-up (completed already, or not registered by
+    /// one) is unchanged. Refused
+    /// only for an erased user (`USER_ERASED`): the sign-up was undone.
+    pub fn complete_sign_up(&mut self, now: Timestamp) -> Result<Vec<UserEvent>, UserError> {
+        self.ensure_not_erased()?;
+        if self.sign_up.take().is_some() {
+            self.touch(now);
+        }
+        Ok(Vec::new())
+    }
+
+    /// The system's due work: a pending sign-up whose due time has passed by `now` is
+    /// announced unfinished, and its next announcement is due after twice the previous pause
+    /// (the window, doubling, at most [`crate::SIGN_UP_MAX_ANNOUNCE_INTERVAL`]), so an undo
+    /// that failed for longer than its consumer retries is driven again, for as long as the
+    /// sign-up is neither complete nor undone (the user erased). Nothing due: no events,
+    /// nothing changes.
+    pub fn announce_unfinished_sign_up(&mut self, now: Timestamp) -> Vec<UserEvent> {
+        if matches!(self.status, UserStatus::Erased) {
+            return Vec::new();
+        }
+        let Some(sign_up) = self.sign_up.as_mut() else {
+            return Vec::new();
+        };
+        if now < sign_up.due_at {
+            return Vec::new();
+        }
+        sign_up.announcements = sign_up.announcements.saturating_add(1);
+        let pause = crate::sign_up_announce_interval(sign_up.window, sign_up.announcements);
+        sign_up.due_at = now
+            .checked_add_signed(pause)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let event = UserEvent::SignUpUnfinished {
+            user_id: self.id,
+            sign_up_id: sign_up.id,
+            announcement: sign_up.announcements,
+            occurred_at: now,
+        };
+        self.updated_at = now;
+        vec![event]
     }
 }

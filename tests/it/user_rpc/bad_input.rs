@@ -158,6 +158,7 @@ async fn register_user_names_every_bad_field() {
                 email: "not-an-email".into(),
                 display_name: "   ".into(),
                 password: "too short".into(),
+                ..Default::default()
             })
             .await,
         "MISSING_REQUEST_ID",
@@ -180,6 +181,7 @@ async fn register_user_checks_each_field_on_its_own() {
         email: "ada@example.com".into(),
         display_name: "Ada".into(),
         password: PASSWORD.into(),
+        ..Default::default()
     };
     let cases: Vec<(pb::RegisterUserRequest, &str, &str)> = vec![
         (
@@ -475,6 +477,7 @@ async fn every_command(
                         email: "someone.new@example.com".into(),
                         display_name: "Someone".into(),
                         password: PASSWORD.into(),
+                        ..Default::default()
                     })
                     .await,
             ),

@@ -20,6 +20,7 @@ async fn register_user_returns_an_active_user_with_normalised_email_and_trimmed_
             email: "  Grace.Hopper@Example.COM ".into(),
             display_name: "  Grace Hopper  ".into(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

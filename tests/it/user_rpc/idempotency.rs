@@ -75,6 +75,7 @@ async fn replaying_register_user_returns_the_same_user_and_registers_nobody_new(
         email: "ada@example.com".into(),
         display_name: "Ada".into(),
         password: PASSWORD.into(),
+        ..Default::default()
     };
     let original = client
         .register_user(request.clone())

@@ -22,6 +22,7 @@ async fn registering_a_taken_email_is_already_exists_even_in_another_case() {
                 email: "  ADA@Example.Com".into(),
                 display_name: "Impostor".into(),
                 password: PASSWORD.into(),
+                ..Default::default()
             })
             .await,
         Code::AlreadyExists,

@@ -53,6 +53,7 @@ async fn no_password_or_token_is_kept_in_the_idempotency_records_or_the_outbox()
         email: "ada@example.com".into(),
         display_name: "Ada".into(),
         password: FIRST_PASSWORD.into(),
+        ..Default::default()
     };
     let user = client
         .register_user(register.clone())

@@ -51,6 +51,7 @@ async fn a_call_without_the_service_credential_is_unauthenticated() {
                 email: "mallory@example.com".into(),
                 display_name: "Mallory".into(),
                 password: PASSWORD.into(),
+                ..Default::default()
             })
             .await,
     );
@@ -237,6 +238,7 @@ async fn an_oversized_message_is_refused_cleanly_and_the_server_keeps_serving() 
             email: "big@example.com".into(),
             display_name: huge.clone(),
             password: PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -283,6 +285,7 @@ async fn a_message_just_under_the_cap_is_decoded_and_judged_on_its_content() {
                 email: "big@example.com".into(),
                 display_name: "x".repeat(3 * 1024 * 1024),
                 password: PASSWORD.into(),
+                ..Default::default()
             })
             .await,
         "INVALID_DISPLAY_NAME",

@@ -1,10 +1,10 @@
 //! Sign-up: the three steps, their request ids, and what a failure undoes.
 
 use mockall::Sequence;
-use ports_app::{Ctx, StartTrialError};
+use ports_app::{Ctx, SignUpState, SignUpWindow, StartTrialError, UserStatus};
 
 use super::*;
-use crate::{SignUpForm, TRIAL_SEATS};
+use crate::{SIGN_UP_WINDOW, SignUpForm, TRIAL_SEATS};
 
 fn form() -> SignUpForm {
     SignUpForm {
@@ -16,9 +16,20 @@ fn form() -> SignUpForm {
     }
 }
 
-/// Expects the registration of `form()` under `ctx`, answering `user_id`'s user.
-fn expect_register(ports: &mut Ports, ctx: &Ctx, user_id: Uuid, times: usize) {
+/// Expects the registration of `form()` under `ctx` with the sign-up's id and the default
+/// window, answering `user_id`'s user, and as many reads of the user, who stands `as_now`.
+fn expect_register_as(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    times: usize,
+    as_now: (UserStatus, SignUpState),
+) {
     let expected_ctx = ctx.clone();
+    let sign_up = SignUpWindow {
+        id: ctx.request_id,
+        window: SIGN_UP_WINDOW,
+    };
     ports
         .users
         .expect_register_user()
@@ -28,9 +39,61 @@ fn expect_register(ports: &mut Ports, ctx: &Ctx, user_id: Uuid, times: usize) {
                 && new.email == "ada@example.com"
                 && new.display_name == "Ada"
                 && new.password == "correct horse battery"
+                && new.sign_up == Some(sign_up)
         })
         .times(times)
-        .returning(move |_, _, _| Ok(user(user_id)));
+        .returning(move |_, _, _| Ok(pending(user_id)));
+    let expected_ctx = ctx.clone();
+    ports
+        .users
+        .expect_get_user()
+        .withf(move |ctx, id| *ctx == expected_ctx && id.as_uuid() == user_id)
+        .times(times)
+        .returning(move |_, _| {
+            Ok(User {
+                status: as_now.0,
+                sign_up: as_now.1,
+                ..user(user_id)
+            })
+        });
+}
+
+/// [`expect_register_as`] a user whose sign-up is pending.
+fn expect_register(ports: &mut Ports, ctx: &Ctx, user_id: Uuid, times: usize) {
+    expect_register_as(
+        ports,
+        ctx,
+        user_id,
+        times,
+        (UserStatus::Active, SignUpState::Pending),
+    );
+}
+
+/// The user as registered by a sign-up.
+fn pending(user_id: Uuid) -> User {
+    User {
+        sign_up: SignUpState::Pending,
+        ..user(user_id)
+    }
+}
+
+/// Expects the sign-up to be marked complete `times` times, answering with `result`.
+fn expect_complete(
+    ports: &mut Ports,
+    ctx: &Ctx,
+    user_id: Uuid,
+    times: usize,
+    result: ports_app::AppResult<()>,
+) {
+    let expected_ctx = ctx.clone();
+    ports
+        .users
+        .expect_complete_sign_up()
+        .withf(move |ctx, step, id| {
+            *ctx == expected_ctx && step == "complete-sign-up" && id.as_uuid() == user_id
+        })
+        .times(times)
+        .returning(move |_, _, _| result.clone().map(|()| user(user_id)).map_err(Into::into));
 }
 
 /// Expects the workspace creation by `user_id`, answering with `result`.
@@ -140,6 +203,7 @@ async fn sign_up_registers_creates_the_workspace_as_the_user_and_starts_a_trial(
     expect_trial(&mut ports, &ctx, user_id, workspace_id, move || {
         Ok(subscription(workspace_id))
     });
+    expect_complete(&mut ports, &ctx, user_id, 1, Ok(()));
 
     let signed_up = ports
         .access(clock())
@@ -475,6 +539,7 @@ async fn a_retry_with_the_same_request_id_repeats_the_same_steps_and_converges()
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _, _| Ok(subscription(workspace_id)));
+    expect_complete(&mut ports, &ctx, user_id, 1, Ok(()));
     let access = ports.access(clock());
 
     let first = access.sign_up(&ctx, form()).await.expect_err("timed out");
@@ -483,4 +548,113 @@ async fn a_retry_with_the_same_request_id_repeats_the_same_steps_and_converges()
     assert_eq!(first.kind, ErrorKind::Timeout);
     assert_eq!(second.user.id.as_uuid(), user_id);
     assert_eq!(second.workspace.id.as_uuid(), workspace_id);
+}
+
+#[tokio::test]
+async fn a_sign_up_registers_the_user_with_its_request_id_and_the_configured_window() {
+    let ctx = Ctx::anonymous();
+    let mut ports = Ports::default();
+    let expected = SignUpWindow {
+        id: ctx.request_id,
+        window: std::time::Duration::from_secs(30),
+    };
+    ports
+        .users
+        .expect_register_user()
+        .withf(move |_, _, new| new.sign_up == Some(expected))
+        .times(1)
+        .returning(|_, _, _| Err(rejected(RejectionKind::AlreadyExists, "EMAIL_TAKEN").into()));
+
+    let error = ports
+        .access(clock())
+        .with_sign_up_window(std::time::Duration::from_secs(30))
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("refused");
+
+    assert_eq!(error.code, "EMAIL_TAKEN");
+}
+
+#[tokio::test]
+async fn a_sign_up_that_cannot_be_marked_complete_still_succeeds_because_its_trial_started() {
+    for failure in [
+        timeout(),
+        internal(),
+        rejected(RejectionKind::FailedPrecondition, "USER_ERASED"),
+    ] {
+        let ctx = Ctx::anonymous();
+        let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut ports = Ports::default();
+        expect_register(&mut ports, &ctx, user_id, 1);
+        expect_create(&mut ports, &ctx, user_id, move || {
+            Ok(a_workspace(workspace_id, user_id))
+        });
+        expect_trial(&mut ports, &ctx, user_id, workspace_id, move || {
+            Ok(subscription(workspace_id))
+        });
+        expect_complete(&mut ports, &ctx, user_id, 1, Err(failure));
+        ports.workspaces.expect_delete_workspace().never();
+        ports.users.expect_erase_user().never();
+
+        let signed_up = ports
+            .access(clock())
+            .sign_up(&ctx, form())
+            .await
+            .expect("signed up");
+
+        assert_eq!(signed_up.workspace.id.as_uuid(), workspace_id);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_sign_up_that_was_announced_unfinished_or_undone_is_refused_and_makes_nothing() {
+    for as_now in [
+        (UserStatus::Active, SignUpState::Unfinished),
+        (UserStatus::Erased, SignUpState::Complete),
+    ] {
+        let ctx = Ctx::anonymous();
+        let user_id = Uuid::now_v7();
+        let mut ports = Ports::default();
+        expect_register_as(&mut ports, &ctx, user_id, 1, as_now);
+        ports.workspaces.expect_create_workspace().never();
+        ports.subscriptions.expect_start_trial().never();
+        ports.users.expect_complete_sign_up().never();
+        ports.users.expect_erase_user().never();
+
+        let error = ports
+            .access(clock())
+            .sign_up(&ctx, form())
+            .await
+            .expect_err("refused");
+
+        assert_eq!(error.code, "SIGN_UP_UNDONE", "{as_now:?}");
+        assert!(error.is(RejectionKind::FailedPrecondition));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_read_of_the_registered_user_undoes_nothing_and_is_returned() {
+    let ctx = Ctx::anonymous();
+    let user_id = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports
+        .users
+        .expect_register_user()
+        .times(1)
+        .returning(move |_, _, _| Ok(pending(user_id)));
+    ports
+        .users
+        .expect_get_user()
+        .times(1)
+        .returning(|_, _| Err(timeout().into()));
+    ports.workspaces.expect_create_workspace().never();
+    ports.users.expect_erase_user().never();
+
+    let error = ports
+        .access(clock())
+        .sign_up(&ctx, form())
+        .await
+        .expect_err("failed");
+
+    assert_eq!(error.kind, ErrorKind::Timeout);
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use kernel_domain::Version;
 use ports_app::{
     AppError, AppResult, CloseSessionError, CredentialsError, Ctx, LookupError, NewUser, Session,
-    SessionError, SessionId, SignInError, TokenError, User, UserChangeError, UserId, UserReadError,
-    UserStatus, Users,
+    SessionError, SessionId, SignInError, SignUpState, TokenError, User, UserChangeError, UserId,
+    UserReadError, UserStatus, Users,
 };
 use saas_proto::identity::v1 as wire;
 
@@ -56,7 +56,13 @@ pub fn session_from_wire(session: wire::Session) -> AppResult<Session> {
 /// is not a UUID, an unspecified status, an etag it never issues, no time) is an internal
 /// fault.
 pub fn user_from_wire(wire: wire::User) -> AppResult<User> {
+    let sign_up = match wire.sign_up_state() {
+        wire::SignUpState::Unspecified => SignUpState::Complete,
+        wire::SignUpState::Pending => SignUpState::Pending,
+        wire::SignUpState::Unfinished => SignUpState::Unfinished,
+    };
     Ok(User {
+        sign_up,
         id: UserId::from_uuid(uuid_from_wire("a malformed id", &wire.id)?),
         status: status_from_wire(wire.status()).ok_or_else(|| malformed("no status"))?,
         sessions: wire
@@ -143,6 +149,16 @@ impl Users for GrpcUsers {
             email: user.email,
             display_name: user.display_name,
             password: user.password,
+            sign_up_id: user
+                .sign_up
+                .map(|sign_up| sign_up.id.to_string())
+                .unwrap_or_default(),
+            // Whole seconds, rounded up: a window is never shortened.
+            sign_up_window_seconds: user.sign_up.map_or(0, |sign_up| {
+                let seconds =
+                    sign_up.window.as_secs() + u64::from(sign_up.window.subsec_nanos() > 0);
+                u32::try_from(seconds).unwrap_or(u32::MAX)
+            }),
         };
         user_call!(self, ctx, register_user(request))
     }
@@ -312,6 +328,20 @@ impl Users for GrpcUsers {
         };
         user_call!(self, ctx, erase_user(request))
     }
+
+    async fn complete_sign_up(
+        &self,
+        ctx: &Ctx,
+        step: &str,
+        id: UserId,
+    ) -> Result<User, UserChangeError> {
+        let request = wire::CompleteSignUpRequest {
+            id: id.to_string(),
+            request_id: ctx.step(step),
+            etag: String::new(),
+        };
+        user_call!(self, ctx, complete_sign_up(request))
+    }
 }
 
 #[cfg(test)]
@@ -342,6 +372,7 @@ mod tests {
             etag: "W/\"v4\"".to_owned(),
             create_time: at(1_767_225_600),
             update_time: at(1_767_225_700),
+            sign_up_state: wire::SignUpState::Unfinished.into(),
         }
     }
 
@@ -361,6 +392,7 @@ mod tests {
         assert_eq!(user.lock_expire_time, None);
         assert_eq!(user.version.get(), 4);
         assert_eq!(user.update_time.timestamp(), 1_767_225_700);
+        assert_eq!(user.sign_up, SignUpState::Unfinished);
     }
 
     #[test]

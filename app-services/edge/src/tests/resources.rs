@@ -343,6 +343,17 @@ async fn sign_up_answers_201_with_what_it_made_and_no_password() {
                 && new.password == "correct horse battery staple"
         })
         .returning(move |_, _, _| Ok(user(user_id, "ada@example.com")));
+    // The sign-up reads the user after registering (a retry must not build on an undone
+    // sign-up) and marks it complete once the trial started.
+    world
+        .users
+        .expect_get_user()
+        .returning(move |_, _| Ok(user(user_id, "ada@example.com")));
+    world
+        .users
+        .expect_complete_sign_up()
+        .times(1)
+        .returning(move |_, _, _| Ok(user(user_id, "ada@example.com")));
     world
         .workspaces
         .expect_create_workspace()

@@ -1146,3 +1146,105 @@ fn user_round_trips_through_json() {
     let back: User = serde_json::from_str(&serde_json::to_string(&user).unwrap()).unwrap();
     assert_eq!(back, user);
 }
+
+// ----- sign-up -----
+
+fn signed_up(window: Duration) -> User {
+    let (user, _) = User::register_for_sign_up(
+        uid(9),
+        email("ada@example.com"),
+        name("Ada"),
+        hash_of(RIGHT),
+        crate::PendingSignUp::new(Uuid::from_u128(77), window, t0()),
+        t0(),
+    );
+    user
+}
+
+#[test]
+fn a_sign_up_is_due_when_its_window_has_passed_and_not_before() {
+    let mut user = signed_up(minutes(1));
+    assert_eq!(user.next_due(), Some(t0() + minutes(1)));
+    assert!(
+        user.announce_unfinished_sign_up(t0() + Duration::seconds(59))
+            .is_empty()
+    );
+    let events = user.announce_unfinished_sign_up(t0() + minutes(1));
+    assert_eq!(
+        events,
+        vec![UserEvent::SignUpUnfinished {
+            user_id: uid(9),
+            sign_up_id: Uuid::from_u128(77),
+            announcement: 1,
+            occurred_at: t0() + minutes(1),
+        }]
+    );
+    assert_eq!(events[0].event_type(), "identity.user.sign_up_unfinished");
+    assert!(user.pending_sign_up().unwrap().is_unfinished());
+    // The user is not otherwise changed: still active, may log in.
+    assert_eq!(user.status(), &UserStatus::Active);
+}
+
+#[test]
+fn an_unfinished_sign_up_is_announced_again_later_and_later_up_to_hourly() {
+    let mut user = signed_up(minutes(1));
+    let mut at = t0() + minutes(1);
+    let mut pauses = Vec::new();
+    for announcement in 1..=9u32 {
+        let events = user.announce_unfinished_sign_up(at);
+        assert!(
+            matches!(events.as_slice(), [UserEvent::SignUpUnfinished { announcement: n, .. }] if *n == announcement)
+        );
+        let next = user.next_due().unwrap();
+        pauses.push((next - at).num_minutes());
+        // Announcing again before the next due time does nothing.
+        assert!(
+            user.announce_unfinished_sign_up(next - Duration::seconds(1))
+                .is_empty()
+        );
+        at = next;
+    }
+    assert_eq!(pauses, vec![2, 4, 8, 16, 32, 60, 60, 60, 60]);
+}
+
+#[test]
+fn a_completed_sign_up_is_never_announced() {
+    let mut user = signed_up(minutes(1));
+    assert!(user.complete_sign_up(t0()).unwrap().is_empty());
+    assert_eq!(user.pending_sign_up(), None);
+    assert_eq!(user.next_due(), None);
+    assert!(
+        user.announce_unfinished_sign_up(t0() + minutes(600))
+            .is_empty()
+    );
+    // Completing again changes nothing.
+    let before = user.clone();
+    assert!(user.complete_sign_up(t0() + minutes(2)).unwrap().is_empty());
+    assert_eq!(user, before);
+}
+
+#[test]
+fn a_sign_up_announced_unfinished_may_still_complete() {
+    let mut user = signed_up(minutes(1));
+    user.announce_unfinished_sign_up(t0() + minutes(1));
+    user.complete_sign_up(t0() + minutes(2)).unwrap();
+    assert_eq!(user.next_due(), None);
+}
+
+#[test]
+fn erasing_the_user_ends_the_sign_up_and_completing_it_is_then_refused() {
+    let mut user = signed_up(minutes(1));
+    user.erase(t0()).unwrap();
+    assert_eq!(user.next_due(), None);
+    assert!(
+        user.announce_unfinished_sign_up(t0() + minutes(5))
+            .is_empty()
+    );
+    assert_eq!(user.complete_sign_up(t0()), Err(UserError::Erased));
+}
+
+#[test]
+fn a_user_registered_without_a_sign_up_has_nothing_due() {
+    assert_eq!(registered().next_due(), None);
+    assert_eq!(registered().pending_sign_up(), None);
+}
