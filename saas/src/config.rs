@@ -172,6 +172,36 @@ fn file_fields() -> &'static [&'static str] {
     }
 }
 
+/// A setting that must be a positive number: from the environment's `text` (named
+/// `env_name`) or else the file's value (named `file_name`); `None` when neither sets it.
+/// `unit` ends the message (" of seconds").
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    env_name: &'static str,
+    text: Option<String>,
+    file_name: &'static str,
+    from_file: Option<T>,
+    unit: &str,
+) -> Result<Option<T>, ConfigError> {
+    match text {
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| *n > T::default())
+            .map(Some)
+            .ok_or(ConfigError::Invalid {
+                name: env_name,
+                message: format!("{text:?} is not a positive number{unit}"),
+            }),
+        None => match from_file {
+            Some(n) if n <= T::default() => Err(ConfigError::Invalid {
+                name: file_name,
+                message: format!("must be a positive number{unit}"),
+            }),
+            n => Ok(n),
+        },
+    }
+}
+
 fn env(name: &str) -> Option<String> {
     #[cfg(test)]
     tests::READ.with(|read| read.borrow_mut().insert(name.to_owned()));
@@ -243,66 +273,30 @@ impl Config {
                 })?
             }
         };
-        let concurrency_limit = match env("SAAS_CONCURRENCY_LIMIT") {
-            Some(text) => text
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    name: "SAAS_CONCURRENCY_LIMIT",
-                    message: format!("{text:?} is not a positive number"),
-                })?,
-            None => match from_file.concurrency_limit {
-                Some(0) => {
-                    return Err(ConfigError::Invalid {
-                        name: "concurrency_limit",
-                        message: "must be a positive number".into(),
-                    });
-                }
-                Some(n) => n,
-                None => platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT,
-            },
-        };
-        let database_pool = match env("SAAS_DATABASE_POOL") {
-            Some(text) => text
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    name: "SAAS_DATABASE_POOL",
-                    message: format!("{text:?} is not a positive number of connections"),
-                })?,
-            None => match from_file.database_pool {
-                Some(0) => {
-                    return Err(ConfigError::Invalid {
-                        name: "database_pool",
-                        message: "must be a positive number of connections".into(),
-                    });
-                }
-                Some(n) => n,
-                None => platform::db::PoolSize::default().max,
-            },
-        };
-        let sweep_interval_secs = match env("SAAS_SWEEP_INTERVAL_SECS") {
-            Some(text) => text
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    name: "SAAS_SWEEP_INTERVAL_SECS",
-                    message: format!("{text:?} is not a positive number of seconds"),
-                })?,
-            None => match from_file.sweep_interval_secs {
-                Some(0) => {
-                    return Err(ConfigError::Invalid {
-                        name: "sweep_interval_secs",
-                        message: "must be a positive number of seconds".into(),
-                    });
-                }
-                Some(n) => n,
-                None => 30,
-            },
-        };
+        let concurrency_limit = positive(
+            "SAAS_CONCURRENCY_LIMIT",
+            env("SAAS_CONCURRENCY_LIMIT"),
+            "concurrency_limit",
+            from_file.concurrency_limit,
+            "",
+        )?
+        .unwrap_or(platform::server::ServerConfig::DEFAULT_CONCURRENCY_LIMIT);
+        let database_pool = positive(
+            "SAAS_DATABASE_POOL",
+            env("SAAS_DATABASE_POOL"),
+            "database_pool",
+            from_file.database_pool,
+            " of connections",
+        )?
+        .unwrap_or(platform::db::PoolSize::default().max);
+        let sweep_interval_secs = positive(
+            "SAAS_SWEEP_INTERVAL_SECS",
+            env("SAAS_SWEEP_INTERVAL_SECS"),
+            "sweep_interval_secs",
+            from_file.sweep_interval_secs,
+            " of seconds",
+        )?
+        .unwrap_or(30);
         let sign_up_window_secs = match env("SAAS_SIGN_UP_WINDOW_SECS") {
             Some(text) => Some((text.parse::<u64>().ok(), "SAAS_SIGN_UP_WINDOW_SECS", text)),
             None => from_file

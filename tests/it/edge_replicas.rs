@@ -10,7 +10,6 @@
 //!   within a generous deadline; with the edges' own caches and no bus between the
 //!   processes (`SAAS_BUS=local`), and with the cache shared in Redis.
 
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -271,12 +270,7 @@ impl Replicas {
         ];
         let key_dir = temp_dir("edge-key");
         let key_file = key_dir.join("jwt-key");
-        let mut bytes = [0u8; 24];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut random| random.read_exact(&mut bytes))
-            .expect("read /dev/urandom");
-        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&key_file, key).expect("write the key file");
+        std::fs::write(&key_file, saas_tests::topology::random_key()).expect("write the key file");
         let (a, b) = tokio::join!(
             Edge::start(&addrs, &key_file, redis, nats),
             Edge::start(&addrs, &key_file, redis, nats),

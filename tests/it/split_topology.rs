@@ -4,7 +4,6 @@
 //! API across all of them, and the edge reports itself unready when a data service dies.
 
 use std::{
-    io::Read as _,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -12,7 +11,10 @@ use std::{
 
 use adapters_app::mail::read_mails;
 use ports_app::MailKind;
-use saas_tests::{SERVICE_TOKEN, ServerProcess, TestDatabase, eventually, saas_binary, temp_dir};
+use saas_tests::{
+    SERVICE_TOKEN, ServerProcess, TestDatabase, eventually, saas_binary, temp_dir,
+    topology::random_key,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -21,15 +23,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The password every account of this module gets.
 const PASSWORD: &str = "correct horse battery staple";
-
-/// 48 random characters (hex of 24 bytes from the OS), the shared signing key of the edge.
-fn random_key() -> String {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `saas serve edge` as an OS process; killed when dropped (also when a test panics).
 pub(crate) struct EdgeProcess {

@@ -246,8 +246,8 @@ pub struct Topology {
     shape: Shape,
 }
 
-/// 48 hex characters from the OS: the edges' shared signing key.
-fn random_key() -> String {
+/// 48 hex characters from the OS: a signing key edges can share (`SAAS_JWT_KEY_FILE`).
+pub fn random_key() -> String {
     let mut bytes = [0u8; 24];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut random| random.read_exact(&mut bytes))
