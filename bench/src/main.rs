@@ -154,6 +154,10 @@ impl Args {
     }
 }
 
+/// The launcher's allocator, since the benchmark hosts the servers it measures in process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();

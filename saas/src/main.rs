@@ -19,6 +19,14 @@ use platform::{
 
 use crate::config::Config;
 
+/// jemalloc, not the C library's allocator: a call allocates and frees many small buffers on
+/// every worker thread, and glibc's arenas spent a quarter of a `GET /v1/me` in `malloc`,
+/// `free` and their lock (ARCHITECTURE.md, "Profile"). Its settings are built in
+/// (`.cargo/config.toml`): a background thread hands freed pages back within about a second,
+/// so idle memory stays what it was with glibc (mimalloc, tried first, kept twice as much).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A multi-tenant SaaS backend: data services over gRPC, an HTTP API at the edge.
 ///
 /// Configuration comes from SAAS_* environment variables over an optional TOML file:
