@@ -224,9 +224,10 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
         let id = id.map_err(|r| self.status(r))?;
         let stored = self
             .store
-            .get_existing(id)
+            .get_shared(id)
             .await
-            .map_err(|e| self.status(e))?;
+            .map_err(|e| self.status(e))?
+            .ok_or_else(|| self.status(S::not_found()))?;
         Ok(Response::new(self.render(&stored)))
     }
 

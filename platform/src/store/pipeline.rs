@@ -188,7 +188,7 @@ struct Fresh<R, A> {
 }
 
 /// An aggregate at a version, for the read cache.
-type Cached<A> = (Uuid, Version, Arc<A>);
+type Cached<A> = (Uuid, Arc<Stored<A>>);
 
 /// What a run that did not fail produced: a fresh response, or the stored response of an
 /// earlier run of the same request.
@@ -198,7 +198,7 @@ type Outcome<R, A> = Result<Fresh<R, A>, Vec<u8>>;
 /// cache's decoded copy when the document did not travel.
 enum Before<A> {
     Text(String),
-    Cached(Arc<A>),
+    Cached(Arc<Stored<A>>),
 }
 
 /// An accepted decision's response and what it writes besides the aggregate's row, rendered
@@ -545,11 +545,12 @@ impl<S: Schema> Store<S> {
         decide: &mut impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>,
         respond: &impl Fn(&Stored<S::Aggregate>, Timestamp) -> R,
     ) -> Option<Prepared<S, R>> {
-        let (loaded, copy) = self.reads.latest(id)?;
+        let copy = self.reads.latest(id)?;
+        let loaded = copy.version;
         if command.expected.is_some_and(|expected| expected != loaded) {
             return None;
         }
-        let mut aggregate = S::Aggregate::clone(&copy);
+        let mut aggregate = S::Aggregate::clone(&copy.aggregate);
         let now = self.clock.now();
         let events = match decide(&mut aggregate, now) {
             Ok(events) => events,
@@ -577,7 +578,7 @@ impl<S: Schema> Store<S> {
         Some(Prepared {
             loaded,
             decision: Ok(Accepted {
-                before_set: S::set_index_values(&copy),
+                before_set: S::set_index_values(&copy.aggregate),
                 stored,
                 doc,
                 events,
@@ -682,8 +683,8 @@ impl<S: Schema> Store<S> {
     /// Puts a committed aggregate in the read cache, so the next command or read of it
     /// needs no document decode.
     fn remember(&self, cached: Option<Cached<S::Aggregate>>) {
-        if let Some((id, version, aggregate)) = cached {
-            self.reads.put(id, version, aggregate);
+        if let Some((id, stored)) = cached {
+            self.reads.put(id, stored);
         }
     }
 
@@ -873,12 +874,12 @@ impl<S: Schema> Store<S> {
                 serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
             return Ok(Some((Stored { aggregate, version }, Before::Text(doc))));
         }
-        if let Some(aggregate) = self.reads.get(id, version) {
+        if let Some(cached) = self.reads.get(id, version) {
             let stored = Stored {
-                aggregate: S::Aggregate::clone(&aggregate),
+                aggregate: S::Aggregate::clone(&cached.aggregate),
                 version,
             };
-            return Ok(Some((stored, Before::Cached(aggregate))));
+            return Ok(Some((stored, Before::Cached(cached))));
         }
         // The cached entry was replaced between the two looks: read the document.
         let query = documents::<S>()
@@ -1124,13 +1125,7 @@ where
     Fresh {
         response,
         wrote_events: !events.is_empty(),
-        cached: kept.map(|stored| {
-            (
-                stored.aggregate.aggregate_id(),
-                stored.version,
-                Arc::new(stored.aggregate),
-            )
-        }),
+        cached: kept.map(|stored| (stored.aggregate.aggregate_id(), Arc::new(stored))),
     }
 }
 
@@ -1159,7 +1154,7 @@ fn decode_row<A: serde::de::DeserializeOwned>(row: &Row) -> Result<(Stored<A>, S
 fn unchanged<S: Schema>(after: &str, before: &Before<S::Aggregate>) -> Result<bool, Failure> {
     let before = match before {
         Before::Cached(aggregate) => {
-            let text = serde_json::to_string(aggregate.as_ref())
+            let text = serde_json::to_string(&aggregate.aggregate)
                 .map_err(|e| Failure::Internal(e.to_string()))?;
             return Ok(text == after);
         }

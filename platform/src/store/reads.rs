@@ -16,13 +16,20 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Page, Schema, Store, StoreError, Stored, column, decode, set_index_table};
+use super::{
+    Page, Schema, Store, StoreError, Stored, column, decode,
+    readers::{self, Check},
+    set_index_table,
+};
 use crate::rpc::{self, PageRequest};
 
-/// Decoded aggregates by id and version, so a read of an unchanged aggregate costs a version
-/// comparison instead of a document transfer and a JSON decode.
+/// Decoded aggregates with their versions, by id, so a read of an unchanged aggregate costs a
+/// version comparison instead of a document transfer and a JSON decode, and a read that only
+/// renders it no copy at all ([`Store::get_shared`]).
 pub(super) struct ReadCache<A> {
-    entries: Mutex<HashMap<Uuid, (Version, Arc<A>)>>,
+    /// Each aggregate with the `changes` of its last version check ([`readers::Readers`];
+    /// [`readers::UNCHECKED`] when none stands behind it).
+    entries: Mutex<HashMap<Uuid, (Arc<Stored<A>>, u64)>>,
 }
 
 impl<A> ReadCache<A> {
@@ -37,31 +44,51 @@ impl<A> ReadCache<A> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (Version, Arc<A>)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (Arc<Stored<A>>, u64)>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(super) fn version(&self, id: Uuid) -> Option<Version> {
-        self.lock().get(&id).map(|(version, _)| *version)
+        self.lock().get(&id).map(|(stored, _)| stored.version)
     }
 
-    pub(super) fn get(&self, id: Uuid, version: Version) -> Option<Arc<A>> {
+    /// The version held and the `changes` of its last check.
+    fn checked(&self, id: Uuid) -> Option<(Version, u64)> {
         self.lock()
             .get(&id)
-            .filter(|(cached, _)| *cached == version)
-            .map(|(_, aggregate)| aggregate.clone())
+            .map(|(stored, checked)| (stored.version, *checked))
     }
 
-    /// The newest version this process holds, and the aggregate at it.
-    pub(super) fn latest(&self, id: Uuid) -> Option<(Version, Arc<A>)> {
+    pub(super) fn get(&self, id: Uuid, version: Version) -> Option<Arc<Stored<A>>> {
         self.lock()
             .get(&id)
-            .map(|(version, aggregate)| (*version, aggregate.clone()))
+            .filter(|(stored, _)| stored.version == version)
+            .map(|(stored, _)| stored.clone())
     }
 
-    pub(super) fn put(&self, id: Uuid, version: Version, aggregate: Arc<A>) {
+    /// The aggregate at `version`, noting that a check at `changes` found it current.
+    fn get_checked(&self, id: Uuid, version: Version, changes: u64) -> Option<Arc<Stored<A>>> {
+        let mut entries = self.lock();
+        let (stored, checked) = entries
+            .get_mut(&id)
+            .filter(|(stored, _)| stored.version == version)?;
+        *checked = changes;
+        Some(stored.clone())
+    }
+
+    /// The newest version this process holds of the aggregate.
+    pub(super) fn latest(&self, id: Uuid) -> Option<Arc<Stored<A>>> {
+        self.lock().get(&id).map(|(stored, _)| stored.clone())
+    }
+
+    /// Keeps `stored` with no version check behind it (a committed command's aggregate).
+    pub(super) fn put(&self, id: Uuid, stored: Arc<Stored<A>>) {
+        self.put_checked(id, stored, readers::UNCHECKED);
+    }
+
+    fn put_checked(&self, id: Uuid, stored: Arc<Stored<A>>, checked: u64) {
         let mut entries = self.lock();
         if entries.len() >= Self::CAPACITY
             && !entries.contains_key(&id)
@@ -70,8 +97,11 @@ impl<A> ReadCache<A> {
             entries.remove(&evicted);
         }
         // A slower reader's older version never replaces a newer one.
-        if entries.get(&id).is_none_or(|(held, _)| *held < version) {
-            entries.insert(id, (version, aggregate));
+        if entries
+            .get(&id)
+            .is_none_or(|(held, _)| held.version < stored.version)
+        {
+            entries.insert(id, (stored, checked));
         }
     }
 }
@@ -88,18 +118,37 @@ impl<S: Schema> Store<S> {
     /// Reads one aggregate. The document travels only when it changed since this process
     /// last decoded it.
     pub async fn get(&self, id: Uuid) -> Result<Option<Stored<S::Aggregate>>, StoreError> {
-        let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
+        Ok(self.get_shared(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// Reads one aggregate as [`Store::get`] does, sharing the read cache's copy instead of
+    /// making one: for a caller that only looks at it (renders it, say).
+    pub async fn get_shared(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<Arc<Stored<S::Aggregate>>>, StoreError> {
+        let held = self.reads.checked(id);
         if let Some(readers) = &self.readers {
-            match readers.version(&id.to_string(), cached) {
-                Ok(None) => return Ok(None),
-                Ok(Some((version, doc))) => {
-                    if let Some(found) = self.settle_read(id, Version::new(version as u64), doc)? {
+            let (cached, checked) = held.map_or((0, readers::UNCHECKED), |(version, checked)| {
+                (version.get() as i64, checked)
+            });
+            match readers.check(&id.to_string(), cached, checked) {
+                Ok(Check::Unchanged) => {
+                    if let Some(found) = held.and_then(|(version, _)| self.reads.get(id, version)) {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(Check::Row(None, _)) => return Ok(None),
+                Ok(Check::Row(Some((version, doc)), changes)) => {
+                    let version = Version::new(version as u64);
+                    if let Some(found) = self.settle_read(id, version, doc, changes)? {
                         return Ok(Some(found));
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "a SQLite read goes through the pool"),
             }
         }
+        let cached = held.map_or(0, |(version, _)| version.get() as i64);
         let query = Query::select()
             .column(column::VERSION)
             .expr(
@@ -115,7 +164,7 @@ impl<S: Schema> Store<S> {
         let version: i64 = row.try_get_by_index(0)?;
         let version = Version::new(version as u64);
         let doc: Option<String> = row.try_get_by_index(1)?;
-        if let Some(found) = self.settle_read(id, version, doc)? {
+        if let Some(found) = self.settle_read(id, version, doc, readers::UNCHECKED)? {
             return Ok(Some(found));
         }
         // The cached entry was replaced between the two looks: read the document.
@@ -123,31 +172,30 @@ impl<S: Schema> Store<S> {
             .and_where(Expr::col(column::ID).eq(id.to_string()))
             .to_owned();
         let row = self.db.query_one(&query).await?;
-        row.map(|row| decode(&row)).transpose()
+        Ok(row.map(|row| decode(&row)).transpose()?.map(Arc::new))
     }
 
-    /// The aggregate at the stored `version`: decoded from `doc` when it travelled (and
-    /// cached), else the cache's copy; `None` when the cache no longer holds that version.
+    /// The aggregate at the stored `version`, found current by a check at `changes`:
+    /// decoded from `doc` when it travelled (and cached), else the cache's copy; `None` when
+    /// the cache no longer holds that version.
     fn settle_read(
         &self,
         id: Uuid,
         version: Version,
         doc: Option<String>,
-    ) -> Result<Option<Stored<S::Aggregate>>, StoreError> {
-        let aggregate = match (doc, self.reads.get(id, version)) {
-            (None, Some(aggregate)) => aggregate,
-            (Some(doc), _) => {
-                let aggregate: Arc<S::Aggregate> =
-                    Arc::new(serde_json::from_str(&doc).map_err(StoreError::internal)?);
-                self.reads.put(id, version, aggregate.clone());
-                aggregate
+        changes: u64,
+    ) -> Result<Option<Arc<Stored<S::Aggregate>>>, StoreError> {
+        match doc {
+            None => Ok(self.reads.get_checked(id, version, changes)),
+            Some(doc) => {
+                let stored = Arc::new(Stored {
+                    aggregate: serde_json::from_str(&doc).map_err(StoreError::internal)?,
+                    version,
+                });
+                self.reads.put_checked(id, stored.clone(), changes);
+                Ok(Some(stored))
             }
-            (None, None) => return Ok(None),
-        };
-        Ok(Some(Stored {
-            aggregate: Arc::unwrap_or_clone(aggregate),
-            version,
-        }))
+        }
     }
 
     /// Reads one aggregate or answers the context's `NOT_FOUND`.

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Command, IntegrationEvent, Schema, Store, StoreError, writer::Step};
+use super::{Command, IntegrationEvent, Schema, Store, StoreError, Stored, writer::Step};
 use crate::{
     db::{PoolSize, open_sqlite_file},
     migration::{
@@ -383,13 +383,37 @@ async fn a_read_returns_the_version_another_process_committed_not_the_cached_one
 fn the_read_cache_never_trades_a_version_for_an_older_one() {
     let cache = super::reads::ReadCache::new();
     let id = crate::new_id();
-    let at = |count| Arc::new(Counter { id, count });
-    cache.put(id, kernel_domain::Version::new(3), at(3));
-    cache.put(id, kernel_domain::Version::new(2), at(2));
+    let at = |count| {
+        Arc::new(Stored {
+            aggregate: Counter { id, count },
+            version: kernel_domain::Version::new(u64::from(count)),
+        })
+    };
+    cache.put(id, at(3));
+    cache.put(id, at(2));
     assert_eq!(
-        cache.latest(id).map(|(v, c)| (v.get(), c.count)),
+        cache
+            .latest(id)
+            .map(|c| (c.version.get(), c.aggregate.count)),
         Some((3, 3))
     );
-    cache.put(id, kernel_domain::Version::new(4), at(4));
+    cache.put(id, at(4));
     assert_eq!(cache.version(id).map(|v| v.get()), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_read_of_an_unchanged_aggregate_is_the_cached_copy_itself() {
+    let (_dir, _db, store) = counters().await;
+    let id = create(&store).await;
+    let first = store.get_shared(id).await.unwrap().unwrap();
+    let again = store.get_shared(id).await.unwrap().unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "no copy of an unchanged aggregate"
+    );
+    increment(&store, id, crate::new_id()).await.unwrap();
+    let after = store.get_shared(id).await.unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&first, &after));
+    assert_eq!((after.version.get(), after.aggregate.count), (2, 1));
+    assert!(store.get_shared(crate::new_id()).await.unwrap().is_none());
 }
