@@ -57,13 +57,16 @@ struct Reader {
     data_version: Option<i64>,
 }
 
+/// A stored version and, unless it was the cached one, the document; `None` for an unknown id.
+pub(super) type Found = Option<(i64, Option<String>)>;
+
 /// What a version check found.
 pub(super) enum Check {
     /// No commit to the file since the cached aggregate's check: it is current.
     Unchanged,
     /// The stored version of the id and, unless it was the cached one, its document (`None`
     /// for an unknown id), checked at `changes` = the second value.
-    Row(Option<(i64, Option<String>)>, u64),
+    Row(Found, u64),
 }
 
 impl Readers {
@@ -171,7 +174,7 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
 mod tests {
     use super::*;
 
-    fn row(check: Check) -> Option<(Option<(i64, Option<String>)>, u64)> {
+    fn row(check: Check) -> Option<(Found, u64)> {
         match check {
             Check::Unchanged => None,
             Check::Row(row, changes) => Some((row, changes)),

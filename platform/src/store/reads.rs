@@ -29,8 +29,11 @@ use crate::rpc::{self, PageRequest};
 pub(super) struct ReadCache<A> {
     /// Each aggregate with the `changes` of its last version check ([`readers::Readers`];
     /// [`readers::UNCHECKED`] when none stands behind it).
-    entries: Mutex<HashMap<Uuid, (Arc<Stored<A>>, u64)>>,
+    entries: Mutex<HashMap<Uuid, Entry<A>>>,
 }
+
+/// A cached aggregate and the `changes` of its last version check.
+type Entry<A> = (Arc<Stored<A>>, u64);
 
 impl<A> ReadCache<A> {
     /// How many aggregates are kept; past that, an arbitrary one makes room for each new
@@ -44,7 +47,7 @@ impl<A> ReadCache<A> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (Arc<Stored<A>>, u64)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Entry<A>>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
