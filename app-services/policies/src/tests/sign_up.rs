@@ -45,6 +45,20 @@ fn user_is(mocks: &mut Mocks, user_id: Uuid, status: UserStatus, sign_up: SignUp
 }
 
 /// The user holds exactly `held`.
+/// The active user `user_id`, whose sign-up is unfinished, owns the one workspace
+/// `workspace_id` (the workspace the sign-up made).
+fn unfinished_owner(mocks: &mut Mocks, user_id: Uuid, workspace_id: Uuid) {
+    user_is(mocks, user_id, UserStatus::Active, SignUpState::Unfinished);
+    holds(
+        mocks,
+        vec![workspace_of(
+            workspace_id,
+            "Acme",
+            &[(user_id, Role::Owner)],
+        )],
+    );
+}
+
 fn holds(mocks: &mut Mocks, held: Vec<Workspace>) {
     mocks
         .workspaces
@@ -125,20 +139,7 @@ async fn an_unfinished_sign_up_without_a_trial_deletes_its_workspace_then_erases
     let (user_id, sign_up_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, no_subscription);
     deletes(&mut mocks, &log, || Ok(()));
     erases(&mut mocks, &log, || Ok(()));
@@ -171,20 +172,7 @@ async fn an_unfinished_sign_up_whose_trial_started_is_completed_and_nothing_is_u
     let (user_id, sign_up_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, move || {
         Ok(examples::subscription(workspace_id.into()))
     });
@@ -276,20 +264,7 @@ async fn a_transient_failure_retries_and_the_user_is_never_erased_before_the_wor
     let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, || Err(unavailable()));
     mocks.workspaces.expect_delete_workspace().never();
     mocks.users.expect_erase_user().never();
@@ -302,20 +277,7 @@ async fn a_transient_failure_retries_and_the_user_is_never_erased_before_the_wor
     // The deletion fails for now: the user stays until it succeeds.
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, no_subscription);
     deletes(&mut mocks, &log, || Err(timeout()));
     mocks.users.expect_erase_user().never();
@@ -345,20 +307,7 @@ async fn a_workspace_gone_already_is_skipped_and_an_erasure_made_already_is_done
     let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, no_subscription);
     deletes(&mut mocks, &log, || {
         Err(refused(RejectionKind::NotFound, "WORKSPACE_NOT_FOUND"))
@@ -380,20 +329,7 @@ async fn a_workspace_that_was_used_parks_the_event_and_keeps_the_user() {
     let (user_id, workspace_id) = (Uuid::now_v7(), Uuid::now_v7());
     let mut mocks = Mocks::default();
     let log = Log::default();
-    user_is(
-        &mut mocks,
-        user_id,
-        UserStatus::Active,
-        SignUpState::Unfinished,
-    );
-    holds(
-        &mut mocks,
-        vec![workspace_of(
-            workspace_id,
-            "Acme",
-            &[(user_id, Role::Owner)],
-        )],
-    );
+    unfinished_owner(&mut mocks, user_id, workspace_id);
     subscription_of(&mut mocks, &log, workspace_id, no_subscription);
     deletes(&mut mocks, &log, || {
         Err(refused(
