@@ -130,7 +130,7 @@ impl System {
             .collect::<Result<Vec<_>, _>>()?;
         let user_id = *users.first().ok_or("no user was registered")?;
 
-        let channel = dialer.channel()?;
+        let channel = dialer.channel();
         let channels = PeerChannels {
             identity: channel.clone(),
             workspace: channel.clone(),

@@ -89,11 +89,11 @@ impl Served {
         Served::start_with_local(server, None).await
     }
 
-    /// Like [`Served::start`], also serving the in-process connections of `local`, as the
+    /// Like [`Served::start`], also answering the in-process calls of `local`, as the
     /// launcher does for the edge it hosts.
     pub async fn start_with_local(
         server: GrpcServer,
-        local: Option<platform::local::Incoming>,
+        local: Option<platform::local::Listener>,
     ) -> Result<Served, BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -1,203 +1,236 @@
 //! **In-process transport:** the embedded process's application services call the data
-//! services it hosts through in-memory pipes instead of loopback sockets.
+//! services it hosts by handing each request to the server's own tower stack: no socket, no
+//! pipe, no HTTP/2 framing.
 //!
-//! Nothing else changes: the calls go through the same tonic client (the typed client's
-//! retries, the balancer, the service credential) and the same server stack (HTTP/2, the
-//! guard layer, shedding, health) as in the split topology, so both run the same code; only
-//! the bytes travel through a [`tokio::io::duplex`] pipe rather than the kernel's TCP stack.
-//! [`pipe`] makes the two ends: the [`Dialer`] gives a [`PeerChannel`] whose every new
-//! connection is a fresh pipe, and the server takes the other end of each from
-//! [`Incoming`] beside its TCP listener ([`crate::server::GrpcServer::serve_with_local`]).
+//! Everything else is the split topology's code: the calls go through the same typed client
+//! (its retries, deadlines and service credential) and the same balancer ([`PeerChannel`],
+//! whose one replica here is a [`Link::Local`](crate::discovery::Link)), and reach the same
+//! server stack: the guard layer (credential, shedding, the call's log span), health,
+//! reflection and the generated services with their message size caps. What HTTP/2 did on
+//! the way is done here instead:
+//!
+//! - **the deadline:** the attempt's `grpc-timeout` bounds the wait for the response
+//!   headers, which then fails with [`tonic::TimeoutExpired`], as tonic's channel does;
+//! - **refusal:** a call made once the server has begun to stop is refused with
+//!   `ConnectionRefused`, as a closed port would be, so the balancer and the retries treat it
+//!   as a call that never left ([`crate::discovery::balance::refused`]);
+//! - **drain:** a call admitted before the stop holds the server open until its response
+//!   body has ended or been dropped, streams included, as an HTTP/2 connection with a call in
+//!   flight does ([`Listener::stop`]).
+//!
+//! A call made before the server has started waits for it (within its deadline), as a
+//! connection queued on a listening socket would.
+//!
+//! [`pipe`] makes the two ends: the [`Dialer`] gives channels, and the server publishes its
+//! stack through the [`Listener`] ([`crate::server::GrpcServer::serve_with_local`]).
 
 use std::{
+    convert::Infallible,
     io,
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
+    time::Duration,
 };
 
-use hyper_util::rt::TokioIo;
-use tokio::{
-    io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf},
-    net::TcpStream,
-    sync::mpsc,
-};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
+use tonic::body::Body;
+use tower::{ServiceExt as _, util::BoxCloneSyncService};
 
-use crate::discovery::{PeerChannel, balance::Balanced, endpoint};
+use crate::discovery::{BoxError, Link, PeerChannel, balance::Balanced};
 
 /// The URL the in-process replica is known by (in logs and the balancer).
 pub const LOCAL_URL: &str = "http://in-process";
 
-/// Bytes a pipe buffers each way before the writer waits (a few HTTP/2 frames).
-const PIPE_BYTES: usize = 256 * 1024;
+/// The server's stack as the transport calls it.
+pub(crate) type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
-/// Makes the two ends of the in-process transport.
-pub fn pipe() -> (Dialer, Incoming) {
-    let (connections, accepted) = mpsc::unbounded_channel();
-    (Dialer { connections }, Incoming { accepted })
+/// What the two ends share.
+struct Shared {
+    /// The server's stack once it serves.
+    stack: watch::Sender<Option<Stack>>,
+    /// Set when the server begins to stop: new calls are refused from then on.
+    stopped: AtomicBool,
+    /// Every admitted call holds a read guard until its response body ends; the stop takes
+    /// the write lock, so it waits for all of them.
+    calls: Arc<RwLock<()>>,
 }
 
-/// The client end: opens in-memory connections to this process's gRPC server.
+/// Makes the two ends of the in-process transport.
+pub fn pipe() -> (Dialer, Listener) {
+    let shared = Arc::new(Shared {
+        stack: watch::Sender::new(None),
+        stopped: AtomicBool::new(false),
+        calls: Arc::new(RwLock::new(())),
+    });
+    (
+        Dialer {
+            shared: shared.clone(),
+        },
+        Listener { shared },
+    )
+}
+
+/// The client end: channels to this process's gRPC server.
 #[derive(Clone)]
 pub struct Dialer {
-    connections: mpsc::UnboundedSender<DuplexStream>,
+    shared: Arc<Shared>,
 }
 
 impl Dialer {
-    /// A channel to this process's gRPC server, connected lazily like a remote one. Once the
-    /// server has stopped, a new connection is refused (`ConnectionRefused`), as a closed
-    /// port would be.
-    pub fn channel(&self) -> Result<PeerChannel, String> {
-        let connections = self.connections.clone();
-        let channel =
-            endpoint(LOCAL_URL)?.connect_with_connector_lazy(tower::service_fn(move |_| {
-                let connections = connections.clone();
-                async move {
-                    let (client, server) = tokio::io::duplex(PIPE_BYTES);
-                    connections.send(server).map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::ConnectionRefused,
-                            "the in-process gRPC server has stopped",
-                        )
-                    })?;
-                    Ok::<_, io::Error>(TokioIo::new(client))
+    /// A channel to this process's gRPC server.
+    pub fn channel(&self) -> PeerChannel {
+        Balanced::single(
+            LOCAL_URL,
+            Link::Local(Direct {
+                shared: self.shared.clone(),
+            }),
+        )
+    }
+}
+
+/// The server end: where the server publishes its stack, and how it stops taking calls.
+pub struct Listener {
+    shared: Arc<Shared>,
+}
+
+impl Listener {
+    /// Starts answering calls with `stack`.
+    pub(crate) fn serve(&self, stack: Stack) {
+        self.shared.stack.send_replace(Some(stack));
+    }
+
+    /// Refuses every call from now on.
+    pub(crate) fn refuse(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses every call from now on, then waits for the calls admitted before to end.
+    pub(crate) async fn stop(&self) {
+        self.refuse();
+        let drained = self.shared.calls.clone().write_owned().await;
+        // Drop the stack (and the services it holds) once nothing can call it any more.
+        self.shared.stack.send_replace(None);
+        drop(drained);
+    }
+}
+
+/// One in-process replica: calls go straight into the server's stack.
+#[derive(Clone)]
+pub struct Direct {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Direct")
+    }
+}
+
+impl Direct {
+    /// Calls the server's stack with `request`, as described in the module documentation.
+    pub(crate) async fn call(&self, request: Request<Body>) -> Result<Response<Body>, BoxError> {
+        let deadline = grpc_timeout(request.headers());
+        let answer = async {
+            // The guard first, then the flag: a stop that has begun either sees this call
+            // holding the guard (and waits for it) or is seen here.
+            let admitted = self.shared.calls.clone().try_read_owned();
+            let admitted = match admitted {
+                Ok(guard) if !self.shared.stopped.load(Ordering::SeqCst) => guard,
+                _ => return Err(refused()),
+            };
+            let stack = {
+                let mut published = self.shared.stack.subscribe();
+                match published.wait_for(Option::is_some).await {
+                    Ok(stack) => stack.clone(),
+                    Err(_) => None,
                 }
-            }));
-        Ok(Balanced::single(LOCAL_URL, channel))
-    }
-}
-
-/// The server end: the pipes the dialer opened, to serve beside the TCP listener.
-pub struct Incoming {
-    pub(crate) accepted: mpsc::UnboundedReceiver<DuplexStream>,
-}
-
-/// A connection the gRPC server serves: accepted from its TCP listener or opened in process.
-pub(crate) enum Connection {
-    Tcp(TcpStream),
-    Local(DuplexStream),
-}
-
-impl Connected for Connection {
-    /// The peer's addresses for a TCP connection; `None` in process.
-    type ConnectInfo = Option<TcpConnectInfo>;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        match self {
-            Connection::Tcp(stream) => Some(stream.connect_info()),
-            Connection::Local(_) => None,
+            };
+            let Some(stack) = stack else {
+                return Err(refused());
+            };
+            let response = stack
+                .oneshot(request)
+                .await
+                .map_err(|never| match never {})?;
+            Ok(response.map(|body| {
+                Body::new(Held {
+                    body,
+                    _admitted: admitted,
+                })
+            }))
+        };
+        match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, answer)
+                .await
+                .unwrap_or_else(|_| Err(tonic::TimeoutExpired(()).into())),
+            None => answer.await,
         }
     }
 }
 
-impl AsyncRead for Connection {
-    fn poll_read(
-        self: Pin<&mut Self>,
+/// A refused connection, as tonic's channel reports one: the typed client answers it
+/// `UNAVAILABLE`, the balancer and the retries see a call that never left.
+fn refused() -> BoxError {
+    tonic::ConnectError(Box::new(io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        "the in-process gRPC server has stopped",
+    )))
+    .into()
+}
+
+/// A response body that keeps its call admitted (and so the server from finishing its
+/// drain) until it ends or is dropped.
+struct Held {
+    body: Body,
+    _admitted: OwnedRwLockReadGuard<()>,
+}
+
+impl http_body::Body for Held {
+    type Data = tonic::codegen::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
-            Connection::Local(stream) => Pin::new(stream).poll_read(cx, buf),
-        }
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
-impl AsyncWrite for Connection {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Connection::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
-            Connection::Local(stream) => Pin::new(stream).poll_write(cx, buf),
-        }
+/// The deadline a `grpc-timeout` header carries (`<at most 8 digits><unit>`, gRPC over
+/// HTTP/2); `None` when there is none or it does not parse. tonic's own parser is private
+/// to its transport.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
     }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Connection::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Connection::Local(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Connection::Tcp(stream) => stream.is_write_vectored(),
-            Connection::Local(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Tcp(stream) => Pin::new(stream).poll_flush(cx),
-            Connection::Local(stream) => Pin::new(stream).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
-            Connection::Local(stream) => Pin::new(stream).poll_shutdown(cx),
-        }
-    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-
-    use super::*;
-    use crate::server::{GrpcServer, ServerConfig};
-
-    async fn healthy<S>(channel: S) -> Result<i32, tonic::Status>
-    where
-        S: tonic::client::GrpcService<tonic::body::Body>,
-        S::Error: Into<tonic::codegen::StdError>,
-        S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
-        <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
-    {
-        HealthClient::new(channel)
-            .check(HealthCheckRequest::default())
-            .await
-            .map(|r| r.into_inner().status)
-    }
-
-    #[tokio::test]
-    async fn the_server_answers_in_process_and_over_tcp_at_once_and_refuses_once_stopped() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (dialer, incoming) = pipe();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            GrpcServer::new(ServerConfig::new("token", Vec::new())).serve_with_local(
-                listener,
-                Some(incoming),
-                async move {
-                    let _ = stopped.await;
-                },
-            ),
-        );
-        let serving = tonic_health::ServingStatus::Serving as i32;
-        let local = dialer.channel().unwrap();
-        assert_eq!(healthy(local.clone()).await.unwrap(), serving);
-        let tcp = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        assert_eq!(healthy(tcp).await.unwrap(), serving);
-
-        drop(local);
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
-        // A new connection after the server stopped is refused, like a closed port.
-        let error = healthy(dialer.channel().unwrap()).await.unwrap_err();
-        assert_eq!(error.code(), tonic::Code::Unavailable, "{error:?}");
-    }
-}
+mod tests;

@@ -21,7 +21,6 @@ use http::{Request, Response};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
-use tokio_stream::{StreamExt as _, wrappers::UnboundedReceiverStream};
 use tonic::{
     Status,
     body::Body,
@@ -30,10 +29,8 @@ use tonic::{
     transport::server::TcpIncoming,
 };
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::{Layer, Service};
+use tower::{Layer, Service, util::BoxCloneSyncService};
 use tracing::Instrument;
-
-use crate::local::Connection;
 
 /// The largest message a service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -107,12 +104,12 @@ impl GrpcServer {
         self.serve_with_local(listener, None, shutdown).await
     }
 
-    /// Like [`Self::serve`], also serving the in-process connections of `local`
-    /// ([`crate::local`]).
+    /// Like [`Self::serve`], also answering the in-process calls of `local`
+    /// ([`crate::local`]) with the same stack; on shutdown those are refused and drained too.
     pub async fn serve_with_local(
         self,
         listener: tokio::net::TcpListener,
-        local: Option<crate::local::Incoming>,
+        local: Option<crate::local::Listener>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -130,17 +127,17 @@ impl GrpcServer {
             token: self.config.service_token.clone(),
             permits: Arc::new(Semaphore::new(self.config.concurrency_limit)),
         };
-        let tcp = TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .map(|accepted| accepted.map(Connection::Tcp));
-        let local: Pin<Box<dyn tokio_stream::Stream<Item = _> + Send>> = match local {
-            Some(local) => Box::pin(UnboundedReceiverStream::new(local.accepted)),
-            None => Box::pin(tokio_stream::empty()),
-        };
-        let incoming = tcp.merge(local.map(|pipe| Ok(Connection::Local(pipe))));
+        if let Some(local) = &local {
+            local.serve(BoxCloneSyncService::new(guard.layer(routes.clone())));
+        }
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let names = self.names.clone();
+        let local_calls = local.as_ref();
         let shutdown = async move {
             shutdown.await;
+            if let Some(local) = local_calls {
+                local.refuse();
+            }
             for name in std::iter::once("").chain(names) {
                 health
                     .set_service_status(name, tonic_health::ServingStatus::NotServing)
@@ -148,11 +145,15 @@ impl GrpcServer {
             }
             tracing::info!("shutting down: draining calls in flight");
         };
-        tonic::transport::Server::builder()
+        let served = tonic::transport::Server::builder()
             .layer(guard)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
+            .await;
+        if let Some(local) = &local {
+            local.stop().await;
+        }
+        served
     }
 }
 

@@ -399,14 +399,11 @@ async fn serve(config: Config, components: Vec<Component>) -> Result<(), String>
         }
     }
 
-    // The edge calls the data services hosted here through in-memory pipes, with the same
-    // client and server stacks as over TCP (`platform::local`).
+    // The edge calls the data services hosted here straight through their server's stack,
+    // with the same client and server stacks as over TCP (`platform::local`).
     let (dialer, local_incoming) = platform::local::pipe();
     let edge = if wants(Component::Edge) {
-        let local = match &grpc {
-            Some(_) => Some(dialer.channel()?),
-            None => None,
-        };
+        let local = grpc.as_ref().map(|_| dialer.channel());
         let peer = |component: Component,
                     configured: &Option<PeerSource>,
                     name: &str|

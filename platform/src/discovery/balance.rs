@@ -376,8 +376,45 @@ where
     }
 }
 
-/// The balanced channel of a context: one lazily connected [`Channel`] per replica.
-pub type PeerChannel = Balanced<Channel>;
+/// How a caller reaches one replica: over the network through a lazily connected tonic
+/// [`Channel`], or, for the data services of its own process, straight into their server's
+/// stack ([`crate::local`]).
+#[derive(Clone, Debug)]
+pub enum Link {
+    /// A replica elsewhere.
+    Remote(Channel),
+    /// The replica in this process.
+    Local(crate::local::Direct),
+}
+
+impl Service<http::Request<tonic::body::Body>> for Link {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Link::Remote(channel) => channel.poll_ready(cx).map_err(Into::into),
+            Link::Local(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        match self {
+            Link::Remote(channel) => {
+                let answer = channel.call(request);
+                Box::pin(async move { answer.await.map_err(Into::into) })
+            }
+            Link::Local(direct) => {
+                let direct = direct.clone();
+                Box::pin(async move { direct.call(request).await })
+            }
+        }
+    }
+}
+
+/// The balanced channel of a context: one [`Link`] per replica.
+pub type PeerChannel = Balanced<Link>;
 
 #[cfg(test)]
 mod tests {

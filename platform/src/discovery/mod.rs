@@ -27,7 +27,7 @@ use std::{collections::BTreeSet, time::Duration};
 use tokio::sync::watch;
 use tonic::transport::Endpoint;
 
-pub use balance::{Balanced, EjectionPolicy, PeerChannel};
+pub use balance::{Balanced, BoxError, EjectionPolicy, Link, PeerChannel};
 pub use registration::{Registration, RegistrationConfig};
 
 /// How long opening a connection to a peer may take: far above a connect that is answered
@@ -206,13 +206,16 @@ pub fn balanced_channel(set: EndpointSet) -> PeerChannel {
 /// Like [`balanced_channel`], ejecting by `policy`.
 pub fn balanced_channel_with(set: EndpointSet, policy: EjectionPolicy) -> PeerChannel {
     Balanced::follow(set, policy, |url| {
-        endpoint(url).map(|endpoint| endpoint.connect_lazy())
+        endpoint(url).map(|endpoint| Link::Remote(endpoint.connect_lazy()))
     })
 }
 
 /// A balanced channel to one peer URL (`http://host:port`), connected lazily.
 pub fn single_channel(url: &str) -> Result<PeerChannel, String> {
-    Ok(Balanced::single(url, endpoint(url)?.connect_lazy()))
+    Ok(Balanced::single(
+        url,
+        Link::Remote(endpoint(url)?.connect_lazy()),
+    ))
 }
 
 #[cfg(test)]
