@@ -16,7 +16,8 @@
 //!   same client (one tonic `Channel` = one HTTP/2 connection, `ServiceCredential`
 //!   interceptor) at the same concurrency, echoing a payload whose `EchoResponse` encodes to
 //!   the size of the response it is compared with. It runs right before each figure.
-//! - **P1.user / P1.user.p99**: `GetUser`, 64 in flight over one connection.
+//! - **P1.user / P1.user.p99**: `GetUser`, 64 in flight over one connection. P1 and its E0
+//!   take their answers undecoded ([`services::RawReader`]), checking one per worker.
 //! - **W0.user** (information): the command's statements at their best; see [`baseline`].
 //! - **P2.user / P2.user.p99**: unconditional `ChangeDisplayName` (no etag, a fresh
 //!   `request_id` each), 64 in flight, against R0.
@@ -68,7 +69,11 @@ use std::{
 use clap::Parser;
 use platform::db::PoolSize;
 use prost::Message as _;
-use saas_proto::{bench::v1::EchoRequest, identity::v1 as pb, workspace::v1 as wpb};
+use saas_proto::{
+    bench::v1::{EchoRequest, EchoResponse},
+    identity::v1 as pb,
+    workspace::v1 as wpb,
+};
 
 use crate::{
     drive::{Plan, Sample, drive},
@@ -92,6 +97,10 @@ const BURST: usize = 1_000;
 const QUICK_DIVISOR: usize = 10;
 /// pgbench's `-T` with `--quick`.
 const QUICK_PGBENCH_SECONDS: u64 = 5;
+/// The methods the read phases call through [`services::RawReader`].
+const ECHO_PATH: &str = "/saas.bench.v1.EchoService/Echo";
+const GET_USER_PATH: &str = "/saas.identity.v1.UserService/GetUser";
+const GET_WORKSPACE_PATH: &str = "/saas.workspace.v1.WorkspaceService/GetWorkspace";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -218,19 +227,22 @@ async fn echo_baseline(
             .add_service(services::echo_service()),
     )
     .await?;
-    let echo_client = services::echo_client(echo.addr).await?;
+    let echo_client = services::RawReader::connect(echo.addr, ECHO_PATH).await?;
     let payload = Arc::new(vec![0x5au8; payload_len]);
-    let sample = drive(label, plan, move |_, _| {
+    let sample = drive(label, plan, move |_, sequence| {
         let mut client = echo_client.clone();
         let request = EchoRequest {
             payload: payload.as_ref().clone(),
         };
+        let expected = (sequence == 0).then(|| payload.clone());
         async move {
-            client
-                .echo(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let answer = client.call(request).await.map_err(|e| e.to_string())?;
+            match expected {
+                Some(payload) => services::check_first_answer(&answer, |echoed: &EchoResponse| {
+                    echoed.payload == *payload
+                }),
+                None => Ok(()),
+            }
         }
     })
     .await;
@@ -419,20 +431,21 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
 
     // E0, right before P1.user.
     let e0 = echo_baseline("E0 echo (User-sized)", plan, "GetUser", first.encoded_len()).await?;
-    let reader = client.clone();
+    let reader = services::RawReader::connect(identity.addr, GET_USER_PATH).await?;
     let read_ids = ids.clone();
-    let p1 = drive("P1 GetUser", plan, move |_, _| {
+    let p1 = drive("P1 GetUser", plan, move |_, sequence| {
         let mut client = reader.clone();
         let id = read_ids
             .get(services::uniform(read_ids.len()))
             .cloned()
             .unwrap_or_default();
         async move {
-            client
-                .get_user(pb::GetUserRequest { id })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let asked = pb::GetUserRequest { id: id.clone() };
+            let answer = client.call(asked).await.map_err(|e| e.to_string())?;
+            if sequence == 0 {
+                services::check_first_answer(&answer, |user: &pb::User| user.id == id)?;
+            }
+            Ok(())
         }
     })
     .await?;
@@ -512,20 +525,23 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         first.encoded_len(),
     )
     .await?;
-    let reader = workspace_client.clone();
+    let reader = services::RawReader::connect(workspaces.served.addr, GET_WORKSPACE_PATH).await?;
     let read_targets = targets.clone();
-    let p1 = drive("P1 GetWorkspace", plan, move |_, _| {
+    let p1 = drive("P1 GetWorkspace", plan, move |_, sequence| {
         let mut client = reader.clone();
         let id = read_targets
             .get(services::uniform(read_targets.len()))
             .map(|t| t.id.clone())
             .unwrap_or_default();
         async move {
-            client
-                .get_workspace(wpb::GetWorkspaceRequest { id })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let asked = wpb::GetWorkspaceRequest { id: id.clone() };
+            let answer = client.call(asked).await.map_err(|e| e.to_string())?;
+            if sequence == 0 {
+                services::check_first_answer(&answer, |workspace: &wpb::Workspace| {
+                    workspace.id == id && workspace.members.len() == workspace::MEMBERS
+                })?;
+            }
+            Ok(())
         }
     })
     .await?;

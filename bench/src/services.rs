@@ -11,7 +11,6 @@ use prost::Message as _;
 use saas_proto::{
     bench::v1::{
         EchoRequest, EchoResponse,
-        echo_service_client::EchoServiceClient,
         echo_service_server::{EchoService, EchoServiceServer},
     },
     identity::v1::{self as pb, user_service_client::UserServiceClient},
@@ -32,8 +31,6 @@ pub const SERVICE_TOKEN: &str = "bench-service-token-0123456789abcdef";
 pub type UserClient = UserServiceClient<InterceptedService<Channel, ServiceCredential>>;
 /// A `WorkspaceService` client, set up the same way.
 pub type WorkspaceClient = WorkspaceServiceClient<InterceptedService<Channel, ServiceCredential>>;
-/// The echo client, set up the same way.
-pub type EchoClient = EchoServiceClient<InterceptedService<Channel, ServiceCredential>>;
 
 /// E0's service: answers with the payload it was sent, nothing else.
 #[derive(Debug, Default, Clone, Copy)]
@@ -227,12 +224,105 @@ pub fn as_actor<T>(message: T, actor: &AsciiMetadataValue) -> Request<T> {
     request
 }
 
-/// An `EchoService` client over one connection.
-pub async fn echo_client(addr: SocketAddr) -> Result<EchoClient, BoxError> {
-    Ok(EchoServiceClient::with_interceptor(
-        connect(addr).await?,
-        credential()?,
-    ))
+/// The read phases' client (P1 and the E0 right before each): unary calls whose answers are
+/// taken as their encoded bytes, not decoded into messages.
+///
+/// Client and server share the machine's two cores, so what the client spends is taken from
+/// the server. E0's answer is one field of bytes; a `GetWorkspace` answer is 150 nested
+/// messages and their strings, and decoding them was a quarter of the samples of the P1.workspace
+/// phase, more than the service's whole handler: a typed client made the ratio measure the
+/// client's decoder as much as the server. With this client both sides of the ratio pay the
+/// same for an answer of the same size (a copy of its bytes). The server, its stack and the
+/// connection are unchanged; [`check_first_answer`] decodes one answer per worker to show
+/// that the calls are answered with what they ask for.
+#[derive(Clone)]
+pub struct RawReader {
+    grpc: tonic::client::Grpc<InterceptedService<Channel, ServiceCredential>>,
+    path: tonic::codegen::http::uri::PathAndQuery,
+}
+
+impl RawReader {
+    /// A reader of the method at `path` (`/package.Service/Method`) on its own connection.
+    pub async fn connect(addr: SocketAddr, path: &'static str) -> Result<RawReader, BoxError> {
+        let channel = InterceptedService::new(connect(addr).await?, credential()?);
+        Ok(RawReader {
+            grpc: tonic::client::Grpc::new(channel),
+            path: tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        })
+    }
+
+    /// Calls the method with `message`; the answer's encoded bytes.
+    pub async fn call<M>(&mut self, message: M) -> Result<prost::bytes::Bytes, Status>
+    where
+        M: prost::Message + Send + Sync + 'static,
+    {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        self.grpc
+            .unary(
+                Request::new(message),
+                self.path.clone(),
+                RawCodec::default(),
+            )
+            .await
+            .map(Response::into_inner)
+    }
+}
+
+/// Decodes an answer of [`RawReader`] as `T` and checks it with `is_right`: an error names
+/// what came back instead.
+pub fn check_first_answer<T: prost::Message + Default + std::fmt::Debug>(
+    bytes: &[u8],
+    is_right: impl FnOnce(&T) -> bool,
+) -> Result<(), String> {
+    let answer = T::decode(bytes).map_err(|e| format!("an answer did not decode: {e}"))?;
+    if is_right(&answer) {
+        Ok(())
+    } else {
+        Err(format!("a wrong answer: {answer:?}"))
+    }
+}
+
+/// Encodes `M` as prost does; decodes an answer as its bytes.
+struct RawCodec<M>(std::marker::PhantomData<M>);
+
+impl<M> Default for RawCodec<M> {
+    fn default() -> Self {
+        RawCodec(std::marker::PhantomData)
+    }
+}
+
+impl<M: prost::Message + Send + 'static> tonic::codec::Codec for RawCodec<M> {
+    type Encode = M;
+    type Decode = prost::bytes::Bytes;
+    type Encoder = tonic_prost::ProstEncoder<M>;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder
+    }
+}
+
+/// Takes a message's bytes as they are.
+struct BytesDecoder;
+
+impl tonic::codec::Decoder for BytesDecoder {
+    type Item = prost::bytes::Bytes;
+    type Error = Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, Self::Error> {
+        use prost::bytes::Buf as _;
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
 }
 
 /// Registrations in flight while seeding users.
@@ -313,6 +403,34 @@ pub fn display_name(worker: usize, sequence: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_raw_reader_gets_the_encoded_answer_and_the_check_tells_a_wrong_one() {
+        let served = Served::start(GrpcServer::new(server_config()).add_service(echo_service()))
+            .await
+            .unwrap();
+        let mut reader = RawReader::connect(served.addr, "/saas.bench.v1.EchoService/Echo")
+            .await
+            .unwrap();
+        let payload = vec![7u8; 1_000];
+        let answer = reader
+            .call(EchoRequest {
+                payload: payload.clone(),
+            })
+            .await
+            .unwrap();
+        let expected = EchoResponse {
+            payload: payload.clone(),
+        };
+        assert_eq!(answer.as_ref(), expected.encode_to_vec().as_slice());
+        assert_eq!(
+            check_first_answer(&answer, |e: &EchoResponse| e.payload == payload),
+            Ok(())
+        );
+        assert!(check_first_answer(&answer, |e: &EchoResponse| e.payload.is_empty()).is_err());
+        assert!(check_first_answer::<EchoResponse>(&[0xff, 0xff], |_| true).is_err());
+        served.stop().await.unwrap();
+    }
 
     #[test]
     fn echo_payload_fills_the_response_size_exactly() {
