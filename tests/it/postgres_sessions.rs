@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use platform::db::{POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT, PoolSize, open};
+use platform::db::{
+    POSTGRES_CHECK_IDLE_AFTER, POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT, PoolSize, open,
+};
 use saas_tests::TestDatabase;
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement, TransactionTrait as _};
 
@@ -105,4 +107,64 @@ async fn a_transaction_left_idle_loses_its_row_locks_to_the_other_sessions() {
         .expect("select")
         .expect("the row");
     assert_eq!(row.try_get_by_index::<i32>(0).expect("n"), 10);
+}
+
+async fn backend_pid(db: &DatabaseConnection) -> Result<i32, sea_orm::DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pg_backend_pid()",
+        ))
+        .await?
+        .expect("a row");
+    row.try_get_by_index::<i32>(0)
+}
+
+#[tokio::test]
+async fn a_connection_the_server_ended_while_it_sat_idle_is_replaced_before_a_statement_meets_it() {
+    let Some(database) = postgres("a_connection_the_server_ended_while_it_sat_idle").await else {
+        return;
+    };
+    let db = open(&database.url, PoolSize { max: 1 })
+        .await
+        .expect("open");
+    let first = backend_pid(&db).await.expect("a first statement");
+    let admin = open(&database.url, PoolSize { max: 1 })
+        .await
+        .expect("open");
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("SELECT pg_terminate_backend({first})"),
+        ))
+        .await
+        .expect("terminate");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = admin
+            .query_one_raw(Statement::from_string(
+                admin.get_database_backend(),
+                format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {first}"),
+            ))
+            .await
+            .expect("pg_stat_activity")
+            .expect("a row");
+        if row.try_get_by_index::<i64>(0).expect("a count") == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backend never ended"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The pool's one connection is now dead, and back in the pool since before the server
+    // ended it (sqlx returns it after its release ping, or closes it when that ping meets the
+    // ended session). Once it has been idle for the check's threshold, the next statement
+    // gets a new connection instead of an error.
+    tokio::time::sleep(POSTGRES_CHECK_IDLE_AFTER).await;
+    let second = backend_pid(&db)
+        .await
+        .expect("the dead connection was replaced");
+    assert_ne!(first, second);
 }
