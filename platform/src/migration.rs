@@ -73,6 +73,131 @@ pub async fn create_set_index_table(
     Ok(())
 }
 
+/// Creates the parts table `<table>_parts` of a document table: one row per element of the
+/// collections the context keeps out of its documents (see `platform::store::parts`).
+pub async fn create_parts_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "CREATE TABLE IF NOT EXISTS {table}_parts (
+  aggregate_id TEXT NOT NULL REFERENCES {table} (id) ON DELETE CASCADE,
+  collection TEXT NOT NULL,
+  \"key\" TEXT NOT NULL,
+  since BIGINT NOT NULL,
+  position BIGINT NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (aggregate_id, collection, \"key\")
+)"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A collection a migration moves out of the documents into their parts table: the field
+/// that holds it in the document, and the field of each element that is its key (the key
+/// the context's schema gives the element, as text).
+#[derive(Debug, Clone, Copy)]
+pub struct PartsField {
+    /// The field of the document.
+    pub collection: &'static str,
+    /// The field of each element that keys it.
+    pub key: &'static str,
+}
+
+/// How many documents [`split_documents`] reads at a time.
+const SPLIT_PAGE: u64 = 500;
+
+/// Moves the elements of `fields` out of every document of `table` into `<table>_parts`, in
+/// their order, leaving each document its head: the data migration of a context that starts
+/// keeping parts. Documents already split (without the fields) are left as they are, so it
+/// is safe to run twice.
+pub async fn split_documents(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    fields: &[PartsField],
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Order, Query};
+    let db = manager.get_connection();
+    let parts = Alias::new(format!("{table}_parts"));
+    let corrupt = |id: &str, why: &str| DbErr::Custom(format!("{table} {id}: {why}"));
+    let mut after = String::new();
+    loop {
+        let page = Query::select()
+            .columns(["id", "version", "doc"])
+            .from(Alias::new(table))
+            .and_where(Expr::col("id").gt(after.clone()))
+            .order_by("id", Order::Asc)
+            .limit(SPLIT_PAGE)
+            .to_owned();
+        let rows = db.query_all(&page).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.try_get_by_index(0)?;
+        for row in rows {
+            let id: String = row.try_get_by_index(0)?;
+            let version: i64 = row.try_get_by_index(1)?;
+            let doc: String = row.try_get_by_index(2)?;
+            let mut doc: serde_json::Value =
+                serde_json::from_str(&doc).map_err(|e| corrupt(&id, &e.to_string()))?;
+            let Some(head) = doc.as_object_mut() else {
+                return Err(corrupt(&id, "the document is not an object"));
+            };
+            let mut moved = false;
+            for field in fields {
+                let Some(elements) = head.remove(field.collection) else {
+                    continue;
+                };
+                moved = true;
+                let serde_json::Value::Array(elements) = elements else {
+                    return Err(corrupt(
+                        &id,
+                        &format!("{} is not an array", field.collection),
+                    ));
+                };
+                for (position, element) in elements.into_iter().enumerate() {
+                    let key = match element.get(field.key) {
+                        Some(serde_json::Value::String(key)) => key.clone(),
+                        Some(key) => key.to_string(),
+                        None => {
+                            return Err(corrupt(&id, &format!("an element has no {}", field.key)));
+                        }
+                    };
+                    let insert = Query::insert()
+                        .into_table(parts.clone())
+                        .columns([
+                            "aggregate_id",
+                            "collection",
+                            "key",
+                            "since",
+                            "position",
+                            "doc",
+                        ])
+                        .values([
+                            Expr::val(id.clone()),
+                            Expr::val(field.collection),
+                            Expr::val(key),
+                            Expr::val(version),
+                            Expr::val(position as i64),
+                            Expr::val(element.to_string()),
+                        ])
+                        .map_err(|e| DbErr::Custom(e.to_string()))?
+                        .to_owned();
+                    db.execute(&insert).await?;
+                }
+            }
+            if moved {
+                let update = Query::update()
+                    .table(Alias::new(table))
+                    .value("doc", doc.to_string())
+                    .and_where(Expr::col("id").eq(id))
+                    .to_owned();
+                db.execute(&update).await?;
+            }
+        }
+    }
+}
+
 /// Creates the `outbox` table.
 pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();

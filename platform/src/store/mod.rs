@@ -11,6 +11,8 @@
 //!   executor (`exec`: sea-orm's transaction, or a savepoint of the SQLite writer);
 //! - `writer`: on SQLite, the store's one writer, a rusqlite connection on its own thread
 //!   that commits the commands waiting at that moment together (group commit);
+//! - [`parts`]: long collections of an aggregate kept as rows of their own, so a command
+//!   writes the elements it changed, not the whole collection;
 //! - [`outbox`]: the rows a command appends for its events (the encoded envelope only) and
 //!   for its projections;
 //! - [`sweep`]: due work and the purge of old idempotency records.
@@ -37,6 +39,7 @@
 
 mod exec;
 pub mod outbox;
+pub mod parts;
 pub mod pipeline;
 mod readers;
 pub mod reads;
@@ -183,9 +186,10 @@ impl<S: Schema> Store<S> {
                 .get_filename()
                 .to_path_buf()
         });
-        let readers = path
-            .as_deref()
-            .map(|path| Arc::new(readers::Readers::new(path, S::TABLE)));
+        let readers = path.as_deref().map(|path| {
+            let doc = parts::doc_sql::<S>(DbBackend::Sqlite);
+            Arc::new(readers::Readers::new(path, S::TABLE, &doc))
+        });
         let writer = path.map(|path| {
             writer::Writer::start(path, wake.clone(), abort_after_commit, fail_commits.clone())
         });

@@ -23,7 +23,7 @@
 //!
 //! `decide` and `respond` are `Send + 'static`: on SQLite they run on the writer's thread.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use futures::FutureExt as _;
 use kernel_domain::{AggregateRoot, Rejection, RejectionKind, Timestamp, Version};
@@ -37,6 +37,7 @@ use super::{
     Event, Schema, Store, StoreError, Stored, column,
     exec::{Exec, Row, unique_violation_message},
     outbox::{OutboxRow, outbox_rows},
+    parts::{self, doc_expr, head},
     reads::documents,
     set_index_table,
     writer::{Step, commit_failed},
@@ -194,13 +195,6 @@ type Cached<A> = (Uuid, Arc<Stored<A>>);
 /// earlier run of the same request.
 type Outcome<R, A> = Result<Fresh<R, A>, Vec<u8>>;
 
-/// The loaded aggregate as it was before the decision: its stored text, or the read
-/// cache's decoded copy when the document did not travel.
-enum Before<A> {
-    Text(String),
-    Cached(Arc<Stored<A>>),
-}
-
 /// An accepted decision's response and what it writes besides the aggregate's row, rendered
 /// from the aggregate as it leaves it: pure work, which a prepared decision does on the
 /// caller's task.
@@ -233,10 +227,11 @@ struct Accepted<S: Schema, R> {
     /// The aggregate as the decision leaves it: at the next version, or at the same one when
     /// the decision changed nothing.
     stored: Stored<S::Aggregate>,
-    /// The new document; `None` when the decision changed nothing.
+    /// The new document (its head, see [`super::parts`]); `None` when the decision changed
+    /// nothing.
     doc: Option<String>,
-    /// The multi-valued index before the decision.
-    before_set: Vec<String>,
+    /// The writes to the side rows (the set index, the parts) the decision makes.
+    rows: Vec<WriteStep>,
     events: Vec<Event<S>>,
     rendered: Rendered<R>,
 }
@@ -468,7 +463,7 @@ impl<S: Schema> Store<S> {
                 Ok(Accepted {
                     stored,
                     doc: Some(doc),
-                    before_set,
+                    rows: mut steps,
                     events,
                     rendered,
                 }),
@@ -477,7 +472,6 @@ impl<S: Schema> Store<S> {
             return Ok(None);
         };
         let saved = self.save_statement(&stored, doc, loaded);
-        let mut steps = self.reindex_steps(&stored, &before_set);
         steps.extend(self.effect_steps(
             command,
             Claim::Fresh,
@@ -524,7 +518,7 @@ impl<S: Schema> Store<S> {
             aggregate,
             version: Version::INITIAL,
         };
-        self.insert(ex, &stored, document(&stored)?).await?;
+        self.insert(ex, &stored).await?;
         let rendered = render::<S, R>(command, &stored, &events, respond, now);
         self.finish(ex, command, claim, &stored, &events, rendered.effects)
             .await?;
@@ -565,22 +559,23 @@ impl<S: Schema> Store<S> {
             aggregate,
             version: loaded,
         };
-        let doc = document(&stored).ok()?;
+        stored.version = loaded.next();
+        let doc = head::<S>(&stored.aggregate).ok()?;
+        let rows = self.row_steps(&copy.aggregate, &stored).ok()?;
         // A command that caused nothing keeps the version (see `apply_steps`).
-        let doc =
-            if events.is_empty() && unchanged::<S>(&doc, &Before::Cached(copy.clone())).ok()? {
-                None
-            } else {
-                stored.version = loaded.next();
-                Some(doc)
-            };
+        let doc = if events.is_empty() && unchanged::<S>(&doc, &rows, &copy.aggregate).ok()? {
+            stored.version = loaded;
+            None
+        } else {
+            Some(doc)
+        };
         let rendered = render::<S, R>(command, &stored, &events, respond, now);
         Some(Prepared {
             loaded,
             decision: Ok(Accepted {
-                before_set: S::set_index_values(&copy.aggregate),
                 stored,
                 doc,
+                rows,
                 events,
                 rendered,
             }),
@@ -622,14 +617,12 @@ impl<S: Schema> Store<S> {
             let Accepted {
                 stored,
                 doc,
-                before_set,
+                rows,
                 events,
                 rendered,
             } = prepared.decision?;
             if let Some(doc) = doc
-                && !self
-                    .save(ex, &stored, doc, prepared.loaded, &before_set)
-                    .await?
+                && !self.save(ex, &stored, doc, prepared.loaded, rows).await?
             {
                 return Err(Failure::Conflict);
             }
@@ -637,13 +630,13 @@ impl<S: Schema> Store<S> {
                 .await?;
             return Ok(Ok(fresh(rendered.response, &events, Some(stored))));
         }
-        let (loaded, before) = self.load(ex, id).await?.ok_or_else(S::not_found)?;
+        let loaded = self.load(ex, id).await?.ok_or_else(S::not_found)?;
         if let Some(expected) = command.expected
             && expected != loaded.version
         {
             return Err(Failure::Rejected(rpc::etag_mismatch()));
         }
-        let before_set = S::set_index_values(&loaded.aggregate);
+        let before = loaded.aggregate.clone();
         let mut aggregate = loaded.aggregate;
         let now = self.clock.now();
         let events = decide(&mut aggregate, now)?;
@@ -654,19 +647,19 @@ impl<S: Schema> Store<S> {
         let written = match write {
             Write::Delete => {
                 stored.version = loaded.version.next();
-                self.remove(ex, &stored, loaded.version, &before_set)
-                    .await?
+                self.remove(ex, &stored, loaded.version, &before).await?
             }
             Write::Save => {
-                let doc = document(&stored)?;
+                stored.version = loaded.version.next();
+                let doc = head::<S>(&stored.aggregate).map_err(internal)?;
+                let rows = self.row_steps(&before, &stored)?;
                 // A command that caused nothing (a refused login of a locked account, say)
                 // is answered without a new version.
-                if events.is_empty() && unchanged::<S>(&doc, &before)? {
+                if events.is_empty() && unchanged::<S>(&doc, &rows, &before)? {
+                    stored.version = loaded.version;
                     true
                 } else {
-                    stored.version = loaded.version.next();
-                    self.save(ex, &stored, doc, loaded.version, &before_set)
-                        .await?
+                    self.save(ex, &stored, doc, loaded.version, rows).await?
                 }
             }
         };
@@ -849,13 +842,13 @@ impl<S: Schema> Store<S> {
         &self,
         ex: &E,
         id: Uuid,
-    ) -> Result<Option<(Stored<S::Aggregate>, Before<S::Aggregate>)>, Failure> {
+    ) -> Result<Option<Stored<S::Aggregate>>, Failure> {
         let cached = self.reads.version(id).map_or(0, |v| v.get() as i64);
         let mut query = Query::select()
             .column(column::VERSION)
             .expr(
                 Expr::case(Expr::col(column::VERSION).eq(cached), Expr::null())
-                    .finally(Expr::col(column::DOC)),
+                    .finally(doc_expr::<S>(ex.backend())),
             )
             .from(S::TABLE)
             .and_where(Expr::col(column::ID).eq(id.to_string()))
@@ -870,26 +863,23 @@ impl<S: Schema> Store<S> {
         };
         let version = Version::new(row.i64(0)? as u64);
         if let Some(doc) = row.opt_string(1)? {
-            let aggregate =
-                serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
-            return Ok(Some((Stored { aggregate, version }, Before::Text(doc))));
+            let aggregate = serde_json::from_str(&doc).map_err(internal)?;
+            return Ok(Some(Stored { aggregate, version }));
         }
         if let Some(cached) = self.reads.get(id, version) {
-            let stored = Stored {
+            return Ok(Some(Stored {
                 aggregate: S::Aggregate::clone(&cached.aggregate),
                 version,
-            };
-            return Ok(Some((stored, Before::Cached(cached))));
+            }));
         }
         // The cached entry was replaced between the two looks: read the document.
-        let query = documents::<S>()
-            .and_where(Expr::col(column::ID).eq(id.to_string()))
+        let query = documents::<S>(ex.backend())
+            .and_where(Expr::col((S::TABLE, column::ID)).eq(id.to_string()))
             .to_owned();
         let Some(row) = ex.query_one(&query).await? else {
             return Ok(None);
         };
-        let (stored, doc) = decode_row(&row)?;
-        Ok(Some((stored, Before::Text(doc))))
+        decode_row(&row).map(Some)
     }
 
     /// The document and indexed columns of an aggregate, as column-value pairs.
@@ -912,13 +902,9 @@ impl<S: Schema> Store<S> {
         values
     }
 
-    async fn insert<E: Exec>(
-        &self,
-        ex: &E,
-        stored: &Stored<S::Aggregate>,
-        doc: String,
-    ) -> Result<(), Failure> {
-        let mut values = self.row_values(stored, doc);
+    async fn insert<E: Exec>(&self, ex: &E, stored: &Stored<S::Aggregate>) -> Result<(), Failure> {
+        let id = stored.aggregate.aggregate_id().to_string();
+        let mut values = self.row_values(stored, head::<S>(&stored.aggregate).map_err(internal)?);
         values.push((
             column::ID,
             Expr::val(stored.aggregate.aggregate_id().to_string()),
@@ -930,8 +916,33 @@ impl<S: Schema> Store<S> {
             .values(values)?
             .to_owned();
         ex.execute(&insert).await?;
-        run_all(ex, self.reindex_steps(stored, &[])).await?;
+        let mut rows = self.reindex_steps(stored, &[]);
+        rows.extend(
+            parts::part_steps::<S>(&id, None, Some(&stored.aggregate), stored.version)
+                .map_err(internal)?,
+        );
+        run_all(ex, rows).await?;
         Ok(())
+    }
+
+    /// The writes that bring the side rows of the aggregate (its set index and its parts)
+    /// from `before` to `after`.
+    fn row_steps(
+        &self,
+        before: &S::Aggregate,
+        after: &Stored<S::Aggregate>,
+    ) -> Result<Vec<WriteStep>, Failure> {
+        let mut rows = self.reindex_steps(after, &S::set_index_values(before));
+        rows.extend(
+            parts::part_steps::<S>(
+                &after.aggregate.aggregate_id().to_string(),
+                Some(before),
+                Some(&after.aggregate),
+                after.version,
+            )
+            .map_err(internal)?,
+        );
+        Ok(rows)
     }
 
     /// The update of a saved aggregate, guarded by the version it was loaded at.
@@ -955,7 +966,7 @@ impl<S: Schema> Store<S> {
         stored: &Stored<S::Aggregate>,
         doc: String,
         loaded: Version,
-        before_set: &[String],
+        rows: Vec<WriteStep>,
     ) -> Result<bool, Failure> {
         if ex
             .execute(&self.save_statement(stored, doc, loaded))
@@ -964,7 +975,7 @@ impl<S: Schema> Store<S> {
         {
             return Ok(false);
         }
-        run_all(ex, self.reindex_steps(stored, before_set)).await?;
+        run_all(ex, rows).await?;
         Ok(true)
     }
 
@@ -973,7 +984,7 @@ impl<S: Schema> Store<S> {
         ex: &E,
         stored: &Stored<S::Aggregate>,
         loaded: Version,
-        before_set: &[String],
+        before: &S::Aggregate,
     ) -> Result<bool, Failure> {
         let id = stored.aggregate.aggregate_id().to_string();
         let delete = Query::delete()
@@ -985,14 +996,17 @@ impl<S: Schema> Store<S> {
             return Ok(false);
         }
         if let Some(index) = set_index_table::<S>()
-            && !before_set.is_empty()
+            && !S::set_index_values(before).is_empty()
         {
             let delete = Query::delete()
                 .from_table(index)
-                .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id))
+                .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id.clone()))
                 .to_owned();
             ex.execute(&delete).await?;
         }
+        let parts =
+            parts::part_steps::<S>(&id, Some(before), None, stored.version).map_err(internal)?;
+        run_all(ex, parts).await?;
         Ok(true)
     }
 
@@ -1002,23 +1016,28 @@ impl<S: Schema> Store<S> {
         let Some(index) = set_index_table::<S>() else {
             return Vec::new();
         };
-        let id = stored.aggregate.aggregate_id().to_string();
         let after = S::set_index_values(&stored.aggregate);
+        if after == before {
+            return Vec::new();
+        }
+        let id = stored.aggregate.aggregate_id().to_string();
+        let (was, is): (HashSet<&String>, HashSet<&String>) =
+            (before.iter().collect(), after.iter().collect());
         let mut steps = Vec::new();
-        for gone in before.iter().filter(|v| !after.contains(v)) {
+        for gone in before.iter().filter(|v| !is.contains(v)) {
             steps.push(WriteStep::Delete(
                 Query::delete()
                     .from_table(index.clone())
-                    .and_where(Expr::col(column::SET_VALUE).eq(gone.clone()))
+                    .and_where(Expr::col(column::SET_VALUE).eq(gone.as_str()))
                     .and_where(Expr::col(column::SET_AGGREGATE_ID).eq(id.clone()))
                     .to_owned(),
             ));
         }
-        for new in after.iter().filter(|v| !before.contains(v)) {
+        for new in after.iter().filter(|v| !was.contains(v)) {
             steps.push(WriteStep::Insert {
                 table: index.clone(),
                 columns: vec![column::SET_VALUE, column::SET_AGGREGATE_ID],
-                values: vec![Expr::val(new.clone()), Expr::val(id.clone())],
+                values: vec![Expr::val(new.as_str()), Expr::val(id.clone())],
             });
         }
         steps
@@ -1129,42 +1148,28 @@ where
     }
 }
 
-/// The aggregate as its stored JSON document.
-fn document<A: serde::Serialize>(stored: &Stored<A>) -> Result<String, Failure> {
-    serde_json::to_string(&stored.aggregate).map_err(|e| Failure::Internal(e.to_string()))
+/// A fault with its cause, for the log.
+fn internal(cause: impl std::fmt::Display) -> Failure {
+    Failure::Internal(cause.to_string())
 }
 
-/// Decodes a `(version, doc)` row, keeping the document's text.
-fn decode_row<A: serde::de::DeserializeOwned>(row: &Row) -> Result<(Stored<A>, String), Failure> {
+/// Decodes a `(version, doc)` row.
+fn decode_row<A: serde::de::DeserializeOwned>(row: &Row) -> Result<Stored<A>, Failure> {
     let version = row.i64(0)?;
-    let doc = row.string(1)?;
-    let aggregate = serde_json::from_str(&doc).map_err(|e| Failure::Internal(e.to_string()))?;
-    Ok((
-        Stored {
-            aggregate,
-            version: Version::new(version as u64),
-        },
-        doc,
-    ))
+    let aggregate = serde_json::from_str(&row.string(1)?).map_err(internal)?;
+    Ok(Stored {
+        aggregate,
+        version: Version::new(version as u64),
+    })
 }
 
-/// Whether the document `after` says what the stored text `before` says. The text is
-/// compared first; only when it differs (a document stored by an older encoding, say) is
-/// the stored one decoded and encoded again to compare like with like.
-fn unchanged<S: Schema>(after: &str, before: &Before<S::Aggregate>) -> Result<bool, Failure> {
-    let before = match before {
-        Before::Cached(aggregate) => {
-            let text = serde_json::to_string(&aggregate.aggregate)
-                .map_err(|e| Failure::Internal(e.to_string()))?;
-            return Ok(text == after);
-        }
-        Before::Text(text) if text == after => return Ok(true),
-        Before::Text(text) => text,
-    };
-    let reencoded: S::Aggregate =
-        serde_json::from_str(before).map_err(|e| Failure::Internal(e.to_string()))?;
-    Ok(document(&Stored {
-        aggregate: reencoded,
-        version: Version::INITIAL,
-    })? == after)
+/// Whether a decision left the aggregate as `before` was: its document head `after` reads
+/// the same as `before`'s (encoded again, so an older encoding of the same aggregate is not
+/// taken for a change) and it writes no side rows.
+fn unchanged<S: Schema>(
+    after: &str,
+    rows: &[WriteStep],
+    before: &S::Aggregate,
+) -> Result<bool, Failure> {
+    Ok(rows.is_empty() && head::<S>(before).map_err(internal)? == after)
 }

@@ -70,14 +70,14 @@ pub(super) enum Check {
 }
 
 impl Readers {
-    pub(super) fn new(path: &Path, table: &str) -> Readers {
+    /// Readers of `table`, whose document is `doc` (an expression of the table's columns).
+    pub(super) fn new(path: &Path, table: &str, doc: &str) -> Readers {
         Readers {
             path: path.to_path_buf(),
             version_sql: format!(
-                "SELECT \"{version}\", CASE WHEN \"{version}\" = ?2 THEN NULL ELSE \"{doc}\" END \
+                "SELECT \"{version}\", CASE WHEN \"{version}\" = ?2 THEN NULL ELSE {doc} END \
                  FROM \"{table}\" WHERE \"{id}\" = ?1",
                 version = column::VERSION,
-                doc = column::DOC,
                 id = column::ID,
             ),
             idle: Mutex::new(Vec::new()),
@@ -195,7 +195,7 @@ mod tests {
                  INSERT INTO docs VALUES ('a', 1, 'one'), ('b', 1, 'uno');",
             )
             .unwrap();
-        let readers = Readers::new(&path, "docs");
+        let readers = Readers::new(&path, "docs", "\"doc\"");
 
         let (found, checked) = row(readers.check("a", 0, UNCHECKED).unwrap()).unwrap();
         assert_eq!(found, Some((1, Some("one".to_owned()))));

@@ -11,13 +11,14 @@ use std::{
 
 use kernel_domain::{AggregateRoot, Version};
 use sea_orm::{
-    ConnectionTrait, QueryResult,
+    ConnectionTrait, DbBackend, QueryResult,
     sea_query::{Expr, ExprTrait, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
 use super::{
     Page, Schema, Store, StoreError, Stored, column, decode,
+    parts::doc_expr,
     readers::{self, Check},
     set_index_table,
 };
@@ -109,10 +110,13 @@ impl<A> ReadCache<A> {
     }
 }
 
-/// `SELECT version, doc, id FROM <table>`: the shape every document read decodes.
-pub(super) fn documents<S: Schema>() -> SelectStatement {
+/// `SELECT version, doc, id FROM <table>`: the shape every document read decodes (the
+/// document with its parts put back, see [`super::parts`]).
+pub(super) fn documents<S: Schema>(backend: DbBackend) -> SelectStatement {
     Query::select()
-        .columns([column::VERSION, column::DOC, column::ID])
+        .column((S::TABLE, column::VERSION))
+        .expr(doc_expr::<S>(backend))
+        .column((S::TABLE, column::ID))
         .from(S::TABLE)
         .to_owned()
 }
@@ -156,7 +160,7 @@ impl<S: Schema> Store<S> {
             .column(column::VERSION)
             .expr(
                 Expr::case(Expr::col(column::VERSION).eq(cached), Expr::null())
-                    .finally(Expr::col(column::DOC)),
+                    .finally(doc_expr::<S>(self.backend())),
             )
             .from(S::TABLE)
             .and_where(Expr::col(column::ID).eq(id.to_string()))
@@ -171,7 +175,7 @@ impl<S: Schema> Store<S> {
             return Ok(Some(found));
         }
         // The cached entry was replaced between the two looks: read the document.
-        let query = documents::<S>()
+        let query = documents::<S>(self.backend())
             .and_where(Expr::col(column::ID).eq(id.to_string()))
             .to_owned();
         let row = self.db.query_one(&query).await?;
@@ -213,7 +217,7 @@ impl<S: Schema> Store<S> {
         value: &str,
     ) -> Result<Option<Stored<S::Aggregate>>, StoreError> {
         let column = Self::indexed(column)?;
-        let query = documents::<S>()
+        let query = documents::<S>(self.backend())
             .and_where(Expr::col(column).eq(value))
             .to_owned();
         let row = self.db.query_one(&query).await?;
@@ -245,7 +249,7 @@ impl<S: Schema> Store<S> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let query = documents::<S>()
+        let query = documents::<S>(self.backend())
             .and_where(Expr::col(column::ID).is_in(ids.iter().map(Uuid::to_string)))
             .to_owned();
         let mut found = HashMap::new();
@@ -262,7 +266,7 @@ impl<S: Schema> Store<S> {
     /// One page of aggregates in id (so creation) order, and the token of the next page.
     pub async fn list(&self, page: PageRequest) -> Result<Page<S::Aggregate>, StoreError> {
         let after = page.after.map(|id| id.to_string()).unwrap_or_default();
-        let query = documents::<S>()
+        let query = documents::<S>(self.backend())
             .and_where(Expr::col(column::ID).gt(after))
             .order_by(column::ID, Order::Asc)
             .limit(page.size + 1)
@@ -285,13 +289,7 @@ impl<S: Schema> Store<S> {
             )));
         };
         let after = page.after.map(|id| id.to_string()).unwrap_or_default();
-        let query = Query::select()
-            .columns([
-                (S::TABLE, column::VERSION),
-                (S::TABLE, column::DOC),
-                (S::TABLE, column::ID),
-            ])
-            .from(S::TABLE)
+        let query = documents::<S>(self.backend())
             .inner_join(
                 index.clone(),
                 Expr::col((index.clone(), column::SET_AGGREGATE_ID)).equals((S::TABLE, column::ID)),
@@ -303,6 +301,10 @@ impl<S: Schema> Store<S> {
             .to_owned();
         let rows = self.db.query_all(&query).await?;
         self.page(rows, page)
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
     }
 
     fn page(

@@ -5,6 +5,7 @@ use kernel_domain::{AggregateRoot, Rejection, Timestamp};
 use sea_orm::{Value, sea_query::Condition};
 use uuid::Uuid;
 
+use super::parts::Collections;
 use crate::migration::IndexedColumn;
 
 /// How a context's aggregate is laid out in its store.
@@ -31,6 +32,16 @@ pub trait Schema: Send + Sync + 'static {
     const SET_INDEX: Option<&'static str> = None;
     /// The values of the multi-valued index for an aggregate.
     fn set_index_values(_aggregate: &Self::Aggregate) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The aggregate's long collections kept as rows of their own (see [`super::parts`]),
+    /// by the name of the field that holds each in the document; none by default.
+    const PARTS: &'static [&'static str] = &[];
+    /// Every collection of [`Schema::PARTS`], in that order, made with
+    /// [`super::parts::collection`]: its elements in the order the document lists them, each
+    /// keyed uniquely within the collection by a function of the element alone.
+    fn parts(_aggregate: &Self::Aggregate) -> Collections<'_> {
         Vec::new()
     }
 
