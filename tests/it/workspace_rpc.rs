@@ -1,7 +1,8 @@
 //! The Workspace `WorkspaceService` over real gRPC, hosted by [`DataServices`]: happy paths,
 //! rejections, bad input, idempotency, due work with the injected clock (and across a
 //! restart), races on the seat limit and on etags (also across two OS processes), and the
-//! tenant rule of `ListUserWorkspaces`.
+//! tenant rule of `ListUserWorkspaces`, and the rows a command writes for members and
+//! invitations (kept as rows of their own).
 //!
 //! The Workspace service does not ask Identity about users: a user is just an id (sent as
 //! `x-saas-actor`) and an email the caller vouches for, so the tests make both up.
@@ -15,6 +16,7 @@ mod bad_input;
 mod due_work;
 mod happy_path;
 mod idempotency;
+mod parts;
 mod races;
 mod rejections;
 mod tenancy;

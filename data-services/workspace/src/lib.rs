@@ -26,7 +26,10 @@ use kernel_domain::{Clock, Rejection, RejectionKind, Timestamp};
 use platform::{
     db::PoolSize,
     migration::IndexedColumn,
-    store::{IntegrationEvent, Store},
+    store::{
+        IntegrationEvent, Store,
+        parts::{Collections, collection},
+    },
 };
 use saas_proto::workspace::v1::workspace_service_server::WorkspaceServiceServer;
 use workspace_domain::{Workspace, WorkspaceEvent};
@@ -75,6 +78,17 @@ impl platform::store::Schema for WorkspaceSchema {
 
     fn set_index_values(workspace: &Workspace) -> Vec<String> {
         workspace.member_ids().map(|id| id.to_string()).collect()
+    }
+
+    const PARTS: &'static [&'static str] = workspace_migrations::PARTS;
+
+    fn parts(workspace: &Workspace) -> Collections<'_> {
+        vec![
+            collection(workspace.members(), |member| member.user_id().to_string()),
+            collection(workspace.invitations(), |invitation| {
+                invitation.id().to_string()
+            }),
+        ]
     }
 
     fn due_at(workspace: &Workspace) -> Option<Timestamp> {

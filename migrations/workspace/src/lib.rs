@@ -2,7 +2,8 @@
 //!
 //! Workspaces are kept as documents (see `platform::store`) with `slug` as a unique indexed
 //! column (a deleted workspace frees its slug) and a `members` index of user ids, so a
-//! user's workspaces are listed without scanning documents.
+//! user's workspaces are listed without scanning documents. Members and invitations are
+//! rows of their own in `workspaces_parts`, so a command writes only those it changed.
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +20,13 @@ pub const WORKSPACE_COLUMNS: &[platform::migration::IndexedColumn] =
 /// The multi-valued index of member user ids.
 pub const MEMBERS_INDEX: &str = "members";
 
+/// The collection of members, kept as rows of its own (see `platform::store::parts`).
+pub const MEMBERS_PART: &str = "members";
+/// The collection of invitations, kept as rows of its own.
+pub const INVITATIONS_PART: &str = "invitations";
+/// The collections of a workspace kept in `workspaces_parts`, as the schema names them.
+pub const PARTS: &[&str] = &[MEMBERS_PART, INVITATIONS_PART];
+
 /// Every migration of the Workspace store, in order.
 pub struct Migrator;
 
@@ -29,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateWorkspaces),
             Box::new(OutboxEnvelope),
             Box::new(OutboxEnvelopeOnly),
+            Box::new(SplitParts),
         ]
     }
 }
@@ -86,5 +95,39 @@ impl MigrationName for OutboxEnvelopeOnly {
 impl MigrationTrait for OutboxEnvelopeOnly {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         platform::migration::drop_outbox_payload(manager).await
+    }
+}
+
+/// Keeps members and invitations as rows of their own (`workspaces_parts`), so a command
+/// writes the ones it changed instead of the whole document, and moves those of every stored
+/// workspace there. Safe to run twice.
+struct SplitParts;
+
+impl MigrationName for SplitParts {
+    fn name(&self) -> &str {
+        "m20261204_000004_workspace_parts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SplitParts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use platform::migration::PartsField;
+        platform::migration::create_parts_table(manager, WORKSPACES_TABLE).await?;
+        platform::migration::split_documents(
+            manager,
+            WORKSPACES_TABLE,
+            &[
+                PartsField {
+                    collection: MEMBERS_PART,
+                    key: "user_id",
+                },
+                PartsField {
+                    collection: INVITATIONS_PART,
+                    key: "id",
+                },
+            ],
+        )
+        .await
     }
 }

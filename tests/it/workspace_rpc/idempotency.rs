@@ -355,7 +355,11 @@ async fn invitation_tokens_are_kept_only_as_hashes() {
         .unwrap();
     let db = open_db(&services.databases[1]).await;
     let like = format!("%{token}%");
-    for (table, column) in [("workspaces", "doc"), ("idempotency", "fingerprint")] {
+    for (table, column) in [
+        ("workspaces", "doc"),
+        ("workspaces_parts", "doc"),
+        ("idempotency", "fingerprint"),
+    ] {
         assert_eq!(
             count(
                 &db,
