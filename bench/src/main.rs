@@ -17,7 +17,7 @@
 //!   interceptor) at the same concurrency, echoing a payload whose `EchoResponse` encodes to
 //!   the size of the response it is compared with. It runs right before each figure.
 //! - **P1.user / P1.user.p99**: `GetUser`, 64 in flight over one connection. P1 and its E0
-//!   take their answers undecoded ([`services::RawReader`]), checking one per worker.
+//!   take their answers undecoded ([`services::RawCaller`]), checking one per worker.
 //! - **W0.user** (information): the command's statements at their best; see [`baseline`].
 //! - **P2.user / P2.user.p99**: unconditional `ChangeDisplayName` (no etag, a fresh
 //!   `request_id` each), 64 in flight, against R0.
@@ -97,10 +97,12 @@ const BURST: usize = 1_000;
 const QUICK_DIVISOR: usize = 10;
 /// pgbench's `-T` with `--quick`.
 const QUICK_PGBENCH_SECONDS: u64 = 5;
-/// The methods the read phases call through [`services::RawReader`].
+/// The methods the measured phases call through [`services::RawCaller`].
 const ECHO_PATH: &str = "/saas.bench.v1.EchoService/Echo";
 const GET_USER_PATH: &str = "/saas.identity.v1.UserService/GetUser";
+const CHANGE_DISPLAY_NAME_PATH: &str = "/saas.identity.v1.UserService/ChangeDisplayName";
 const GET_WORKSPACE_PATH: &str = "/saas.workspace.v1.WorkspaceService/GetWorkspace";
+const INVITE_MEMBER_PATH: &str = "/saas.workspace.v1.WorkspaceService/InviteMember";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -227,7 +229,7 @@ async fn echo_baseline(
             .add_service(services::echo_service()),
     )
     .await?;
-    let echo_client = services::RawReader::connect(echo.addr, ECHO_PATH).await?;
+    let echo_client = services::RawCaller::connect(echo.addr, ECHO_PATH).await?;
     let payload = Arc::new(vec![0x5au8; payload_len]);
     let sample = drive(label, plan, move |_, sequence| {
         let mut client = echo_client.clone();
@@ -431,7 +433,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
 
     // E0, right before P1.user.
     let e0 = echo_baseline("E0 echo (User-sized)", plan, "GetUser", first.encoded_len()).await?;
-    let reader = services::RawReader::connect(identity.addr, GET_USER_PATH).await?;
+    let reader = services::RawCaller::connect(identity.addr, GET_USER_PATH).await?;
     let read_ids = ids.clone();
     let p1 = drive("P1 GetUser", plan, move |_, sequence| {
         let mut client = reader.clone();
@@ -468,18 +470,22 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         quick,
         w0_sample.calls(),
     )?;
-    let writer = client.clone();
+    let writer = services::RawCaller::connect(identity.addr, CHANGE_DISPLAY_NAME_PATH).await?;
     let write_ids = ids.clone();
     let p2 = drive("P2 ChangeDisplayName", plan, move |worker, sequence| {
         let mut client = writer.clone();
         let index = services::spread(worker, sequence, IN_FLIGHT, write_ids.len());
         let id = write_ids.get(index).cloned().unwrap_or_default();
         async move {
-            client
-                .change_display_name(services::change_display_name(&id, worker, sequence))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let asked = services::change_display_name(&id, worker, sequence);
+            let name = asked.display_name.clone();
+            let answer = client.call(asked).await.map_err(|e| e.to_string())?;
+            if sequence == 0 {
+                services::check_first_answer(&answer, |user: &pb::User| {
+                    user.id == id && user.display_name == name
+                })?;
+            }
+            Ok(())
         }
     })
     .await?;
@@ -525,7 +531,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         first.encoded_len(),
     )
     .await?;
-    let reader = services::RawReader::connect(workspaces.served.addr, GET_WORKSPACE_PATH).await?;
+    let reader = services::RawCaller::connect(workspaces.served.addr, GET_WORKSPACE_PATH).await?;
     let read_targets = targets.clone();
     let p1 = drive("P1 GetWorkspace", plan, move |_, sequence| {
         let mut client = reader.clone();
@@ -561,7 +567,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
         quick,
         w0_sample.calls(),
     )?;
-    let inviter = workspace_client.clone();
+    let inviter = services::RawCaller::connect(workspaces.served.addr, INVITE_MEMBER_PATH).await?;
     let invite_targets = targets.clone();
     let p2 = drive("P2 InviteMember", plan, move |worker, sequence| {
         let mut client = inviter.clone();
@@ -571,11 +577,20 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             .map(|target| services::as_actor(workspace::invite_request(&target.id), &target.actor));
         async move {
             let request = request.ok_or("no such workspace")?;
-            client
-                .invite_member(request)
+            let email = request.get_ref().email.clone();
+            let answer = client
+                .call::<wpb::InviteMemberRequest>(request)
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            if sequence == 0 {
+                services::check_first_answer(&answer, |invited: &wpb::InviteMemberResponse| {
+                    invited
+                        .invitation
+                        .as_ref()
+                        .is_some_and(|invitation| invitation.email == email)
+                })?;
+            }
+            Ok(())
         }
     })
     .await?;

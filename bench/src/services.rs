@@ -224,8 +224,8 @@ pub fn as_actor<T>(message: T, actor: &AsciiMetadataValue) -> Request<T> {
     request
 }
 
-/// The read phases' client (P1 and the E0 right before each): unary calls whose answers are
-/// taken as their encoded bytes, not decoded into messages.
+/// The measured phases' client (P1 and the E0 right before each, and P2): unary calls whose
+/// answers are taken as their encoded bytes, not decoded into messages.
 ///
 /// Client and server share the machine's two cores, so what the client spends is taken from
 /// the server. E0's answer is one field of bytes; a `GetWorkspace` answer is 150 nested
@@ -234,25 +234,30 @@ pub fn as_actor<T>(message: T, actor: &AsciiMetadataValue) -> Request<T> {
 /// client's decoder as much as the server. With this client both sides of the ratio pay the
 /// same for an answer of the same size (a copy of its bytes). The server, its stack and the
 /// connection are unchanged; [`check_first_answer`] decodes one answer per worker to show
-/// that the calls are answered with what they ask for.
+/// that the calls are answered with what they ask for. An `InviteMember` answer is a whole
+/// workspace too, so P2's commands are called the same way.
 #[derive(Clone)]
-pub struct RawReader {
+pub struct RawCaller {
     grpc: tonic::client::Grpc<InterceptedService<Channel, ServiceCredential>>,
     path: tonic::codegen::http::uri::PathAndQuery,
 }
 
-impl RawReader {
+impl RawCaller {
     /// A reader of the method at `path` (`/package.Service/Method`) on its own connection.
-    pub async fn connect(addr: SocketAddr, path: &'static str) -> Result<RawReader, BoxError> {
+    pub async fn connect(addr: SocketAddr, path: &'static str) -> Result<RawCaller, BoxError> {
         let channel = InterceptedService::new(connect(addr).await?, credential()?);
-        Ok(RawReader {
+        Ok(RawCaller {
             grpc: tonic::client::Grpc::new(channel),
             path: tonic::codegen::http::uri::PathAndQuery::from_static(path),
         })
     }
 
-    /// Calls the method with `message`; the answer's encoded bytes.
-    pub async fn call<M>(&mut self, message: M) -> Result<prost::bytes::Bytes, Status>
+    /// Calls the method with `message` (or a request of it, with metadata); the answer's
+    /// encoded bytes.
+    pub async fn call<M>(
+        &mut self,
+        message: impl tonic::IntoRequest<M>,
+    ) -> Result<prost::bytes::Bytes, Status>
     where
         M: prost::Message + Send + Sync + 'static,
     {
@@ -262,7 +267,7 @@ impl RawReader {
             .map_err(|e| Status::unavailable(e.to_string()))?;
         self.grpc
             .unary(
-                Request::new(message),
+                message.into_request(),
                 self.path.clone(),
                 RawCodec::default(),
             )
@@ -271,7 +276,7 @@ impl RawReader {
     }
 }
 
-/// Decodes an answer of [`RawReader`] as `T` and checks it with `is_right`: an error names
+/// Decodes an answer of [`RawCaller`] as `T` and checks it with `is_right`: an error names
 /// what came back instead.
 pub fn check_first_answer<T: prost::Message + Default + std::fmt::Debug>(
     bytes: &[u8],
@@ -409,7 +414,7 @@ mod tests {
         let served = Served::start(GrpcServer::new(server_config()).add_service(echo_service()))
             .await
             .unwrap();
-        let mut reader = RawReader::connect(served.addr, "/saas.bench.v1.EchoService/Echo")
+        let mut reader = RawCaller::connect(served.addr, "/saas.bench.v1.EchoService/Echo")
             .await
             .unwrap();
         let payload = vec![7u8; 1_000];

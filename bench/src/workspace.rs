@@ -12,19 +12,22 @@
 //! `request_id` each call) into the same workspaces. Worker `i` of `W` only ever writes
 //! workspaces `i, i + W, i + 2W, ...` in turn ([`crate::services::spread`]), so no two calls in flight
 //! touch one workspace (no version conflicts) and each workspace gets a handful of invites
-//! per window. A workspace keeps every invitation it ever sent, so its document grows by
-//! about 360 bytes per invite; the run logs the average sizes.
+//! per window. A workspace keeps every pending invitation, so it grows by a part row of
+//! about 360 bytes per invite (its head stays the same size); the run logs the sizes.
 //!
 //! **W0** for P2.workspace runs the statements `platform::store::Store::update` runs for an
-//! invite, in one transaction, through sqlx alone:
+//! invite, in one transaction, through sqlx alone (members and invitations are rows of
+//! their own, see `platform::store::parts`, so the document is the workspace's head):
 //!
 //! ```sql
 //! BEGIN IMMEDIATE;
 //! SELECT method, fingerprint, response FROM idempotency WHERE request_id = ?;  -- none
-//! SELECT version, doc FROM workspaces WHERE id = ?;
+//! SELECT version FROM workspaces WHERE id = ?;
 //! UPDATE workspaces SET version = ?, doc = ?, updated_at = ?, due_at = ?, slug = ?
 //!   WHERE id = ? AND version = ?;
 //! -- workspaces_members rows only for members that changed: an invite changes none
+//! INSERT INTO workspaces_parts (aggregate_id, collection, key, since, position, doc)
+//!   VALUES (?, 'invitations', ?, ?, ?, ?);  -- the new invitation, the only part it changes
 //! INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
 //!   envelope, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?);  -- one per event
 //! INSERT INTO idempotency (request_id, method, fingerprint, response, created_at)
@@ -32,13 +35,15 @@
 //! COMMIT;
 //! ```
 //!
-//! with the very bytes the service writes: the document, `due_at`, the event envelope and the
-//! encoded `InviteMemberResponse` are made by the domain's `Workspace::invite`, the service's
-//! `WorkspaceSchema` and the service's rendering (checked against `GetWorkspace` before the
-//! run), and the fingerprint is bound to the actor as the service binds it. They are worked
-//! out **before** the transaction, from an in-memory copy of the workspace (nobody else
-//! writes it), so the transaction itself holds nothing but the database work; the `SELECT`
-//! still reads the document and its version is checked against the copy's. Like W0.user it
+//! with the very bytes the service writes: the head, the invitation's row, `due_at`, the event
+//! envelope and the encoded `InviteMemberResponse` are made by the domain's
+//! `Workspace::invite`, the service's `WorkspaceSchema`, the store's `parts::head` and the
+//! service's rendering (checked against `GetWorkspace` before the run), and the fingerprint
+//! is bound to the actor as the service binds it. They are worked out **before** the
+//! transaction, from an in-memory copy of the workspace (nobody else writes it), as the
+//! service's pipeline prepares a command on its cached copy, so the transaction itself holds
+//! nothing but the database work; the version read in it is checked against the copy's. Like
+//! W0.user it
 //! runs at its best: one connection, one transaction at a time, statements prepared once, on
 //! a copy (`VACUUM INTO`) of the service's database, call `k` inviting into workspace
 //! `k % count`.
@@ -49,7 +54,7 @@ use kernel_domain::{DomainEvent as _, Email, Version};
 use platform::{
     db::sqlite_options,
     rpc::timestamp,
-    store::{Command, Schema as _, Stored, outbox::envelope},
+    store::{Command, Schema as _, Stored, outbox::envelope, parts::Collection},
 };
 use prost::Message as _;
 use saas_proto::workspace::v1 as pb;
@@ -82,7 +87,18 @@ const METHOD: &str = "InviteMember";
 
 /// The statements W0 runs, as literals; [`check_schema`] proves they name the service's
 /// table, indexed columns and set index.
-const SELECT: &str = "SELECT version, doc FROM workspaces WHERE id = ?";
+const SELECT: &str = "SELECT version FROM workspaces WHERE id = ?";
+/// The whole document, members and invitations put back in order (what the store's reads
+/// select), to load W0's copies.
+const SELECT_WHOLE: &str = "SELECT version, json_set(doc, \
+     '$.members', json((SELECT json_group_array(json(p.doc) ORDER BY p.since, p.position) \
+     FROM workspaces_parts AS p WHERE p.aggregate_id = workspaces.id \
+     AND p.collection = 'members')), \
+     '$.invitations', json((SELECT json_group_array(json(p.doc) ORDER BY p.since, p.position) \
+     FROM workspaces_parts AS p WHERE p.aggregate_id = workspaces.id \
+     AND p.collection = 'invitations'))) FROM workspaces WHERE id = ?";
+const INSERT_PART: &str = "INSERT INTO workspaces_parts \
+     (aggregate_id, collection, key, since, position, doc) VALUES (?, 'invitations', ?, ?, ?, ?)";
 const UPDATE: &str = "UPDATE workspaces SET version = ?, doc = ?, updated_at = ?, due_at = ?, \
                       slug = ? WHERE id = ? AND version = ?";
 const UNINDEX: &str = "DELETE FROM workspaces_members WHERE value = ? AND aggregate_id = ?";
@@ -291,11 +307,13 @@ fn check_schema() -> Result<(), BoxError> {
     if WorkspaceSchema::TABLE != "workspaces"
         || columns != ["slug"]
         || WorkspaceSchema::SET_INDEX != Some("members")
+        || WorkspaceSchema::PARTS != ["members", "invitations"]
     {
         return Err(format!(
-            "W0's statements are out of date: the schema is {} {columns:?} {:?}",
+            "W0's statements are out of date: the schema is {} {columns:?} {:?} {:?}",
             WorkspaceSchema::TABLE,
-            WorkspaceSchema::SET_INDEX
+            WorkspaceSchema::SET_INDEX,
+            WorkspaceSchema::PARTS,
         )
         .into());
     }
@@ -317,6 +335,8 @@ struct Invite {
     loaded: i64,
     next: Workspace,
     doc: String,
+    /// The new invitation's key, place and JSON.
+    part: (String, i64, String),
     due_at: Option<i64>,
     slug: Option<String>,
     gone: Vec<String>,
@@ -363,6 +383,7 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
         aggregate: next.clone(),
         version: Version::new(version as u64),
     };
+    let part = new_invitation(&copy.workspace, &next)?;
     let now = chrono::Utc::now();
     let events = events
         .iter()
@@ -377,7 +398,8 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
         fingerprint,
         id,
         loaded: copy.version,
-        doc: serde_json::to_string(&next)?,
+        doc: platform::store::parts::head::<WorkspaceSchema>(&next)?,
+        part,
         due_at: WorkspaceSchema::due_at(&next).map(|t| t.timestamp_micros()),
         slug: WorkspaceSchema::column_values(&next)
             .into_iter()
@@ -397,6 +419,46 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
         events,
         response,
     })
+}
+
+/// The one part an invite changes, the invitation it appends: its key, its index and its
+/// JSON. Fails if the invite changed any other member or invitation, which W0 does not write.
+fn new_invitation(
+    before: &Workspace,
+    after: &Workspace,
+) -> Result<(String, i64, String), BoxError> {
+    let (before, after) = (
+        WorkspaceSchema::parts(before),
+        WorkspaceSchema::parts(after),
+    );
+    let [members_before, invitations_before] = before.as_slice() else {
+        return Err("a workspace has two collections of parts".into());
+    };
+    let [members_after, invitations_after] = after.as_slice() else {
+        return Err("a workspace has two collections of parts".into());
+    };
+    let kept = |before: &dyn Collection, after: &dyn Collection, len: usize| {
+        before.len() == len && (0..len).all(|i| after.same(i, before.element(i)))
+    };
+    let appended = invitations_before.len();
+    if !kept(
+        members_before.as_ref(),
+        members_after.as_ref(),
+        members_after.len(),
+    ) || invitations_after.len() != appended + 1
+        || !kept(
+            invitations_before.as_ref(),
+            invitations_after.as_ref(),
+            appended,
+        )
+    {
+        return Err("the invite changed more than its invitation".into());
+    }
+    Ok((
+        invitations_after.key(appended),
+        appended as i64,
+        invitations_after.json(appended)?,
+    ))
 }
 
 /// W0.workspace on a copy of the service's database.
@@ -420,7 +482,7 @@ impl InviteW0 {
         let pool = one_connection(path).await?;
         let mut ordered = Vec::with_capacity(targets.len());
         for target in targets {
-            let (version, doc): (i64, String) = sqlx::query_as(SELECT)
+            let (version, doc): (i64, String) = sqlx::query_as(SELECT_WHOLE)
                 .bind(&target.id)
                 .fetch_one(&pool)
                 .await?;
@@ -484,7 +546,7 @@ async fn write(pool: &SqlitePool, copy: &std::sync::Mutex<Replica>) -> Result<()
     if seen.is_some() {
         return Err("the request id was already used".into());
     }
-    let (version, _doc): (i64, String) = sqlx::query_as(SELECT)
+    let (version,): (i64,) = sqlx::query_as(SELECT)
         .bind(&invite.id)
         .fetch_one(&mut *tx)
         .await?;
@@ -519,6 +581,15 @@ async fn write(pool: &SqlitePool, copy: &std::sync::Mutex<Replica>) -> Result<()
             .execute(&mut *tx)
             .await?;
     }
+    let (key, position, part) = &invite.part;
+    sqlx::query(INSERT_PART)
+        .bind(&invite.id)
+        .bind(key)
+        .bind(invite.loaded + 1)
+        .bind(position)
+        .bind(part)
+        .execute(&mut *tx)
+        .await?;
     for (event_type, envelope) in &invite.events {
         sqlx::query(
             "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, \
@@ -565,6 +636,10 @@ pub async fn sizes(path: &Path) -> Result<String, BoxError> {
     )
     .fetch_one(&pool)
     .await?;
+    let parts: (i64, f64) =
+        sqlx::query_as("SELECT COUNT(*), COALESCE(AVG(LENGTH(doc)), 0.0) FROM workspaces_parts")
+            .fetch_one(&pool)
+            .await?;
     let responses: (i64, f64) = sqlx::query_as(
         "SELECT COUNT(*), COALESCE(AVG(LENGTH(response)), 0.0) FROM idempotency \
          WHERE method = 'InviteMember'",
@@ -579,9 +654,9 @@ pub async fn sizes(path: &Path) -> Result<String, BoxError> {
     .await?;
     pool.close().await;
     Ok(format!(
-        "{} invites into {} workspaces, documents {:.0} B on average; {} InviteMember \
-         responses of {:.0} B; {} invitation_sent outbox rows of {:.0} B",
-        docs.2, docs.0, docs.1, responses.0, responses.1, outbox.0, outbox.1
+        "{} invites into {} workspaces, document heads {:.0} B on average, {} parts of {:.0} B; \
+         {} InviteMember responses of {:.0} B; {} invitation_sent outbox rows of {:.0} B",
+        docs.2, docs.0, docs.1, parts.0, parts.1, responses.0, responses.1, outbox.0, outbox.1
     ))
 }
 
