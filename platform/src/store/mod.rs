@@ -286,4 +286,6 @@ fn decode<A: serde::de::DeserializeOwned>(
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

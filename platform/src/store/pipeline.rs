@@ -557,9 +557,8 @@ impl<S: Schema> Store<S> {
         };
         let mut stored = Stored {
             aggregate,
-            version: loaded,
+            version: loaded.next(),
         };
-        stored.version = loaded.next();
         let doc = head::<S>(&stored.aggregate).ok()?;
         let rows = self.row_steps(&copy.aggregate, &stored).ok()?;
         // A command that caused nothing keeps the version (see `apply_steps`).

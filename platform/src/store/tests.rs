@@ -8,14 +8,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Command, IntegrationEvent, Schema, Store, StoreError, Stored, writer::Step};
-use crate::{
-    db::{PoolSize, open_sqlite_file},
-    migration::{
-        IndexedColumn, add_outbox_envelope, create_document_table, create_idempotency_table,
-        create_outbox_table, drop_outbox_payload,
-    },
+use super::{
+    Command, IntegrationEvent, Schema, Store, StoreError, Stored,
+    test_support::{TempDir, count, database},
+    writer::Step,
 };
+use crate::migration::IndexedColumn;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Counter {
@@ -61,38 +59,10 @@ impl Schema for Counters {
     }
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
 async fn counters() -> (TempDir, DatabaseConnection, Store<Counters>) {
-    let dir = TempDir(std::env::temp_dir().join(format!("platform-writer-{}", Uuid::now_v7())));
-    let db = open_sqlite_file(&dir.0.join("service.db"), PoolSize::default())
-        .await
-        .unwrap();
-    let manager = sea_orm_migration::SchemaManager::new(&db);
-    create_document_table(&manager, "counters", &[])
-        .await
-        .unwrap();
-    create_idempotency_table(&manager).await.unwrap();
-    create_outbox_table(&manager).await.unwrap();
-    add_outbox_envelope(&manager).await.unwrap();
-    drop_outbox_payload(&manager).await.unwrap();
+    let (dir, db) = database("platform-writer", "counters").await;
     let store = Store::new(db.clone(), Arc::new(crate::SystemClock));
     (dir, db, store)
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
 }
 
 async fn create(store: &Store<Counters>) -> Uuid {

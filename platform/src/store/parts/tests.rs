@@ -4,18 +4,17 @@
 use std::sync::Arc;
 
 use kernel_domain::{AggregateRoot, DomainEvent, Rejection, RejectionKind, Timestamp};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Collections, collection};
 use crate::{
-    db::{PoolSize, open_sqlite_file},
-    migration::{
-        PartsField, add_outbox_envelope, create_document_table, create_idempotency_table,
-        create_outbox_table, create_parts_table, drop_outbox_payload, split_documents,
+    migration::{PartsField, create_parts_table, split_documents},
+    store::{
+        Command, IntegrationEvent, Schema, Store,
+        test_support::{TempDir, count, database},
     },
-    store::{Command, IntegrationEvent, Schema, Store},
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,28 +76,10 @@ impl Schema for Rosters {
     }
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-async fn database() -> (TempDir, DatabaseConnection) {
-    let dir = TempDir(std::env::temp_dir().join(format!("platform-parts-{}", Uuid::now_v7())));
-    let db = open_sqlite_file(&dir.0.join("service.db"), PoolSize::default())
-        .await
-        .unwrap();
+async fn rosters() -> (TempDir, DatabaseConnection) {
+    let (dir, db) = database("platform-parts", "rosters").await;
     let manager = sea_orm_migration::SchemaManager::new(&db);
-    create_document_table(&manager, "rosters", &[])
-        .await
-        .unwrap();
     create_parts_table(&manager, "rosters").await.unwrap();
-    create_idempotency_table(&manager).await.unwrap();
-    create_outbox_table(&manager).await.unwrap();
-    add_outbox_envelope(&manager).await.unwrap();
-    drop_outbox_payload(&manager).await.unwrap();
     (dir, db)
 }
 
@@ -153,15 +134,6 @@ async fn change(
     store.get(id).await.unwrap().unwrap().aggregate
 }
 
-async fn number(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
-}
-
 /// The roster as a store with an empty read cache reads it: from the rows alone.
 async fn fresh_read(db: &DatabaseConnection, id: Uuid) -> Roster {
     store(db).get(id).await.unwrap().unwrap().aggregate
@@ -169,7 +141,7 @@ async fn fresh_read(db: &DatabaseConnection, id: Uuid) -> Roster {
 
 /// How many part rows the command at `version` wrote a place for.
 async fn placed_at(db: &DatabaseConnection, version: i64) -> i64 {
-    number(
+    count(
         db,
         &format!("SELECT COUNT(*) FROM rosters_parts WHERE since = {version}"),
     )
@@ -178,7 +150,7 @@ async fn placed_at(db: &DatabaseConnection, version: i64) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_writes_only_the_elements_it_changed_and_reads_put_them_back_in_order() {
-    let (_dir, db) = database().await;
+    let (_dir, db) = rosters().await;
     let store = store(&db);
     let roster = create(
         &store,
@@ -187,9 +159,9 @@ async fn a_command_writes_only_the_elements_it_changed_and_reads_put_them_back_i
     .await;
     let id = roster.id;
     assert_eq!(fresh_read(&db, id).await, roster);
-    assert_eq!(number(&db, "SELECT COUNT(*) FROM rosters_parts").await, 4);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM rosters_parts").await, 4);
     assert_eq!(
-        number(
+        count(
             &db,
             "SELECT COUNT(*) FROM rosters WHERE doc LIKE '%items%' OR doc LIKE '%tags%'"
         )
@@ -207,7 +179,7 @@ async fn a_command_writes_only_the_elements_it_changed_and_reads_put_them_back_i
     let edited = change(&store, id, |r| r.items[1].text = "deux".into()).await;
     assert_eq!(placed_at(&db, 3).await, 0);
     assert_eq!(
-        number(
+        count(
             &db,
             "SELECT COUNT(*) FROM rosters_parts WHERE doc LIKE '%deux%' AND since = 1"
         )
@@ -221,7 +193,7 @@ async fn a_command_writes_only_the_elements_it_changed_and_reads_put_them_back_i
         r.items.remove(0);
     })
     .await;
-    assert_eq!(number(&db, "SELECT COUNT(*) FROM rosters_parts").await, 4);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM rosters_parts").await, 4);
     assert_eq!(fresh_read(&db, id).await, removed);
 
     // A new element before kept ones, and a reordering, still read back in order.
@@ -234,14 +206,14 @@ async fn a_command_writes_only_the_elements_it_changed_and_reads_put_them_back_i
     assert_eq!(keys, ["k4", "k3", "k2", "k0"]);
 
     // A command that changes nothing writes nothing and keeps the version.
-    let version = number(&db, "SELECT version FROM rosters").await;
+    let version = count(&db, "SELECT version FROM rosters").await;
     change(&store, id, |_| {}).await;
-    assert_eq!(number(&db, "SELECT version FROM rosters").await, version);
+    assert_eq!(count(&db, "SELECT version FROM rosters").await, version);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_aggregate_deletes_its_parts() {
-    let (_dir, db) = database().await;
+    let (_dir, db) = rosters().await;
     let store = store(&db);
     let roster = create(&store, vec![item("k1", "one")]).await;
     store
@@ -253,13 +225,13 @@ async fn deleting_an_aggregate_deletes_its_parts() {
         )
         .await
         .unwrap();
-    assert_eq!(number(&db, "SELECT COUNT(*) FROM rosters_parts").await, 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM rosters_parts").await, 0);
     assert!(store.get(roster.id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_stored_whole_are_split_by_the_migration_and_read_back_the_same() {
-    let (_dir, db) = database().await;
+    let (_dir, db) = rosters().await;
     let roster = Roster {
         id: crate::new_id(),
         name: "old".into(),
@@ -302,11 +274,11 @@ async fn documents_stored_whole_are_split_by_the_migration_and_read_back_the_sam
         .unwrap();
     split_documents(&manager, "rosters", fields).await.unwrap();
     split_documents(&manager, "rosters", fields).await.unwrap();
-    assert_eq!(number(&db, "SELECT COUNT(*) FROM rosters_parts").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM rosters_parts").await, 2);
     let store = store(&db);
     assert_eq!(fresh_read(&db, roster.id).await, tagless);
     // The keys the migration wrote are the schema's: changing an element updates its row.
     let changed = change(&store, roster.id, |r| r.items[0].text = "deux".into()).await;
-    assert_eq!(number(&db, "SELECT COUNT(*) FROM rosters_parts").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM rosters_parts").await, 2);
     assert_eq!(fresh_read(&db, roster.id).await, changed);
 }
