@@ -69,7 +69,7 @@ impl W0 {
             .iter()
             .map(|user| Target {
                 id: user.id.clone(),
-                response: prost::Message::encode_to_vec(user),
+                response: platform::store::responses::pack(prost::Message::encode_to_vec(user)),
             })
             .collect();
         Ok(W0 {

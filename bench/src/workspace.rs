@@ -377,8 +377,9 @@ fn decide(copy: &Replica) -> Result<Invite, BoxError> {
     let response = pb::InviteMemberResponse {
         workspace: Some(render(&next, Version::new(version as u64))),
         invitation: next.invitation(invitation_id).map(render_invitation),
-    }
-    .encode_to_vec();
+    };
+    // Kept as the service keeps it: a zstd frame at this size.
+    let response = platform::store::responses::pack(response.encode_to_vec());
     let stored = Stored {
         aggregate: next.clone(),
         version: Version::new(version as u64),

@@ -43,6 +43,7 @@ pub mod parts;
 pub mod pipeline;
 mod readers;
 pub mod reads;
+pub mod responses;
 pub mod schema;
 pub mod sweep;
 pub(crate) mod writer;

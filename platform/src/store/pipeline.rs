@@ -39,7 +39,7 @@ use super::{
     outbox::{OutboxRow, outbox_rows},
     parts::{self, doc_expr, head},
     reads::documents,
-    set_index_table,
+    responses, set_index_table,
     writer::{Step, commit_failed},
     writes::{WriteStep, chain, run_all},
 };
@@ -208,7 +208,8 @@ struct Effects {
     /// The decision's time.
     now: Timestamp,
     outbox: Vec<OutboxRow>,
-    /// The response as the idempotency record keeps it (empty for an unrecorded command).
+    /// The response as the idempotency record keeps it ([`responses::pack`]; empty for an
+    /// unrecorded command).
     encoded: Vec<u8>,
 }
 
@@ -739,7 +740,9 @@ impl<S: Schema> Store<S> {
     ) -> Result<R, StoreError> {
         match result {
             Ok(Ok(fresh)) => Ok(fresh.response),
-            Ok(Err(replayed)) => R::decode(replayed.as_slice()).map_err(StoreError::internal),
+            Ok(Err(replayed)) => {
+                R::decode(responses::unpack(&replayed).as_ref()).map_err(StoreError::internal)
+            }
             Err(failure) => Err(match failure {
                 Failure::Rejected(rejection) => rejection.into(),
                 Failure::Db(e) => match self.unique_violation(&e) {
@@ -1121,7 +1124,7 @@ fn render<S: Schema, R: prost::Message>(
 ) -> Rendered<R> {
     let response = respond(stored, now);
     let encoded = if command.idempotency.is_some() {
-        response.encode_to_vec()
+        responses::pack(response.encode_to_vec())
     } else {
         Vec::new()
     };

@@ -387,3 +387,49 @@ async fn a_shared_read_of_an_unchanged_aggregate_is_the_cached_copy_itself() {
     assert_eq!((after.version.get(), after.aggregate.count), (2, 1));
     assert!(store.get_shared(crate::new_id()).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_response_is_stored_packed_and_replayed_as_it_was() {
+    let (_dir, db, store) = counters().await;
+    let id = create(&store).await;
+    let request_id = crate::new_id();
+    let call = || {
+        let store = store.clone();
+        async move {
+            store
+                .update(
+                    Command::new("Describe", request_id, &(), None),
+                    id,
+                    |counter, _| {
+                        counter.count += 1;
+                        Ok(vec![Counted])
+                    },
+                    |stored, _| prost_types::Any {
+                        type_url: format!("count/{}", stored.aggregate.count),
+                        value: (0..300)
+                            .flat_map(|i| {
+                                format!("line {i} of count {};", stored.aggregate.count)
+                                    .into_bytes()
+                            })
+                            .collect(),
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let first = call().await;
+    assert!(prost::Message::encoded_len(&first) >= super::responses::PACK_FROM);
+    let again = call().await;
+    assert_eq!(again, first, "the replay is the original response");
+    assert_eq!(again.type_url, "count/1", "executed once");
+    let stored = count(
+        &db,
+        "SELECT LENGTH(response) FROM idempotency WHERE method = 'Describe'",
+    )
+    .await;
+    assert!(
+        usize::try_from(stored).unwrap() * 3 < prost::Message::encoded_len(&first),
+        "the record keeps a frame of {stored} bytes"
+    );
+}

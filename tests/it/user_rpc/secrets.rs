@@ -26,6 +26,8 @@ async fn rows(db: &sea_orm::DatabaseConnection, sql: &str, columns: usize) -> Ve
                 if let Ok(Some(value)) = row.try_get_by_index::<Option<String>>(i) {
                     text.push_str(&value);
                 } else if let Ok(Some(bytes)) = row.try_get_by_index::<Option<Vec<u8>>>(i) {
+                    // A stored response may be a zstd frame: read what it holds.
+                    let bytes = platform::store::responses::unpack(&bytes);
                     text.push_str(&String::from_utf8_lossy(&bytes));
                     text.push_str(&platform::rpc::hex(&bytes));
                 } else if let Ok(Some(number)) = row.try_get_by_index::<Option<i64>>(i) {
