@@ -168,3 +168,84 @@ async fn a_connection_the_server_ended_while_it_sat_idle_is_replaced_before_a_st
         .expect("the dead connection was replaced");
     assert_ne!(first, second);
 }
+
+/// How many sessions of the store's lanes the server holds.
+async fn lanes(admin: &DatabaseConnection) -> i64 {
+    let row = admin
+        .query_one_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = '{}'",
+                platform::store::LANE_APPLICATION_NAME
+            ),
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
+
+#[tokio::test]
+async fn a_lane_the_server_ended_is_replaced_and_no_command_is_lost() {
+    let Some(database) = postgres("a_lane_the_server_ended_is_replaced").await else {
+        return;
+    };
+    let service = saas_tests::IdentityService::spawn_on(std::sync::Arc::new(database)).await;
+    let admin = open(&service.database.url, PoolSize { max: 1 })
+        .await
+        .expect("open");
+    let mut client = service.client().await;
+    let user = crate::concurrency::register(&mut client).await;
+    let mut rename = async |name: String| {
+        client
+            .change_display_name(saas_proto::identity::v1::ChangeDisplayNameRequest {
+                id: user.id.clone(),
+                request_id: crate::concurrency::request_id(),
+                etag: String::new(),
+                display_name: name,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    // A command on an aggregate the store holds is one statement, on a lane.
+    for round in 0..3 {
+        rename(format!("Before {round}")).await.expect("rename");
+    }
+    assert!(lanes(&admin).await >= 1, "the renames ran on no lane");
+
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = '{}'",
+                platform::store::LANE_APPLICATION_NAME
+            ),
+        ))
+        .await
+        .expect("terminate the lanes");
+    assert!(
+        saas_tests::eventually(Duration::from_secs(30), || async {
+            lanes(&admin).await == 0
+        })
+        .await,
+        "the lanes' sessions never ended"
+    );
+
+    // The first statement meets the ended session: its lane is closed and the command runs
+    // in a transaction on the pool instead; the next ones open a new lane.
+    let mut last = None;
+    for round in 0..3 {
+        last = Some(rename(format!("After {round}")).await.expect("rename"));
+    }
+    let last = last.expect("renamed");
+    assert_eq!(last.display_name, "After 2");
+    assert_eq!(
+        crate::concurrency::version(&last.etag),
+        crate::concurrency::version(&user.etag) + 6,
+        "every rename was applied once"
+    );
+    assert!(lanes(&admin).await >= 1, "no lane was opened again");
+    service.stop().await;
+}

@@ -11,6 +11,8 @@
 //!   executor (`exec`: sea-orm's transaction, or a savepoint of the SQLite writer);
 //! - `writer`: on SQLite, the store's one writer, a rusqlite connection on its own thread
 //!   that commits the commands waiting at that moment together (group commit);
+//! - `lanes`: on PostgreSQL, the connections of the store's own its one-statement commands
+//!   run on, beside the pool;
 //! - [`parts`]: long collections of an aggregate kept as rows of their own, so a command
 //!   writes the elements it changed, not the whole collection;
 //! - [`outbox`]: the rows a command appends for its events (the encoded envelope only) and
@@ -38,6 +40,7 @@
 //! command of its batch `UNAVAILABLE` and executes none.
 
 mod exec;
+mod lanes;
 pub mod outbox;
 pub mod parts;
 pub mod pipeline;
@@ -59,7 +62,9 @@ use std::{
 
 use kernel_domain::{AggregateRoot, Clock, Rejection, Timestamp, Version};
 use sea_orm::{DatabaseConnection, DbBackend};
+use sqlx::postgres::PgConnectOptions;
 
+pub use lanes::LANE_APPLICATION_NAME;
 pub use pipeline::{Command, Idempotency};
 pub use schema::{IntegrationEvent, Projection, Schema};
 pub use sweep::IDEMPOTENCY_RETENTION;
@@ -145,6 +150,8 @@ pub struct Store<S: Schema> {
     writer: Option<writer::Writer>,
     /// SQLite: the connections reads check versions on, on the calling task.
     readers: Option<Arc<readers::Readers>>,
+    /// PostgreSQL: the connections chained statements run on (`lanes`).
+    lanes: Option<Arc<lanes::Lanes>>,
     /// The test-only hook that fails every commit while it is on ([`Store::fail_commits`]).
     fail_commits: Arc<AtomicBool>,
     reads: Arc<ReadCache<S::Aggregate>>,
@@ -165,6 +172,7 @@ impl<S: Schema> Clone for Store<S> {
             clock: self.clock.clone(),
             writer: self.writer.clone(),
             readers: self.readers.clone(),
+            lanes: self.lanes.clone(),
             fail_commits: self.fail_commits.clone(),
             reads: self.reads.clone(),
             in_flight: self.in_flight.clone(),
@@ -194,11 +202,19 @@ impl<S: Schema> Store<S> {
         let writer = path.map(|path| {
             writer::Writer::start(path, wake.clone(), abort_after_commit, fail_commits.clone())
         });
+        let lanes = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| {
+                let pool = db.get_postgres_connection_pool();
+                let count = lanes::lanes_for(pool.options().get_max_connections());
+                lanes::Lanes::new(PgConnectOptions::clone(&pool.connect_options()), count)
+            })
+            .flatten();
         Store {
             db,
             clock,
             writer,
             readers,
+            lanes,
             fail_commits,
             reads: Arc::new(ReadCache::new()),
             in_flight: Arc::default(),

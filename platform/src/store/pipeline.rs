@@ -481,12 +481,14 @@ impl<S: Schema> Store<S> {
             rendered.effects,
         )?);
         let statement = chain(&saved, steps)?;
-        let row = self
-            .db
-            .query_one_raw(statement)
-            .await?
-            .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
-        let changed: i64 = row.try_get_by_index(0)?;
+        let changed = match &self.lanes {
+            Some(lanes) => lanes.query_count(statement).await?,
+            None => match self.db.query_one_raw(statement).await? {
+                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                None => None,
+            },
+        }
+        .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
         if changed != 1 {
             return Ok(None);
         }
