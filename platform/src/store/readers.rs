@@ -28,7 +28,7 @@ const IDLE: usize = 8;
 /// page then is a memory access in the kernel's page cache, shared by every connection,
 /// instead of a `pread` into a connection's own 2 MB cache: with 10,000 users the version
 /// checks missed that cache on most reads, and the copies were a sixth of a read's cost.
-const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+pub(super) const MMAP_BYTES: i64 = 256 * 1024 * 1024;
 
 /// A read-cache entry's mark that no version check stands behind it yet (an aggregate the
 /// writer put there, say): its next read asks the table.

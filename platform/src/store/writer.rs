@@ -205,6 +205,22 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+/// Opens the writer's own connection: [`open`]'s settings, its autocheckpoint backstop, and
+/// the file mapped into memory as the readers map it. A statement's B-tree descent then reads
+/// pages the writer's 2 MB cache lacks (the idempotency and parts indexes are far larger, and
+/// their keys random) from the kernel's page cache in place rather than by a `pread` and a
+/// copy each: measured at P2.workspace, 63-69 µs of writer CPU per invite against 77-80.
+fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
+    let _mapped: i64 = conn.query_row(
+        &format!("PRAGMA mmap_size = {}", super::readers::MMAP_BYTES),
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(conn)
+}
+
 /// Kept jobs between two checkpoints the writer asks for.
 const CHECKPOINT_EVERY: usize = 64;
 /// The WAL size (pages) past which the writer checkpoints by itself, should the checkpoint
@@ -233,10 +249,7 @@ fn checkpoints(path: &Path, kicked: &mpsc::Receiver<()>) {
 }
 
 fn run(path: &Path, queue: &mpsc::Receiver<Job>, shared: &Shared) {
-    let conn = match open(path).and_then(|conn| {
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
-        Ok(conn)
-    }) {
+    let conn = match open_writer(path) {
         Ok(conn) => Some(conn),
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "the SQLite writer cannot open its database");
@@ -359,10 +372,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_writer_connection_uses_wal_normal_the_busy_timeout_foreign_keys_and_memory_journals() {
+    fn the_writer_connection_uses_wal_normal_the_busy_timeout_foreign_keys_memory_journals_and_a_map()
+     {
         let dir = std::env::temp_dir().join(format!("platform-writer-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let conn = open(&dir.join("w.db")).unwrap();
+        let conn = open_writer(&dir.join("w.db")).unwrap();
         let pragma = |name: &str| -> String {
             conn.query_row(&format!("PRAGMA {name}"), [], |row| {
                 row.get::<_, rusqlite::types::Value>(0)
@@ -382,6 +396,11 @@ mod tests {
             pragma("temp_store"),
             "2",
             "statement journals are kept in memory"
+        );
+        assert_eq!(
+            pragma("mmap_size"),
+            super::super::readers::MMAP_BYTES.to_string(),
+            "the writer maps the file as the readers do"
         );
         drop(conn);
         std::fs::remove_dir_all(dir).ok();
