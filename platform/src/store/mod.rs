@@ -11,8 +11,8 @@
 //!   executor (`exec`: sea-orm's transaction, or a savepoint of the SQLite writer);
 //! - `writer`: on SQLite, the store's one writer, a rusqlite connection on its own thread
 //!   that commits the commands waiting at that moment together (group commit);
-//! - `lanes`: on PostgreSQL, the connections of the store's own its one-statement commands
-//!   run on, beside the pool;
+//! - `lanes`: on PostgreSQL, connections of the store's own, beside the pool, that its
+//!   one-statement commands run on;
 //! - [`parts`]: long collections of an aggregate kept as rows of their own, so a command
 //!   writes the elements it changed, not the whole collection;
 //! - [`outbox`]: the rows a command appends for its events (the encoded envelope only) and
