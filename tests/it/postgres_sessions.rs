@@ -21,16 +21,18 @@ async fn postgres(test: &str) -> Option<TestDatabase> {
     }
 }
 
-async fn setting(db: &DatabaseConnection) -> String {
+/// The one value `sql` selects.
+async fn one<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: String) -> T {
     let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SHOW idle_in_transaction_session_timeout",
-        ))
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
-        .expect("SHOW")
+        .expect("a query")
         .expect("a row");
-    row.try_get_by_index::<String>(0).expect("a text setting")
+    row.try_get_by_index::<T>(0).expect("a value")
+}
+
+async fn setting(db: &DatabaseConnection) -> String {
+    one(db, "SHOW idle_in_transaction_session_timeout".into()).await
 }
 
 #[tokio::test]
@@ -171,19 +173,15 @@ async fn a_connection_the_server_ended_while_it_sat_idle_is_replaced_before_a_st
 
 /// How many sessions of the store's lanes the server holds.
 async fn lanes(admin: &DatabaseConnection) -> i64 {
-    let row = admin
-        .query_one_raw(Statement::from_string(
-            admin.get_database_backend(),
-            format!(
-                "SELECT COUNT(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND application_name = '{}'",
-                platform::store::LANE_APPLICATION_NAME
-            ),
-        ))
-        .await
-        .expect("pg_stat_activity")
-        .expect("a row");
-    row.try_get_by_index::<i64>(0).expect("a count")
+    one(
+        admin,
+        format!(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = '{}'",
+            platform::store::LANE_APPLICATION_NAME
+        ),
+    )
+    .await
 }
 
 #[tokio::test]
