@@ -110,22 +110,22 @@ def mailed_token(recipient, since):
     raise RuntimeError(f"no mail with a token for {recipient}")
 
 
-def invitation_for(user, owner):
-    """`owner` invites `user` to their workspace; the invitation and its mailed token."""
+def invitation_for(user, owner, role="member"):
+    """`owner` invites `user` to their workspace as `role`; the invitation and its mailed token."""
     since = time.time() - 1
     invitation = _ok(
         "POST",
         f"/v1/workspaces/{owner.workspace_id}/invitations",
-        {"email": user.email, "role": "member"},
+        {"email": user.email, "role": role},
         owner.token,
     )
     return invitation, mailed_token(user.email, since)
 
 
-def member_of(owner):
-    """A new user who joined `owner`'s workspace."""
+def member_of(owner, role="member"):
+    """A new user who joined `owner`'s workspace as `role`."""
     user = User()
-    _, token = invitation_for(user, owner)
+    _, token = invitation_for(user, owner, role)
     _ok("POST", "/v1/invitations/accept", {"token": token}, user.token)
     return user
 
@@ -312,8 +312,11 @@ def _give_real_data(key, case, body):
         "PATCH /v1/workspaces/{workspace_id}/members/{user_id}",
         "DELETE /v1/workspaces/{workspace_id}/members/{user_id}",
     ):
+        # A role change must change the role (the same role answers 422 ROLE_UNCHANGED): the
+        # member joins with a role other than the one the case asks for.
+        asked = body.get("role") if body is not None else None
         owner = User()
-        member = member_of(owner)
+        member = member_of(owner, "admin" if asked == "member" else "member")
         _in_own_workspace(case, owner)
         case.path_parameters["user_id"] = member.id
     elif key in (
