@@ -28,7 +28,7 @@ use std::{collections::HashSet, sync::Arc};
 use futures::FutureExt as _;
 use kernel_domain::{AggregateRoot, Rejection, RejectionKind, Timestamp, Version};
 use sea_orm::{
-    ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    DatabaseTransaction, DbBackend, DbErr,
     sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Query, UpdateStatement},
 };
 use uuid::Uuid;
@@ -36,6 +36,7 @@ use uuid::Uuid;
 use super::{
     Event, Schema, Store, StoreError, Stored, column,
     exec::{Exec, Row, unique_violation_message},
+    lanes::Lanes,
     outbox::{OutboxRow, outbox_rows},
     parts::{self, doc_expr, head},
     reads::documents,
@@ -409,9 +410,10 @@ impl<S: Schema> Store<S> {
         );
         if chained
             && !self.fail_commits.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(lanes) = &self.lanes
             && let Some(prepared) = prepared.take()
         {
-            match self.write_chained(&command, prepared).await {
+            match self.write_chained(lanes, &command, prepared).await {
                 Ok(Some(response)) => return Ok(response),
                 Ok(None) => {}
                 Err(e) => {
@@ -448,13 +450,15 @@ impl<S: Schema> Store<S> {
         .into())
     }
 
-    /// Writes a prepared decision on PostgreSQL as one statement ([`super::writes`]): its
+    /// Writes a prepared decision on PostgreSQL as one statement ([`super::writes`]) on one of
+    /// the store's `lanes`: its
     /// response once committed, `None` when the copy it was made on is no longer the stored
     /// version (nothing was written), an error when the statement failed as a whole (a
     /// request id already recorded, a unique value taken, the database away); either way
     /// the caller runs the command again in a transaction.
     async fn write_chained<R>(
         &self,
+        lanes: &Lanes,
         command: &Command,
         prepared: Prepared<S, R>,
     ) -> Result<Option<R>, Failure> {
@@ -481,14 +485,10 @@ impl<S: Schema> Store<S> {
             rendered.effects,
         )?);
         let statement = chain(&saved, steps)?;
-        let changed = match &self.lanes {
-            Some(lanes) => lanes.query_count(statement).await?,
-            None => match self.db.query_one_raw(statement).await? {
-                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
-                None => None,
-            },
-        }
-        .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
+        let changed = lanes
+            .query_count(statement)
+            .await?
+            .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
         if changed != 1 {
             return Ok(None);
         }
