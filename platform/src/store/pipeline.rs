@@ -381,7 +381,7 @@ impl<S: Schema> Store<S> {
         // aggregate: under contention the copy would mostly be stale, and `decide` would run
         // once more for nothing (a one-shot proof such as a password check would be spent).
         let in_flight = self.in_flight.enter(id);
-        let mut prepared = match write {
+        let prepared = match write {
             Write::Save if in_flight.alone() => self.prepare(&command, id, &mut decide, &respond),
             _ => None,
         };
@@ -404,6 +404,28 @@ impl<S: Schema> Store<S> {
             self.remember(cached);
             return Ok(response);
         }
+        // The paths of a store without a writer hold sea-orm's transaction futures, several
+        // kilobytes; boxed, they do not make every command's future (moved into a box by
+        // tonic and by each handler) as large on the writer's path.
+        Box::pin(self.apply_on_pool(command, id, write, prepared, decide, respond)).await
+    }
+
+    /// [`Store::apply`] on a store without a writer: a prepared decision as one chained
+    /// statement on PostgreSQL, otherwise in a transaction, again while the version moves.
+    async fn apply_on_pool<R>(
+        &self,
+        command: Command,
+        id: Uuid,
+        write: Write,
+        mut prepared: Option<Prepared<S, R>>,
+        mut decide: impl FnMut(&mut S::Aggregate, Timestamp) -> Result<Vec<Event<S>>, Rejection>
+        + Send
+        + 'static,
+        respond: impl Fn(&Stored<S::Aggregate>, Timestamp) -> R + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        R: prost::Message + Default + Send + 'static,
+    {
         let chained = matches!(
             &prepared,
             Some(Prepared { decision: Ok(accepted), .. }) if accepted.doc.is_some()
