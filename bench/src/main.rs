@@ -519,6 +519,7 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let first = workspace_client
         .get_workspace(wpb::GetWorkspaceRequest {
             id: targets.first().map(|t| t.id.clone()).unwrap_or_default(),
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -540,7 +541,10 @@ async fn run(args: &Args, dir: &Path) -> Result<(), BoxError> {
             .map(|t| t.id.clone())
             .unwrap_or_default();
         async move {
-            let asked = wpb::GetWorkspaceRequest { id: id.clone() };
+            let asked = wpb::GetWorkspaceRequest {
+                id: id.clone(),
+                ..Default::default()
+            };
             let answer = client.call(asked).await.map_err(|e| e.to_string())?;
             if sequence == 0 {
                 services::check_first_answer(&answer, |workspace: &wpb::Workspace| {

@@ -234,8 +234,8 @@ pub fn as_actor<T>(message: T, actor: &AsciiMetadataValue) -> Request<T> {
 /// client's decoder as much as the server. With this client both sides of the ratio pay the
 /// same for an answer of the same size (a copy of its bytes). The server, its stack and the
 /// connection are unchanged; [`check_first_answer`] decodes one answer per worker to show
-/// that the calls are answered with what they ask for. An `InviteMember` answer is a whole
-/// workspace too, so P2's commands are called the same way.
+/// that the calls are answered with what they ask for. An `InviteMember` answer holds a
+/// workspace too (its basic view, 3 kB), so P2's commands are called the same way.
 #[derive(Clone)]
 pub struct RawCaller {
     grpc: tonic::client::Grpc<InterceptedService<Channel, ServiceCredential>>,

@@ -221,6 +221,16 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
 
     /// Reads one aggregate (`NOT_FOUND` when there is none) and renders it.
     pub async fn get(&self, id: Result<Uuid, Rejection>) -> Result<Response<R>, Status> {
+        self.get_with(id, self.render).await
+    }
+
+    /// Reads one aggregate (`NOT_FOUND` when there is none) and renders it with `render`
+    /// (a read that asks for another view of the resource than commands return).
+    pub async fn get_with<T>(
+        &self,
+        id: Result<Uuid, Rejection>,
+        render: impl FnOnce(&Stored<S::Aggregate>, Timestamp) -> T,
+    ) -> Result<Response<T>, Status> {
         let id = id.map_err(|r| self.status(r))?;
         let stored = self
             .store
@@ -228,7 +238,7 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
             .await
             .map_err(|e| self.status(e))?
             .ok_or_else(|| self.status(S::not_found()))?;
-        Ok(Response::new(self.render(&stored)))
+        Ok(Response::new(render(&stored, self.store.now())))
     }
 
     /// Finds the aggregate whose indexed `column` holds `value` (`NOT_FOUND` when there is
@@ -238,13 +248,24 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
         column: &str,
         value: Result<String, Rejection>,
     ) -> Result<Response<R>, Status> {
+        self.find_with(column, value, self.render).await
+    }
+
+    /// Finds the aggregate whose indexed `column` holds `value` (`NOT_FOUND` when there is
+    /// none) and renders it with `render`.
+    pub async fn find_with<T>(
+        &self,
+        column: &str,
+        value: Result<String, Rejection>,
+        render: impl FnOnce(&Stored<S::Aggregate>, Timestamp) -> T,
+    ) -> Result<Response<T>, Status> {
         let value = value.map_err(|r| self.status(r))?;
         let stored = self
             .store
             .find_existing_by(column, &value)
             .await
             .map_err(|e| self.status(e))?;
-        Ok(Response::new(self.render(&stored)))
+        Ok(Response::new(render(&stored, self.store.now())))
     }
 
     /// Runs a command that creates an aggregate and renders it.

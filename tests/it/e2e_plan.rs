@@ -193,6 +193,7 @@ async fn seats_go_up_and_down_and_the_seat_limit_follows() {
         .await
         .get_workspace(workspace_pb::GetWorkspaceRequest {
             id: owner.workspace_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("the workspace")

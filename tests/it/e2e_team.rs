@@ -57,6 +57,7 @@ async fn stored_workspace(system: &System, workspace_id: &str) -> workspace_pb::
         .await
         .get_workspace(workspace_pb::GetWorkspaceRequest {
             id: workspace_id.to_owned(),
+            ..Default::default()
         })
         .await
         .expect("the workspace")

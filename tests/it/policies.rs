@@ -29,7 +29,10 @@ async fn get_workspace(system: &System, id: &str) -> workspace_pb::Workspace {
         .data
         .workspaces_client()
         .await
-        .get_workspace(workspace_pb::GetWorkspaceRequest { id: id.to_owned() })
+        .get_workspace(workspace_pb::GetWorkspaceRequest {
+            id: id.to_owned(),
+            ..Default::default()
+        })
         .await
         .expect("the workspace")
         .into_inner()

@@ -119,7 +119,10 @@ async fn a_sign_up_cut_short_by_a_killed_edge_is_undone_after_the_edge_restarts(
         let slug = slug.clone();
         async move {
             workspaces
-                .lookup_workspace(LookupWorkspaceRequest { slug })
+                .lookup_workspace(LookupWorkspaceRequest {
+                    slug,
+                    ..Default::default()
+                })
                 .await
                 .is_ok()
         }
@@ -169,7 +172,10 @@ async fn a_sign_up_cut_short_by_a_killed_edge_is_undone_after_the_edge_restarts(
     let now = get_user(&users).await;
     assert_eq!(now.status(), UserStatus::Active);
     workspaces
-        .lookup_workspace(LookupWorkspaceRequest { slug: slug.clone() })
+        .lookup_workspace(LookupWorkspaceRequest {
+            slug: slug.clone(),
+            ..Default::default()
+        })
         .await
         .expect("the workspace stays while Billing is down");
     let (status, body) = sign_up(edge.addr(), Uuid::now_v7(), &form(&email, "another-slug"))
@@ -198,7 +204,10 @@ async fn a_sign_up_cut_short_by_a_killed_edge_is_undone_after_the_edge_restarts(
     .await;
     assert!(erased, "the unfinished sign-up's user was never erased");
     let gone = workspaces
-        .lookup_workspace(LookupWorkspaceRequest { slug: slug.clone() })
+        .lookup_workspace(LookupWorkspaceRequest {
+            slug: slug.clone(),
+            ..Default::default()
+        })
         .await
         .expect_err("the workspace was deleted before the user was erased");
     assert_eq!(gone.code(), tonic::Code::NotFound);

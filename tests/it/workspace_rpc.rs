@@ -104,7 +104,10 @@ pub async fn create(client: &mut WorkspaceClient) -> (Uuid, pb::Workspace) {
 /// Reads a workspace.
 pub async fn get(client: &mut WorkspaceClient, id: &str) -> pb::Workspace {
     client
-        .get_workspace(pb::GetWorkspaceRequest { id: id.into() })
+        .get_workspace(pb::GetWorkspaceRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .expect("get workspace")
         .into_inner()
@@ -207,7 +210,16 @@ pub fn role_of(workspace: &pb::Workspace, user: Uuid) -> Option<pb::Role> {
         .map(|m| pb::Role::try_from(m.role).expect("a known role"))
 }
 
-/// The state of one invitation of a workspace.
+/// A workspace as commands return it (the basic view): a read without its invitations.
+pub fn basic(workspace: pb::Workspace) -> pb::Workspace {
+    pb::Workspace {
+        invitations: Vec::new(),
+        ..workspace
+    }
+}
+
+/// The state of one invitation of a workspace (as a read shows it: commands leave the
+/// invitations out).
 pub fn state_of(workspace: &pb::Workspace, invitation: &str) -> pb::InvitationState {
     let invitation = workspace
         .invitations

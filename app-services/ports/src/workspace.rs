@@ -84,6 +84,9 @@ pub struct Workspace {
     pub slug: String,
     pub name: String,
     pub members: Vec<Member>,
+    /// Every pending invitation and the latest resolved ones, as
+    /// [`Workspaces::get_workspace`] reads them; empty in what commands and lists return
+    /// (Workspace's basic view: the invitations are its longest list).
     pub invitations: Vec<Invitation>,
     pub seat_limit: i32,
     /// Members plus pending invitations.
@@ -223,7 +226,7 @@ impl From<AppError> for SeatLimitError {
 #[cfg_attr(any(test, feature = "testsuite"), mockall::automock)]
 #[async_trait]
 pub trait Workspaces: Send + Sync + 'static {
-    /// The workspace with this id.
+    /// The workspace with this id, with its invitations.
     async fn get_workspace(
         &self,
         ctx: &Ctx,

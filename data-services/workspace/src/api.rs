@@ -14,7 +14,10 @@ use workspace_domain::{
     WorkspaceName,
 };
 
-use crate::{WorkspaceSchema, WorkspaceStore, wire};
+use crate::{
+    WorkspaceSchema, WorkspaceStore,
+    wire::{self, View},
+};
 
 /// The `WorkspaceService` implementation.
 #[derive(Clone)]
@@ -26,7 +29,7 @@ impl WorkspaceApi {
     /// A service over a store.
     pub fn new(store: WorkspaceStore) -> Self {
         WorkspaceApi {
-            api: Endpoint::new(store, |stored, _| wire::workspace(stored)),
+            api: Endpoint::new(store, |stored, _| wire::workspace(stored, View::Basic)),
         }
     }
 }
@@ -73,12 +76,29 @@ fn subscription_version(raw: i64) -> Result<u64, Rejection> {
 platform::grpc_service! {
     impl WorkspaceService for WorkspaceApi {
         rpc get_workspace(this, request: pb::GetWorkspaceRequest) -> pb::Workspace {
-            this.api.get(parse_id("id", &request.get_ref().id)).await
+            let r = request.get_ref();
+            let (id, view) = this.api.check(|fields| {
+                let id = fields.check(parse_id("id", &r.id));
+                let view = fields.check(wire::parse_view("view", r.view));
+                Some((id?, view?))
+            })?;
+            this.api
+                .get_with(Ok(id), |stored, _| wire::workspace(stored, view))
+                .await
         }
 
         rpc lookup_workspace(this, request: pb::LookupWorkspaceRequest) -> pb::Workspace {
-            let slug = slug(&request.get_ref().slug).map(|slug| slug.as_str().to_owned());
-            this.api.find("slug", slug).await
+            let r = request.get_ref();
+            let (slug, view) = this.api.check(|fields| {
+                let slug = fields.check(slug(&r.slug));
+                let view = fields.check(wire::parse_view("view", r.view));
+                Some((slug?, view?))
+            })?;
+            this.api
+                .find_with("slug", Ok(slug.as_str().to_owned()), |stored, _| {
+                    wire::workspace(stored, view)
+                })
+                .await
         }
 
         rpc list_user_workspaces(this, request: pb::ListUserWorkspacesRequest)
@@ -96,7 +116,11 @@ platform::grpc_service! {
                 .await
                 .map_err(|e| this.api.status(e))?;
             Ok(Response::new(pb::ListUserWorkspacesResponse {
-                workspaces: page.items.iter().map(wire::workspace).collect(),
+                workspaces: page
+                    .items
+                    .iter()
+                    .map(|stored| wire::workspace(stored, View::Basic))
+                    .collect(),
                 next_page_token: page.next_page_token,
             }))
         }
@@ -153,7 +177,7 @@ platform::grpc_service! {
                         w.invite(*actor, invitation_id, email, *invitee, *role, token, now)
                     },
                     move |stored, _| pb::InviteMemberResponse {
-                        workspace: Some(wire::workspace(stored)),
+                        workspace: Some(wire::workspace(stored, View::Basic)),
                         invitation: stored
                             .aggregate
                             .invitation(invitation_id)

@@ -8,16 +8,44 @@ use workspace_domain::{
     Invitation, InvitationStatus, Member, Role, SubscriptionStanding, Workspace,
 };
 
-/// Renders a workspace as stored: every member, and every invitation with its state (the
-/// domain expires due invitations in each command, the sweeper by time).
-pub(crate) fn workspace(stored: &Stored<Workspace>) -> pb::Workspace {
+/// How much of a workspace an answer shows (`pb::WorkspaceView`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// Everything but the invitations: what commands and lists return.
+    Basic,
+    /// Everything: what reads return unless asked otherwise.
+    Full,
+}
+
+/// Parses the wire view of field `field`: unset is [`View::Full`], a number the enum does not
+/// know is `INVALID_VIEW`.
+pub(crate) fn parse_view(field: &str, raw: i32) -> Result<View, Rejection> {
+    match pb::WorkspaceView::try_from(raw) {
+        Ok(pb::WorkspaceView::Unspecified | pb::WorkspaceView::Full) => Ok(View::Full),
+        Ok(pb::WorkspaceView::Basic) => Ok(View::Basic),
+        Err(_) => Err(Rejection::invalid_field(
+            "INVALID_VIEW",
+            field,
+            format!("{field} must be WORKSPACE_VIEW_BASIC or WORKSPACE_VIEW_FULL"),
+        )),
+    }
+}
+
+/// Renders a workspace as stored in `view`: every member and, in the full view, every
+/// invitation with its state (the domain expires due invitations in each command, the
+/// sweeper by time).
+pub(crate) fn workspace(stored: &Stored<Workspace>, view: View) -> pb::Workspace {
     let workspace = &stored.aggregate;
+    let invitations = match view {
+        View::Basic => Vec::new(),
+        View::Full => workspace.invitations().iter().map(invitation).collect(),
+    };
     pb::Workspace {
         id: workspace.id().to_string(),
         slug: workspace.slug().as_str().to_owned(),
         name: workspace.name().as_str().to_owned(),
         members: workspace.members().iter().map(member).collect(),
-        invitations: workspace.invitations().iter().map(invitation).collect(),
+        invitations,
         seat_limit: count(workspace.seat_limit()),
         seats_in_use: count(workspace.seats_in_use()),
         archived: workspace.is_archived(),
@@ -118,6 +146,24 @@ mod tests {
     fn every_role_round_trips_through_the_wire() {
         for r in Role::ALL {
             assert_eq!(parse_role("role", role(r) as i32), Ok(r));
+        }
+    }
+
+    #[test]
+    fn an_unset_view_is_the_full_one_and_an_unknown_one_is_invalid() {
+        assert_eq!(parse_view("view", 0), Ok(View::Full));
+        assert_eq!(
+            parse_view("view", pb::WorkspaceView::Basic as i32),
+            Ok(View::Basic)
+        );
+        assert_eq!(
+            parse_view("view", pb::WorkspaceView::Full as i32),
+            Ok(View::Full)
+        );
+        for raw in [3, -1, i32::MAX] {
+            let rejection = parse_view("view", raw).unwrap_err();
+            assert_eq!(rejection.reason, "INVALID_VIEW");
+            assert_eq!(rejection.field_violations[0].field, "view");
         }
     }
 

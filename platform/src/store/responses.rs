@@ -1,9 +1,10 @@
 //! How an idempotency record keeps its response.
 //!
 //! A command's response is the resource it leaves (AIP methods return the resource), so the
-//! record of an invitation into a workspace of fifty members and a hundred pending
-//! invitations holds 9 to 17 kB, and those bytes were most of what a command wrote: the
-//! writer's pages, the WAL, the checkpoint's copies. A response of [`PACK_FROM`] bytes or more
+//! record of an invitation into a workspace of fifty members holds about 3 kB (the
+//! workspace's basic view, without its invitations, which once made it 9 to 17 kB), and those
+//! bytes were most of what a command wrote: the writer's pages, the WAL, the checkpoint's
+//! copies. A response of [`PACK_FROM`] bytes or more
 //! is therefore kept as a **zstd frame** (level 1, with its content size and a checksum),
 //! about a quarter of its size; a smaller one, or one that would not shrink, is kept as the
 //! encoded message itself.

@@ -8,9 +8,9 @@ use saas_proto::workspace::v1 as pb;
 use saas_tests::as_actor;
 
 use super::{
-    SEATS, accept_request, at, create, create_owned, create_request, fresh_email, fresh_token, get,
-    invite, join, members_and_pending, rename_request, request_id, role_of, start, state_of, user,
-    version,
+    SEATS, accept_request, at, basic, create, create_owned, create_request, fresh_email,
+    fresh_token, get, invite, join, members_and_pending, rename_request, request_id, role_of,
+    start, state_of, user, version,
 };
 
 #[tokio::test]
@@ -57,7 +57,10 @@ async fn lookup_finds_a_workspace_by_its_slug_in_any_case() {
         format!(" {} ", workspace.slug),
     ] {
         let found = client
-            .lookup_workspace(pb::LookupWorkspaceRequest { slug })
+            .lookup_workspace(pb::LookupWorkspaceRequest {
+                slug,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -66,6 +69,7 @@ async fn lookup_finds_a_workspace_by_its_slug_in_any_case() {
     let found = client
         .lookup_workspace(pb::LookupWorkspaceRequest {
             slug: other.slug.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -103,7 +107,7 @@ async fn renaming_changes_the_name_and_moves_the_etag_on() {
         .into_inner();
     assert_eq!(renamed.name, "By Admin");
     assert_eq!(version(&renamed.etag), version(&joined.etag) + 1);
-    assert_eq!(get(&mut client, &workspace.id).await, renamed);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), renamed);
 }
 
 #[tokio::test]
@@ -142,11 +146,18 @@ async fn inviting_answers_with_the_invitation_which_holds_a_seat() {
         at(&invitation.expire_time),
         services.clock.now() + Duration::days(7)
     );
-    assert_eq!(after.invitations, vec![invitation]);
+    assert!(
+        after.invitations.is_empty(),
+        "a command answers the basic view"
+    );
+    assert_eq!(
+        get(&mut client, &workspace.id).await.invitations,
+        vec![invitation]
+    );
     assert_eq!((after.seat_limit, after.seats_in_use), (SEATS, 2));
     assert_eq!(after.members.len(), 1, "an invitee is no member yet");
     assert_eq!(version(&after.etag), version(&workspace.etag) + 1);
-    assert_eq!(get(&mut client, &workspace.id).await, after);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), after);
 }
 
 #[tokio::test]
@@ -202,16 +213,19 @@ async fn accepting_an_invitation_makes_the_invitee_a_member_with_its_role() {
         .unwrap();
     assert_eq!(at(&member.join_time), services.clock.now());
     assert_eq!(
-        state_of(&joined, &invitation.id),
+        state_of(&get(&mut client, &joined.id).await, &invitation.id),
         pb::InvitationState::Accepted
     );
     assert_eq!(
         joined.seats_in_use, invited.seats_in_use,
         "the invitation's seat became the member's"
     );
-    assert_eq!(members_and_pending(&joined), (2, 0));
+    assert_eq!(
+        members_and_pending(&get(&mut client, &workspace.id).await),
+        (2, 0)
+    );
     assert_eq!(version(&joined.etag), version(&invited.etag) + 1);
-    assert_eq!(get(&mut client, &workspace.id).await, joined);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), joined);
 }
 
 #[tokio::test]
@@ -242,12 +256,12 @@ async fn revoking_an_invitation_frees_its_seat() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        state_of(&revoked, &invitation.id),
+        state_of(&get(&mut client, &revoked.id).await, &invitation.id),
         pb::InvitationState::Revoked
     );
     assert_eq!(revoked.seats_in_use, 1);
     assert_eq!(version(&revoked.etag), version(&invited.etag) + 1);
-    assert_eq!(get(&mut client, &workspace.id).await, revoked);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), revoked);
 }
 
 #[tokio::test]
@@ -286,13 +300,13 @@ async fn expire_invitations_marks_due_invitations_expired_and_frees_their_seats(
         .unwrap()
         .into_inner();
     assert_eq!(
-        state_of(&expired, &invitation.id),
+        state_of(&get(&mut client, &expired.id).await, &invitation.id),
         pb::InvitationState::Expired
     );
     assert_eq!(expired.seats_in_use, 1);
     assert_eq!(version(&expired.etag), version(&invited.etag) + 1);
     assert_eq!(at(&expired.update_time), services.clock.now());
-    assert_eq!(get(&mut client, &workspace.id).await, expired);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), expired);
 }
 
 #[tokio::test]
@@ -336,7 +350,7 @@ async fn changing_roles_promotes_and_demotes_members() {
     assert_eq!(role_of(&demoted, owner), Some(pb::Role::Member));
     assert_eq!(role_of(&demoted, member), Some(pb::Role::Owner));
     assert_eq!(demoted.seats_in_use, 2);
-    assert_eq!(get(&mut client, &workspace.id).await, demoted);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), demoted);
 }
 
 #[tokio::test]
@@ -380,8 +394,11 @@ async fn removing_a_member_takes_them_out_and_frees_their_seat() {
         .unwrap()
         .into_inner();
     assert_eq!(role_of(&removed, admin), None);
-    assert_eq!(members_and_pending(&removed), (1, 0));
-    assert_eq!(get(&mut client, &workspace.id).await, removed);
+    assert_eq!(
+        members_and_pending(&get(&mut client, &workspace.id).await),
+        (1, 0)
+    );
+    assert_eq!(basic(get(&mut client, &workspace.id).await), removed);
 }
 
 #[tokio::test]
@@ -405,7 +422,7 @@ async fn leaving_takes_the_actor_out() {
     assert_eq!(role_of(&left, owner), Some(pb::Role::Owner));
     assert_eq!(left.seats_in_use, 1);
     assert_eq!(version(&left.etag), version(&joined.etag) + 1);
-    assert_eq!(get(&mut client, &workspace.id).await, left);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), left);
 }
 
 #[tokio::test]
@@ -487,7 +504,7 @@ async fn the_seat_limit_follows_the_subscription_up_and_down() {
         .unwrap()
         .into_inner();
     assert_eq!(same, lowered);
-    assert_eq!(get(&mut client, &workspace.id).await, lowered);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), lowered);
 }
 
 #[tokio::test]
@@ -655,6 +672,7 @@ async fn deleting_a_pristine_workspace_removes_it() {
         client
             .get_workspace(pb::GetWorkspaceRequest {
                 id: workspace.id.clone(),
+                ..Default::default()
             })
             .await,
         tonic::Code::NotFound,
@@ -664,6 +682,7 @@ async fn deleting_a_pristine_workspace_removes_it() {
         client
             .lookup_workspace(pb::LookupWorkspaceRequest {
                 slug: workspace.slug.clone(),
+                ..Default::default()
             })
             .await,
         tonic::Code::NotFound,
@@ -860,4 +879,82 @@ async fn slugs_names_and_seat_limits_at_their_bounds_are_accepted() {
         .into_inner();
     assert_eq!(all.workspaces.len(), 3);
     assert!(all.next_page_token.is_empty());
+}
+
+#[tokio::test]
+async fn reads_show_the_invitations_unless_asked_for_the_basic_view_and_commands_never() {
+    let (_services, mut client) = start().await;
+    let (owner, workspace) = create(&mut client).await;
+    let (invitation, invited) = invite(
+        &mut client,
+        owner,
+        &workspace.id,
+        &fresh_email(),
+        pb::Role::Member,
+        &fresh_token(),
+    )
+    .await;
+    assert!(
+        invited.invitations.is_empty(),
+        "a command answers the basic view"
+    );
+    assert_eq!(
+        invited.seats_in_use, 2,
+        "the pending invitation holds its seat"
+    );
+
+    let read = |view: pb::WorkspaceView| pb::GetWorkspaceRequest {
+        id: workspace.id.clone(),
+        view: view.into(),
+    };
+    let full = client
+        .get_workspace(read(pb::WorkspaceView::Full))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(full.invitations, vec![invitation]);
+    let unset = client
+        .get_workspace(read(pb::WorkspaceView::Unspecified))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unset, full, "unset is the full view");
+    let basic_read = client
+        .get_workspace(read(pb::WorkspaceView::Basic))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(basic_read, invited);
+    assert_eq!(basic_read, basic(full.clone()));
+
+    let looked_up = |view: pb::WorkspaceView| pb::LookupWorkspaceRequest {
+        slug: workspace.slug.clone(),
+        view: view.into(),
+    };
+    let by_slug = client
+        .lookup_workspace(looked_up(pb::WorkspaceView::Unspecified))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_slug, full);
+    let by_slug = client
+        .lookup_workspace(looked_up(pb::WorkspaceView::Basic))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_slug, invited);
+
+    let listed = client
+        .list_user_workspaces(pb::ListUserWorkspacesRequest {
+            user_id: owner.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.workspaces,
+        vec![invited],
+        "lists answer the basic view"
+    );
 }

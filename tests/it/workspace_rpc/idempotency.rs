@@ -10,7 +10,7 @@ use tonic::Code;
 use crate::concurrency::{count, open_db, outbox_rows};
 
 use super::{
-    SEATS, accept_request, create, create_owned, create_request, fresh_email, fresh_slug,
+    SEATS, accept_request, basic, create, create_owned, create_request, fresh_email, fresh_slug,
     fresh_token, get, invalid, invite, invite_request, join, rejected, rename_request, request_id,
     role_of, start, user, version,
 };
@@ -72,7 +72,7 @@ async fn replaying_an_invitation_returns_the_same_invitation_and_sends_no_second
     assert_eq!(replayed, original);
     let after = get(&mut client, &workspace.id).await;
     assert_eq!(after.invitations.len(), 1);
-    assert_eq!(Some(&after), original.workspace.as_ref());
+    assert_eq!(Some(&basic(after)), original.workspace.as_ref());
 }
 
 #[tokio::test]
@@ -124,7 +124,7 @@ async fn replaying_an_acceptance_returns_the_original_response() {
         .expect("a replay, not INVITATION_NOT_PENDING")
         .into_inner();
     assert_eq!(replayed, original);
-    assert_eq!(get(&mut client, &workspace.id).await, original);
+    assert_eq!(basic(get(&mut client, &workspace.id).await), original);
 }
 
 #[tokio::test]
@@ -264,7 +264,11 @@ async fn the_same_request_id_from_another_actor_is_refused_not_replayed() {
         &["request_id"],
     );
     let after = get(&mut client, &workspace.id).await;
-    assert_eq!(after, left, "the second member's leave was not run");
+    assert_eq!(
+        basic(after.clone()),
+        left,
+        "the second member's leave was not run"
+    );
     assert_eq!(role_of(&after, second), Some(pb::Role::Member));
 
     // The same for a create: another user does not get someone else's workspace.

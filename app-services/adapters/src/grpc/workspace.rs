@@ -130,7 +130,11 @@ impl Workspaces for GrpcWorkspaces {
         ctx: &Ctx,
         id: WorkspaceId,
     ) -> Result<Workspace, WorkspaceReadError> {
-        let request = wire::GetWorkspaceRequest { id: id.to_string() };
+        // The full view: the edge's invitation routes and accepting read the invitations.
+        let request = wire::GetWorkspaceRequest {
+            id: id.to_string(),
+            view: wire::WorkspaceView::Full.into(),
+        };
         workspace_call!(self, ctx, read get_workspace(request))
     }
 
