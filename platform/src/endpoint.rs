@@ -221,6 +221,7 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
 
     /// Reads one aggregate (`NOT_FOUND` when there is none) and renders it.
     pub async fn get(&self, id: Result<Uuid, Rejection>) -> Result<Response<R>, Status> {
+        let id = id.map_err(|r| self.status(r))?;
         self.get_with(id, self.render).await
     }
 
@@ -228,10 +229,9 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
     /// (a read that asks for another view of the resource than commands return).
     pub async fn get_with<T>(
         &self,
-        id: Result<Uuid, Rejection>,
+        id: Uuid,
         render: impl FnOnce(&Stored<S::Aggregate>, Timestamp) -> T,
     ) -> Result<Response<T>, Status> {
-        let id = id.map_err(|r| self.status(r))?;
         let stored = self
             .store
             .get_shared(id)
@@ -248,7 +248,8 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
         column: &str,
         value: Result<String, Rejection>,
     ) -> Result<Response<R>, Status> {
-        self.find_with(column, value, self.render).await
+        let value = value.map_err(|r| self.status(r))?;
+        self.find_with(column, &value, self.render).await
     }
 
     /// Finds the aggregate whose indexed `column` holds `value` (`NOT_FOUND` when there is
@@ -256,13 +257,12 @@ impl<S: Schema, R: prost::Message + Default + Send + 'static> Endpoint<S, R> {
     pub async fn find_with<T>(
         &self,
         column: &str,
-        value: Result<String, Rejection>,
+        value: &str,
         render: impl FnOnce(&Stored<S::Aggregate>, Timestamp) -> T,
     ) -> Result<Response<T>, Status> {
-        let value = value.map_err(|r| self.status(r))?;
         let stored = self
             .store
-            .find_existing_by(column, &value)
+            .find_existing_by(column, value)
             .await
             .map_err(|e| self.status(e))?;
         Ok(Response::new(render(&stored, self.store.now())))

@@ -83,7 +83,7 @@ platform::grpc_service! {
                 Some((id?, view?))
             })?;
             this.api
-                .get_with(Ok(id), |stored, _| wire::workspace(stored, view))
+                .get_with(id, |stored, _| wire::workspace(stored, view))
                 .await
         }
 
@@ -95,7 +95,7 @@ platform::grpc_service! {
                 Some((slug?, view?))
             })?;
             this.api
-                .find_with("slug", Ok(slug.as_str().to_owned()), |stored, _| {
+                .find_with("slug", slug.as_str(), |stored, _| {
                     wire::workspace(stored, view)
                 })
                 .await
