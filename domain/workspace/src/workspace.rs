@@ -287,13 +287,27 @@ impl Workspace {
             .collect()
     }
 
-    /// Runs a command on a copy (after expiring due invitations) and keeps the copy only if
-    /// the command is accepted and something happened.
+    /// Runs a command after expiring due invitations, and keeps what it did only if it is
+    /// accepted and something happened.
+    ///
+    /// Every command checks everything before it changes anything (no change precedes a
+    /// refusal, and none is made without an event), so when nothing is due it runs on the
+    /// workspace itself: a refused command has changed nothing. Only when invitations expire
+    /// first, a change the command's refusal must undo, does it run on a copy.
     fn apply(
         &mut self,
         now: Timestamp,
         command: impl FnOnce(&mut Workspace, &mut Vec<WorkspaceEvent>) -> Result<(), WorkspaceError>,
     ) -> Result<Vec<WorkspaceEvent>, WorkspaceError> {
+        if !self.invitations.iter().any(|i| i.is_due_at(now)) {
+            let mut events = Vec::new();
+            command(self, &mut events)?;
+            if !events.is_empty() {
+                self.forget_old_resolved_invitations();
+                self.updated_at = now;
+            }
+            return Ok(events);
+        }
         let mut next = self.clone();
         let mut events = next.expire_due(now);
         command(&mut next, &mut events)?;

@@ -1204,6 +1204,18 @@ fn refused_commands_leave_the_workspace_unchanged() {
     let mut ws = with_members(&[Plain]);
     invite(&mut ws, 3, Plain, t0()).unwrap();
     let before = ws.clone();
+    // Nothing due: each command runs on the workspace itself and refuses before it changes it.
+    let soon = t0() + minutes(1);
+    assert!(ws.rename(uid(2), name("Mine"), soon).is_err());
+    assert!(invite(&mut ws, 3, Plain, soon).is_err());
+    assert!(ws.change_role(uid(1), uid(2), Plain, soon).is_err());
+    assert!(ws.remove_member(uid(2), uid(1), soon).is_err());
+    assert!(ws.revoke_invitation(uid(1), iid(9), soon).is_err());
+    assert!(ws.leave(uid(1), soon).is_err());
+    assert!(ws.set_seat_limit(0, soon).is_err());
+    assert!(ws.archive(uid(2), soon).is_err());
+    assert!(ws.unarchive(uid(1), soon).is_err());
+    assert_eq!(ws, before);
     // Late enough that invitation 3 is due: the expiry is not kept either.
     let later = t0() + days(30);
     assert!(ws.rename(uid(2), name("Mine"), later).is_err());
