@@ -229,9 +229,9 @@ struct Accepted<S: Schema, R> {
     /// The aggregate as the decision leaves it: at the next version, or at the same one when
     /// the decision changed nothing.
     stored: Stored<S::Aggregate>,
-    /// The new document (its head, see [`super::parts`]); `None` when the decision changed
-    /// nothing.
-    doc: Option<String>,
+    /// The update of the aggregate's row, with its new document (its head, see
+    /// [`super::parts`]); `None` when the decision changed nothing.
+    save: Option<UpdateStatement>,
     /// The writes to the side rows (the set index, the parts) the decision makes.
     rows: Vec<WriteStep>,
     events: Vec<Event<S>>,
@@ -428,7 +428,7 @@ impl<S: Schema> Store<S> {
     {
         let chained = matches!(
             &prepared,
-            Some(Prepared { decision: Ok(accepted), .. }) if accepted.doc.is_some()
+            Some(Prepared { decision: Ok(accepted), .. }) if accepted.save.is_some()
         );
         if chained
             && !self.fail_commits.load(std::sync::atomic::Ordering::SeqCst)
@@ -485,11 +485,11 @@ impl<S: Schema> Store<S> {
         prepared: Prepared<S, R>,
     ) -> Result<Option<R>, Failure> {
         let Prepared {
-            loaded,
+            loaded: _,
             decision:
                 Ok(Accepted {
                     stored,
-                    doc: Some(doc),
+                    save: Some(saved),
                     rows: mut steps,
                     events,
                     rendered,
@@ -498,7 +498,6 @@ impl<S: Schema> Store<S> {
         else {
             return Ok(None);
         };
-        let saved = self.save_statement(&stored, doc, loaded);
         steps.extend(self.effect_steps(
             command,
             Claim::Fresh,
@@ -587,18 +586,18 @@ impl<S: Schema> Store<S> {
         let doc = head::<S>(&stored.aggregate).ok()?;
         let rows = self.row_steps(&copy.aggregate, &stored).ok()?;
         // A command that caused nothing keeps the version (see `apply_steps`).
-        let doc = if events.is_empty() && unchanged::<S>(&doc, &rows, &copy.aggregate).ok()? {
+        let save = if events.is_empty() && unchanged::<S>(&doc, &rows, &copy.aggregate).ok()? {
             stored.version = loaded;
             None
         } else {
-            Some(doc)
+            Some(self.save_statement(&stored, doc, loaded, &copy.aggregate))
         };
         let rendered = render::<S, R>(command, &stored, &events, respond, now);
         Some(Prepared {
             loaded,
             decision: Ok(Accepted {
                 stored,
-                doc,
+                save,
                 rows,
                 events,
                 rendered,
@@ -630,29 +629,33 @@ impl<S: Schema> Store<S> {
         if let Claim::Replay(bytes) = claim {
             return Ok(Err(bytes));
         }
-        let stored_version = match (&prepared, locked) {
-            (None, _) => None,
-            (Some(_), Some(version)) => version,
-            (Some(_), None) => self.stored_version(ex, id).await?,
-        };
-        if let Some(prepared) = prepared
-            && stored_version == Some(prepared.loaded)
-        {
-            let Accepted {
-                stored,
-                doc,
-                rows,
-                events,
-                rendered,
-            } = prepared.decision?;
-            if let Some(doc) = doc
-                && !self.save(ex, &stored, doc, prepared.loaded, rows).await?
-            {
-                return Err(Failure::Conflict);
+        if let Some(prepared) = prepared {
+            let current = match (&prepared.decision, locked) {
+                (_, Some(version)) => version == Some(prepared.loaded),
+                // SQLite: the update's version guard is the check, and the update is the
+                // command's first write, so a moved version has written nothing.
+                (Ok(Accepted { save: Some(_), .. }), None) => true,
+                (_, None) => self.stored_version(ex, id).await? == Some(prepared.loaded),
+            };
+            if current {
+                let Accepted {
+                    stored,
+                    save,
+                    rows,
+                    events,
+                    rendered,
+                } = prepared.decision?;
+                let saved = match save {
+                    Some(save) => self.save(ex, &save, rows).await?,
+                    None => true,
+                };
+                if saved {
+                    self.finish(ex, command, claim, &stored, &events, rendered.effects)
+                        .await?;
+                    return Ok(Ok(fresh(rendered.response, &events, Some(stored))));
+                }
             }
-            self.finish(ex, command, claim, &stored, &events, rendered.effects)
-                .await?;
-            return Ok(Ok(fresh(rendered.response, &events, Some(stored))));
+            // The version moved on since the copy: decide again on what is stored.
         }
         let loaded = self.load(ex, id).await?.ok_or_else(S::not_found)?;
         if let Some(expected) = command.expected
@@ -683,7 +686,8 @@ impl<S: Schema> Store<S> {
                     stored.version = loaded.version;
                     true
                 } else {
-                    self.save(ex, &stored, doc, loaded.version, rows).await?
+                    let save = self.save_statement(&stored, doc, loaded.version, &before);
+                    self.save(ex, &save, rows).await?
                 }
             }
         };
@@ -908,8 +912,17 @@ impl<S: Schema> Store<S> {
         decode_row(&row).map(Some)
     }
 
-    /// The document and indexed columns of an aggregate, as column-value pairs.
-    fn row_values(&self, stored: &Stored<S::Aggregate>, doc: String) -> Vec<(&'static str, Expr)> {
+    /// The document and indexed columns of an aggregate, as column-value pairs. Given the
+    /// aggregate as it was (`before`), the indexed columns are only those whose values it
+    /// changed: an `UPDATE` that sets a column rewrites that column's index entries even when
+    /// the value is the same (SQLite deletes and inserts them, and checks a unique one
+    /// again), so a command that leaves `slug` and `due_at` alone leaves their indexes alone.
+    fn row_values(
+        &self,
+        stored: &Stored<S::Aggregate>,
+        doc: String,
+        before: Option<&S::Aggregate>,
+    ) -> Vec<(&'static str, Expr)> {
         let mut values = vec![
             (column::VERSION, Expr::val(stored.version.get() as i64)),
             (column::DOC, Expr::val(doc)),
@@ -917,20 +930,34 @@ impl<S: Schema> Store<S> {
                 column::UPDATED_AT,
                 Expr::val(self.clock.now().timestamp_micros()),
             ),
-            (
-                column::DUE_AT,
-                Expr::val(S::due_at(&stored.aggregate).map(|t| t.timestamp_micros())),
-            ),
         ];
-        for (column, value) in S::COLUMNS.iter().zip(S::column_values(&stored.aggregate)) {
-            values.push((column.name, Expr::val(value)));
+        let due_at = S::due_at(&stored.aggregate);
+        if before.is_none_or(|before| S::due_at(before) != due_at) {
+            values.push((
+                column::DUE_AT,
+                Expr::val(due_at.map(|t| t.timestamp_micros())),
+            ));
+        }
+        let was = before.map(S::column_values);
+        for (index, (column, value)) in S::COLUMNS
+            .iter()
+            .zip(S::column_values(&stored.aggregate))
+            .enumerate()
+        {
+            if was.as_ref().and_then(|was| was.get(index)) != Some(&value) {
+                values.push((column.name, Expr::val(value)));
+            }
         }
         values
     }
 
     async fn insert<E: Exec>(&self, ex: &E, stored: &Stored<S::Aggregate>) -> Result<(), Failure> {
         let id = stored.aggregate.aggregate_id().to_string();
-        let mut values = self.row_values(stored, head::<S>(&stored.aggregate).map_err(internal)?);
+        let mut values = self.row_values(
+            stored,
+            head::<S>(&stored.aggregate).map_err(internal)?,
+            None,
+        );
         values.push((
             column::ID,
             Expr::val(stored.aggregate.aggregate_id().to_string()),
@@ -971,34 +998,32 @@ impl<S: Schema> Store<S> {
         Ok(rows)
     }
 
-    /// The update of a saved aggregate, guarded by the version it was loaded at.
+    /// The update of a saved aggregate, guarded by the version it was loaded at, from what it
+    /// was then (`before`).
     fn save_statement(
         &self,
         stored: &Stored<S::Aggregate>,
         doc: String,
         loaded: Version,
+        before: &S::Aggregate,
     ) -> UpdateStatement {
         Query::update()
             .table(S::TABLE)
-            .values(self.row_values(stored, doc))
+            .values(self.row_values(stored, doc, Some(before)))
             .and_where(Expr::col(column::ID).eq(stored.aggregate.aggregate_id().to_string()))
             .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
             .to_owned()
     }
 
+    /// Runs the update of an aggregate's row ([`Store::save_statement`]) and, when it found
+    /// the version it expected, the writes to its side rows.
     async fn save<E: Exec>(
         &self,
         ex: &E,
-        stored: &Stored<S::Aggregate>,
-        doc: String,
-        loaded: Version,
+        save: &UpdateStatement,
         rows: Vec<WriteStep>,
     ) -> Result<bool, Failure> {
-        if ex
-            .execute(&self.save_statement(stored, doc, loaded))
-            .await?
-            != 1
-        {
+        if ex.execute(save).await? != 1 {
             return Ok(false);
         }
         run_all(ex, rows).await?;

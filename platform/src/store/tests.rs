@@ -433,3 +433,31 @@ async fn a_large_response_is_stored_packed_and_replayed_as_it_was() {
         "the record keeps a frame of {stored} bytes"
     );
 }
+
+/// An update names only the indexed columns whose values changed: SQLite rewrites the index
+/// entries of every column an `UPDATE` sets, changed or not. `UPDATE OF` triggers fire for the
+/// columns a statement sets, so they show which ones it named.
+#[tokio::test]
+async fn an_update_sets_only_the_columns_that_changed() {
+    let (_dir, db, store) = counters().await;
+    for sql in [
+        "CREATE TABLE named (col TEXT NOT NULL)",
+        "CREATE TRIGGER named_doc AFTER UPDATE OF doc ON counters BEGIN INSERT INTO named VALUES ('doc'); END",
+        "CREATE TRIGGER named_due_at AFTER UPDATE OF due_at ON counters BEGIN INSERT INTO named VALUES ('due_at'); END",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let id = create(&store).await;
+    for _ in 0..2 {
+        increment(&store, id, crate::new_id()).await.unwrap();
+    }
+    // Both commands wrote the document; neither named `due_at`, which they left as it was.
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM named WHERE col = 'doc'").await,
+        2
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM named WHERE col = 'due_at'").await,
+        0
+    );
+}
