@@ -54,12 +54,14 @@ impl WriteStep {
                 columns,
                 values,
             } => {
-                let insert = Query::insert()
+                // Built in place: `to_owned` on the builder would copy every value (the
+                // response, the envelope) once more.
+                let mut insert = Query::insert();
+                insert
                     .into_table(table)
                     .columns(columns)
                     .values(values)
-                    .map_err(|e| DbErr::Custom(e.to_string()))?
-                    .to_owned();
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
                 ex.execute(&insert).await
             }
             WriteStep::Update(update) => ex.execute(&update).await,
