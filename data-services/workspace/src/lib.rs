@@ -80,6 +80,10 @@ impl platform::store::Schema for WorkspaceSchema {
         workspace.member_ids().map(|id| id.to_string()).collect()
     }
 
+    fn set_index_changed(before: &Workspace, after: &Workspace) -> bool {
+        before.member_ids().ne(after.member_ids())
+    }
+
     const PARTS: &'static [&'static str] = workspace_migrations::PARTS;
 
     fn parts(workspace: &Workspace) -> Collections<'_> {
@@ -121,4 +125,70 @@ pub fn workspace_service(store: WorkspaceStore) -> WorkspaceServiceServer<Worksp
     WorkspaceServiceServer::new(WorkspaceApi::new(store))
         .max_decoding_message_size(platform::server::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(platform::server::MAX_MESSAGE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use kernel_domain::Email;
+    use platform::store::Schema;
+    use uuid::Uuid;
+    use workspace_domain::{
+        InvitationId, Role, Slug, TokenHash, UserId, Workspace, WorkspaceId, WorkspaceName,
+    };
+
+    use super::WorkspaceSchema;
+
+    /// The typed comparison agrees with comparing the index's values: an invite leaves the
+    /// members (and so the index) as they were, an accepted invitation adds one.
+    #[test]
+    fn the_member_index_changes_only_when_the_members_do() {
+        let now = kernel_domain::Clock::now(&platform::SystemClock);
+        let owner = UserId::from_uuid(Uuid::from_u128(1));
+        let (created, _) = Workspace::create(
+            WorkspaceId::from_uuid(Uuid::from_u128(42)),
+            Slug::parse("acme").unwrap(),
+            WorkspaceName::parse("Acme").unwrap(),
+            owner,
+            10,
+            now,
+        )
+        .unwrap();
+        let email = Email::parse("two@example.com").unwrap();
+        let token = TokenHash::from_bytes([2; 32]);
+        let invitation = InvitationId::from_uuid(Uuid::from_u128(2));
+        let mut invited = created.clone();
+        invited
+            .invite(
+                owner,
+                invitation,
+                email.clone(),
+                None,
+                Role::Member,
+                token.clone(),
+                now,
+            )
+            .unwrap();
+        let mut joined = invited.clone();
+        joined
+            .accept_invitation(
+                invitation,
+                UserId::from_uuid(Uuid::from_u128(2)),
+                &email,
+                &token,
+                now,
+            )
+            .unwrap();
+        for (before, after, changed) in [
+            (&created, &invited, false),
+            (&invited, &joined, true),
+            (&joined, &created, true),
+        ] {
+            assert_eq!(WorkspaceSchema::set_index_changed(before, after), changed);
+            assert_eq!(
+                WorkspaceSchema::set_index_values(before)
+                    != WorkspaceSchema::set_index_values(after),
+                changed
+            );
+        }
+    }
 }

@@ -985,7 +985,11 @@ impl<S: Schema> Store<S> {
         before: &S::Aggregate,
         after: &Stored<S::Aggregate>,
     ) -> Result<Vec<WriteStep>, Failure> {
-        let mut rows = self.reindex_steps(after, &S::set_index_values(before));
+        let mut rows = if S::set_index_changed(before, &after.aggregate) {
+            self.reindex_steps(after, &S::set_index_values(before))
+        } else {
+            Vec::new()
+        };
         rows.extend(
             parts::part_steps::<S>(
                 &after.aggregate.aggregate_id().to_string(),
@@ -1007,12 +1011,13 @@ impl<S: Schema> Store<S> {
         loaded: Version,
         before: &S::Aggregate,
     ) -> UpdateStatement {
-        Query::update()
+        let mut update = Query::update();
+        update
             .table(S::TABLE)
             .values(self.row_values(stored, doc, Some(before)))
             .and_where(Expr::col(column::ID).eq(stored.aggregate.aggregate_id().to_string()))
-            .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64))
-            .to_owned()
+            .and_where(Expr::col(column::VERSION).eq(loaded.get() as i64));
+        update
     }
 
     /// Runs the update of an aggregate's row ([`Store::save_statement`]) and, when it found

@@ -34,6 +34,13 @@ pub trait Schema: Send + Sync + 'static {
     fn set_index_values(_aggregate: &Self::Aggregate) -> Vec<String> {
         Vec::new()
     }
+    /// Whether a decision changed the multi-valued index (its values or their order). The
+    /// default compares [`Schema::set_index_values`]; a schema whose values are formatted
+    /// from typed ones can compare those instead, so a command that leaves the index alone
+    /// formats nothing.
+    fn set_index_changed(before: &Self::Aggregate, after: &Self::Aggregate) -> bool {
+        Self::set_index_values(before) != Self::set_index_values(after)
+    }
 
     /// The aggregate's long collections kept as rows of their own (see [`super::parts`]),
     /// by the name of the field that holds each in the document; none by default.
