@@ -963,11 +963,11 @@ impl<S: Schema> Store<S> {
             Expr::val(stored.aggregate.aggregate_id().to_string()),
         ));
         let (columns, values): (Vec<_>, Vec<_>) = values.into_iter().unzip();
-        let insert = Query::insert()
+        let mut insert = Query::insert();
+        insert
             .into_table(S::TABLE)
             .columns(columns)
-            .values(values)?
-            .to_owned();
+            .values(values)?;
         ex.execute(&insert).await?;
         let mut rows = self.reindex_steps(stored, &[]);
         rows.extend(
