@@ -92,21 +92,30 @@ impl<A> ReadCache<A> {
         self.put_checked(id, stored, readers::UNCHECKED);
     }
 
+    /// Whatever leaves the map (the evicted entry, the version replaced, or `stored` itself
+    /// when it is older) is dropped after the lock is released: the last copy of a large
+    /// aggregate frees hundreds of allocations (a workspace's members and invitations), and
+    /// every reader and command of the store waits for this lock. Dropped under it, that
+    /// put the tokio workers to sleep on the lock at P2.workspace while a core sat idle.
     fn put_checked(&self, id: Uuid, stored: Arc<Stored<A>>, checked: u64) {
         let mut entries = self.lock();
-        if entries.len() >= Self::CAPACITY
-            && !entries.contains_key(&id)
-            && let Some(evicted) = entries.keys().next().copied()
-        {
-            entries.remove(&evicted);
-        }
+        let evicted = if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {
+            let oldest = entries.keys().next().copied();
+            oldest.and_then(|evicted| entries.remove(&evicted))
+        } else {
+            None
+        };
         // A slower reader's older version never replaces a newer one.
-        if entries
+        let left = if entries
             .get(&id)
             .is_none_or(|(held, _)| held.version < stored.version)
         {
-            entries.insert(id, (stored, checked));
-        }
+            entries.insert(id, (stored, checked))
+        } else {
+            Some((stored, checked))
+        };
+        drop(entries);
+        drop((evicted, left));
     }
 }
 
@@ -325,5 +334,74 @@ impl<S: Schema> Store<S> {
             items,
             next_page_token: next,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Weak,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    /// An aggregate that, when its last copy is dropped, notes whether the cache's lock was
+    /// free at that moment.
+    struct Probe {
+        cache: Weak<ReadCache<Probe>>,
+        dropped_unlocked: Arc<AtomicUsize>,
+        dropped_locked: Arc<AtomicUsize>,
+    }
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            if let Some(cache) = self.cache.upgrade() {
+                let counter = match cache.entries.try_lock() {
+                    Ok(_) => &self.dropped_unlocked,
+                    Err(_) => &self.dropped_locked,
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn what_leaves_the_cache_is_dropped_after_its_lock_is_released() {
+        let cache = Arc::new(ReadCache::<Probe>::new());
+        let unlocked = Arc::new(AtomicUsize::new(0));
+        let locked = Arc::new(AtomicUsize::new(0));
+        let probe = |version: u64| {
+            Arc::new(Stored {
+                aggregate: Probe {
+                    cache: Arc::downgrade(&cache),
+                    dropped_unlocked: unlocked.clone(),
+                    dropped_locked: locked.clone(),
+                },
+                version: Version::new(version),
+            })
+        };
+        let id = Uuid::now_v7();
+        cache.put(id, probe(1));
+        // A newer version replaces the one held: the old one's last copy goes.
+        cache.put(id, probe(2));
+        // An older version is not kept: the one offered goes.
+        cache.put(id, probe(1));
+        assert_eq!(cache.version(id).map(Version::get), Some(2));
+        assert_eq!(unlocked.load(Ordering::SeqCst), 2);
+        // Past the capacity, an entry is evicted for each new one.
+        for _ in 0..ReadCache::<Probe>::CAPACITY {
+            cache.put(Uuid::now_v7(), probe(1));
+        }
+        assert_eq!(
+            locked.load(Ordering::SeqCst),
+            0,
+            "none dropped under the lock"
+        );
+        assert!(
+            unlocked.load(Ordering::SeqCst) >= 3,
+            "the replaced, the refused and at least one evicted were dropped: {}",
+            unlocked.load(Ordering::SeqCst)
+        );
     }
 }
