@@ -100,8 +100,8 @@ impl<A> ReadCache<A> {
     fn put_checked(&self, id: Uuid, stored: Arc<Stored<A>>, checked: u64) {
         let mut entries = self.lock();
         let evicted = if entries.len() >= Self::CAPACITY && !entries.contains_key(&id) {
-            let oldest = entries.keys().next().copied();
-            oldest.and_then(|evicted| entries.remove(&evicted))
+            let any = entries.keys().next().copied();
+            any.and_then(|evicted| entries.remove(&evicted))
         } else {
             None
         };
