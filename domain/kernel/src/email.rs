@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// An email address: trimmed, lower-cased, at most 254 characters, and syntactically valid
@@ -5,9 +7,13 @@ use serde::{Deserialize, Serialize};
 ///
 /// The check is deliberately conservative rather than a full RFC 5322 parser: what it accepts
 /// is an address a mail server will take.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Email(String);
+///
+/// The address is immutable and shared: a copy of an aggregate (a workspace copies every
+/// invitation's address each time a command decides on it) shares the text instead of
+/// allocating it again, and two copies compare equal without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Email(Arc<str>);
 
 /// Why a text is not an [`Email`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +47,7 @@ impl Email {
         if !valid_local_part(local) || !valid_domain(domain) {
             return Err(EmailError::Invalid);
         }
-        Ok(Email(email))
+        Ok(Email(email.into()))
     }
 
     /// The normalised address.
@@ -87,7 +93,13 @@ impl TryFrom<String> for Email {
 
 impl From<Email> for String {
     fn from(email: Email) -> Self {
-        email.0
+        email.0.as_ref().to_owned()
+    }
+}
+
+impl Serialize for Email {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
