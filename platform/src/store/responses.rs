@@ -13,9 +13,9 @@
 //! kilobytes is spent building its entropy tables (Huffman for the literals, FSE for the
 //! sequences), and compressing was 15% of the callers' CPU on an invite into a workspace of
 //! fifty members. The negative levels keep the literals as they are (the ids' hex digits,
-//! which Huffman coding would have squeezed to about half) and still find the repeats: a
-//! response of 3.0 kB is kept in about 1,350 bytes instead of 1,060, in 30% of the time
-//! (level -1: 1,260 bytes, 40% of the time).
+//! which Huffman coding would have squeezed to about half) and still find the repeats: the
+//! benchmark's invite responses are kept in 1,640 bytes on average instead of 1,190, packed
+//! in about 30% of the time (level -1: 1,580 bytes, 40% of the time).
 //!
 //! Reading tells the two apart by zstd's magic number: a frame is one that starts with it and
 //! decompresses with a matching checksum; anything else is an encoded message (records
