@@ -6,7 +6,7 @@
 //! bytes were most of what a command wrote: the writer's pages, the WAL, the checkpoint's
 //! copies. A response of [`PACK_FROM`] bytes or more
 //! is therefore kept as a **zstd frame** (level -3, with its content size and a checksum),
-//! less than half its size; a smaller one, or one that would not shrink, is kept as the
+//! about half its size; a smaller one, or one that would not shrink, is kept as the
 //! encoded message itself.
 //!
 //! A fast level rather than level 1: at level 1 most of zstd's time on a response of a few
