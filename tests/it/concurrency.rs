@@ -539,6 +539,61 @@ async fn a_request_id_reused_for_another_request_is_refused() {
     assert_eq!(after, first, "the refused requests changed nothing");
 }
 
+/// On PostgreSQL, commands of one method waiting for a lane share one statement, which commits
+/// all of them or none: one that cannot be written (its request id is already recorded for
+/// another user) fails the statement, and every command in it is then run on its own, so the
+/// others are applied once and only that one is refused. On SQLite the writer's batch does
+/// the same with a savepoint per command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_command_among_many_at_once_leaves_the_others_applied_once() {
+    let service = IdentityService::spawn().await;
+    let mut client = service.client().await;
+    let mut users = Vec::new();
+    for _ in 0..40 {
+        users.push(register(&mut client).await);
+    }
+    let taken = request_id();
+    rename(
+        &mut client,
+        rename_request(&users[0].id, &taken, &users[0].etag, "Taken"),
+    )
+    .await
+    .expect("the first use of the request id");
+
+    let results = all_at_once(users.len() - 1, |i| {
+        let mut client = client.clone();
+        let user = &users[i + 1];
+        let id = if i == 0 { taken.clone() } else { request_id() };
+        let request = rename_request(&user.id, &id, &user.etag, &format!("Name {i}"));
+        async move { rename(&mut client, request).await }
+    })
+    .await;
+
+    let db = open_db(&service.database).await;
+    for (i, result) in results.iter().enumerate() {
+        let user = &users[i + 1];
+        let after = get(&mut client, &user.id).await.unwrap();
+        let changes = outbox_rows(&db, &user.id, Some(DISPLAY_NAME_CHANGED)).await;
+        if i == 0 {
+            let status = result.as_ref().unwrap_err();
+            assert_eq!(
+                (status.code(), reason(status).as_str()),
+                (Code::InvalidArgument, "REQUEST_ID_REUSED"),
+                "{status:?}"
+            );
+            assert_eq!(&after, user, "the refused command changed nothing");
+            assert_eq!(changes, 0);
+        } else {
+            let renamed = result.as_ref().expect("every other command is applied");
+            assert_eq!(renamed.display_name, format!("Name {i}"));
+            assert_eq!(version(&after.etag), version(&user.etag) + 1);
+            assert_eq!(&after, renamed);
+            assert_eq!(changes, 1, "applied once");
+        }
+    }
+    assert_eq!(unfinished_idempotency_rows(&db).await, 0);
+}
+
 /// Classifies the outcome of a call against a server with a tiny concurrency limit.
 #[derive(Debug, Default)]
 struct Shedding {

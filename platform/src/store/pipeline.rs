@@ -42,7 +42,7 @@ use super::{
     reads::documents,
     responses, set_index_table,
     writer::{Step, commit_failed},
-    writes::{WriteStep, chain, run_all},
+    writes::{Chain, WriteStep, run_all},
 };
 use crate::{db::begin_write, rpc};
 /// The table of idempotency records.
@@ -435,7 +435,7 @@ impl<S: Schema> Store<S> {
             && let Some(lanes) = &self.lanes
             && let Some(prepared) = prepared.take()
         {
-            match self.write_chained(lanes, &command, prepared).await {
+            match self.write_chained(lanes, &command, id, prepared).await {
                 Ok(Some(response)) => return Ok(response),
                 Ok(None) => {}
                 Err(e) => {
@@ -472,16 +472,17 @@ impl<S: Schema> Store<S> {
         .into())
     }
 
-    /// Writes a prepared decision on PostgreSQL as one statement ([`super::writes`]) on one of
-    /// the store's `lanes`: its
+    /// Writes a prepared decision on PostgreSQL in one statement ([`super::writes`]) on one of
+    /// the store's `lanes`, with the other commands of its method waiting for a lane: its
     /// response once committed, `None` when the copy it was made on is no longer the stored
-    /// version (nothing was written), an error when the statement failed as a whole (a
+    /// version (nothing of it was written), an error when the statement failed as a whole (a
     /// request id already recorded, a unique value taken, the database away); either way
     /// the caller runs the command again in a transaction.
     async fn write_chained<R>(
         &self,
-        lanes: &Lanes,
+        lanes: &Arc<Lanes>,
         command: &Command,
+        id: Uuid,
         prepared: Prepared<S, R>,
     ) -> Result<Option<R>, Failure> {
         let Prepared {
@@ -505,11 +506,8 @@ impl<S: Schema> Store<S> {
             &events,
             rendered.effects,
         )?);
-        let statement = chain(&saved, steps)?;
-        let changed = lanes
-            .query_count(statement)
-            .await?
-            .ok_or_else(|| Failure::Internal("a chained command returned no row".into()))?;
+        let chain = Chain { saved, steps };
+        let changed = lanes.run(command.method, id, chain).await?;
         if changed != 1 {
             return Ok(None);
         }

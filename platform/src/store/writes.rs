@@ -5,21 +5,24 @@
 //! A command on PostgreSQL used to cost seven round trips (`BEGIN`, claim, load, update,
 //! outbox, response, `COMMIT`). A decision prepared on the read cache's copy
 //! ([`super::pipeline`]) already knows everything it writes, so it goes as one statement in
-//! its own implicit transaction:
+//! its own implicit transaction, together with the other commands of its method waiting for a
+//! lane ([`super::lanes`]), each under names of its own:
 //!
 //! ```sql
-//! WITH saved AS (UPDATE <table> SET ... WHERE id = $1 AND version = $2 RETURNING 1),
-//!      w1 AS (INSERT INTO outbox (...) SELECT $3, ... WHERE EXISTS (SELECT 1 FROM saved)),
-//!      w2 AS (INSERT INTO idempotency (...) SELECT $9, ... WHERE EXISTS (SELECT 1 FROM saved))
-//! SELECT COUNT(*) FROM saved
+//! WITH s0 AS (UPDATE <table> SET ... WHERE id = $1 AND version = $2 RETURNING 1),
+//!      s0w0 AS (INSERT INTO outbox (...) SELECT $3, ... WHERE EXISTS (SELECT 1 FROM s0)),
+//!      s0w1 AS (INSERT INTO idempotency (...) SELECT $9, ... WHERE EXISTS (SELECT 1 FROM s0)),
+//!      s1 AS (UPDATE <table> SET ... WHERE id = $15 AND version = $16 RETURNING 1), ...
+//! SELECT (SELECT COUNT(*) FROM s0), (SELECT COUNT(*) FROM s1), ...
 //! ```
 //!
 //! The update's row lock orders it against every other writer of the aggregate (a
 //! concurrent one re-checks the version after the lock is released), and every other write
-//! depends on it: a copy that was stale writes nothing and answers 0. The idempotency record
-//! is a plain insert, so a request id already recorded fails the whole statement. In both
-//! cases the command runs again through its ordinary transaction, which decides on what it
-//! loads and replays or refuses as usual.
+//! of its command depends on it: a copy that was stale writes nothing and answers 0, and the
+//! other commands of the statement are written all the same. The idempotency record is a
+//! plain insert, so a request id already recorded fails the whole statement, every command in
+//! it. In both cases the command runs again through its ordinary transaction, which decides
+//! on what it loads and replays or refuses as usual.
 
 use std::fmt::Write as _;
 
@@ -102,25 +105,48 @@ pub(super) async fn run_all(ex: &impl Exec, steps: Vec<WriteStep>) -> Result<(),
     Ok(())
 }
 
-/// One PostgreSQL statement that runs `saved` (an update guarded by the version it expects)
-/// and then every step, each only if `saved` changed a row; it selects how many it changed.
-pub(super) fn chain(saved: &UpdateStatement, steps: Vec<WriteStep>) -> Result<Statement, DbErr> {
+/// The writes of one prepared command on PostgreSQL: `saved` (an update guarded by the
+/// version it expects) and the steps that depend on it.
+pub(super) struct Chain {
+    /// The aggregate's guarded update.
+    pub saved: UpdateStatement,
+    /// What the command writes besides, each only if `saved` changed a row.
+    pub steps: Vec<WriteStep>,
+}
+
+/// One PostgreSQL statement that runs the chains in order, each `saved` and then every one of
+/// its steps only if that `saved` changed a row; its one row selects, per chain, how many
+/// rows its `saved` changed. The statement is one implicit transaction: it commits all the
+/// chains or none.
+pub(super) fn chain(chains: Vec<Chain>) -> Result<Statement, DbErr> {
     let written = |e: std::fmt::Error| DbErr::Custom(e.to_string());
+    let count = chains.len();
     let mut sql = SqlWriterValues::new("$", true);
-    sql.write_str("WITH saved AS (").map_err(written)?;
-    saved.build_collect_into(PostgresQueryBuilder, &mut sql);
-    sql.write_str(" RETURNING 1)").map_err(written)?;
-    let guard = Query::select()
-        .expr(Expr::val(1))
-        .from(Alias::new("saved"))
-        .to_owned();
-    for (index, step) in steps.into_iter().enumerate() {
-        write!(sql, ", w{index} AS (").map_err(written)?;
-        step.guarded(&guard, &mut sql)?;
-        sql.write_str(")").map_err(written)?;
+    sql.write_str("WITH ").map_err(written)?;
+    for (n, Chain { saved, steps }) in chains.into_iter().enumerate() {
+        if n > 0 {
+            sql.write_str(", ").map_err(written)?;
+        }
+        write!(sql, "s{n} AS (").map_err(written)?;
+        saved.build_collect_into(PostgresQueryBuilder, &mut sql);
+        sql.write_str(" RETURNING 1)").map_err(written)?;
+        let guard = Query::select()
+            .expr(Expr::val(1))
+            .from(Alias::new(format!("s{n}")))
+            .to_owned();
+        for (index, step) in steps.into_iter().enumerate() {
+            write!(sql, ", s{n}w{index} AS (").map_err(written)?;
+            step.guarded(&guard, &mut sql)?;
+            sql.write_str(")").map_err(written)?;
+        }
     }
-    sql.write_str(" SELECT COUNT(*) FROM saved")
-        .map_err(written)?;
+    sql.write_str(" SELECT ").map_err(written)?;
+    for n in 0..count {
+        if n > 0 {
+            sql.write_str(", ").map_err(written)?;
+        }
+        write!(sql, "(SELECT COUNT(*) FROM s{n})").map_err(written)?;
+    }
     let (sql, values) = sql.into_parts();
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -136,7 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_step_of_a_chain_depends_on_the_guarded_update_and_numbers_its_parameters_on() {
+    fn every_step_depends_on_its_own_commands_update_and_parameters_number_on_across_commands() {
         let saved = Query::update()
             .table(Alias::new("users"))
             .value(Alias::new("version"), 3_i64)
@@ -156,17 +182,32 @@ mod tests {
                     .to_owned(),
             ),
         ];
-        let statement = chain(&saved, steps).unwrap();
+        let other = Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new("version"), 8_i64)
+            .and_where(Expr::col(Alias::new("id")).eq("u2"))
+            .and_where(Expr::col(Alias::new("version")).eq(7_i64))
+            .to_owned();
+        let statement = chain(vec![
+            Chain { saved, steps },
+            Chain {
+                saved: other,
+                steps: Vec::new(),
+            },
+        ])
+        .unwrap();
         assert_eq!(
             statement.sql,
-            "WITH saved AS (UPDATE \"users\" SET \"version\" = $1 WHERE \"id\" = $2 AND \
+            "WITH s0 AS (UPDATE \"users\" SET \"version\" = $1 WHERE \"id\" = $2 AND \
              \"version\" = $3 RETURNING 1), \
-             w0 AS (INSERT INTO \"outbox\" (\"event_id\", \"envelope\") SELECT $4, $5 WHERE \
-             EXISTS(SELECT $6 FROM \"saved\")), \
-             w1 AS (DELETE FROM \"users_members\" WHERE \"value\" = $7 AND \
-             EXISTS(SELECT $8 FROM \"saved\")) \
-             SELECT COUNT(*) FROM saved"
+             s0w0 AS (INSERT INTO \"outbox\" (\"event_id\", \"envelope\") SELECT $4, $5 WHERE \
+             EXISTS(SELECT $6 FROM \"s0\")), \
+             s0w1 AS (DELETE FROM \"users_members\" WHERE \"value\" = $7 AND \
+             EXISTS(SELECT $8 FROM \"s0\")), \
+             s1 AS (UPDATE \"users\" SET \"version\" = $9 WHERE \"id\" = $10 AND \
+             \"version\" = $11 RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM s0), (SELECT COUNT(*) FROM s1)"
         );
-        assert_eq!(statement.values.unwrap().0.len(), 8);
+        assert_eq!(statement.values.unwrap().0.len(), 11);
     }
 }
