@@ -34,7 +34,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Instant};
 
-use sea_orm::{DbErr, RuntimeErr, Statement};
+use sea_orm::{DbErr, RuntimeErr};
 use sea_query_sqlx::SqlxValues;
 use sqlx::{Connection as _, PgConnection, Row as _, postgres::PgConnectOptions};
 use tokio::sync::{Semaphore, oneshot};
@@ -170,16 +170,11 @@ impl Lanes {
     /// Runs one statement of `batch` and answers each of its commands.
     async fn run_batch(&self, mut batch: Vec<Waiting>) {
         batch.sort_by_key(|waiting| waiting.id);
-        let count = batch.len();
         let (answers, chains): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .map(|waiting| (waiting.answer, waiting.chain))
             .unzip();
-        let counts = match writes::chain(chains) {
-            Ok(statement) => self.query_counts(statement, count).await,
-            Err(e) => Err(e),
-        };
-        match counts {
+        match self.write(chains).await {
             Ok(counts) => {
                 for (answer, changed) in answers.into_iter().zip(counts) {
                     let _ = answer.send(Ok(changed));
@@ -194,9 +189,11 @@ impl Lanes {
         }
     }
 
-    /// Runs `statement` on a lane and returns the first `count` columns of its one row as
-    /// integers.
-    async fn query_counts(&self, statement: Statement, count: usize) -> Result<Vec<i64>, DbErr> {
+    /// Writes `chains` as one statement on a lane and returns, per chain, how many rows its
+    /// guarded update changed.
+    async fn write(&self, chains: Vec<Chain>) -> Result<Vec<i64>, DbErr> {
+        let count = chains.len();
+        let statement = writes::chain(chains)?;
         let mut lane = match self.take() {
             Some(lane) => lane,
             None => Lane {

@@ -161,14 +161,18 @@ mod tests {
 
     use super::*;
 
+    /// The guarded update of user `id` from `version` to the next.
+    fn saved(id: &str, version: i64) -> UpdateStatement {
+        Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new("version"), version + 1)
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .and_where(Expr::col(Alias::new("version")).eq(version))
+            .to_owned()
+    }
+
     #[test]
     fn every_step_depends_on_its_own_commands_update_and_parameters_number_on_across_commands() {
-        let saved = Query::update()
-            .table(Alias::new("users"))
-            .value(Alias::new("version"), 3_i64)
-            .and_where(Expr::col(Alias::new("id")).eq("u1"))
-            .and_where(Expr::col(Alias::new("version")).eq(2_i64))
-            .to_owned();
         let steps = vec![
             WriteStep::Insert {
                 table: Alias::new("outbox"),
@@ -182,16 +186,13 @@ mod tests {
                     .to_owned(),
             ),
         ];
-        let other = Query::update()
-            .table(Alias::new("users"))
-            .value(Alias::new("version"), 8_i64)
-            .and_where(Expr::col(Alias::new("id")).eq("u2"))
-            .and_where(Expr::col(Alias::new("version")).eq(7_i64))
-            .to_owned();
         let statement = chain(vec![
-            Chain { saved, steps },
             Chain {
-                saved: other,
+                saved: saved("u1", 2),
+                steps,
+            },
+            Chain {
+                saved: saved("u2", 7),
                 steps: Vec::new(),
             },
         ])
